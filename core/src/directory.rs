@@ -1,0 +1,310 @@
+//! The `directory` document: the hierarchy (district → street → community → grid → micro-grid),
+//! users and their roles, devices, report categories with their deadlines, and the rules that
+//! say how often a household must be visited.
+//!
+//! Admins write it; every phone reads the parts it needs. It never holds residents' data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::Tombstone;
+use crate::error::{Error, Result};
+use crate::household::{CareTag, RiskLevel};
+use crate::ids::{CategoryId, UnitId, UserId};
+use crate::personal::Personal;
+use crate::text::{check_required, NAME_MAX, SHORT_MAX};
+
+/// A level of the hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    District,
+    Street,
+    /// A community (社区) in town or an administrative village (行政村).
+    Community,
+    Grid,
+    /// About ten households looked after by a micro-grid volunteer.
+    MicroGrid,
+}
+
+impl UnitKind {
+    /// The kind a unit of this kind must hang under (`None` for a district).
+    pub fn parent_kind(self) -> Option<UnitKind> {
+        match self {
+            UnitKind::District => None,
+            UnitKind::Street => Some(UnitKind::District),
+            UnitKind::Community => Some(UnitKind::Street),
+            UnitKind::Grid => Some(UnitKind::Community),
+            UnitKind::MicroGrid => Some(UnitKind::Grid),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::District => "district",
+            UnitKind::Street => "street",
+            UnitKind::Community => "community",
+            UnitKind::Grid => "grid",
+            UnitKind::MicroGrid => "micro_grid",
+        }
+    }
+    pub fn parse(s: &str) -> Option<UnitKind> {
+        [UnitKind::District, UnitKind::Street, UnitKind::Community, UnitKind::Grid, UnitKind::MicroGrid]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A node of the hierarchy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    pub id: UnitId,
+    pub kind: UnitKind,
+    pub parent: Option<UnitId>,
+    pub name: String,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUnit {
+    pub kind: UnitKind,
+    pub parent: Option<UnitId>,
+    pub name: String,
+}
+
+impl NewUnit {
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_required("unit name", &self.name, NAME_MAX)?;
+        match (self.kind.parent_kind(), &self.parent) {
+            (None, Some(_)) => Err(Error::invalid("parent unit", "a district has no parent")),
+            (Some(_), None) => Err(Error::invalid("parent unit", "is required below district level")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a user does; decides what they may see and do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Full-time or part-time grid worker (专职/兼职网格员).
+    GridWorker,
+    /// Looks after a micro-grid of about ten households (微网格员).
+    MicroGridVolunteer,
+    /// Courier, delivery rider or sanitation worker who reports what they see (流动网格员).
+    FlowingReporter,
+    /// Handles reports dispatched to a department.
+    DepartmentHandler,
+    /// Grid head or supervisor at any level above the grid.
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::GridWorker => "grid_worker",
+            Role::MicroGridVolunteer => "micro_grid_volunteer",
+            Role::FlowingReporter => "flowing_reporter",
+            Role::DepartmentHandler => "department_handler",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A person who signs in to Doorstep. Their name is kept as personal data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: Personal,
+    pub role: Role,
+    /// The unit they work in (their grid, their community, their district…).
+    pub unit: UnitId,
+    /// For department handlers: the department's name.
+    pub department: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub name: Personal,
+    pub role: Role,
+    pub unit: UnitId,
+    pub department: Option<String>,
+}
+
+impl NewUser {
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_required("user name", self.name.expose(), NAME_MAX)?;
+        if let Some(d) = &self.department {
+            check_required("department", d, SHORT_MAX)?;
+        }
+        Ok(())
+    }
+}
+
+/// A phone or tablet of a user, with the Automerge actor id it writes with (hex).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub user: UserId,
+    pub actor: String,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A kind of citizen report, with the clocks that run on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub id: CategoryId,
+    pub name: String,
+    pub triage_hours: u32,
+    pub feedback_hours: u32,
+    pub resolve_hours: u32,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewCategory {
+    pub id: CategoryId,
+    pub name: String,
+    pub triage_hours: u32,
+    pub feedback_hours: u32,
+    pub resolve_hours: u32,
+}
+
+impl NewCategory {
+    /// The categories grid offices start with; 1 day to triage, 3 to give feedback, 7 to resolve.
+    pub fn defaults() -> Vec<NewCategory> {
+        [
+            ("city-management", "City management"),
+            ("road-traffic", "Road traffic"),
+            ("community-services", "Community services"),
+            ("market-management", "Market management"),
+            ("environment", "Environment"),
+            ("safety-hazard", "Safety hazard"),
+            ("neighbour-dispute", "Neighbour dispute"),
+            ("other", "Other"),
+        ]
+        .into_iter()
+        .map(|(id, name)| NewCategory {
+            id: CategoryId::parse(id).expect("valid id"),
+            name: name.into(),
+            triage_hours: 24,
+            feedback_hours: 72,
+            resolve_hours: 168,
+        })
+        .collect()
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_required("category name", &self.name, NAME_MAX)?;
+        for (field, h) in [
+            ("triage deadline", self.triage_hours),
+            ("feedback deadline", self.feedback_hours),
+            ("resolution deadline", self.resolve_hours),
+        ] {
+            if h == 0 || h > 24 * 365 {
+                return Err(Error::invalid(field, "must be between 1 hour and 1 year"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How often a household must be visited: the shortest interval among the default, each of its
+/// care tags and its risk level. Configurable per deployment in the directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisitRules {
+    pub default_hours: u32,
+    pub care_tag_hours: BTreeMap<CareTag, u32>,
+    pub risk_hours: BTreeMap<RiskLevel, u32>,
+}
+
+impl Default for VisitRules {
+    fn default() -> Self {
+        VisitRules {
+            default_hours: 30 * 24,
+            care_tag_hours: [
+                (CareTag::ElderlyAlone, 7 * 24),
+                (CareTag::SeriouslyIll, 7 * 24),
+                (CareTag::Disabled, 14 * 24),
+                (CareTag::HardshipFamily, 14 * 24),
+                (CareTag::KeyCare, 7 * 24),
+            ]
+            .into(),
+            risk_hours: [
+                (RiskLevel::Red, 24),
+                (RiskLevel::Orange, 3 * 24),
+                (RiskLevel::Yellow, 7 * 24),
+                (RiskLevel::Blue, 14 * 24),
+                (RiskLevel::Grey, 30 * 24),
+            ]
+            .into(),
+        }
+    }
+}
+
+impl VisitRules {
+    pub fn interval_hours(&self, care_tags: &std::collections::BTreeSet<CareTag>, risk: RiskLevel) -> u32 {
+        let mut h = self.default_hours;
+        for t in care_tags {
+            if let Some(x) = self.care_tag_hours.get(t) {
+                h = h.min(*x);
+            }
+        }
+        if let Some(x) = self.risk_hours.get(&risk) {
+            h = h.min(*x);
+        }
+        h.max(1)
+    }
+
+    /// The rules as the directory stores them: `default`, `tag:<care tag>`, `risk:<level>`.
+    pub(crate) fn to_entries(&self) -> Vec<(String, u32)> {
+        let mut v = vec![("default".to_string(), self.default_hours)];
+        v.extend(self.care_tag_hours.iter().map(|(t, h)| (format!("tag:{}", t.as_str()), *h)));
+        v.extend(self.risk_hours.iter().map(|(r, h)| (format!("risk:{}", r.as_str()), *h)));
+        v
+    }
+
+    /// Rules from stored entries; entries a newer version added and this one does not know are ignored.
+    pub(crate) fn from_entries(entries: impl IntoIterator<Item = (String, i64)>) -> VisitRules {
+        let mut rules = VisitRules { default_hours: 30 * 24, care_tag_hours: BTreeMap::new(), risk_hours: BTreeMap::new() };
+        let mut any = false;
+        for (k, h) in entries {
+            let Ok(h) = u32::try_from(h) else { continue };
+            any = true;
+            if k == "default" {
+                rules.default_hours = h;
+            } else if let Some(t) = k.strip_prefix("tag:").and_then(CareTag::parse) {
+                rules.care_tag_hours.insert(t, h);
+            } else if let Some(r) = k.strip_prefix("risk:").and_then(RiskLevel::parse) {
+                rules.risk_hours.insert(r, h);
+            }
+        }
+        if any {
+            rules
+        } else {
+            VisitRules::default()
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (_, h) in self.to_entries() {
+            if h == 0 || h > 24 * 366 {
+                return Err(Error::invalid("visit interval", "must be between 1 hour and 1 year"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Tombstone for Unit {
+    fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+}

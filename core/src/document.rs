@@ -1,0 +1,352 @@
+//! One Automerge document per unit of access (DESIGN.md §2), and the two ways records live in one.
+//!
+//! * Records that are edited field by field (units, users, households, residents) are Automerge
+//!   maps with one key per field ("map records"), so two workers who change different fields of
+//!   the same household offline both keep their edit.
+//! * Records written once (visits, report headers, workflow events) are one JSON string under
+//!   their id ("value records"): one `put` instead of one per field, which is what makes
+//!   `record_visit` cheap (see `doorstep bench store`).
+//!
+//! Every document starts from the same deterministic genesis change, so two phones that create
+//! `grid/G1` independently share its root maps instead of hiding each other's under a conflict.
+//! This module must never expose Automerge types outside the crate.
+
+use std::collections::BTreeSet;
+
+use automerge::{
+    transaction::{CommitOptions, Transactable},
+    ActorId, AutoCommit, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value, ROOT,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ids::{ReportId, UnitId};
+
+/// Which document: the deployment's directory, one grid, or one citizen report.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocId {
+    Directory,
+    Grid(UnitId),
+    Report(ReportId),
+}
+
+impl DocId {
+    pub fn parse(s: &str) -> Result<DocId> {
+        match s.split_once('/') {
+            None if s == "directory" => Ok(DocId::Directory),
+            Some(("grid", id)) => Ok(DocId::Grid(UnitId::parse(id)?)),
+            Some(("report", id)) => Ok(DocId::Report(ReportId::parse(id)?)),
+            _ => Err(Error::invalid("document id", "must be 'directory', 'grid/<id>' or 'report/<id>'")),
+        }
+    }
+
+    /// The top-level maps every document of this kind holds from its genesis.
+    pub(crate) fn collections(&self) -> &'static [&'static str] {
+        match self {
+            DocId::Directory => &["units", "users", "devices", "categories", "visit_rules"],
+            DocId::Grid(_) => &["households", "residents", "visits"],
+            DocId::Report(_) => &["header", "events"],
+        }
+    }
+}
+
+impl std::fmt::Display for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DocId::Directory => f.write_str("directory"),
+            DocId::Grid(id) => write!(f, "grid/{id}"),
+            DocId::Report(id) => write!(f, "report/{id}"),
+        }
+    }
+}
+
+/// Key under which a report document keeps its single header record.
+pub(crate) const HEADER_KEY: &str = "report";
+
+/// A loaded document and what the store needs to persist its next change.
+pub(crate) struct Doc {
+    pub id: DocId,
+    pub am: AutoCommit,
+    /// Whether the `documents` row exists yet.
+    pub persisted: bool,
+    /// Change rows appended since the last snapshot.
+    pub change_rows: usize,
+}
+
+/// The first change of every document, identical on every device (same actor, time and ops).
+pub(crate) fn genesis(id: &DocId) -> AutoCommit {
+    let digest = Sha256::digest(format!("doorstep genesis\0{id}").as_bytes());
+    let mut am = AutoCommit::new().with_actor(ActorId::from(&digest[..16]));
+    am.put(ROOT, "doc", id.to_string()).expect("put on a new document");
+    for c in id.collections() {
+        am.put_object(ROOT, *c, ObjType::Map).expect("put on a new document");
+    }
+    am.commit_with(CommitOptions::default().with_time(0));
+    am
+}
+
+impl Doc {
+    pub fn new(id: DocId, actor: ActorId) -> Doc {
+        let mut am = genesis(&id);
+        am.set_actor(actor);
+        Doc { id, am, persisted: false, change_rows: 0 }
+    }
+
+    /// Checks that the bytes we loaded are the document they claim to be.
+    pub fn check_identity(am: &AutoCommit, id: &DocId) -> Result<()> {
+        let claimed = match am.get(ROOT, "doc") {
+            Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                ScalarValue::Str(s) => s.to_string(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        if claimed != id.to_string() {
+            return Err(Error::WrongDocument {
+                doc: id.to_string(),
+                reason: "the bytes belong to another document".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The map object of a top-level collection (`visits`, `households`, …).
+    pub fn collection(&self, name: &str) -> Result<ObjId> {
+        match self.am.get(ROOT, name) {
+            Ok(Some((Value::Object(ObjType::Map), obj))) => Ok(obj),
+            _ => Err(Error::CorruptDocument {
+                doc: self.id.to_string(),
+                reason: format!("its '{name}' map is missing"),
+            }),
+        }
+    }
+
+    pub fn keys(&self, collection: &str) -> Result<Vec<String>> {
+        let obj = self.collection(collection)?;
+        Ok(self.am.keys(&obj).collect())
+    }
+
+    pub fn has_key(&self, collection: &str, key: &str) -> Result<bool> {
+        let obj = self.collection(collection)?;
+        Ok(matches!(self.am.get(&obj, key), Ok(Some(_))))
+    }
+
+    /// A plain integer under a key (the directory's visit rules).
+    pub fn get_int(&self, collection: &str, key: &str) -> Option<i64> {
+        let obj = self.collection(collection).ok()?;
+        match self.am.get(&obj, key) {
+            Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                ScalarValue::Int(i) => Some(*i),
+                ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub fn put_int(&mut self, collection: &str, key: &str, value: i64) -> Result<()> {
+        let obj = self.collection(collection)?;
+        if self.get_int(collection, key) != Some(value) {
+            self.am.put(&obj, key, value).map_err(|e| internal(&self.id, e))?;
+        }
+        Ok(())
+    }
+
+    // ---- value records -------------------------------------------------------------------
+
+    pub fn put_value<T: Serialize>(&mut self, collection: &str, key: &str, record: &T) -> Result<()> {
+        let obj = self.collection(collection)?;
+        let json = serde_json::to_string(record).map_err(|e| internal(&self.id, e))?;
+        self.am.put(&obj, key, json).map_err(|e| internal(&self.id, e))
+    }
+
+    /// Reads a value record. Concurrent writes of one key are resolved so that a tombstone wins:
+    /// a record deleted on one phone stays deleted whatever another phone wrote meanwhile.
+    /// `Ok(None)`: no such key. `Err`: the value is not a record of this type.
+    pub fn get_value<T: DeserializeOwned + Tombstone>(&self, collection: &str, key: &str) -> Result<Option<T>> {
+        let obj = self.collection(collection)?;
+        let all = self.am.get_all(&obj, key).map_err(|e| internal(&self.id, e))?;
+        let mut chosen: Option<T> = None;
+        // `get_all` lists conflicting values with the winner last.
+        for (value, _) in all {
+            let Value::Scalar(s) = value else { continue };
+            let ScalarValue::Str(text) = s.as_ref() else { continue };
+            let Ok(record) = serde_json::from_str::<T>(text) else { continue };
+            if chosen.as_ref().is_some_and(|c| c.is_deleted()) && !record.is_deleted() {
+                continue;
+            }
+            chosen = Some(record);
+        }
+        match chosen {
+            Some(r) => Ok(Some(r)),
+            None if self.has_key(collection, key)? => Err(Error::CorruptDocument {
+                doc: self.id.to_string(),
+                reason: format!("{collection} record {key} is not readable"),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    // ---- map records ---------------------------------------------------------------------
+
+    /// Writes a map record, touching only the fields whose value changed (so concurrent edits of
+    /// other fields survive). `null` deletes a field; fields this version does not know are kept.
+    pub fn put_map<T: Serialize>(&mut self, collection: &str, key: &str, record: &T) -> Result<()> {
+        let coll = self.collection(collection)?;
+        let serde_json::Value::Object(fields) = serde_json::to_value(record).map_err(|e| internal(&self.id, e))? else {
+            return Err(internal(&self.id, "map record is not an object"));
+        };
+        let obj = match self.am.get(&coll, key) {
+            Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
+            _ => self.am.put_object(&coll, key, ObjType::Map).map_err(|e| internal(&self.id, e))?,
+        };
+        write_fields(&mut self.am, &obj, &fields).map_err(|e| internal(&self.id, e))
+    }
+
+    pub fn get_map<T: DeserializeOwned>(&self, collection: &str, key: &str) -> Result<Option<T>> {
+        let coll = self.collection(collection)?;
+        match self.am.get(&coll, key) {
+            Ok(Some((Value::Object(ObjType::Map), obj))) => {
+                let fields = read_fields(&self.am, &obj);
+                serde_json::from_value(serde_json::Value::Object(fields)).map(Some).map_err(|_| Error::CorruptDocument {
+                    doc: self.id.to_string(),
+                    reason: format!("{collection} record {key} is not readable"),
+                })
+            }
+            Ok(None) => Ok(None),
+            _ => Err(Error::CorruptDocument {
+                doc: self.id.to_string(),
+                reason: format!("{collection} record {key} is not a map"),
+            }),
+        }
+    }
+}
+
+/// A record that can be deleted by a tombstone field.
+pub(crate) trait Tombstone {
+    fn is_deleted(&self) -> bool;
+}
+
+fn internal(doc: &DocId, e: impl std::fmt::Display) -> Error {
+    Error::CorruptDocument { doc: doc.to_string(), reason: format!("could not be changed: {e}") }
+}
+
+fn to_scalar(v: &serde_json::Value) -> Option<ScalarValue> {
+    Some(match v {
+        serde_json::Value::Bool(b) => ScalarValue::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => ScalarValue::Int(i),
+            None => ScalarValue::F64(n.as_f64()?),
+        },
+        serde_json::Value::String(s) => ScalarValue::Str(s.as_str().into()),
+        _ => return None,
+    })
+}
+
+fn from_scalar(s: &ScalarValue) -> Option<serde_json::Value> {
+    Some(match s {
+        ScalarValue::Boolean(b) => serde_json::Value::Bool(*b),
+        ScalarValue::Int(i) => (*i).into(),
+        ScalarValue::Uint(u) => (*u).into(),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f)?.into(),
+        ScalarValue::Str(s) => serde_json::Value::String(s.to_string()),
+        ScalarValue::Timestamp(t) => (*t).into(),
+        ScalarValue::Counter(c) => i64::from(c).into(),
+        _ => return None,
+    })
+}
+
+fn write_fields(
+    am: &mut AutoCommit,
+    obj: &ObjId,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), automerge::AutomergeError> {
+    for (k, v) in fields {
+        let current = am.get(obj, k.as_str())?;
+        match v {
+            serde_json::Value::Null => {
+                if current.is_some() {
+                    am.delete(obj, k.as_str())?;
+                }
+            }
+            serde_json::Value::Object(inner) => {
+                let child = match current {
+                    Some((Value::Object(ObjType::Map), id)) => id,
+                    _ => am.put_object(obj, k.as_str(), ObjType::Map)?,
+                };
+                write_fields(am, &child, inner)?;
+            }
+            serde_json::Value::Array(_) => {
+                // Map records hold no lists (sets are maps of flags); store the JSON text.
+                let text = v.to_string();
+                am.put(obj, k.as_str(), text)?;
+            }
+            scalar => {
+                let new = to_scalar(scalar).expect("scalar json value");
+                let same = matches!(&current, Some((Value::Scalar(s), _)) if s.as_ref() == &new);
+                if !same {
+                    am.put(obj, k.as_str(), new)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_fields(am: &AutoCommit, obj: &ObjId) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for k in am.keys(obj) {
+        match am.get(obj, k.as_str()) {
+            Ok(Some((Value::Scalar(s), _))) => {
+                if let Some(v) = from_scalar(s.as_ref()) {
+                    out.insert(k, v);
+                }
+            }
+            Ok(Some((Value::Object(ObjType::Map), child))) => {
+                out.insert(k, serde_json::Value::Object(read_fields(am, &child)));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A record (or a whole collection) that a set of patches touched.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Touched {
+    pub collection: String,
+    /// `None`: the collection object itself was replaced, so every record in it is re-read.
+    pub key: Option<String>,
+}
+
+/// Which records a merge changed, read from Automerge's patches rather than by rescanning.
+pub(crate) fn touched_records(patches: &[automerge::Patch]) -> BTreeSet<Touched> {
+    let mut out = BTreeSet::new();
+    for p in patches {
+        let action_key = match &p.action {
+            automerge::PatchAction::PutMap { key, .. } | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
+            automerge::PatchAction::Conflict { prop: Prop::Map(key) } => Some(key.clone()),
+            _ => None,
+        };
+        let mut path = p.path.iter().map(|(_, prop)| match prop {
+            Prop::Map(k) => Some(k.clone()),
+            Prop::Seq(_) => None,
+        });
+        match (path.next(), path.next()) {
+            (None, _) => {
+                if let Some(k) = action_key {
+                    out.insert(Touched { collection: k, key: None });
+                }
+            }
+            (Some(Some(coll)), None) => {
+                out.insert(Touched { collection: coll, key: action_key });
+            }
+            (Some(Some(coll)), Some(Some(rec))) => {
+                out.insert(Touched { collection: coll, key: Some(rec) });
+            }
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,62 @@
+//! The one public error type of the core, with messages a worker's app can show as they are.
+//!
+//! Messages name fields and ids, never values: a resident's name, phone or ID number must not
+//! reach an error message (and from there a log or a crash report).
+
+/// What went wrong, in terms the app (and the worker) can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value given by the caller or found in a record breaks a rule; nothing was written.
+    #[error("{field} is not valid: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+
+    /// The record the call refers to does not exist on this phone (yet).
+    #[error("no {what} with id {id} on this phone")]
+    NotFound { what: &'static str, id: String },
+
+    /// Bytes that should hold a document could not be read; nothing was changed.
+    #[error("document {doc} could not be read: {reason}")]
+    CorruptDocument { doc: String, reason: String },
+
+    /// Bytes hold a valid document, but not the one they were offered as.
+    #[error("document {doc} does not match what was received: {reason}")]
+    WrongDocument { doc: String, reason: String },
+
+    /// The local database failed (disk full, file damaged, locked); the last write was not kept.
+    #[error("the phone's local database failed: {0}")]
+    Storage(String),
+
+    /// A file the app pointed at (a photo) could not be read or copied.
+    #[error("a file could not be read or written: {0}")]
+    File(String),
+
+    /// The database was written by a newer version of the app.
+    #[error("the local database is from a newer app version (schema {found}, this app knows up to {known}); update the app")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput { field, reason: reason.into() }
+    }
+
+    pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
+        Error::NotFound { what, id: id.to_string() }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        // SQLite's messages name tables and constraints, never bound values.
+        Error::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        // Only the kind: paths may carry folder names the app chose.
+        Error::File(e.kind().to_string())
+    }
+}

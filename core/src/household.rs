@@ -1,0 +1,246 @@
+//! Households and their residents, kept in their grid's document.
+//!
+//! Residents' names, phone and ID numbers are [`Personal`]: they are shown on the worker's screen
+//! and nowhere else, never in logs or error messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::clock::UnixMillis;
+use crate::error::{Error, Result};
+use crate::geo::GeoPoint;
+use crate::ids::{HouseholdId, ResidentId, UnitId};
+use crate::personal::Personal;
+use crate::text::{check_len, check_required, NAME_MAX, NOTES_MAX};
+
+/// Why a household gets special attention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CareTag {
+    ElderlyAlone,
+    Disabled,
+    SeriouslyIll,
+    HardshipFamily,
+    KeyCare,
+}
+
+impl CareTag {
+    pub const ALL: [CareTag; 5] =
+        [CareTag::ElderlyAlone, CareTag::Disabled, CareTag::SeriouslyIll, CareTag::HardshipFamily, CareTag::KeyCare];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CareTag::ElderlyAlone => "elderly_alone",
+            CareTag::Disabled => "disabled",
+            CareTag::SeriouslyIll => "seriously_ill",
+            CareTag::HardshipFamily => "hardship_family",
+            CareTag::KeyCare => "key_care",
+        }
+    }
+    pub fn parse(s: &str) -> Option<CareTag> {
+        CareTag::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+    /// Bit in the `care_tags` column of the households table.
+    pub(crate) fn bit(self) -> i64 {
+        1 << (self as i64)
+    }
+    pub(crate) fn mask(tags: &BTreeSet<CareTag>) -> i64 {
+        tags.iter().fold(0, |m, t| m | t.bit())
+    }
+    pub(crate) fn from_mask(mask: i64) -> BTreeSet<CareTag> {
+        CareTag::ALL.into_iter().filter(|t| mask & t.bit() != 0).collect()
+    }
+}
+
+/// Risk colour (红橙黄蓝灰), red the most urgent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    Red,
+    Orange,
+    Yellow,
+    Blue,
+    Grey,
+}
+
+impl RiskLevel {
+    pub const ALL: [RiskLevel; 5] = [RiskLevel::Red, RiskLevel::Orange, RiskLevel::Yellow, RiskLevel::Blue, RiskLevel::Grey];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevel::Red => "red",
+            RiskLevel::Orange => "orange",
+            RiskLevel::Yellow => "yellow",
+            RiskLevel::Blue => "blue",
+            RiskLevel::Grey => "grey",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RiskLevel> {
+        RiskLevel::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Where a household lives: building, unit (entrance) and room.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Address {
+    pub building: String,
+    pub unit: String,
+    pub room: String,
+}
+
+impl Address {
+    pub fn label(&self) -> String {
+        format!("Building {}, Unit {}, Room {}", self.building, self.unit, self.room)
+    }
+    fn validate(&self) -> Result<()> {
+        check_required("building", &self.building, NAME_MAX)?;
+        check_len("unit", &self.unit, NAME_MAX)?;
+        check_len("room", &self.room, NAME_MAX)
+    }
+}
+
+/// A household of the register, as its grid's document holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Household {
+    pub id: HouseholdId,
+    pub grid: UnitId,
+    pub micro_grid: Option<UnitId>,
+    pub address: Address,
+    pub location: Option<GeoPoint>,
+    #[serde(with = "tag_flags")]
+    pub care_tags: BTreeSet<CareTag>,
+    pub risk: RiskLevel,
+    pub notes: String,
+    pub created_at: UnixMillis,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewHousehold {
+    pub micro_grid: Option<UnitId>,
+    pub address: Address,
+    pub location: Option<GeoPoint>,
+    pub care_tags: BTreeSet<CareTag>,
+    pub risk: Option<RiskLevel>,
+    pub notes: String,
+}
+
+/// A change to a household; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct HouseholdUpdate {
+    pub micro_grid: Option<Option<UnitId>>,
+    pub address: Option<Address>,
+    pub location: Option<Option<GeoPoint>>,
+    pub care_tags: Option<BTreeSet<CareTag>>,
+    pub risk: Option<RiskLevel>,
+    pub notes: Option<String>,
+}
+
+impl Household {
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.address.validate()?;
+        if let Some(p) = &self.location {
+            p.validate("household location")?;
+        }
+        check_len("household notes", &self.notes, NOTES_MAX)
+    }
+
+    pub(crate) fn apply(&mut self, u: HouseholdUpdate) {
+        if let Some(m) = u.micro_grid {
+            self.micro_grid = m;
+        }
+        if let Some(a) = u.address {
+            self.address = a;
+        }
+        if let Some(l) = u.location {
+            self.location = l;
+        }
+        if let Some(t) = u.care_tags {
+            self.care_tags = t;
+        }
+        if let Some(r) = u.risk {
+            self.risk = r;
+        }
+        if let Some(n) = u.notes {
+            self.notes = n;
+        }
+    }
+}
+
+/// How a resident relates to the head of the household.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    Head,
+    Spouse,
+    Child,
+    Parent,
+    Grandchild,
+    Sibling,
+    Tenant,
+    Other,
+}
+
+/// A person living in a household. Name, phone and ID number are personal data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resident {
+    pub id: ResidentId,
+    pub household: HouseholdId,
+    pub name: Personal,
+    pub phone: Personal,
+    pub id_number: Personal,
+    pub birth_year: Option<u16>,
+    pub relation: Relation,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewResident {
+    pub household: HouseholdId,
+    pub name: Personal,
+    pub phone: Personal,
+    pub id_number: Personal,
+    pub birth_year: Option<u16>,
+    pub relation: Relation,
+}
+
+impl Resident {
+    /// Checks format only; messages never repeat the values.
+    pub(crate) fn validate(&self, this_year: i32) -> Result<()> {
+        check_required("resident name", self.name.expose(), NAME_MAX)?;
+        let phone = self.phone.expose();
+        if !phone.is_empty()
+            && (phone.len() > 20 || !phone.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c)))
+        {
+            return Err(Error::invalid("resident phone", "must be up to 20 digits, '+', '-' or spaces"));
+        }
+        let idn = self.id_number.expose();
+        if !idn.is_empty() && (idn.len() > 18 || !idn.chars().all(|c| c.is_ascii_alphanumeric())) {
+            return Err(Error::invalid("resident ID number", "must be up to 18 letters or digits"));
+        }
+        if let Some(y) = self.birth_year {
+            if !(1900..=this_year).contains(&(y as i32)) {
+                return Err(Error::invalid("birth year", format!("must be between 1900 and {this_year}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Care tags are stored as a map of flags (`{"elderly_alone": true, "disabled": false, …}`) so that
+/// one worker adding a tag and another removing a different one offline both keep their change.
+mod tag_flags {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(tags: &BTreeSet<CareTag>, s: S) -> Result<S::Ok, S::Error> {
+        let flags: BTreeMap<&str, bool> = CareTag::ALL.iter().map(|t| (t.as_str(), tags.contains(t))).collect();
+        flags.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<CareTag>, D::Error> {
+        let flags = BTreeMap::<String, bool>::deserialize(d)?;
+        Ok(flags.into_iter().filter(|(_, on)| *on).filter_map(|(k, _)| CareTag::parse(&k)).collect())
+    }
+}

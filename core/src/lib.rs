@@ -1,0 +1,40 @@
+//! Doorstep's shared core: the grid worker's domain (households, visits, reports), kept in
+//! Automerge documents and persisted in a local SQLite store whose query tables the app's screens
+//! read.
+//!
+//! Why it exists: every phone writes locally first and merges later, so the domain lives in CRDT
+//! documents, partitioned by who may see them (`directory`, `grid/<id>`, `report/<id>`), while the
+//! screens read plain SQLite tables derived from those documents.
+//!
+//! What it must never do: open sockets or radios, expose raw Automerge types in its public API,
+//! or write a resident's name, phone or ID number into a log line or an error message.
+
+pub mod clock;
+pub mod directory;
+mod document;
+pub mod error;
+pub mod geo;
+pub mod household;
+pub mod ids;
+pub mod personal;
+pub mod photo;
+pub mod report;
+pub mod store;
+mod text;
+pub mod visit;
+
+pub use clock::{Clock, FixedClock, SystemClock, UnixMillis};
+pub use directory::{Category, NewCategory, NewUnit, NewUser, Role, Unit, UnitKind, User, VisitRules};
+pub use document::DocId;
+pub use error::{Error, Result};
+pub use geo::GeoPoint;
+pub use household::{Address, CareTag, Household, HouseholdUpdate, NewHousehold, NewResident, Relation, Resident, RiskLevel};
+pub use ids::{CategoryId, EventId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
+pub use personal::Personal;
+pub use photo::PhotoMeta;
+pub use report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind, ReportStatus};
+pub use store::{
+    query::{HouseholdFilter, HouseholdSummary, ReportFilter, ReportSummary, SearchHit, VisitSummary},
+    Durability, MergeOutcome, OpenOptions, Store,
+};
+pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};

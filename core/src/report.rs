@@ -1,0 +1,230 @@
+//! Citizen reports (随手拍): a header written once by the reporter and an append-only log of
+//! workflow events, each in the report's own document.
+//!
+//! The report's status is derived from its log by [`derive_status`], never stored in the
+//! document, so every phone that holds the same events shows the same status. The role checks
+//! and deadlines of the closed loop build on this fold.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixMillis;
+use crate::document::Tombstone;
+use crate::error::{Error, Result};
+use crate::geo::GeoPoint;
+use crate::ids::{CategoryId, EventId, ReportId, UnitId, UserId};
+use crate::photo::PhotoMeta;
+use crate::text::{check_len, check_required, NOTES_MAX, SHORT_MAX};
+
+/// What a report says, as filed. Written once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub id: ReportId,
+    pub reporter: UserId,
+    pub category: CategoryId,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<GeoPoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<UnitId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<PhotoMeta>,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewReport {
+    pub reporter: UserId,
+    pub category: CategoryId,
+    pub description: String,
+    pub location: Option<GeoPoint>,
+    pub address: Option<String>,
+    pub grid: Option<UnitId>,
+    pub photos: Vec<PhotoMeta>,
+}
+
+impl Report {
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_required("report description", &self.description, NOTES_MAX)?;
+        if let Some(a) = &self.address {
+            check_len("report address", a, SHORT_MAX)?;
+        }
+        if self.location.is_none() && self.address.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            return Err(Error::invalid("report place", "give a GPS position or an address"));
+        }
+        if let Some(p) = &self.location {
+            p.validate("report location")?;
+        }
+        if self.photos.len() > 20 {
+            return Err(Error::invalid("report photos", "at most 20 photos per report"));
+        }
+        self.photos.iter().try_for_each(PhotoMeta::validate)
+    }
+}
+
+impl Tombstone for Report {
+    fn is_deleted(&self) -> bool {
+        false
+    }
+}
+
+/// The steps of the closed loop (发现 → 上报 → 派发 → 处置 → 督办 → 反馈 → 销号).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportEventKind {
+    Submitted,
+    Triaged,
+    Dispatched,
+    Accepted,
+    ProgressNote,
+    Escalated,
+    Resolved,
+    FeedbackSent,
+    Confirmed,
+    Disputed,
+    Closed,
+    Reopened,
+    MergedAsDuplicate,
+    Comment,
+}
+
+impl ReportEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportEventKind::Submitted => "submitted",
+            ReportEventKind::Triaged => "triaged",
+            ReportEventKind::Dispatched => "dispatched",
+            ReportEventKind::Accepted => "accepted",
+            ReportEventKind::ProgressNote => "progress_note",
+            ReportEventKind::Escalated => "escalated",
+            ReportEventKind::Resolved => "resolved",
+            ReportEventKind::FeedbackSent => "feedback_sent",
+            ReportEventKind::Confirmed => "confirmed",
+            ReportEventKind::Disputed => "disputed",
+            ReportEventKind::Closed => "closed",
+            ReportEventKind::Reopened => "reopened",
+            ReportEventKind::MergedAsDuplicate => "merged_as_duplicate",
+            ReportEventKind::Comment => "comment",
+        }
+    }
+}
+
+/// One entry of a report's append-only log. Written once, never edited.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportEvent {
+    pub id: EventId,
+    pub at: UnixMillis,
+    pub author: UserId,
+    pub kind: ReportEventKind,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// Who or what the event points at: a department or worker for a dispatch, the report it
+    /// duplicates for a merge, the level for an escalation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The reporter's satisfaction, 1–5, when confirming or disputing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<PhotoMeta>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewReportEvent {
+    pub report: ReportId,
+    pub author: UserId,
+    pub kind: ReportEventKind,
+    pub note: String,
+    pub target: Option<String>,
+    pub score: Option<u8>,
+    pub photos: Vec<PhotoMeta>,
+}
+
+impl ReportEvent {
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_len("event note", &self.note, NOTES_MAX)?;
+        if let Some(t) = &self.target {
+            check_required("event target", t, SHORT_MAX)?;
+        }
+        if let Some(s) = self.score {
+            if !(1..=5).contains(&s) {
+                return Err(Error::invalid("satisfaction score", "must be from 1 to 5"));
+            }
+        }
+        self.photos.iter().try_for_each(PhotoMeta::validate)
+    }
+}
+
+impl Tombstone for ReportEvent {
+    fn is_deleted(&self) -> bool {
+        false
+    }
+}
+
+/// Where a report stands in the loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    Open,
+    Triaged,
+    Dispatched,
+    InProgress,
+    Resolved,
+    Closed,
+    Duplicate,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Open => "open",
+            ReportStatus::Triaged => "triaged",
+            ReportStatus::Dispatched => "dispatched",
+            ReportStatus::InProgress => "in_progress",
+            ReportStatus::Resolved => "resolved",
+            ReportStatus::Closed => "closed",
+            ReportStatus::Duplicate => "duplicate",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ReportStatus> {
+        [
+            ReportStatus::Open,
+            ReportStatus::Triaged,
+            ReportStatus::Dispatched,
+            ReportStatus::InProgress,
+            ReportStatus::Resolved,
+            ReportStatus::Closed,
+            ReportStatus::Duplicate,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// The status a log implies: events in (time, id) order, the last one that moves the report
+/// decides. Deterministic whatever order a phone received the events in.
+///
+/// This fold does not yet check who may emit which event (that is the workflow's role rules).
+pub fn derive_status(events: &[ReportEvent]) -> ReportStatus {
+    let mut sorted: Vec<&ReportEvent> = events.iter().collect();
+    sorted.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    let mut status = ReportStatus::Open;
+    for e in sorted {
+        status = match e.kind {
+            ReportEventKind::Submitted | ReportEventKind::Reopened => ReportStatus::Open,
+            ReportEventKind::Triaged => ReportStatus::Triaged,
+            ReportEventKind::Dispatched | ReportEventKind::Escalated => ReportStatus::Dispatched,
+            ReportEventKind::Accepted => ReportStatus::InProgress,
+            ReportEventKind::Resolved => ReportStatus::Resolved,
+            ReportEventKind::Closed => ReportStatus::Closed,
+            ReportEventKind::MergedAsDuplicate => ReportStatus::Duplicate,
+            ReportEventKind::ProgressNote
+            | ReportEventKind::FeedbackSent
+            | ReportEventKind::Confirmed
+            | ReportEventKind::Disputed
+            | ReportEventKind::Comment => status,
+        };
+    }
+    status
+}

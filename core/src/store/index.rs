@@ -1,0 +1,454 @@
+//! The derived query tables: how each record of a document becomes rows the screens read.
+//!
+//! Called in the same SQLite transaction as the change that caused it, with only the records the
+//! change touched (known directly for local writes, read from Automerge's patches for merges).
+//! A full rebuild runs the very same functions over every record, which is why the tables after
+//! any sequence of edits and merges equal a rebuild (tested in `tests/store_index.rs`).
+//!
+//! A record that cannot be read (a peer wrote something malformed) is treated as absent: it gets
+//! no row and a warning that names only the document, collection and key.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use crate::clock::HOUR_MS;
+use crate::directory::{Category, Device, Unit, User, VisitRules};
+use crate::document::{Doc, DocId, Touched, HEADER_KEY};
+use crate::error::{Error, Result};
+use crate::household::{CareTag, Household, Resident, RiskLevel};
+use crate::photo::PhotoMeta;
+use crate::report::{derive_status, Report, ReportEvent};
+use crate::visit::{Visit, VisitKind};
+
+pub(crate) struct Indexer<'t> {
+    tx: &'t Transaction<'t>,
+    rules: &'t VisitRules,
+    due: BTreeSet<String>,
+    report_status: bool,
+    rules_changed: bool,
+}
+
+impl<'t> Indexer<'t> {
+    pub fn new(tx: &'t Transaction<'t>, rules: &'t VisitRules) -> Self {
+        Indexer { tx, rules, due: BTreeSet::new(), report_status: false, rules_changed: false }
+    }
+
+    /// Re-reads one touched record (or a whole collection) from the document into the tables.
+    pub fn project(&mut self, doc: &Doc, t: &Touched) -> Result<()> {
+        let Some(key) = &t.key else {
+            self.clear_collection(doc, &t.collection)?;
+            for key in doc.keys(&t.collection).unwrap_or_default() {
+                self.project(doc, &Touched { collection: t.collection.clone(), key: Some(key) })?;
+            }
+            return Ok(());
+        };
+        let key = key.as_str();
+        match (&doc.id, t.collection.as_str()) {
+            (DocId::Directory, "units") => match readable(doc, "units", key, doc.get_map::<Unit>("units", key))? {
+                Some(u) if u.id.as_str() == key => self.unit(&u),
+                _ => self.delete("units", key),
+            },
+            (DocId::Directory, "users") => match readable(doc, "users", key, doc.get_map::<User>("users", key))? {
+                Some(u) if u.id.as_str() == key => self.user(&u),
+                _ => self.delete("users", key),
+            },
+            (DocId::Directory, "devices") => {
+                match readable(doc, "devices", key, doc.get_map::<Device>("devices", key))? {
+                    Some(d) if d.id == key => self.device(&d),
+                    _ => self.delete("devices", key),
+                }
+            }
+            (DocId::Directory, "categories") => {
+                match readable(doc, "categories", key, doc.get_map::<Category>("categories", key))? {
+                    Some(c) if c.id.as_str() == key => self.category(&c),
+                    _ => self.delete("categories", key),
+                }
+            }
+            (DocId::Directory, "visit_rules") => {
+                self.rules_changed = true;
+                match doc.get_int("visit_rules", key) {
+                    Some(h) if h > 0 => {
+                        self.tx.execute("INSERT OR REPLACE INTO visit_rules (rule, hours) VALUES (?1, ?2)", params![key, h])?;
+                        Ok(())
+                    }
+                    _ => {
+                        self.tx.execute("DELETE FROM visit_rules WHERE rule = ?1", [key])?;
+                        Ok(())
+                    }
+                }
+            }
+            (DocId::Grid(grid), "households") => {
+                match readable(doc, "households", key, doc.get_map::<Household>("households", key))? {
+                    Some(h) if h.id.as_str() == key && &h.grid == grid => self.household(&h),
+                    _ => {
+                        self.delete_household(key)?;
+                        Ok(())
+                    }
+                }
+            }
+            (DocId::Grid(grid), "residents") => {
+                match readable(doc, "residents", key, doc.get_map::<Resident>("residents", key))? {
+                    Some(r) if r.id.as_str() == key => self.resident(grid.as_str(), &r),
+                    _ => self.delete("residents", key),
+                }
+            }
+            (DocId::Grid(grid), "visits") => {
+                match readable(doc, "visits", key, doc.get_value::<Visit>("visits", key))? {
+                    Some(v) if v.id.as_str() == key && doc.has_key("households", v.household.as_str())? => {
+                        self.visit(&doc.id, grid.as_str(), &v)
+                    }
+                    _ => {
+                        let household: Option<String> = self
+                            .tx
+                            .query_row("SELECT household_id FROM visits WHERE id = ?1", [key], |r| r.get(0))
+                            .optional()?;
+                        self.delete("visits", key)?;
+                        self.tx.execute("DELETE FROM photos WHERE owner_id = ?1", [key])?;
+                        self.due.extend(household);
+                        Ok(())
+                    }
+                }
+            }
+            (DocId::Report(_), "header") | (DocId::Report(_), "events") => {
+                self.report_status = true;
+                Ok(())
+            }
+            _ => Ok(()), // a collection this version does not know: nothing to show
+        }
+    }
+
+    /// Finishes the derived state that depends on several records: visit due dates and report
+    /// status. Returns the new visit rules when the directory changed them.
+    pub fn finish(mut self, doc: &Doc) -> Result<Option<VisitRules>> {
+        if self.report_status {
+            self.report(doc)?;
+        }
+        if self.rules_changed {
+            return refresh_all_due(self.tx).map(Some);
+        }
+        for id in &self.due {
+            refresh_due(self.tx, self.rules, id)?;
+        }
+        Ok(None)
+    }
+
+    fn clear_collection(&mut self, doc: &Doc, collection: &str) -> Result<()> {
+        let grid = match &doc.id {
+            DocId::Grid(g) => g.as_str().to_owned(),
+            _ => String::new(),
+        };
+        match (&doc.id, collection) {
+            (DocId::Directory, "units" | "users" | "devices" | "categories" | "visit_rules") => {
+                self.tx.execute(&format!("DELETE FROM {collection}"), [])?;
+                self.rules_changed |= collection == "visit_rules";
+            }
+            (DocId::Grid(_), "households") => {
+                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE grid_id = ?1")?;
+                let ids = stmt.query_map([&grid], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                for id in ids {
+                    self.delete_household(&id)?;
+                }
+            }
+            (DocId::Grid(_), "residents") => {
+                self.tx.execute("DELETE FROM residents WHERE grid_id = ?1", [&grid])?;
+            }
+            (DocId::Grid(_), "visits") => {
+                self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [doc.id.to_string()])?;
+                let mut stmt = self.tx.prepare("SELECT DISTINCT household_id FROM visits WHERE grid_id = ?1")?;
+                let ids = stmt.query_map([&grid], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                self.due.extend(ids);
+                self.tx.execute("DELETE FROM visits WHERE grid_id = ?1", [&grid])?;
+            }
+            (DocId::Report(_), _) => self.report_status = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, table: &'static str, id: &str) -> Result<()> {
+        self.tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+        Ok(())
+    }
+
+    pub fn unit(&mut self, u: &Unit) -> Result<()> {
+        self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO units (id, kind, parent_id, name, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![u.id.as_str(), u.kind.as_str(), u.parent.as_ref().map(|p| p.as_str()), u.name, u.deleted])?;
+        Ok(())
+    }
+
+    pub fn user(&mut self, u: &User) -> Result<()> {
+        self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO users (id, name, role, unit_id, department, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![u.id.as_str(), u.name.expose(), u.role.as_str(), u.unit.as_str(), u.department, u.deleted])?;
+        Ok(())
+    }
+
+    pub fn device(&mut self, d: &Device) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO devices (id, user_id, actor, deleted) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted])?;
+        Ok(())
+    }
+
+    pub fn category(&mut self, c: &Category) -> Result<()> {
+        self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO categories (id, name, triage_hours, feedback_hours, resolve_hours, deleted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![c.id.as_str(), c.name, c.triage_hours, c.feedback_hours, c.resolve_hours, c.deleted])?;
+        Ok(())
+    }
+
+    pub fn household(&mut self, h: &Household) -> Result<()> {
+        let (lat, lon) = h.location.map(|p| (p.lat, p.lon)).unzip();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO households (id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk,
+                                         notes, created_at, deleted, next_due_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12)
+                 ON CONFLICT(id) DO UPDATE SET grid_id = ?2, micro_grid_id = ?3, building = ?4, unit = ?5, room = ?6,
+                     lat = ?7, lon = ?8, care_tags = ?9, risk = ?10, notes = ?11, created_at = ?12, deleted = ?13",
+            )?
+            .execute(params![
+                h.id.as_str(),
+                h.grid.as_str(),
+                h.micro_grid.as_ref().map(|m| m.as_str()),
+                h.address.building,
+                h.address.unit,
+                h.address.room,
+                lat,
+                lon,
+                CareTag::mask(&h.care_tags),
+                h.risk.as_str(),
+                h.notes,
+                h.created_at,
+                h.deleted,
+            ])?;
+        let rowid: i64 = self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0))?;
+        self.tx.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?.execute([rowid])?;
+        if !h.deleted {
+            self.tx
+                .prepare_cached("INSERT INTO household_search (rowid, body) VALUES (?1, ?2)")?
+                .execute(params![rowid, h.address.label()])?;
+        }
+        self.due.insert(h.id.as_str().to_owned());
+        Ok(())
+    }
+
+    fn delete_household(&mut self, id: &str) -> Result<()> {
+        let rowid: Option<i64> =
+            self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        if let Some(rowid) = rowid {
+            self.tx.execute("DELETE FROM household_search WHERE rowid = ?1", [rowid])?;
+            self.tx.execute("DELETE FROM households WHERE rowid = ?1", [rowid])?;
+        }
+        Ok(())
+    }
+
+    pub fn resident(&mut self, grid: &str, r: &Resident) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO residents (id, household_id, grid_id, name, phone, id_number, birth_year, relation, deleted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                r.id.as_str(),
+                r.household.as_str(),
+                grid,
+                r.name.expose(),
+                r.phone.expose(),
+                r.id_number.expose(),
+                r.birth_year,
+                serde_json::to_value(r.relation).ok().and_then(|v| v.as_str().map(str::to_owned)),
+                r.deleted,
+            ])?;
+        Ok(())
+    }
+
+    pub fn visit(&mut self, doc: &DocId, grid: &str, v: &Visit) -> Result<()> {
+        let (lat, lon) = v.location.map(|p| (p.lat, p.lon)).unzip();
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO visits (id, household_id, grid_id, worker_id, at, lat, lon, kind, outcome, notes,
+                                               follow_up, photo_count, deleted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                v.id.as_str(),
+                v.household.as_str(),
+                grid,
+                v.worker.as_str(),
+                v.at,
+                lat,
+                lon,
+                v.kind.as_str(),
+                v.outcome.as_str(),
+                v.notes,
+                v.follow_up,
+                v.photos.len() as i64,
+                v.deleted,
+            ])?;
+        self.photos(doc, "visit", v.id.as_str(), &v.photos)?;
+        self.due.insert(v.household.as_str().to_owned());
+        Ok(())
+    }
+
+    fn photos(&mut self, doc: &DocId, owner_kind: &str, owner: &str, photos: &[PhotoMeta]) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM photos WHERE owner_id = ?1")?.execute([owner])?;
+        for p in photos {
+            let (lat, lon) = p.location.map(|l| (l.lat, l.lon)).unzip();
+            self.tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO photos (owner_id, sha256, doc_id, owner_kind, byte_size, mime, width, height,
+                                                    taken_at, lat, lon)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    owner,
+                    p.sha256,
+                    doc.to_string(),
+                    owner_kind,
+                    p.byte_size as i64,
+                    p.mime,
+                    p.width,
+                    p.height,
+                    p.taken_at,
+                    lat,
+                    lon
+                ])?;
+        }
+        Ok(())
+    }
+
+    /// Re-derives a report's row, its events and its status from its document.
+    fn report(&mut self, doc: &Doc) -> Result<()> {
+        let DocId::Report(report_id) = &doc.id else { return Ok(()) };
+        let rid = report_id.as_str();
+        self.tx.execute("DELETE FROM report_events WHERE report_id = ?1", [rid])?;
+        self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.id.to_string()])?;
+        let mut events = Vec::new();
+        for key in doc.keys("events")? {
+            if let Some(e) = readable(doc, "events", &key, doc.get_value::<ReportEvent>("events", &key))? {
+                if e.id.as_str() == key {
+                    events.push(e);
+                }
+            }
+        }
+        for e in &events {
+            self.tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO report_events (id, report_id, at, author_id, kind, note, target, score, photo_count)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    e.id.as_str(),
+                    rid,
+                    e.at,
+                    e.author.as_str(),
+                    e.kind.as_str(),
+                    e.note,
+                    e.target,
+                    e.score,
+                    e.photos.len() as i64
+                ])?;
+            self.photos(&doc.id, "report_event", e.id.as_str(), &e.photos)?;
+        }
+        let header = readable(doc, "header", HEADER_KEY, doc.get_value::<Report>("header", HEADER_KEY))?;
+        let old_rowid: Option<i64> =
+            self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0)).optional()?;
+        if let Some(rowid) = old_rowid {
+            self.tx.execute("DELETE FROM report_search WHERE rowid = ?1", [rowid])?;
+        }
+        let Some(r) = header.filter(|r| &r.id == report_id) else {
+            self.tx.execute("DELETE FROM reports WHERE id = ?1", [rid])?;
+            return Ok(());
+        };
+        let status = derive_status(&events);
+        let updated_at = events.iter().map(|e| e.at).max().unwrap_or(r.created_at).max(r.created_at);
+        let (lat, lon) = r.location.map(|p| (p.lat, p.lon)).unzip();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO reports (id, grid_id, reporter_id, category_id, description, address, lat, lon, created_at,
+                                      status, updated_at, event_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT(id) DO UPDATE SET grid_id = ?2, reporter_id = ?3, category_id = ?4, description = ?5,
+                     address = ?6, lat = ?7, lon = ?8, created_at = ?9, status = ?10, updated_at = ?11, event_count = ?12",
+            )?
+            .execute(params![
+                rid,
+                r.grid.as_ref().map(|g| g.as_str()),
+                r.reporter.as_str(),
+                r.category.as_str(),
+                r.description,
+                r.address,
+                lat,
+                lon,
+                r.created_at,
+                status.as_str(),
+                updated_at,
+                events.len() as i64
+            ])?;
+        self.photos(&doc.id, "report", rid, &r.photos)?;
+        let rowid: i64 = self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0))?;
+        let body = format!("{} {}", r.description, r.address.as_deref().unwrap_or(""));
+        self.tx.execute("INSERT INTO report_search (rowid, body) VALUES (?1, ?2)", params![rowid, body.trim()])?;
+        Ok(())
+    }
+}
+
+/// A record that does not decode is left out of the tables (and logged without its content);
+/// a storage failure is still an error.
+fn readable<T>(doc: &Doc, collection: &str, key: &str, r: Result<Option<T>>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(Error::CorruptDocument { .. }) => {
+            tracing::warn!(doc = %doc.id, collection, key, "record left out of the query tables: not readable");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn load_rules(tx: &rusqlite::Connection) -> Result<VisitRules> {
+    let mut stmt = tx.prepare("SELECT rule, hours FROM visit_rules")?;
+    let entries = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    Ok(VisitRules::from_entries(entries.collect::<rusqlite::Result<Vec<_>>>()?))
+}
+
+/// Re-reads the visit rules and recomputes every household's due date (the rules changed).
+fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
+    let rules = load_rules(tx)?;
+    let mut stmt = tx.prepare("SELECT id FROM households")?;
+    let all = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    for id in all {
+        refresh_due(tx, &rules, &id)?;
+    }
+    Ok(rules)
+}
+
+/// Recomputes when a household is next due: its last contact (a visit that saw the household,
+/// so not an unanswered bell check) plus the shortest interval its tags and risk call for.
+/// Never visited: due from the day it was registered.
+fn refresh_due(tx: &Transaction<'_>, rules: &VisitRules, id: &str) -> Result<()> {
+    let row = tx
+        .prepare_cached(
+            "SELECT care_tags, risk, created_at,
+                    (SELECT MAX(at) FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != ?2)
+             FROM households WHERE id = ?1",
+        )?
+        .query_row(params![id, VisitKind::BellCheckNoAnswer.as_str()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?))
+        })
+        .optional()?;
+    let Some((mask, risk, created_at, last)) = row else { return Ok(()) };
+    let risk = RiskLevel::parse(&risk).unwrap_or(RiskLevel::Grey);
+    let interval = rules.interval_hours(&CareTag::from_mask(mask), risk) as i64 * HOUR_MS;
+    let next_due = last.map_or(created_at, |l| l + interval);
+    tx.prepare_cached("UPDATE households SET last_visit_at = ?2, next_due_at = ?3 WHERE id = ?1")?
+        .execute(params![id, last, next_due])?;
+    Ok(())
+}

@@ -1,0 +1,375 @@
+//! What the worker's screens read: plain queries over the derived tables, never a document load.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
+
+use super::Store;
+use crate::clock::UnixMillis;
+use crate::directory::{Unit, UnitKind};
+use crate::error::{Error, Result};
+use crate::geo::GeoPoint;
+use crate::household::{Address, CareTag, Relation, Resident, RiskLevel};
+use crate::ids::{CategoryId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
+use crate::personal::Personal;
+use crate::report::ReportStatus;
+use crate::visit::{VisitKind, VisitOutcome};
+
+/// Which households a list shows. Every field narrows the list; `Default` lists them all.
+#[derive(Clone, Debug, Default)]
+pub struct HouseholdFilter {
+    pub grid: Option<UnitId>,
+    pub micro_grid: Option<UnitId>,
+    pub care_tag: Option<CareTag>,
+    pub risk: Option<RiskLevel>,
+    /// Only households due for a visit by this time, most overdue first.
+    pub due_by: Option<UnixMillis>,
+    /// At most this many rows (0: no limit).
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HouseholdSummary {
+    pub id: HouseholdId,
+    pub grid: UnitId,
+    pub micro_grid: Option<UnitId>,
+    pub address: Address,
+    pub location: Option<GeoPoint>,
+    pub care_tags: BTreeSet<CareTag>,
+    pub risk: RiskLevel,
+    pub notes: String,
+    pub last_visit_at: Option<UnixMillis>,
+    pub next_due_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisitSummary {
+    pub id: VisitId,
+    pub household: HouseholdId,
+    pub worker: UserId,
+    pub at: UnixMillis,
+    pub location: Option<GeoPoint>,
+    pub kind: VisitKind,
+    pub outcome: VisitOutcome,
+    pub notes: String,
+    pub follow_up: bool,
+    pub photo_count: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReportFilter {
+    pub status: Option<ReportStatus>,
+    pub grid: Option<UnitId>,
+    pub category: Option<CategoryId>,
+    /// Reports within this many metres of a point.
+    pub near: Option<(GeoPoint, f64)>,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportSummary {
+    pub id: ReportId,
+    pub grid: Option<UnitId>,
+    pub reporter: UserId,
+    pub category: CategoryId,
+    pub description: String,
+    pub address: Option<String>,
+    pub location: Option<GeoPoint>,
+    pub created_at: UnixMillis,
+    pub status: ReportStatus,
+    pub updated_at: UnixMillis,
+    pub event_count: u32,
+}
+
+/// A household or a report whose text matched a search.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SearchHit {
+    Household { id: HouseholdId, address: String },
+    Report { id: ReportId, description: String },
+}
+
+const HOUSEHOLD_COLUMNS: &str = "id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes,
+                                 last_visit_at, next_due_at";
+
+fn location(lat: Option<f64>, lon: Option<f64>) -> Option<GeoPoint> {
+    Some(GeoPoint { lat: lat?, lon: lon? })
+}
+
+/// Ids and enums in the tables were written by this crate; a row that does not parse means the
+/// file was damaged.
+fn parsed<T>(v: Option<T>, what: &str) -> rusqlite::Result<T> {
+    v.ok_or_else(|| rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text))
+}
+
+fn id<T>(s: String, f: fn(&str) -> Result<T>) -> rusqlite::Result<T> {
+    parsed(f(&s).ok(), "id")
+}
+
+fn household_row(r: &Row<'_>) -> rusqlite::Result<HouseholdSummary> {
+    Ok(HouseholdSummary {
+        id: id(r.get(0)?, HouseholdId::parse)?,
+        grid: id(r.get(1)?, UnitId::parse)?,
+        micro_grid: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
+        address: Address { building: r.get(3)?, unit: r.get(4)?, room: r.get(5)? },
+        location: location(r.get(6)?, r.get(7)?),
+        care_tags: CareTag::from_mask(r.get(8)?),
+        risk: parsed(RiskLevel::parse(&r.get::<_, String>(9)?), "risk")?,
+        notes: r.get(10)?,
+        last_visit_at: r.get(11)?,
+        next_due_at: r.get(12)?,
+    })
+}
+
+fn report_row(r: &Row<'_>) -> rusqlite::Result<ReportSummary> {
+    Ok(ReportSummary {
+        id: id(r.get(0)?, ReportId::parse)?,
+        grid: r.get::<_, Option<String>>(1)?.map(|s| id(s, UnitId::parse)).transpose()?,
+        reporter: id(r.get(2)?, UserId::parse)?,
+        category: id(r.get(3)?, CategoryId::parse)?,
+        description: r.get(4)?,
+        address: r.get(5)?,
+        location: location(r.get(6)?, r.get(7)?),
+        created_at: r.get(8)?,
+        status: parsed(ReportStatus::parse(&r.get::<_, String>(9)?), "status")?,
+        updated_at: r.get(10)?,
+        event_count: r.get(11)?,
+    })
+}
+
+impl Store {
+    /// Households matching a filter: by address, or most overdue first when `due_by` is set.
+    pub fn households(&self, f: &HouseholdFilter) -> Result<Vec<HouseholdSummary>> {
+        let mut sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE deleted = 0");
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(g) = &f.grid {
+            sql.push_str(" AND grid_id = ?");
+            args.push(g.as_str().to_owned().into());
+        }
+        if let Some(m) = &f.micro_grid {
+            sql.push_str(" AND micro_grid_id = ?");
+            args.push(m.as_str().to_owned().into());
+        }
+        if let Some(t) = f.care_tag {
+            sql.push_str(" AND (care_tags & ?) != 0");
+            args.push(t.bit().into());
+        }
+        if let Some(r) = f.risk {
+            sql.push_str(" AND risk = ?");
+            args.push(r.as_str().to_owned().into());
+        }
+        if let Some(due) = f.due_by {
+            sql.push_str(" AND next_due_at <= ? ORDER BY next_due_at, id");
+            args.push(due.into());
+        } else {
+            sql.push_str(" ORDER BY building, unit, room, id");
+        }
+        if f.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", f.limit));
+        }
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), household_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn household(&self, id: &HouseholdId) -> Result<HouseholdSummary> {
+        let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = ?1 AND deleted = 0");
+        self.conn
+            .prepare_cached(&sql)?
+            .query_row([id.as_str()], household_row)
+            .optional()?
+            .ok_or_else(|| Error::not_found("household", id))
+    }
+
+    /// The people living in a household (personal data: for the screen only).
+    pub fn residents(&self, household: &HouseholdId) -> Result<Vec<Resident>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, household_id, name, phone, id_number, birth_year, relation FROM residents
+             WHERE household_id = ?1 AND deleted = 0 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([household.as_str()], |r| {
+            Ok(Resident {
+                id: id(r.get(0)?, ResidentId::parse)?,
+                household: id(r.get(1)?, HouseholdId::parse)?,
+                name: Personal::new(r.get::<_, String>(2)?),
+                phone: Personal::new(r.get::<_, String>(3)?),
+                id_number: Personal::new(r.get::<_, String>(4)?),
+                birth_year: r.get(5)?,
+                relation: parsed(
+                    serde_json::from_value::<Relation>(serde_json::Value::String(r.get(6)?)).ok(),
+                    "relation",
+                )?,
+                deleted: false,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A household's visits, newest first.
+    pub fn visit_history(&self, household: &HouseholdId, limit: u32) -> Result<Vec<VisitSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, household_id, worker_id, at, lat, lon, kind, outcome, notes, follow_up, photo_count
+             FROM visits WHERE household_id = ?1 AND deleted = 0 ORDER BY at DESC, id DESC LIMIT ?2",
+        )?;
+        let limit = if limit == 0 { i64::MAX } else { limit as i64 };
+        let rows = stmt.query_map(rusqlite::params![household.as_str(), limit], |r| {
+            Ok(VisitSummary {
+                id: id(r.get(0)?, VisitId::parse)?,
+                household: id(r.get(1)?, HouseholdId::parse)?,
+                worker: id(r.get(2)?, UserId::parse)?,
+                at: r.get(3)?,
+                location: location(r.get(4)?, r.get(5)?),
+                kind: parsed(VisitKind::parse(&r.get::<_, String>(6)?), "kind")?,
+                outcome: parsed(VisitOutcome::parse(&r.get::<_, String>(7)?), "outcome")?,
+                notes: r.get(8)?,
+                follow_up: r.get(9)?,
+                photo_count: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Reports by status, grid, category and place, newest first.
+    pub fn reports(&self, f: &ReportFilter) -> Result<Vec<ReportSummary>> {
+        let mut sql = String::from(
+            "SELECT id, grid_id, reporter_id, category_id, description, address, lat, lon, created_at, status,
+                    updated_at, event_count FROM reports WHERE 1 = 1",
+        );
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(s) = f.status {
+            sql.push_str(" AND status = ?");
+            args.push(s.as_str().to_owned().into());
+        }
+        if let Some(g) = &f.grid {
+            sql.push_str(" AND grid_id = ?");
+            args.push(g.as_str().to_owned().into());
+        }
+        if let Some(c) = &f.category {
+            sql.push_str(" AND category_id = ?");
+            args.push(c.as_str().to_owned().into());
+        }
+        if let Some((p, radius)) = &f.near {
+            p.validate("search point")?;
+            if !radius.is_finite() || *radius <= 0.0 || *radius > 100_000.0 {
+                return Err(Error::invalid("search radius", "must be between 0 and 100 km"));
+            }
+            // A bounding box the index can use; the exact distance is checked below.
+            let dlat = radius / 111_000.0;
+            let dlon = radius / (111_000.0 * p.lat.to_radians().cos().max(0.01));
+            sql.push_str(" AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?");
+            args.extend([p.lat - dlat, p.lat + dlat, p.lon - dlon, p.lon + dlon].map(Value::from));
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), report_row)?;
+        let limit = if f.limit == 0 { usize::MAX } else { f.limit as usize };
+        let mut out = Vec::new();
+        for r in rows {
+            let r = r?;
+            if let (Some((p, radius)), Some(loc)) = (&f.near, &r.location) {
+                if p.distance_m(loc) > *radius {
+                    continue;
+                }
+            }
+            out.push(r);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Full-text search over household addresses and report text. Matches any part of a word,
+    /// Chinese included; queries shorter than 3 characters match by substring.
+    pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>> {
+        let text = text.trim();
+        crate::text::check_required("search text", text, 100)?;
+        let limit = if limit == 0 { 50 } else { limit };
+        // Each word must appear; words are quoted so FTS syntax characters are plain text.
+        let words: Vec<String> = text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
+        let short = text.split_whitespace().any(|w| w.chars().count() < 3);
+        let (hfilter, rfilter, arg) = if short {
+            ("body LIKE ?1 ESCAPE '\\'", "body LIKE ?1 ESCAPE '\\'", format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+        } else {
+            ("household_search MATCH ?1", "report_search MATCH ?1", words.join(" AND "))
+        };
+        let mut out = Vec::new();
+        let sql = format!(
+            "SELECT h.id, h.building, h.unit, h.room FROM household_search s JOIN households h ON h.rowid = s.rowid
+             WHERE s.{hfilter} AND h.deleted = 0 LIMIT ?2"
+        )
+        .replace("s.household_search", "household_search");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
+            let a = Address { building: r.get(1)?, unit: r.get(2)?, room: r.get(3)? };
+            Ok(SearchHit::Household { id: id(r.get(0)?, HouseholdId::parse)?, address: a.label() })
+        })?;
+        out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+        let sql = format!(
+            "SELECT r.id, r.description FROM report_search s JOIN reports r ON r.rowid = s.rowid
+             WHERE s.{rfilter} ORDER BY r.created_at DESC LIMIT ?2"
+        )
+        .replace("s.report_search", "report_search");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
+            Ok(SearchHit::Report { id: id(r.get(0)?, ReportId::parse)?, description: r.get(1)? })
+        })?;
+        out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+        Ok(out)
+    }
+
+    /// Units directly below `parent` (the districts when `None`).
+    pub fn units(&self, parent: Option<&UnitId>) -> Result<Vec<Unit>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kind, parent_id, name FROM units WHERE deleted = 0 AND parent_id IS ?1 ORDER BY name, id",
+        )?;
+        let rows = stmt.query_map([parent.map(|p| p.as_str())], |r| {
+            Ok(Unit {
+                id: id(r.get(0)?, UnitId::parse)?,
+                kind: parsed(UnitKind::parse(&r.get::<_, String>(1)?), "kind")?,
+                parent: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
+                name: r.get(3)?,
+                deleted: false,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Users with a given role, for pickers (the names are for the screen only).
+    pub fn users(&self) -> Result<Vec<crate::directory::User>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, role, unit_id, department FROM users WHERE deleted = 0 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(crate::directory::User {
+                id: id(r.get(0)?, UserId::parse)?,
+                name: Personal::new(r.get::<_, String>(1)?),
+                role: parsed(serde_json::from_value(serde_json::Value::String(r.get(2)?)).ok(), "role")?,
+                unit: id(r.get(3)?, UnitId::parse)?,
+                department: r.get(4)?,
+                deleted: false,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every derived table's rows, sorted: what `rebuild_indexes` must reproduce exactly.
+    /// For tests and for checking a store after a repair.
+    pub fn dump_query_tables(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let mut out = Vec::new();
+        for t in super::schema::DERIVED_TABLES {
+            let mut stmt = self.conn.prepare(&format!("SELECT * FROM {t}"))?;
+            let n = stmt.column_count();
+            let rows = stmt.query_map([], |r| {
+                let mut cols = Vec::with_capacity(n);
+                for i in 0..n {
+                    cols.push(format!("{:?}", r.get_ref(i)?));
+                }
+                Ok(cols.join("|"))
+            })?;
+            let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.sort();
+            out.push((t.to_string(), rows));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,152 @@
+//! The SQLite schema and its versioned migrations.
+//!
+//! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`), which
+//! migrations must carry forward row by row, and the **derived query tables** the screens read,
+//! which can always be rebuilt from the documents. A migration that changes derived tables asks
+//! for a rebuild instead of converting rows.
+//!
+//! `MIGRATIONS[i]` takes a database from `user_version` i to i + 1; a new database runs them all.
+//! Never edit a migration that has shipped: add the next one.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+pub(crate) struct Migration {
+    pub sql: &'static str,
+    /// Whether the derived tables must be rebuilt from the documents afterwards.
+    pub rebuild: bool,
+}
+
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    // 0 → 1: documents as snapshot + change rows; the first query tables.
+    Migration {
+        sql: r#"
+CREATE TABLE device (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    actor BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY,
+    snapshot BLOB NOT NULL,
+    compacted_at INTEGER NOT NULL
+);
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE INDEX changes_doc ON changes(doc_id, id);
+
+CREATE TABLE units (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, parent_id TEXT, name TEXT NOT NULL,
+    deleted INTEGER NOT NULL
+);
+CREATE INDEX units_parent ON units(parent_id);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, unit_id TEXT NOT NULL,
+    department TEXT, deleted INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, actor TEXT NOT NULL, deleted INTEGER NOT NULL
+);
+CREATE TABLE categories (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, triage_hours INTEGER NOT NULL,
+    feedback_hours INTEGER NOT NULL, resolve_hours INTEGER NOT NULL, deleted INTEGER NOT NULL
+);
+CREATE TABLE visit_rules (rule TEXT PRIMARY KEY, hours INTEGER NOT NULL);
+
+CREATE TABLE households (
+    id TEXT PRIMARY KEY, grid_id TEXT NOT NULL, micro_grid_id TEXT,
+    building TEXT NOT NULL, unit TEXT NOT NULL, room TEXT NOT NULL, lat REAL, lon REAL,
+    care_tags INTEGER NOT NULL, risk TEXT NOT NULL, notes TEXT NOT NULL,
+    created_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    last_visit_at INTEGER, next_due_at INTEGER NOT NULL
+);
+CREATE INDEX households_grid ON households(grid_id, deleted, next_due_at);
+CREATE INDEX households_micro_grid ON households(micro_grid_id, deleted, next_due_at);
+CREATE INDEX households_due ON households(deleted, next_due_at);
+CREATE TABLE residents (
+    id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL,
+    name TEXT NOT NULL, phone TEXT NOT NULL, id_number TEXT NOT NULL,
+    birth_year INTEGER, relation TEXT NOT NULL, deleted INTEGER NOT NULL
+);
+CREATE INDEX residents_household ON residents(household_id);
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL, at INTEGER NOT NULL, lat REAL, lon REAL, kind TEXT NOT NULL,
+    outcome TEXT NOT NULL, notes TEXT NOT NULL, follow_up INTEGER NOT NULL,
+    photo_count INTEGER NOT NULL, deleted INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX visits_household ON visits(household_id, at);
+CREATE TABLE photos (
+    owner_id TEXT NOT NULL, sha256 TEXT NOT NULL, doc_id TEXT NOT NULL, owner_kind TEXT NOT NULL,
+    byte_size INTEGER NOT NULL, mime TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    taken_at INTEGER, lat REAL, lon REAL,
+    PRIMARY KEY (owner_id, sha256)
+) WITHOUT ROWID;
+CREATE TABLE reports (
+    id TEXT PRIMARY KEY, grid_id TEXT, reporter_id TEXT NOT NULL, category_id TEXT NOT NULL,
+    description TEXT NOT NULL, address TEXT, lat REAL, lon REAL, created_at INTEGER NOT NULL,
+    status TEXT NOT NULL, updated_at INTEGER NOT NULL, event_count INTEGER NOT NULL
+);
+CREATE INDEX reports_status ON reports(status, grid_id, created_at);
+CREATE INDEX reports_grid ON reports(grid_id, created_at);
+CREATE INDEX reports_category ON reports(category_id, created_at);
+CREATE INDEX reports_place ON reports(lat, lon);
+CREATE TABLE report_events (
+    id TEXT PRIMARY KEY, report_id TEXT NOT NULL, at INTEGER NOT NULL, author_id TEXT NOT NULL,
+    kind TEXT NOT NULL, note TEXT NOT NULL, target TEXT, score INTEGER, photo_count INTEGER NOT NULL
+);
+CREATE INDEX report_events_report ON report_events(report_id, at);
+"#,
+        rebuild: false,
+    },
+    // 1 → 2: full-text search over household addresses and report text. Trigram tokens work for
+    // Chinese (no spaces between words) as well as for Latin text.
+    Migration {
+        sql: r#"
+CREATE VIRTUAL TABLE household_search USING fts5(body, tokenize = 'trigram');
+CREATE VIRTUAL TABLE report_search USING fts5(body, tokenize = 'trigram');
+"#,
+        rebuild: true,
+    },
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// The derived tables, in the order a rebuild clears them.
+pub(crate) const DERIVED_TABLES: &[&str] = &[
+    "units",
+    "users",
+    "devices",
+    "categories",
+    "visit_rules",
+    "households",
+    "residents",
+    "visits",
+    "photos",
+    "reports",
+    "report_events",
+    "household_search",
+    "report_search",
+];
+
+/// Brings the database to [`CURRENT`]; returns whether the derived tables need a rebuild.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<bool> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > CURRENT {
+        return Err(Error::SchemaTooNew { found, known: CURRENT });
+    }
+    let mut rebuild = false;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+        rebuild |= m.rebuild && found > 0;
+    }
+    Ok(rebuild)
+}

@@ -1,0 +1,149 @@
+//! A visit to a household: door-to-door, welfare check, bell check, mediation or inspection.
+//!
+//! Visits are written once and rarely corrected, so each is one encoded value in its grid's
+//! document (one Automerge op), and deleting one writes a tombstone in its place.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixMillis;
+use crate::document::Tombstone;
+use crate::error::Result;
+use crate::geo::GeoPoint;
+use crate::ids::{HouseholdId, UserId, VisitId};
+use crate::photo::PhotoMeta;
+use crate::text::{check_len, NOTES_MAX};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitKind {
+    /// Regular door-to-door visit (入户走访).
+    Routine,
+    /// A visit to check on someone's wellbeing (elderly, ill, disabled).
+    WelfareCheck,
+    /// Bell check (摇响铃铛) and the resident showed at the window.
+    BellCheckAnswered,
+    /// Bell check with no answer: the household has not been seen, follow up at once.
+    BellCheckNoAnswer,
+    DisputeMediation,
+    HazardInspection,
+}
+
+impl VisitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitKind::Routine => "routine",
+            VisitKind::WelfareCheck => "welfare_check",
+            VisitKind::BellCheckAnswered => "bell_check_answered",
+            VisitKind::BellCheckNoAnswer => "bell_check_no_answer",
+            VisitKind::DisputeMediation => "dispute_mediation",
+            VisitKind::HazardInspection => "hazard_inspection",
+        }
+    }
+    pub fn parse(s: &str) -> Option<VisitKind> {
+        [
+            VisitKind::Routine,
+            VisitKind::WelfareCheck,
+            VisitKind::BellCheckAnswered,
+            VisitKind::BellCheckNoAnswer,
+            VisitKind::DisputeMediation,
+            VisitKind::HazardInspection,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+    /// Whether the visit shows the household was seen, and so resets its visit clock.
+    pub fn counts_as_contact(self) -> bool {
+        self != VisitKind::BellCheckNoAnswer
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitOutcome {
+    AllWell,
+    ProblemFound,
+    NobodyHome,
+    ResolvedOnSite,
+    Referred,
+}
+
+impl VisitOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitOutcome::AllWell => "all_well",
+            VisitOutcome::ProblemFound => "problem_found",
+            VisitOutcome::NobodyHome => "nobody_home",
+            VisitOutcome::ResolvedOnSite => "resolved_on_site",
+            VisitOutcome::Referred => "referred",
+        }
+    }
+    pub fn parse(s: &str) -> Option<VisitOutcome> {
+        [
+            VisitOutcome::AllWell,
+            VisitOutcome::ProblemFound,
+            VisitOutcome::NobodyHome,
+            VisitOutcome::ResolvedOnSite,
+            VisitOutcome::Referred,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    pub id: VisitId,
+    pub household: HouseholdId,
+    pub worker: UserId,
+    pub at: UnixMillis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<GeoPoint>,
+    pub kind: VisitKind,
+    pub outcome: VisitOutcome,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub follow_up: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<PhotoMeta>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What a worker enters to record a visit.
+#[derive(Clone, Debug)]
+pub struct NewVisit {
+    pub household: HouseholdId,
+    pub worker: UserId,
+    /// When the visit happened; `None` means now.
+    pub at: Option<UnixMillis>,
+    pub location: Option<GeoPoint>,
+    pub kind: VisitKind,
+    pub outcome: VisitOutcome,
+    pub notes: String,
+    pub follow_up: bool,
+    pub photos: Vec<PhotoMeta>,
+}
+
+impl Visit {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(p) = &self.location {
+            p.validate("visit location")?;
+        }
+        check_len("visit notes", &self.notes, NOTES_MAX)?;
+        if self.photos.len() > 20 {
+            return Err(crate::Error::invalid("visit photos", "at most 20 photos per visit"));
+        }
+        self.photos.iter().try_for_each(PhotoMeta::validate)
+    }
+}
+
+impl Tombstone for Visit {
+    fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+}
