@@ -72,6 +72,10 @@ pub(crate) struct Doc {
     pub persisted: bool,
     /// Change rows appended since the last snapshot.
     pub change_rows: usize,
+    /// Sequence number of the next change row.
+    pub next_seq: i64,
+    /// The top-level collection maps, looked up once (see [`Doc::index_collections`]).
+    collections: Vec<(&'static str, ObjId)>,
 }
 
 /// The first change of every document, identical on every device (same actor, time and ops).
@@ -90,7 +94,26 @@ impl Doc {
     pub fn new(id: DocId, actor: ActorId) -> Doc {
         let mut am = genesis(&id);
         am.set_actor(actor);
-        Doc { id, am, persisted: false, change_rows: 0 }
+        Doc::from_parts(id, am, false, 0, 1)
+    }
+
+    pub fn from_parts(id: DocId, am: AutoCommit, persisted: bool, change_rows: usize, next_seq: i64) -> Doc {
+        let mut doc = Doc { id, am, persisted, change_rows, next_seq, collections: Vec::new() };
+        doc.index_collections();
+        doc
+    }
+
+    /// Looks up the collection maps again; needed after a merge, which may have replaced one.
+    pub fn index_collections(&mut self) {
+        self.collections = self
+            .id
+            .collections()
+            .iter()
+            .filter_map(|name| match self.am.get(ROOT, *name) {
+                Ok(Some((Value::Object(ObjType::Map), obj))) => Some((*name, obj)),
+                _ => None,
+            })
+            .collect();
     }
 
     /// Checks that the bytes we loaded are the document they claim to be.
@@ -113,9 +136,9 @@ impl Doc {
 
     /// The map object of a top-level collection (`visits`, `households`, …).
     pub fn collection(&self, name: &str) -> Result<ObjId> {
-        match self.am.get(ROOT, name) {
-            Ok(Some((Value::Object(ObjType::Map), obj))) => Ok(obj),
-            _ => Err(Error::CorruptDocument {
+        match self.collections.iter().find(|(n, _)| *n == name) {
+            Some((_, obj)) => Ok(obj.clone()),
+            None => Err(Error::CorruptDocument {
                 doc: self.id.to_string(),
                 reason: format!("its '{name}' map is missing"),
             }),

@@ -96,7 +96,7 @@ impl<'t> Indexer<'t> {
             (DocId::Grid(grid), "visits") => {
                 match readable(doc, "visits", key, doc.get_value::<Visit>("visits", key))? {
                     Some(v) if v.id.as_str() == key && doc.has_key("households", v.household.as_str())? => {
-                        self.visit(&doc.id, grid.as_str(), &v)
+                        self.visit(&doc.id, grid.as_str(), &v, false)
                     }
                     _ => {
                         let household: Option<String> = self
@@ -128,7 +128,7 @@ impl<'t> Indexer<'t> {
             return refresh_all_due(self.tx).map(Some);
         }
         for id in &self.due {
-            refresh_due(self.tx, self.rules, id)?;
+            refresh_due(self.tx, id)?;
         }
         Ok(None)
     }
@@ -208,10 +208,11 @@ impl<'t> Indexer<'t> {
         self.tx
             .prepare_cached(
                 "INSERT INTO households (id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk,
-                                         notes, created_at, deleted, next_due_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12)
+                                         notes, created_at, deleted, visit_interval_ms, next_due_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?12)
                  ON CONFLICT(id) DO UPDATE SET grid_id = ?2, micro_grid_id = ?3, building = ?4, unit = ?5, room = ?6,
-                     lat = ?7, lon = ?8, care_tags = ?9, risk = ?10, notes = ?11, created_at = ?12, deleted = ?13",
+                     lat = ?7, lon = ?8, care_tags = ?9, risk = ?10, notes = ?11, created_at = ?12, deleted = ?13,
+                     visit_interval_ms = ?14",
             )?
             .execute(params![
                 h.id.as_str(),
@@ -227,6 +228,7 @@ impl<'t> Indexer<'t> {
                 h.notes,
                 h.created_at,
                 h.deleted,
+                self.rules.interval_hours(&h.care_tags, h.risk) as i64 * HOUR_MS,
             ])?;
         let rowid: i64 = self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0))?;
         self.tx.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?.execute([rowid])?;
@@ -269,7 +271,8 @@ impl<'t> Indexer<'t> {
         Ok(())
     }
 
-    pub fn visit(&mut self, doc: &DocId, grid: &str, v: &Visit) -> Result<()> {
+    /// `fresh`: a visit just made on this phone, so it has no rows to replace yet.
+    pub fn visit(&mut self, doc: &DocId, grid: &str, v: &Visit, fresh: bool) -> Result<()> {
         let (lat, lon) = v.location.map(|p| (p.lat, p.lon)).unzip();
         self.tx
             .prepare_cached(
@@ -292,7 +295,9 @@ impl<'t> Indexer<'t> {
                 v.photos.len() as i64,
                 v.deleted,
             ])?;
-        self.photos(doc, "visit", v.id.as_str(), &v.photos)?;
+        if !fresh || !v.photos.is_empty() {
+            self.photos(doc, "visit", v.id.as_str(), &v.photos)?;
+        }
         self.due.insert(v.household.as_str().to_owned());
         Ok(())
     }
@@ -419,13 +424,18 @@ pub(crate) fn load_rules(tx: &rusqlite::Connection) -> Result<VisitRules> {
     Ok(VisitRules::from_entries(entries.collect::<rusqlite::Result<Vec<_>>>()?))
 }
 
-/// Re-reads the visit rules and recomputes every household's due date (the rules changed).
+/// Re-reads the visit rules and recomputes every household's interval and due date.
 fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
     let rules = load_rules(tx)?;
-    let mut stmt = tx.prepare("SELECT id FROM households")?;
-    let all = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    for id in all {
-        refresh_due(tx, &rules, &id)?;
+    let mut stmt = tx.prepare("SELECT id, care_tags, risk FROM households")?;
+    let all = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, mask, risk) in all {
+        let risk = RiskLevel::parse(&risk).unwrap_or(RiskLevel::Grey);
+        let interval = rules.interval_hours(&CareTag::from_mask(mask), risk) as i64 * HOUR_MS;
+        tx.prepare_cached("UPDATE households SET visit_interval_ms = ?2 WHERE id = ?1")?.execute(params![id, interval])?;
+        refresh_due(tx, &id)?;
     }
     Ok(rules)
 }
@@ -433,22 +443,18 @@ fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
 /// Recomputes when a household is next due: its last contact (a visit that saw the household,
 /// so not an unanswered bell check) plus the shortest interval its tags and risk call for.
 /// Never visited: due from the day it was registered.
-fn refresh_due(tx: &Transaction<'_>, rules: &VisitRules, id: &str) -> Result<()> {
-    let row = tx
+fn refresh_due(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    // Newest first along the (household_id, at) index, stopping at the first contact.
+    let last: Option<i64> = tx
         .prepare_cached(
-            "SELECT care_tags, risk, created_at,
-                    (SELECT MAX(at) FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != ?2)
-             FROM households WHERE id = ?1",
+            "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != ?2 ORDER BY at DESC LIMIT 1",
         )?
-        .query_row(params![id, VisitKind::BellCheckNoAnswer.as_str()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?))
-        })
+        .query_row(params![id, VisitKind::BellCheckNoAnswer.as_str()], |r| r.get(0))
         .optional()?;
-    let Some((mask, risk, created_at, last)) = row else { return Ok(()) };
-    let risk = RiskLevel::parse(&risk).unwrap_or(RiskLevel::Grey);
-    let interval = rules.interval_hours(&CareTag::from_mask(mask), risk) as i64 * HOUR_MS;
-    let next_due = last.map_or(created_at, |l| l + interval);
-    tx.prepare_cached("UPDATE households SET last_visit_at = ?2, next_due_at = ?3 WHERE id = ?1")?
-        .execute(params![id, last, next_due])?;
+    tx.prepare_cached(
+        "UPDATE households SET last_visit_at = ?2, next_due_at = COALESCE(?2 + visit_interval_ms, created_at)
+         WHERE id = ?1",
+    )?
+    .execute(params![id, last])?;
     Ok(())
 }

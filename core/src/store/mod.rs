@@ -11,7 +11,7 @@
 
 mod index;
 pub mod query;
-pub(crate) mod schema;
+pub mod schema;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -276,8 +276,17 @@ impl Store {
 
     /// Records a visit: one change to the household's grid document, durable when this returns.
     pub fn record_visit(&mut self, new: NewVisit) -> Result<Visit> {
-        let grid = self.household_grid(&new.household)?;
-        self.require_user(&new.worker)?;
+        let (grid, worker_known): (Option<String>, bool) = self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT grid_id FROM households WHERE id = ?1 AND deleted = 0),
+                        EXISTS(SELECT 1 FROM users WHERE id = ?2 AND deleted = 0)",
+            )?
+            .query_row([new.household.as_str(), new.worker.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let grid = UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", &new.household))?)?;
+        if !worker_known {
+            return Err(Error::not_found("user", &new.worker));
+        }
         let v = Visit {
             id: VisitId::generate(),
             household: new.household,
@@ -293,7 +302,7 @@ impl Store {
         };
         v.validate()?;
         let doc_id = DocId::Grid(grid.clone());
-        self.write(&doc_id, |d| d.put_value("visits", v.id.as_str(), &v), |ix, d| ix.visit(&d.id, grid.as_str(), &v))?;
+        self.write(&doc_id, |d| d.put_value("visits", v.id.as_str(), &v), |ix, d| ix.visit(&d.id, grid.as_str(), &v, true))?;
         Ok(v)
     }
 
@@ -305,7 +314,7 @@ impl Store {
         let doc_id = DocId::Grid(grid.clone());
         let mut v = self.doc(&doc_id)?.get_value::<Visit>("visits", id.as_str())?.ok_or_else(|| Error::not_found("visit", id))?;
         v.deleted = true;
-        self.write(&doc_id, |d| d.put_value("visits", v.id.as_str(), &v), |ix, d| ix.visit(&d.id, grid.as_str(), &v))
+        self.write(&doc_id, |d| d.put_value("visits", v.id.as_str(), &v), |ix, d| ix.visit(&d.id, grid.as_str(), &v, false))
     }
 
     /// Hashes a photo file and keeps a copy under its SHA-256 in the photo folder; the returned
@@ -472,6 +481,7 @@ impl Store {
         }
         let changes: Vec<Vec<u8>> = doc.am.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
         let touched = touched_records(&doc.am.diff(&before, &after));
+        doc.index_collections();
         let now = self.clock.now_ms();
         let result = (|| -> Result<Option<VisitRules>> {
             let tx = self.conn.transaction()?;
@@ -479,9 +489,9 @@ impl Store {
             if snapshot {
                 write_snapshot(&tx, doc, now)?;
             } else {
-                for c in &changes {
-                    tx.prepare_cached("INSERT INTO changes (doc_id, bytes) VALUES (?1, ?2)")?
-                        .execute(params![doc.id.to_string(), c])?;
+                for (i, c) in changes.iter().enumerate() {
+                    tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+                        .execute(params![doc.id.to_string(), doc.next_seq + i as i64, c])?;
                 }
             }
             let mut ix = Indexer::new(&tx, &self.rules);
@@ -499,6 +509,7 @@ impl Store {
                     doc.change_rows = 0;
                 } else {
                     doc.change_rows += changes.len();
+                    doc.next_seq += changes.len() as i64;
                 }
                 doc.persisted = true;
                 if let Some(r) = rules {
@@ -596,8 +607,8 @@ impl Store {
             let tx = self.conn.transaction()?;
             if doc.persisted {
                 let change = doc.am.get_last_local_change().expect("just committed");
-                tx.prepare_cached("INSERT INTO changes (doc_id, bytes) VALUES (?1, ?2)")?
-                    .execute(params![id.to_string(), change.raw_bytes()])?;
+                tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+                    .execute(params![id.to_string(), doc.next_seq, change.raw_bytes()])?;
             } else {
                 write_snapshot(&tx, doc, now)?;
             }
@@ -611,6 +622,7 @@ impl Store {
             Ok(rules) => {
                 if doc.persisted {
                     doc.change_rows += 1;
+                    doc.next_seq += 1;
                 }
                 doc.persisted = true;
                 if let Some(rules) = rules {
@@ -661,19 +673,20 @@ impl Store {
         let Some(snapshot) = snapshot else { return Ok(None) };
         let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument { doc: key.clone(), reason: e.to_string() };
         let mut am = AutoCommit::load(&snapshot).map_err(corrupt)?;
-        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY id")?;
+        let mut stmt = self.conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
         let mut rows = stmt.query([&key])?;
         let mut all = Vec::new();
-        let mut n = 0;
+        let (mut n, mut last_seq) = (0, 0);
         while let Some(row) = rows.next()? {
-            all.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+            last_seq = row.get(0)?;
+            all.extend_from_slice(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
             n += 1;
         }
         if !all.is_empty() {
             am.load_incremental(&all).map_err(corrupt)?;
         }
         am.set_actor(self.actor.clone());
-        Ok(Some(Doc { id: id.clone(), am, persisted: true, change_rows: n }))
+        Ok(Some(Doc::from_parts(id.clone(), am, true, n, last_seq + 1)))
     }
 
     fn has_document(&self, id: &DocId) -> Result<bool> {

@@ -12,6 +12,44 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
+/// The visits table, shared with the plain-SQLite baseline of `doorstep bench store`.
+macro_rules! visits_ddl {
+    () => {
+        r#"
+CREATE TABLE visits (
+    id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL, at INTEGER NOT NULL, lat REAL, lon REAL, kind TEXT NOT NULL,
+    outcome TEXT NOT NULL, notes TEXT NOT NULL, follow_up INTEGER NOT NULL,
+    photo_count INTEGER NOT NULL, deleted INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX visits_household ON visits(household_id, at);
+"#
+    };
+}
+
+/// The households table, shared with the plain-SQLite baseline of `doorstep bench store`.
+macro_rules! households_ddl {
+    () => {
+        r#"
+CREATE TABLE households (
+    id TEXT PRIMARY KEY, grid_id TEXT NOT NULL, micro_grid_id TEXT,
+    building TEXT NOT NULL, unit TEXT NOT NULL, room TEXT NOT NULL, lat REAL, lon REAL,
+    care_tags INTEGER NOT NULL, risk TEXT NOT NULL, notes TEXT NOT NULL,
+    created_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    visit_interval_ms INTEGER NOT NULL, last_visit_at INTEGER, next_due_at INTEGER NOT NULL
+);
+CREATE INDEX households_grid ON households(grid_id);
+CREATE INDEX households_micro_grid ON households(micro_grid_id);
+CREATE INDEX households_due ON households(next_due_at);
+"#
+    };
+}
+
+/// DDL of the visits table exactly as the store creates it (for baselines).
+pub const VISITS_DDL: &str = visits_ddl!();
+/// DDL of the households table exactly as the store creates it (for baselines).
+pub const HOUSEHOLDS_DDL: &str = households_ddl!();
+
 pub(crate) struct Migration {
     pub sql: &'static str,
     /// Whether the derived tables must be rebuilt from the documents afterwards.
@@ -21,7 +59,7 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     // 0 → 1: documents as snapshot + change rows; the first query tables.
     Migration {
-        sql: r#"
+        sql: concat!(r#"
 CREATE TABLE device (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     actor BLOB NOT NULL,
@@ -33,11 +71,11 @@ CREATE TABLE documents (
     compacted_at INTEGER NOT NULL
 );
 CREATE TABLE changes (
-    id INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL,
-    bytes BLOB NOT NULL
-);
-CREATE INDEX changes_doc ON changes(doc_id, id);
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
 
 CREATE TABLE units (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, parent_id TEXT, name TEXT NOT NULL,
@@ -57,29 +95,14 @@ CREATE TABLE categories (
 );
 CREATE TABLE visit_rules (rule TEXT PRIMARY KEY, hours INTEGER NOT NULL);
 
-CREATE TABLE households (
-    id TEXT PRIMARY KEY, grid_id TEXT NOT NULL, micro_grid_id TEXT,
-    building TEXT NOT NULL, unit TEXT NOT NULL, room TEXT NOT NULL, lat REAL, lon REAL,
-    care_tags INTEGER NOT NULL, risk TEXT NOT NULL, notes TEXT NOT NULL,
-    created_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
-    last_visit_at INTEGER, next_due_at INTEGER NOT NULL
-);
-CREATE INDEX households_grid ON households(grid_id, deleted, next_due_at);
-CREATE INDEX households_micro_grid ON households(micro_grid_id, deleted, next_due_at);
-CREATE INDEX households_due ON households(deleted, next_due_at);
+"#, households_ddl!(), r#"
 CREATE TABLE residents (
     id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL,
     name TEXT NOT NULL, phone TEXT NOT NULL, id_number TEXT NOT NULL,
     birth_year INTEGER, relation TEXT NOT NULL, deleted INTEGER NOT NULL
 );
 CREATE INDEX residents_household ON residents(household_id);
-CREATE TABLE visits (
-    id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL,
-    worker_id TEXT NOT NULL, at INTEGER NOT NULL, lat REAL, lon REAL, kind TEXT NOT NULL,
-    outcome TEXT NOT NULL, notes TEXT NOT NULL, follow_up INTEGER NOT NULL,
-    photo_count INTEGER NOT NULL, deleted INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX visits_household ON visits(household_id, at);
+"#, visits_ddl!(), r#"
 CREATE TABLE photos (
     owner_id TEXT NOT NULL, sha256 TEXT NOT NULL, doc_id TEXT NOT NULL, owner_kind TEXT NOT NULL,
     byte_size INTEGER NOT NULL, mime TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
@@ -100,7 +123,7 @@ CREATE TABLE report_events (
     kind TEXT NOT NULL, note TEXT NOT NULL, target TEXT, score INTEGER, photo_count INTEGER NOT NULL
 );
 CREATE INDEX report_events_report ON report_events(report_id, at);
-"#,
+"#),
         rebuild: false,
     },
     // 1 → 2: full-text search over household addresses and report text. Trigram tokens work for

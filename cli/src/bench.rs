@@ -1,0 +1,277 @@
+//! `doorstep bench store`: what a worker's phone pays for keeping every visit in a CRDT document,
+//! measured against plain SQLite doing the same job in the same run (machines are noisy, so
+//! only ratios against an in-run baseline mean anything).
+//!
+//! Each figure is printed as `name: value unit` on stdout; progress goes to stderr.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use doorstep_core::store::schema::{HOUSEHOLDS_DDL, VISITS_DDL};
+use doorstep_core::{
+    Durability, FixedClock, HouseholdFilter, NewVisit, OpenOptions, Result, Store, UnixMillis, VisitId,
+};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rusqlite::{params, Connection};
+
+use crate::sample;
+
+pub struct Sizes {
+    /// Visits already in the grid before measuring `record_visit`.
+    pub preload: usize,
+    /// Visits measured.
+    pub measured: usize,
+    /// Visits and grids of the store opened cold for the overdue query.
+    pub open_visits: usize,
+    pub open_grids: usize,
+}
+
+impl Sizes {
+    pub fn full() -> Sizes {
+        Sizes { preload: 20_000, measured: 10_000, open_visits: 100_000, open_grids: 50 }
+    }
+    /// For a quick look (`--quick`); the figures it prints are not the issue's targets.
+    pub fn quick() -> Sizes {
+        Sizes { preload: 2_000, measured: 1_000, open_visits: 10_000, open_grids: 10 }
+    }
+}
+
+const DAY_START: UnixMillis = 1_795_392_000_000; // 2026-11-23 00:00 UTC
+
+fn options(clock: &Arc<FixedClock>) -> OpenOptions {
+    OpenOptions { durability: Durability::Normal, clock: clock.clone(), ..OpenOptions::default() }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn plain_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// Bytes on disk of a SQLite database and its WAL.
+fn disk_bytes(path: &Path) -> u64 {
+    let mut total = 0;
+    for suffix in ["", "-wal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+    }
+    total
+}
+
+/// Drops a database's pages from the OS page cache, so the next open reads from disk.
+fn evict_from_page_cache(path: &Path) {
+    use std::os::unix::io::AsRawFd;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(f) = std::fs::File::open(&p) {
+            // SAFETY: a plain advisory call on a file descriptor we own for its duration.
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        }
+    }
+}
+
+struct VisitPlan {
+    household: doorstep_core::HouseholdId,
+    kind: doorstep_core::VisitKind,
+    outcome: doorstep_core::VisitOutcome,
+    notes: String,
+    location: doorstep_core::GeoPoint,
+    at: UnixMillis,
+}
+
+fn plan_visits(rng: &mut StdRng, households: &[doorstep_core::Household], n: usize, start: UnixMillis) -> Vec<VisitPlan> {
+    (0..n)
+        .map(|i| {
+            let h = &households[rng.random_range(0..households.len())];
+            let (kind, outcome) = sample::visit_kind(rng, h.care_tags.contains(&doorstep_core::CareTag::ElderlyAlone));
+            VisitPlan {
+                household: h.id.clone(),
+                kind,
+                outcome,
+                notes: sample::visit_note(rng),
+                location: h.location.expect("sample households have GPS"),
+                at: start + i as i64 * 30_000,
+            }
+        })
+        .collect()
+}
+
+fn record(store: &mut Store, worker: &doorstep_core::UserId, p: &VisitPlan) -> Result<()> {
+    store.record_visit(NewVisit {
+        household: p.household.clone(),
+        worker: worker.clone(),
+        at: Some(p.at),
+        location: Some(p.location),
+        kind: p.kind,
+        outcome: p.outcome,
+        notes: p.notes.clone(),
+        follow_up: false,
+        photos: vec![],
+    })?;
+    Ok(())
+}
+
+fn progress(msg: &str) {
+    eprintln!("  .. {msg}");
+}
+
+pub fn store(sizes: &Sizes) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut rng = StdRng::seed_from_u64(7);
+    let clock = Arc::new(FixedClock::new(DAY_START - 90 * 86_400_000));
+
+    // ---- record_visit: one grid that already holds `preload` visits --------------------------
+    progress(&format!("seeding one grid of 400 households with {} visits", sizes.preload));
+    let path = dir.path().join("phone.sqlite");
+    let mut store = Store::open(&path, options(&clock))?;
+    let d = sample::district(&mut store, 1, 0)?;
+    let staff = sample::staff(&mut store, &d)?;
+    let worker = staff.workers[0].id.clone();
+    let households: Vec<_> =
+        (0..400).map(|i| sample::household(&mut store, &mut rng, &d.grids[0], None, i, false)).collect::<Result<_>>()?;
+    let start = DAY_START - 60 * 86_400_000;
+    for p in plan_visits(&mut rng, &households, sizes.preload, start) {
+        record(&mut store, &worker, &p)?;
+    }
+    store.compact_all()?;
+    progress(&format!("recording {} more visits, one durable transaction each", sizes.measured));
+    let plans = plan_visits(&mut rng, &households, sizes.measured, start + sizes.preload as i64 * 30_000);
+    let mut times = Vec::with_capacity(plans.len());
+    for p in &plans {
+        let t = Instant::now();
+        record(&mut store, &worker, p)?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let record_us = median(times);
+
+    // ---- the same rows into a plain SQLite table ------------------------------------------
+    progress("inserting the same visit rows into a plain SQLite table");
+    let plain_path = dir.path().join("plain.sqlite");
+    let plain = plain_connection(&plain_path)?;
+    plain.execute_batch(VISITS_DDL)?;
+    plain.execute_batch(HOUSEHOLDS_DDL)?;
+    let grid = d.grids[0].id.as_str().to_owned();
+    let plain_insert = |p: &VisitPlan| -> rusqlite::Result<()> {
+        let tx = plain.unchecked_transaction()?;
+        tx.prepare_cached(
+            "INSERT INTO visits (id, household_id, grid_id, worker_id, at, lat, lon, kind, outcome, notes, follow_up,
+                                 photo_count, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0, 0)",
+        )?
+        .execute(params![
+            VisitId::generate().as_str(),
+            p.household.as_str(),
+            grid,
+            worker.as_str(),
+            p.at,
+            p.location.lat,
+            p.location.lon,
+            p.kind.as_str(),
+            p.outcome.as_str(),
+            p.notes
+        ])?;
+        tx.commit()
+    };
+    let mut rng2 = StdRng::seed_from_u64(8);
+    for p in plan_visits(&mut rng2, &households, sizes.preload, start) {
+        plain_insert(&p)?;
+    }
+    let mut times = Vec::with_capacity(plans.len());
+    for p in &plans {
+        let t = Instant::now();
+        plain_insert(p)?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let sqlite_us = median(times);
+    println!("record_visit_us: {record_us:.1} us");
+    println!("sqlite_insert_us: {sqlite_us:.1} us");
+    println!("record_visit_ratio: {:.2}", record_us / sqlite_us);
+
+    // ---- bytes on disk per visit, after compaction ------------------------------------------
+    store.compact_all()?;
+    drop(store);
+    let visits = (sizes.preload + sizes.measured) as f64;
+    // The plain app keeps the same household rows next to its visits.
+    plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
+    plain.execute("INSERT INTO main.households SELECT * FROM store.households", [])?;
+    plain.execute("DETACH DATABASE store", [])?;
+    plain.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+    drop(plain);
+    let bytes = disk_bytes(&path) as f64 / visits;
+    let plain_bytes = disk_bytes(&plain_path) as f64 / visits;
+    println!("bytes_per_visit: {bytes:.1} B");
+    println!("sqlite_bytes_per_visit: {plain_bytes:.1} B");
+    println!("bytes_per_visit_ratio: {:.2}", bytes / plain_bytes);
+
+    // ---- open from cold and list the 50 most overdue households -----------------------------
+    progress(&format!("building a store of {} visits across {} grids", sizes.open_visits, sizes.open_grids));
+    let path = dir.path().join("district.sqlite");
+    let mut store = Store::open(&path, options(&clock))?;
+    let d = sample::district(&mut store, sizes.open_grids, 0)?;
+    let staff = sample::staff(&mut store, &d)?;
+    let per_grid = sizes.open_visits / sizes.open_grids;
+    for (gi, g) in d.grids.iter().enumerate() {
+        let hs: Vec<_> = (0..400).map(|i| sample::household(&mut store, &mut rng, g, None, i, false)).collect::<Result<_>>()?;
+        for p in plan_visits(&mut rng, &hs, per_grid, start) {
+            record(&mut store, &staff.workers[0].id, &p)?;
+        }
+        if gi % 10 == 9 {
+            progress(&format!("{} of {} grids", gi + 1, sizes.open_grids));
+        }
+    }
+    store.compact_all()?;
+    drop(store);
+    let plain_path = dir.path().join("district-plain.sqlite");
+    let plain = plain_connection(&plain_path)?;
+    plain.execute_batch(VISITS_DDL)?;
+    plain.execute_batch(HOUSEHOLDS_DDL)?;
+    plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
+    plain.execute_batch(
+        "INSERT INTO main.households SELECT * FROM store.households;
+         INSERT INTO main.visits SELECT * FROM store.visits;
+         DETACH DATABASE store;
+         PRAGMA wal_checkpoint(TRUNCATE); VACUUM;",
+    )?;
+    drop(plain);
+    progress("opening both from cold, 21 times each");
+    let now = DAY_START;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut listed = (0, 0);
+    for _ in 0..21 {
+        evict_from_page_cache(&path);
+        let t = Instant::now();
+        let store = Store::open(&path, options(&clock))?;
+        let rows = store.households(&HouseholdFilter { due_by: Some(now), limit: 50, ..Default::default() })?;
+        ours.push(t.elapsed().as_secs_f64() * 1e3);
+        listed.0 = rows.len();
+        drop(store);
+
+        evict_from_page_cache(&plain_path);
+        let t = Instant::now();
+        let conn = plain_connection(&plain_path)?;
+        let mut stmt = conn.prepare(
+            "SELECT id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes, last_visit_at,
+                    next_due_at FROM households WHERE deleted = 0 AND next_due_at <= ?1 ORDER BY next_due_at, id LIMIT 50",
+        )?;
+        let rows: Vec<(String, i64)> =
+            stmt.query_map([now], |r| Ok((r.get(0)?, r.get(12)?)))?.collect::<rusqlite::Result<_>>()?;
+        theirs.push(t.elapsed().as_secs_f64() * 1e3);
+        listed.1 = rows.len();
+    }
+    if listed.0 != listed.1 {
+        eprintln!("warning: the store listed {} households, plain SQLite {}", listed.0, listed.1);
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+    println!("open_query_ms: {ours:.2} ms");
+    println!("sqlite_open_query_ms: {theirs:.2} ms");
+    println!("open_query_ratio: {:.2}", ours / theirs);
+    Ok(())
+}

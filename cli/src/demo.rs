@@ -1,0 +1,375 @@
+//! `doorstep demo`: a working day in a sample district, on fresh SQLite files.
+//!
+//! The district office seeds the register (1,200 households with residents in four grids), two
+//! grid workers and a volunteer take copies onto their phones, work offline all day (bell
+//! checks, visits, a hazard found, a report with a photo), and in the evening their phones'
+//! documents are merged into the office store, whose screens then show everything.
+//! Until sync lands, documents travel as whole-document bytes (`save_document` /
+//! `merge_document`), which is exactly what a phone-to-phone exchange will carry.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use doorstep_core::{
+    CareTag, Clock, DocId, FixedClock, HouseholdFilter, NewReport, NewVisit, OpenOptions, ReportFilter, ReportStatus, Result,
+    SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
+};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use crate::sample;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// Midnight of the demo day in Zhengzhou (UTC+8): 2026-11-23 00:00 +08:00.
+const DAY_START: UnixMillis = 1_795_392_000_000 - 8 * HOUR;
+const GRIDS: usize = 4;
+const HOUSEHOLDS_PER_GRID: usize = 300;
+const MICRO_GRIDS_PER_GRID: usize = 25;
+
+/// "HH:MM" in China Standard Time.
+fn clock_time(ms: UnixMillis) -> String {
+    let minutes = (ms + 8 * HOUR).rem_euclid(DAY) / 60_000;
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+fn days_ago(now: UnixMillis, then: UnixMillis) -> String {
+    let d = (now - then) / DAY;
+    match d {
+        0 => "today".into(),
+        1 => "yesterday".into(),
+        d => format!("{d} days ago"),
+    }
+}
+
+fn tags(t: &std::collections::BTreeSet<CareTag>) -> String {
+    if t.is_empty() {
+        return "-".into();
+    }
+    t.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
+}
+
+struct Phone {
+    store: Store,
+    clock: Arc<FixedClock>,
+}
+
+fn open(path: &Path, clock: &Arc<FixedClock>) -> Result<Store> {
+    Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })
+}
+
+/// Copies documents from one store to another as whole-document bytes.
+fn carry(from: &mut Store, to: &mut Store, docs: &[DocId]) -> Result<(usize, usize)> {
+    let (mut bytes, mut changes) = (0, 0);
+    for d in docs {
+        let b = from.save_document(d)?;
+        bytes += b.len();
+        changes += to.merge_document(d, &b)?.new_changes;
+    }
+    Ok((bytes, changes))
+}
+
+pub fn run(dir: Option<&Path>) -> Result<()> {
+    let tmp;
+    let dir: PathBuf = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            if std::fs::read_dir(d)?.next().is_some() {
+                return Err(doorstep_core::Error::File(format!("{} is not empty; give a new folder", d.display())));
+            }
+            d.to_path_buf()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let mut rng = StdRng::seed_from_u64(2026);
+    println!("Doorstep demo: a working day in Jinshui District (files in {})", dir.display());
+
+    // ---- the district office sets up the register, two months ago -------------------------
+    let office_clock = Arc::new(FixedClock::new(DAY_START - 60 * DAY + 9 * HOUR));
+    let mut office = open(&dir.join("office.sqlite"), &office_clock)?;
+    let d = sample::district(&mut office, GRIDS, MICRO_GRIDS_PER_GRID)?;
+    let staff = sample::staff(&mut office, &d)?;
+    println!("\n[office] district, {} grids, {} micro-grids, 6 users, 8 report categories", GRIDS, GRIDS * MICRO_GRIDS_PER_GRID);
+    let mut households = Vec::new();
+    for (g, grid) in d.grids.iter().enumerate() {
+        let mut in_grid = Vec::new();
+        for i in 0..HOUSEHOLDS_PER_GRID {
+            let micro = &d.micro_grids[g][i * MICRO_GRIDS_PER_GRID / HOUSEHOLDS_PER_GRID];
+            in_grid.push(sample::household(&mut office, &mut rng, grid, Some(micro), i, true)?);
+        }
+        println!("[office] registering households: {} of {}", (g + 1) * HOUSEHOLDS_PER_GRID, GRIDS * HOUSEHOLDS_PER_GRID);
+        households.push(in_grid);
+    }
+
+    // ---- the last six weeks of visits ------------------------------------------------------
+    let mut past = 0;
+    for (g, in_grid) in households.iter().enumerate() {
+        let worker = staff.workers.get(g).unwrap_or(&staff.supervisor).id.clone();
+        for h in in_grid {
+            for _ in 0..rng.random_range(0..3) {
+                let at = DAY_START - rng.random_range(1..42) * DAY + rng.random_range(9..17) * HOUR;
+                let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+                office.record_visit(NewVisit {
+                    household: h.id.clone(),
+                    worker: worker.clone(),
+                    at: Some(at),
+                    location: h.location,
+                    kind,
+                    outcome,
+                    notes: sample::visit_note(&mut rng),
+                    follow_up: false,
+                    photos: vec![],
+                })?;
+                past += 1;
+            }
+        }
+        println!("[office] visit history: grid {} of {} done ({past} visits so far)", g + 1, GRIDS);
+    }
+    office.compact_all()?;
+
+    // ---- phones take their copies in the morning --------------------------------------------
+    let morning = DAY_START + 8 * HOUR;
+    let phone = |name: &str, docs: &[DocId], office: &mut Store| -> Result<Phone> {
+        let clock = Arc::new(FixedClock::new(morning));
+        let mut store = open(&dir.join(format!("{name}.sqlite")), &clock)?;
+        let (bytes, changes) = carry(office, &mut store, docs)?;
+        println!("[{name}] took {} documents ({} KB, {changes} changes) at {}", docs.len(), bytes / 1024, clock_time(morning));
+        Ok(Phone { store, clock })
+    };
+    let grid0 = DocId::Grid(d.grids[0].id.clone());
+    let grid1 = DocId::Grid(d.grids[1].id.clone());
+    let mut li_na = phone("li-na-phone", &[DocId::Directory, grid0.clone()], &mut office)?;
+    let mut zhang_wei = phone("zhang-wei-phone", &[DocId::Directory, grid1.clone()], &mut office)?;
+    let mut volunteer = phone("volunteer-phone", &[DocId::Directory], &mut office)?;
+    let mut courier = phone("courier-phone", &[DocId::Directory], &mut office)?;
+    li_na.store.register_device(&staff.workers[0].id)?;
+    zhang_wei.store.register_device(&staff.workers[1].id)?;
+    volunteer.store.register_device(&staff.volunteer.id)?;
+    courier.store.register_device(&staff.courier.id)?;
+
+    // ---- Li Na's morning screen ---------------------------------------------------------------
+    let grid = &d.grids[0];
+    let now = li_na.clock.now_ms();
+    let overdue = li_na.store.households(&HouseholdFilter { grid: Some(grid.id.clone()), due_by: Some(DAY_START), ..Default::default() })?;
+    let due = li_na.store.households(&HouseholdFilter {
+        grid: Some(grid.id.clone()),
+        due_by: Some(DAY_START + DAY - 1),
+        ..Default::default()
+    })?;
+    let elderly = li_na.store.households(&HouseholdFilter {
+        grid: Some(grid.id.clone()),
+        care_tag: Some(CareTag::ElderlyAlone),
+        ..Default::default()
+    })?;
+    println!("\n=== Li Na's phone, {} — {} ===", clock_time(now), grid.name);
+    println!("Overdue visits: {}   due today: {}   elderly living alone: {}", overdue.len(), due.len() - overdue.len(), elderly.len());
+    println!("Most overdue:");
+    for h in overdue.iter().take(5) {
+        let last = h.last_visit_at.map_or("never visited".into(), |t| format!("last visit {}", days_ago(now, t)));
+        println!("  {:<34} risk {:<6} care {:<28} {last}", h.address.label(), h.risk.as_str(), tags(&h.care_tags));
+    }
+
+    // ---- Li Na's round: bell checks on elderly people living alone, then visits -------------
+    let mut t = morning + 30 * 60_000;
+    let mut unanswered = None;
+    for (i, h) in elderly.iter().take(12).enumerate() {
+        li_na.clock.set(t);
+        let answered = i != 4;
+        li_na.store.record_visit(NewVisit {
+            household: h.id.clone(),
+            worker: staff.workers[0].id.clone(),
+            at: None,
+            location: h.location,
+            kind: if answered { VisitKind::BellCheckAnswered } else { VisitKind::BellCheckNoAnswer },
+            outcome: if answered { VisitOutcome::AllWell } else { VisitOutcome::NobodyHome },
+            notes: if answered { "Waved from the window.".into() } else { "No answer to the bell; phone not answered either.".into() },
+            follow_up: !answered,
+            photos: vec![],
+        })?;
+        if !answered {
+            unanswered = Some(h.clone());
+        }
+        t += 4 * 60_000;
+    }
+    println!("[li-na-phone] {}–{}: 12 bell checks, 1 without answer", clock_time(morning + 30 * 60_000), clock_time(t));
+    if let Some(h) = &unanswered {
+        t += 20 * 60_000;
+        li_na.clock.set(t);
+        li_na.store.record_visit(NewVisit {
+            household: h.id.clone(),
+            worker: staff.workers[0].id.clone(),
+            at: None,
+            location: h.location,
+            kind: VisitKind::WelfareCheck,
+            outcome: VisitOutcome::AllWell,
+            notes: "Went up after the unanswered bell: resident had been at the clinic, back now and well.".into(),
+            follow_up: false,
+            photos: vec![],
+        })?;
+        println!("[li-na-phone] {}: went up to {} after the unanswered bell — resident well", clock_time(t), h.address.label());
+    }
+    for h in overdue.iter().take(15) {
+        t += 12 * 60_000;
+        li_na.clock.set(t);
+        let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+        li_na.store.record_visit(NewVisit {
+            household: h.id.clone(),
+            worker: staff.workers[0].id.clone(),
+            at: None,
+            location: h.location,
+            kind,
+            outcome,
+            notes: sample::visit_note(&mut rng),
+            follow_up: outcome == VisitOutcome::ProblemFound,
+            photos: vec![],
+        })?;
+    }
+    println!("[li-na-phone] until {}: 15 door-to-door visits to the most overdue households", clock_time(t));
+
+    // ---- Zhang Wei: inspections, a dispute, a hazard reported ---------------------------------
+    let grid = &d.grids[1];
+    let z_overdue = zhang_wei.store.households(&HouseholdFilter { grid: Some(grid.id.clone()), due_by: Some(DAY_START), ..Default::default() })?;
+    let mut t = morning + 45 * 60_000;
+    for (i, h) in z_overdue.iter().take(20).enumerate() {
+        zhang_wei.clock.set(t);
+        let (kind, outcome, notes) = match i {
+            3 => (VisitKind::DisputeMediation, VisitOutcome::ResolvedOnSite, "Noise dispute with the flat above mediated; both agreed on quiet hours after 22:00.".to_string()),
+            7 => (VisitKind::HazardInspection, VisitOutcome::ProblemFound, "Fire exit on the ground floor blocked by stored furniture.".to_string()),
+            _ => {
+                let (k, o) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+                (k, o, sample::visit_note(&mut rng))
+            }
+        };
+        zhang_wei.store.record_visit(NewVisit {
+            household: h.id.clone(),
+            worker: staff.workers[1].id.clone(),
+            at: None,
+            location: h.location,
+            kind,
+            outcome,
+            notes,
+            follow_up: outcome == VisitOutcome::ProblemFound,
+            photos: vec![],
+        })?;
+        if i == 7 {
+            zhang_wei.store.file_report(NewReport {
+                reporter: staff.workers[1].id.clone(),
+                category: doorstep_core::CategoryId::parse("safety-hazard")?,
+                description: "Fire exit blocked by stored furniture on the ground floor".into(),
+                location: h.location,
+                address: Some(h.address.label()),
+                grid: Some(grid.id.clone()),
+                photos: vec![],
+            })?;
+            println!("[zhang-wei-phone] {}: hazard inspection found a blocked fire exit — report filed", clock_time(t));
+        }
+        t += 15 * 60_000;
+    }
+    println!("[zhang-wei-phone] until {}: 20 visits, one dispute mediated on the spot", clock_time(t));
+
+    // ---- the volunteer snaps a photo of e-bikes charging in a corridor ------------------------
+    volunteer.clock.set(DAY_START + 11 * HOUR + 20 * 60_000);
+    let photo_file = dir.join("corridor.png");
+    std::fs::write(&photo_file, sample_png())?;
+    let photo = volunteer.store.import_photo(
+        &photo_file,
+        "image/png",
+        1,
+        1,
+        Some(volunteer.clock.now_ms()),
+        households[0][3].location,
+    )?;
+    let report = volunteer.store.file_report(NewReport {
+        reporter: staff.volunteer.id.clone(),
+        category: doorstep_core::CategoryId::parse("safety-hazard")?,
+        description: "Three e-bikes charging in the corridor of building 1, cables across the stairs".into(),
+        location: households[0][3].location,
+        address: Some(households[0][3].address.label()),
+        grid: Some(d.grids[0].id.clone()),
+        photos: vec![photo.clone()],
+    })?;
+    println!(
+        "[volunteer-phone] {}: snap-and-report with a photo (sha256 {}…, {} bytes kept on the phone)",
+        clock_time(volunteer.clock.now_ms()),
+        &photo.sha256[..12],
+        photo.byte_size
+    );
+
+    // ---- a courier on his round reports a leaning tree -----------------------------------------
+    courier.clock.set(DAY_START + 14 * HOUR + 5 * 60_000);
+    courier.store.file_report(NewReport {
+        reporter: staff.courier.id.clone(),
+        category: doorstep_core::CategoryId::parse("city-management")?,
+        description: "Leaning tree on Wenhua Road outside the school gate, branches over the pavement".into(),
+        location: Some(doorstep_core::GeoPoint::new(34.7712, 113.6655)?),
+        address: None,
+        grid: Some(d.grids[2].id.clone()),
+        photos: vec![],
+    })?;
+    println!("[courier-phone] {}: reported a leaning tree on his delivery round", clock_time(courier.clock.now_ms()));
+
+    // ---- evening: the phones reach the office --------------------------------------------------
+    office_clock.set(DAY_START + 18 * HOUR);
+    println!();
+    for (name, p) in [("li-na-phone", &mut li_na), ("zhang-wei-phone", &mut zhang_wei), ("volunteer-phone", &mut volunteer), ("courier-phone", &mut courier)] {
+        let docs = p.store.document_ids()?;
+        let (bytes, changes) = carry(&mut p.store, &mut office, &docs)?;
+        println!("[{name}] handed in {} documents ({} KB): {changes} new changes for the office", docs.len(), bytes / 1024);
+    }
+
+    // ---- the supervisor's screens ----------------------------------------------------------------
+    let now = office_clock.now_ms();
+    println!("\n=== Supervisor's view, {} ===", clock_time(now));
+    for g in &d.grids {
+        let all = office.households(&HouseholdFilter { grid: Some(g.id.clone()), ..Default::default() })?;
+        let visited_today = all.iter().filter(|h| h.last_visit_at.is_some_and(|t| t >= DAY_START)).count();
+        let overdue = office.households(&HouseholdFilter { grid: Some(g.id.clone()), due_by: Some(DAY_START), ..Default::default() })?;
+        println!("{:<18} households {:>4}   seen today {:>3}   still overdue {:>4}", g.name, all.len(), visited_today, overdue.len());
+    }
+    let open = office.reports(&ReportFilter { status: Some(ReportStatus::Open), ..Default::default() })?;
+    println!("Open reports: {}", open.len());
+    for r in &open {
+        println!("  [{}] {} — {} (filed {})", r.category, r.description, r.address.as_deref().unwrap_or("-"), clock_time(r.created_at));
+    }
+    let (filed, events) = office.report(&report.id)?;
+    println!(
+        "Report {} carries {} photo(s) and {} event(s): {}",
+        filed.id,
+        filed.photos.len(),
+        events.len(),
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    if let Some(h) = &unanswered {
+        println!("Visit history of {} (the unanswered bell):", h.address.label());
+        for v in office.visit_history(&h.id, 4)? {
+            println!("  {} {:<22} {:<13} {}", clock_time(v.at), v.kind.as_str(), v.outcome.as_str(), v.notes);
+        }
+    }
+    let hits = office.search("e-bike", 5)?;
+    println!("Search \"e-bike\": {} hit(s)", hits.len());
+    for h in hits {
+        match h {
+            SearchHit::Household { address, .. } => println!("  household {address}"),
+            SearchHit::Report { description, .. } => println!("  report: {description}"),
+        }
+    }
+    let near = office.reports(&ReportFilter {
+        near: households[0][3].location.map(|p| (p, 300.0)),
+        ..Default::default()
+    })?;
+    println!("Reports within 300 m of the volunteer's photo: {}", near.len());
+    println!("\nDone. Stores: office.sqlite and three phones in {}", dir.display());
+    Ok(())
+}
+
+/// A valid 1×1 PNG, standing in for the camera's photo.
+fn sample_png() -> Vec<u8> {
+    vec![
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49,
+        0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D,
+        0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ]
+}
