@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use doorstep_core::{
-    CareTag, Clock, DocId, FixedClock, HouseholdFilter, NewReport, NewVisit, OpenOptions, ReportFilter, ReportStatus, Result,
-    SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
+    CareTag, Clock, DocId, FixedClock, HouseholdFilter, NewReport, NewVisit, OpenOptions,
+    ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -54,7 +54,13 @@ struct Phone {
 }
 
 fn open(path: &Path, clock: &Arc<FixedClock>) -> Result<Store> {
-    Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })
+    Store::open(
+        path,
+        OpenOptions {
+            clock: clock.clone(),
+            ..OpenOptions::default()
+        },
+    )
 }
 
 /// Copies documents from one store to another as whole-document bytes.
@@ -74,7 +80,10 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         Some(d) => {
             std::fs::create_dir_all(d)?;
             if std::fs::read_dir(d)?.next().is_some() {
-                return Err(doorstep_core::Error::File(format!("{} is not empty; give a new folder", d.display())));
+                return Err(doorstep_core::Error::File(format!(
+                    "{} is not empty; give a new folder",
+                    d.display()
+                )));
             }
             d.to_path_buf()
         }
@@ -84,22 +93,40 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         }
     };
     let mut rng = StdRng::seed_from_u64(2026);
-    println!("Doorstep demo: a working day in Jinshui District (files in {})", dir.display());
+    println!(
+        "Doorstep demo: a working day in Jinshui District (files in {})",
+        dir.display()
+    );
 
     // ---- the district office sets up the register, two months ago -------------------------
     let office_clock = Arc::new(FixedClock::new(DAY_START - 60 * DAY + 9 * HOUR));
     let mut office = open(&dir.join("office.sqlite"), &office_clock)?;
     let d = sample::district(&mut office, GRIDS, MICRO_GRIDS_PER_GRID)?;
     let staff = sample::staff(&mut office, &d)?;
-    println!("\n[office] district, {} grids, {} micro-grids, 6 users, 8 report categories", GRIDS, GRIDS * MICRO_GRIDS_PER_GRID);
+    println!(
+        "\n[office] district, {} grids, {} micro-grids, 6 users, 8 report categories",
+        GRIDS,
+        GRIDS * MICRO_GRIDS_PER_GRID
+    );
     let mut households = Vec::new();
     for (g, grid) in d.grids.iter().enumerate() {
         let mut in_grid = Vec::new();
         for i in 0..HOUSEHOLDS_PER_GRID {
             let micro = &d.micro_grids[g][i * MICRO_GRIDS_PER_GRID / HOUSEHOLDS_PER_GRID];
-            in_grid.push(sample::household(&mut office, &mut rng, grid, Some(micro), i, true)?);
+            in_grid.push(sample::household(
+                &mut office,
+                &mut rng,
+                grid,
+                Some(micro),
+                i,
+                true,
+            )?);
         }
-        println!("[office] registering households: {} of {}", (g + 1) * HOUSEHOLDS_PER_GRID, GRIDS * HOUSEHOLDS_PER_GRID);
+        println!(
+            "[office] registering households: {} of {}",
+            (g + 1) * HOUSEHOLDS_PER_GRID,
+            GRIDS * HOUSEHOLDS_PER_GRID
+        );
         households.push(in_grid);
     }
 
@@ -110,7 +137,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         for h in in_grid {
             for _ in 0..rng.random_range(0..3) {
                 let at = DAY_START - rng.random_range(1..42) * DAY + rng.random_range(9..17) * HOUR;
-                let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+                let (kind, outcome) =
+                    sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
                 office.record_visit(NewVisit {
                     household: h.id.clone(),
                     worker: worker.clone(),
@@ -125,7 +153,11 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
                 past += 1;
             }
         }
-        println!("[office] visit history: grid {} of {} done ({past} visits so far)", g + 1, GRIDS);
+        println!(
+            "[office] visit history: grid {} of {} done ({past} visits so far)",
+            g + 1,
+            GRIDS
+        );
     }
     office.compact_all()?;
 
@@ -135,13 +167,26 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         let clock = Arc::new(FixedClock::new(morning));
         let mut store = open(&dir.join(format!("{name}.sqlite")), &clock)?;
         let (bytes, changes) = carry(office, &mut store, docs)?;
-        println!("[{name}] took {} documents ({} KB, {changes} changes) at {}", docs.len(), bytes / 1024, clock_time(morning));
+        println!(
+            "[{name}] took {} documents ({} KB, {changes} changes) at {}",
+            docs.len(),
+            bytes / 1024,
+            clock_time(morning)
+        );
         Ok(Phone { store, clock })
     };
     let grid0 = DocId::Grid(d.grids[0].id.clone());
     let grid1 = DocId::Grid(d.grids[1].id.clone());
-    let mut li_na = phone("li-na-phone", &[DocId::Directory, grid0.clone()], &mut office)?;
-    let mut zhang_wei = phone("zhang-wei-phone", &[DocId::Directory, grid1.clone()], &mut office)?;
+    let mut li_na = phone(
+        "li-na-phone",
+        &[DocId::Directory, grid0.clone()],
+        &mut office,
+    )?;
+    let mut zhang_wei = phone(
+        "zhang-wei-phone",
+        &[DocId::Directory, grid1.clone()],
+        &mut office,
+    )?;
     let mut volunteer = phone("volunteer-phone", &[DocId::Directory], &mut office)?;
     let mut courier = phone("courier-phone", &[DocId::Directory], &mut office)?;
     li_na.store.register_device(&staff.workers[0].id)?;
@@ -152,7 +197,11 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     // ---- Li Na's morning screen ---------------------------------------------------------------
     let grid = &d.grids[0];
     let now = li_na.clock.now_ms();
-    let overdue = li_na.store.households(&HouseholdFilter { grid: Some(grid.id.clone()), due_by: Some(DAY_START), ..Default::default() })?;
+    let overdue = li_na.store.households(&HouseholdFilter {
+        grid: Some(grid.id.clone()),
+        due_by: Some(DAY_START),
+        ..Default::default()
+    })?;
     let due = li_na.store.households(&HouseholdFilter {
         grid: Some(grid.id.clone()),
         due_by: Some(DAY_START + DAY - 1),
@@ -163,12 +212,28 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         care_tag: Some(CareTag::ElderlyAlone),
         ..Default::default()
     })?;
-    println!("\n=== Li Na's phone, {} — {} ===", clock_time(now), grid.name);
-    println!("Overdue visits: {}   due today: {}   elderly living alone: {}", overdue.len(), due.len() - overdue.len(), elderly.len());
+    println!(
+        "\n=== Li Na's phone, {} — {} ===",
+        clock_time(now),
+        grid.name
+    );
+    println!(
+        "Overdue visits: {}   due today: {}   elderly living alone: {}",
+        overdue.len(),
+        due.len() - overdue.len(),
+        elderly.len()
+    );
     println!("Most overdue:");
     for h in overdue.iter().take(5) {
-        let last = h.last_visit_at.map_or("never visited".into(), |t| format!("last visit {}", days_ago(now, t)));
-        println!("  {:<34} risk {:<6} care {:<28} {last}", h.address.label(), h.risk.as_str(), tags(&h.care_tags));
+        let last = h.last_visit_at.map_or("never visited".into(), |t| {
+            format!("last visit {}", days_ago(now, t))
+        });
+        println!(
+            "  {:<34} risk {:<6} care {:<28} {last}",
+            h.address.label(),
+            h.risk.as_str(),
+            tags(&h.care_tags)
+        );
     }
 
     // ---- Li Na's round: bell checks on elderly people living alone, then visits -------------
@@ -182,9 +247,21 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             worker: staff.workers[0].id.clone(),
             at: None,
             location: h.location,
-            kind: if answered { VisitKind::BellCheckAnswered } else { VisitKind::BellCheckNoAnswer },
-            outcome: if answered { VisitOutcome::AllWell } else { VisitOutcome::NobodyHome },
-            notes: if answered { "Waved from the window.".into() } else { "No answer to the bell; phone not answered either.".into() },
+            kind: if answered {
+                VisitKind::BellCheckAnswered
+            } else {
+                VisitKind::BellCheckNoAnswer
+            },
+            outcome: if answered {
+                VisitOutcome::AllWell
+            } else {
+                VisitOutcome::NobodyHome
+            },
+            notes: if answered {
+                "Waved from the window.".into()
+            } else {
+                "No answer to the bell; phone not answered either.".into()
+            },
             follow_up: !answered,
             photos: vec![],
         })?;
@@ -193,7 +270,11 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         }
         t += 4 * 60_000;
     }
-    println!("[li-na-phone] {}–{}: 12 bell checks, 1 without answer", clock_time(morning + 30 * 60_000), clock_time(t));
+    println!(
+        "[li-na-phone] {}–{}: 12 bell checks, 1 without answer",
+        clock_time(morning + 30 * 60_000),
+        clock_time(t)
+    );
     if let Some(h) = &unanswered {
         t += 20 * 60_000;
         li_na.clock.set(t);
@@ -208,12 +289,17 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             follow_up: false,
             photos: vec![],
         })?;
-        println!("[li-na-phone] {}: went up to {} after the unanswered bell — resident well", clock_time(t), h.address.label());
+        println!(
+            "[li-na-phone] {}: went up to {} after the unanswered bell — resident well",
+            clock_time(t),
+            h.address.label()
+        );
     }
     for h in overdue.iter().take(15) {
         t += 12 * 60_000;
         li_na.clock.set(t);
-        let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+        let (kind, outcome) =
+            sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
         li_na.store.record_visit(NewVisit {
             household: h.id.clone(),
             worker: staff.workers[0].id.clone(),
@@ -226,11 +312,18 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             photos: vec![],
         })?;
     }
-    println!("[li-na-phone] until {}: 15 door-to-door visits to the most overdue households", clock_time(t));
+    println!(
+        "[li-na-phone] until {}: 15 door-to-door visits to the most overdue households",
+        clock_time(t)
+    );
 
     // ---- Zhang Wei: inspections, a dispute, a hazard reported ---------------------------------
     let grid = &d.grids[1];
-    let z_overdue = zhang_wei.store.households(&HouseholdFilter { grid: Some(grid.id.clone()), due_by: Some(DAY_START), ..Default::default() })?;
+    let z_overdue = zhang_wei.store.households(&HouseholdFilter {
+        grid: Some(grid.id.clone()),
+        due_by: Some(DAY_START),
+        ..Default::default()
+    })?;
     let mut t = morning + 45 * 60_000;
     for (i, h) in z_overdue.iter().take(20).enumerate() {
         zhang_wei.clock.set(t);
@@ -263,11 +356,17 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
                 grid: Some(grid.id.clone()),
                 photos: vec![],
             })?;
-            println!("[zhang-wei-phone] {}: hazard inspection found a blocked fire exit — report filed", clock_time(t));
+            println!(
+                "[zhang-wei-phone] {}: hazard inspection found a blocked fire exit — report filed",
+                clock_time(t)
+            );
         }
         t += 15 * 60_000;
     }
-    println!("[zhang-wei-phone] until {}: 20 visits, one dispute mediated on the spot", clock_time(t));
+    println!(
+        "[zhang-wei-phone] until {}: 20 visits, one dispute mediated on the spot",
+        clock_time(t)
+    );
 
     // ---- the volunteer snaps a photo of e-bikes charging in a corridor ------------------------
     volunteer.clock.set(DAY_START + 11 * HOUR + 20 * 60_000);
@@ -284,7 +383,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let report = volunteer.store.file_report(NewReport {
         reporter: staff.volunteer.id.clone(),
         category: doorstep_core::CategoryId::parse("safety-hazard")?,
-        description: "Three e-bikes charging in the corridor of building 1, cables across the stairs".into(),
+        description:
+            "Three e-bikes charging in the corridor of building 1, cables across the stairs".into(),
         location: households[0][3].location,
         address: Some(households[0][3].address.label()),
         grid: Some(d.grids[0].id.clone()),
@@ -308,30 +408,67 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         grid: Some(d.grids[2].id.clone()),
         photos: vec![],
     })?;
-    println!("[courier-phone] {}: reported a leaning tree on his delivery round", clock_time(courier.clock.now_ms()));
+    println!(
+        "[courier-phone] {}: reported a leaning tree on his delivery round",
+        clock_time(courier.clock.now_ms())
+    );
 
     // ---- evening: the phones reach the office --------------------------------------------------
     office_clock.set(DAY_START + 18 * HOUR);
     println!();
-    for (name, p) in [("li-na-phone", &mut li_na), ("zhang-wei-phone", &mut zhang_wei), ("volunteer-phone", &mut volunteer), ("courier-phone", &mut courier)] {
+    for (name, p) in [
+        ("li-na-phone", &mut li_na),
+        ("zhang-wei-phone", &mut zhang_wei),
+        ("volunteer-phone", &mut volunteer),
+        ("courier-phone", &mut courier),
+    ] {
         let docs = p.store.document_ids()?;
         let (bytes, changes) = carry(&mut p.store, &mut office, &docs)?;
-        println!("[{name}] handed in {} documents ({} KB): {changes} new changes for the office", docs.len(), bytes / 1024);
+        println!(
+            "[{name}] handed in {} documents ({} KB): {changes} new changes for the office",
+            docs.len(),
+            bytes / 1024
+        );
     }
 
     // ---- the supervisor's screens ----------------------------------------------------------------
     let now = office_clock.now_ms();
     println!("\n=== Supervisor's view, {} ===", clock_time(now));
     for g in &d.grids {
-        let all = office.households(&HouseholdFilter { grid: Some(g.id.clone()), ..Default::default() })?;
-        let visited_today = all.iter().filter(|h| h.last_visit_at.is_some_and(|t| t >= DAY_START)).count();
-        let overdue = office.households(&HouseholdFilter { grid: Some(g.id.clone()), due_by: Some(DAY_START), ..Default::default() })?;
-        println!("{:<18} households {:>4}   seen today {:>3}   still overdue {:>4}", g.name, all.len(), visited_today, overdue.len());
+        let all = office.households(&HouseholdFilter {
+            grid: Some(g.id.clone()),
+            ..Default::default()
+        })?;
+        let visited_today = all
+            .iter()
+            .filter(|h| h.last_visit_at.is_some_and(|t| t >= DAY_START))
+            .count();
+        let overdue = office.households(&HouseholdFilter {
+            grid: Some(g.id.clone()),
+            due_by: Some(DAY_START),
+            ..Default::default()
+        })?;
+        println!(
+            "{:<18} households {:>4}   seen today {:>3}   still overdue {:>4}",
+            g.name,
+            all.len(),
+            visited_today,
+            overdue.len()
+        );
     }
-    let open = office.reports(&ReportFilter { status: Some(ReportStatus::Open), ..Default::default() })?;
+    let open = office.reports(&ReportFilter {
+        status: Some(ReportStatus::Open),
+        ..Default::default()
+    })?;
     println!("Open reports: {}", open.len());
     for r in &open {
-        println!("  [{}] {} — {} (filed {})", r.category, r.description, r.address.as_deref().unwrap_or("-"), clock_time(r.created_at));
+        println!(
+            "  [{}] {} — {} (filed {})",
+            r.category,
+            r.description,
+            r.address.as_deref().unwrap_or("-"),
+            clock_time(r.created_at)
+        );
     }
     let (filed, events) = office.report(&report.id)?;
     println!(
@@ -339,12 +476,25 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         filed.id,
         filed.photos.len(),
         events.len(),
-        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>().join(", ")
+        events
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if let Some(h) = &unanswered {
-        println!("Visit history of {} (the unanswered bell):", h.address.label());
+        println!(
+            "Visit history of {} (the unanswered bell):",
+            h.address.label()
+        );
         for v in office.visit_history(&h.id, 4)? {
-            println!("  {} {:<22} {:<13} {}", clock_time(v.at), v.kind.as_str(), v.outcome.as_str(), v.notes);
+            println!(
+                "  {} {:<22} {:<13} {}",
+                clock_time(v.at),
+                v.kind.as_str(),
+                v.outcome.as_str(),
+                v.notes
+            );
         }
     }
     let hits = office.search("e-bike", 5)?;
@@ -359,17 +509,24 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         near: households[0][3].location.map(|p| (p, 300.0)),
         ..Default::default()
     })?;
-    println!("Reports within 300 m of the volunteer's photo: {}", near.len());
-    println!("\nDone. Stores: office.sqlite and three phones in {}", dir.display());
+    println!(
+        "Reports within 300 m of the volunteer's photo: {}",
+        near.len()
+    );
+    println!(
+        "\nDone. Stores: office.sqlite and three phones in {}",
+        dir.display()
+    );
     Ok(())
 }
 
 /// A valid 1×1 PNG, standing in for the camera's photo.
 fn sample_png() -> Vec<u8> {
     vec![
-        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-        0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49,
-        0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D,
-        0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8,
+        0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
+        0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ]
 }

@@ -49,9 +49,15 @@ impl UnitKind {
         }
     }
     pub fn parse(s: &str) -> Option<UnitKind> {
-        [UnitKind::District, UnitKind::Street, UnitKind::Community, UnitKind::Grid, UnitKind::MicroGrid]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            UnitKind::District,
+            UnitKind::Street,
+            UnitKind::Community,
+            UnitKind::Grid,
+            UnitKind::MicroGrid,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -78,7 +84,10 @@ impl NewUnit {
         check_required("unit name", &self.name, NAME_MAX)?;
         match (self.kind.parent_kind(), &self.parent) {
             (None, Some(_)) => Err(Error::invalid("parent unit", "a district has no parent")),
-            (Some(_), None) => Err(Error::invalid("parent unit", "is required below district level")),
+            (Some(_), None) => Err(Error::invalid(
+                "parent unit",
+                "is required below district level",
+            )),
             _ => Ok(()),
         }
     }
@@ -250,7 +259,11 @@ impl Default for VisitRules {
 }
 
 impl VisitRules {
-    pub fn interval_hours(&self, care_tags: &std::collections::BTreeSet<CareTag>, risk: RiskLevel) -> u32 {
+    pub fn interval_hours(
+        &self,
+        care_tags: &std::collections::BTreeSet<CareTag>,
+        risk: RiskLevel,
+    ) -> u32 {
         let mut h = self.default_hours;
         for t in care_tags {
             if let Some(x) = self.care_tag_hours.get(t) {
@@ -266,14 +279,26 @@ impl VisitRules {
     /// The rules as the directory stores them: `default`, `tag:<care tag>`, `risk:<level>`.
     pub(crate) fn to_entries(&self) -> Vec<(String, u32)> {
         let mut v = vec![("default".to_string(), self.default_hours)];
-        v.extend(self.care_tag_hours.iter().map(|(t, h)| (format!("tag:{}", t.as_str()), *h)));
-        v.extend(self.risk_hours.iter().map(|(r, h)| (format!("risk:{}", r.as_str()), *h)));
+        v.extend(
+            self.care_tag_hours
+                .iter()
+                .map(|(t, h)| (format!("tag:{}", t.as_str()), *h)),
+        );
+        v.extend(
+            self.risk_hours
+                .iter()
+                .map(|(r, h)| (format!("risk:{}", r.as_str()), *h)),
+        );
         v
     }
 
     /// Rules from stored entries; entries a newer version added and this one does not know are ignored.
     pub(crate) fn from_entries(entries: impl IntoIterator<Item = (String, i64)>) -> VisitRules {
-        let mut rules = VisitRules { default_hours: 30 * 24, care_tag_hours: BTreeMap::new(), risk_hours: BTreeMap::new() };
+        let mut rules = VisitRules {
+            default_hours: 30 * 24,
+            care_tag_hours: BTreeMap::new(),
+            risk_hours: BTreeMap::new(),
+        };
         let mut any = false;
         for (k, h) in entries {
             let Ok(h) = u32::try_from(h) else { continue };
@@ -296,7 +321,10 @@ impl VisitRules {
     pub(crate) fn validate(&self) -> Result<()> {
         for (_, h) in self.to_entries() {
             if h == 0 || h > 24 * 366 {
-                return Err(Error::invalid("visit interval", "must be between 1 hour and 1 year"));
+                return Err(Error::invalid(
+                    "visit interval",
+                    "must be between 1 hour and 1 year",
+                ));
             }
         }
         Ok(())

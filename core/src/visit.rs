@@ -136,7 +136,10 @@ impl Visit {
         }
         check_len("visit notes", &self.notes, NOTES_MAX)?;
         if self.photos.len() > 20 {
-            return Err(crate::Error::invalid("visit photos", "at most 20 photos per visit"));
+            return Err(crate::Error::invalid(
+                "visit photos",
+                "at most 20 photos per visit",
+            ));
         }
         self.photos.iter().try_for_each(PhotoMeta::validate)
     }

@@ -59,7 +59,8 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     // 0 → 1: documents as snapshot + change rows; the first query tables.
     Migration {
-        sql: concat!(r#"
+        sql: concat!(
+            r#"
 CREATE TABLE device (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     actor BLOB NOT NULL,
@@ -95,14 +96,18 @@ CREATE TABLE categories (
 );
 CREATE TABLE visit_rules (rule TEXT PRIMARY KEY, hours INTEGER NOT NULL);
 
-"#, households_ddl!(), r#"
+"#,
+            households_ddl!(),
+            r#"
 CREATE TABLE residents (
     id TEXT PRIMARY KEY, household_id TEXT NOT NULL, grid_id TEXT NOT NULL,
     name TEXT NOT NULL, phone TEXT NOT NULL, id_number TEXT NOT NULL,
     birth_year INTEGER, relation TEXT NOT NULL, deleted INTEGER NOT NULL
 );
 CREATE INDEX residents_household ON residents(household_id);
-"#, visits_ddl!(), r#"
+"#,
+            visits_ddl!(),
+            r#"
 CREATE TABLE photos (
     owner_id TEXT NOT NULL, sha256 TEXT NOT NULL, doc_id TEXT NOT NULL, owner_kind TEXT NOT NULL,
     byte_size INTEGER NOT NULL, mime TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
@@ -123,7 +128,8 @@ CREATE TABLE report_events (
     kind TEXT NOT NULL, note TEXT NOT NULL, target TEXT, score INTEGER, photo_count INTEGER NOT NULL
 );
 CREATE INDEX report_events_report ON report_events(report_id, at);
-"#),
+"#
+        ),
         rebuild: false,
     },
     // 1 → 2: full-text search over household addresses and report text. Trigram tokens work for
@@ -138,7 +144,7 @@ CREATE VIRTUAL TABLE report_search USING fts5(body, tokenize = 'trigram');
 ];
 
 /// The schema version this build writes.
-pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
+pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
 /// The derived tables, in the order a rebuild clears them.
 pub(crate) const DERIVED_TABLES: &[&str] = &[
@@ -159,12 +165,26 @@ pub(crate) const DERIVED_TABLES: &[&str] = &[
 
 /// Brings the database to [`CURRENT`]; returns whether the derived tables need a rebuild.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<bool> {
+    migrate_to(conn, CURRENT)
+}
+
+/// Brings the database to schema version `target` (tests build every older version with it).
+#[doc(hidden)]
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<bool> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > CURRENT {
-        return Err(Error::SchemaTooNew { found, known: CURRENT });
+        return Err(Error::SchemaTooNew {
+            found,
+            known: CURRENT,
+        });
     }
     let mut rebuild = false;
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, m) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(found as usize)
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(m.sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;

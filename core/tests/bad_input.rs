@@ -1,0 +1,244 @@
+//! Bad input gets a typed error with a message an app can show, nothing is written, and the
+//! store stays usable. Messages never carry a resident's personal data.
+
+mod common;
+
+use common::*;
+use doorstep_core::*;
+
+/// Every derived table and every stored change, to prove a refused call wrote nothing.
+fn snapshot(s: &mut Store) -> (Vec<(String, Vec<String>)>, Vec<Vec<u8>>) {
+    let docs = s.document_ids().unwrap();
+    let bytes = docs.iter().map(|d| s.save_document(d).unwrap()).collect();
+    (s.dump_query_tables().unwrap(), bytes)
+}
+
+fn assert_invalid(r: Result<impl std::fmt::Debug>, field: &str) -> String {
+    match r {
+        Err(Error::InvalidInput { field: f, reason }) => {
+            assert_eq!(f, field, "wrong field blamed: {reason}");
+            format!("{}", Error::InvalidInput { field: f, reason })
+        }
+        other => panic!("expected InvalidInput for {field}, got {other:?}"),
+    }
+}
+
+#[test]
+fn refused_calls_write_nothing_and_the_store_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
+    let before = snapshot(&mut s);
+
+    // Ids: empty, malformed, unknown.
+    assert_invalid(HouseholdId::parse(""), "household id");
+    assert_invalid(HouseholdId::parse("room 401; DROP TABLE"), "household id");
+    assert_invalid(UnitId::parse(&"x".repeat(65)), "unit id");
+    let unknown = HouseholdId::parse("01J0000000000000000000000Z").unwrap();
+    match s.record_visit(visit(&unknown, &f.worker.id, VisitKind::Routine)) {
+        Err(Error::NotFound {
+            what: "household",
+            id,
+        }) => assert_eq!(id, unknown.to_string()),
+        other => panic!("expected NotFound household, got {other:?}"),
+    }
+    let ghost = UserId::parse("nobody").unwrap();
+    assert!(matches!(
+        s.record_visit(visit(&h.id, &ghost, VisitKind::Routine)),
+        Err(Error::NotFound { what: "user", .. })
+    ));
+    assert!(matches!(
+        s.add_household(&f.micro_grid.id, NewHousehold::default()),
+        Err(Error::InvalidInput { field: "grid", .. })
+    ));
+
+    // Coordinates out of range, and not numbers at all.
+    let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    v.location = Some(GeoPoint {
+        lat: 91.0,
+        lon: 113.6,
+    });
+    let msg = assert_invalid(s.record_visit(v), "visit location");
+    assert!(msg.contains("latitude"), "{msg}");
+    let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    v.location = Some(GeoPoint {
+        lat: 34.7,
+        lon: f64::NAN,
+    });
+    assert_invalid(s.record_visit(v), "visit location");
+    assert!(GeoPoint::new(34.7, -180.5).is_err());
+
+    // Text over its limit, counted in characters (Chinese included).
+    let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    v.notes = "独".repeat(4_001);
+    let msg = assert_invalid(s.record_visit(v), "visit notes");
+    assert!(
+        msg.contains("4001 characters") && msg.contains("4000"),
+        "{msg}"
+    );
+    assert_invalid(s.file_report(report(&f, "")), "report description");
+
+    // Photo hashes that are not 64 lower-case hex digits.
+    for bad in ["", "abc", &"g".repeat(64), &"A".repeat(64), &"a".repeat(63)] {
+        let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+        let mut p = photo();
+        p.sha256 = bad.to_string();
+        v.photos = vec![p];
+        assert_invalid(s.record_visit(v), "photo hash");
+    }
+    let mut p = photo();
+    p.mime = "application/pdf".into();
+    let mut r = report(&f, "Blocked fire exit");
+    r.photos = vec![p];
+    assert_invalid(s.file_report(r), "photo type");
+
+    // Out-of-range numbers.
+    let ev = NewReportEvent {
+        report: ReportId::parse("01J0000000000000000000000Z").unwrap(),
+        author: f.worker.id.clone(),
+        kind: ReportEventKind::Confirmed,
+        note: String::new(),
+        target: None,
+        score: Some(6),
+        photos: vec![],
+    };
+    assert!(matches!(
+        s.add_report_event(ev),
+        Err(Error::NotFound { what: "report", .. })
+    ));
+
+    // Corrupt, truncated and foreign document bytes.
+    let grid_doc = DocId::Grid(f.grid.id.clone());
+    let good = s.save_document(&grid_doc).unwrap();
+    assert!(matches!(
+        s.merge_document(&grid_doc, b"not automerge"),
+        Err(Error::CorruptDocument { .. })
+    ));
+    assert!(matches!(
+        s.merge_document(&grid_doc, &good[..good.len() / 2]),
+        Err(Error::CorruptDocument { .. })
+    ));
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    assert!(s.merge_document(&grid_doc, &flipped).is_err());
+    let directory = s.save_document(&DocId::Directory).unwrap();
+    assert!(matches!(
+        s.merge_document(&grid_doc, &directory),
+        Err(Error::WrongDocument { .. })
+    ));
+    assert!(DocId::parse("grid/").is_err() && DocId::parse("visits/1").is_err());
+
+    // Nothing of the above reached the tables or the documents.
+    assert_eq!(snapshot(&mut s), before);
+
+    // And the store still works.
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered))
+        .unwrap();
+    assert_eq!(s.visit_history(&h.id, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn satisfaction_score_and_event_text_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let r = s
+        .file_report(report(&f, "Rubbish piled at the gate"))
+        .unwrap();
+    let ev = |score| NewReportEvent {
+        report: r.id.clone(),
+        author: f.volunteer.id.clone(),
+        kind: ReportEventKind::Confirmed,
+        note: String::new(),
+        target: None,
+        score,
+        photos: vec![],
+    };
+    assert_invalid(s.add_report_event(ev(Some(0))), "satisfaction score");
+    assert_invalid(s.add_report_event(ev(Some(6))), "satisfaction score");
+    s.add_report_event(ev(Some(5))).unwrap();
+    let (_, events) = s.report(&r.id).unwrap();
+    assert_eq!(events.len(), 2);
+}
+
+#[test]
+fn personal_data_never_reaches_an_error_message_or_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let h = household(&mut s, &f, "401", &[]);
+    let phone = "138-1234-5678 ext 99999";
+    let id_number = "41010519410101123X-EXTRA";
+    let name = "Zhao Shulan ".repeat(20);
+    for (new, secret, field) in [
+        (
+            NewResident {
+                household: h.id.clone(),
+                name: Personal::new("Zhao Shulan"),
+                phone: Personal::new(phone),
+                id_number: Personal::default(),
+                birth_year: Some(1941),
+                relation: Relation::Head,
+            },
+            phone,
+            "resident phone",
+        ),
+        (
+            NewResident {
+                household: h.id.clone(),
+                name: Personal::new("Zhao Shulan"),
+                phone: Personal::default(),
+                id_number: Personal::new(id_number),
+                birth_year: Some(1941),
+                relation: Relation::Head,
+            },
+            id_number,
+            "resident ID number",
+        ),
+        (
+            NewResident {
+                household: h.id.clone(),
+                name: Personal::new(name.as_str()),
+                phone: Personal::default(),
+                id_number: Personal::default(),
+                birth_year: None,
+                relation: Relation::Head,
+            },
+            name.as_str(),
+            "resident name",
+        ),
+    ] {
+        let debug = format!("{new:?}");
+        let err = s.add_resident(new).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            matches!(&err, Error::InvalidInput { field: f, .. } if *f == field),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(secret.trim()) && !format!("{err:?}").contains(secret.trim()),
+            "leaked: {shown}"
+        );
+        assert!(
+            !debug.contains(secret.trim()) && debug.contains("redacted"),
+            "Debug leaks: {debug}"
+        );
+    }
+    assert!(s.residents(&h.id).unwrap().is_empty());
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.sqlite");
+    drop(district(&path).0);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    match Store::open(&path, OpenOptions::default()) {
+        Err(e @ Error::SchemaTooNew { found: 99, .. }) => {
+            assert!(e.to_string().contains("update the app"))
+        }
+        Err(e) => panic!("expected SchemaTooNew, got {e:?}"),
+        Ok(_) => panic!("expected SchemaTooNew, the store opened"),
+    }
+}

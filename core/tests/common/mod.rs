@@ -1,0 +1,168 @@
+//! A small district shared by the store tests: one street, one community, two grids (the first
+//! with a micro-grid), a grid worker, a volunteer and the default report categories.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use doorstep_core::*;
+
+pub const DAY: i64 = 86_400_000;
+/// 2026-11-23 08:00 in Zhengzhou.
+pub const MORNING: i64 = 1_795_392_000_000;
+
+pub struct Fixture {
+    pub district: Unit,
+    pub grid: Unit,
+    pub other_grid: Unit,
+    pub micro_grid: Unit,
+    pub worker: User,
+    pub volunteer: User,
+    pub clock: Arc<FixedClock>,
+}
+
+pub fn open(path: &Path, clock: &Arc<FixedClock>) -> Store {
+    Store::open(
+        path,
+        OpenOptions {
+            clock: clock.clone(),
+            ..OpenOptions::default()
+        },
+    )
+    .expect("open store")
+}
+
+pub fn district(path: &Path) -> (Store, Fixture) {
+    let clock = Arc::new(FixedClock::new(MORNING));
+    let mut s = open(path, &clock);
+    let district = s
+        .add_unit(NewUnit {
+            kind: UnitKind::District,
+            parent: None,
+            name: "Jinshui District".into(),
+        })
+        .unwrap();
+    let street = s
+        .add_unit(NewUnit {
+            kind: UnitKind::Street,
+            parent: Some(district.id.clone()),
+            name: "Wenhua Road".into(),
+        })
+        .unwrap();
+    let community = s
+        .add_unit(NewUnit {
+            kind: UnitKind::Community,
+            parent: Some(street.id.clone()),
+            name: "Weilai".into(),
+        })
+        .unwrap();
+    let grid = s
+        .add_unit(NewUnit {
+            kind: UnitKind::Grid,
+            parent: Some(community.id.clone()),
+            name: "Weilai Grid 1".into(),
+        })
+        .unwrap();
+    let other_grid = s
+        .add_unit(NewUnit {
+            kind: UnitKind::Grid,
+            parent: Some(community.id.clone()),
+            name: "Weilai Grid 2".into(),
+        })
+        .unwrap();
+    let micro_grid = s
+        .add_unit(NewUnit {
+            kind: UnitKind::MicroGrid,
+            parent: Some(grid.id.clone()),
+            name: "Building 3".into(),
+        })
+        .unwrap();
+    for c in NewCategory::defaults() {
+        s.set_category(c).unwrap();
+    }
+    let worker = s
+        .add_user(NewUser {
+            name: Personal::new("Li Na"),
+            role: Role::GridWorker,
+            unit: grid.id.clone(),
+            department: None,
+        })
+        .unwrap();
+    let volunteer = s
+        .add_user(NewUser {
+            name: Personal::new("Wang Guiying"),
+            role: Role::MicroGridVolunteer,
+            unit: micro_grid.id.clone(),
+            department: None,
+        })
+        .unwrap();
+    (
+        s,
+        Fixture {
+            district,
+            grid,
+            other_grid,
+            micro_grid,
+            worker,
+            volunteer,
+            clock,
+        },
+    )
+}
+
+pub fn household(s: &mut Store, f: &Fixture, room: &str, tags: &[CareTag]) -> Household {
+    s.add_household(
+        &f.grid.id,
+        NewHousehold {
+            micro_grid: Some(f.micro_grid.id.clone()),
+            address: Address {
+                building: "3".into(),
+                unit: "2".into(),
+                room: room.into(),
+            },
+            location: Some(GeoPoint::new(34.7561, 113.6532).unwrap()),
+            care_tags: tags.iter().copied().collect(),
+            risk: Some(RiskLevel::Blue),
+            notes: String::new(),
+        },
+    )
+    .unwrap()
+}
+
+pub fn visit(household: &HouseholdId, worker: &UserId, kind: VisitKind) -> NewVisit {
+    NewVisit {
+        household: household.clone(),
+        worker: worker.clone(),
+        at: None,
+        location: Some(GeoPoint::new(34.7561, 113.6532).unwrap()),
+        kind,
+        outcome: VisitOutcome::AllWell,
+        notes: "Resident in good spirits.".into(),
+        follow_up: false,
+        photos: vec![],
+    }
+}
+
+pub fn photo() -> PhotoMeta {
+    PhotoMeta {
+        sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        byte_size: 48_213,
+        mime: "image/jpeg".into(),
+        width: 1280,
+        height: 960,
+        taken_at: Some(MORNING),
+        location: None,
+    }
+}
+
+pub fn report(f: &Fixture, text: &str) -> NewReport {
+    NewReport {
+        reporter: f.volunteer.id.clone(),
+        category: CategoryId::parse("safety-hazard").unwrap(),
+        description: text.into(),
+        location: Some(GeoPoint::new(34.7565, 113.6540).unwrap()),
+        address: Some("Building 3, Unit 2".into()),
+        grid: Some(f.grid.id.clone()),
+        photos: vec![],
+    }
+}

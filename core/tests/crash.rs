@@ -1,0 +1,127 @@
+//! A writer killed with SIGKILL in the middle of a stream of writes (and of compactions) loses
+//! nothing it had acknowledged, and the store opens cleanly afterwards.
+//!
+//! The test runs itself as the writer: `crash_writer_child` does nothing unless the parent
+//! starts this test binary again with `DOORSTEP_CRASH_STORE` set.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use common::*;
+use doorstep_core::*;
+
+#[test]
+fn crash_writer_child() {
+    let Ok(path) = std::env::var("DOORSTEP_CRASH_STORE") else {
+        return;
+    };
+    let household =
+        HouseholdId::parse(&std::env::var("DOORSTEP_CRASH_HOUSEHOLD").unwrap()).unwrap();
+    let worker = UserId::parse(&std::env::var("DOORSTEP_CRASH_WORKER").unwrap()).unwrap();
+    let mut s = Store::open(&path, OpenOptions::default()).unwrap();
+    let grid = DocId::parse(&std::env::var("DOORSTEP_CRASH_GRID").unwrap()).unwrap();
+    let out = std::io::stdout();
+    for i in 0..200_000 {
+        let mut v = visit(&household, &worker, VisitKind::Routine);
+        v.notes = format!("visit number {i}");
+        let recorded = s.record_visit(v).unwrap();
+        // Acknowledged: record_visit has returned.
+        writeln!(out.lock(), "ACK {}", recorded.id).unwrap();
+        if i % 97 == 96 {
+            s.compact(&grid).unwrap();
+            writeln!(out.lock(), "COMPACTED").unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_killed_writer_loses_nothing_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.sqlite");
+    let (mut s, f) = district(&path);
+    let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
+    drop(s);
+
+    for round in 0..3 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "crash_writer_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("DOORSTEP_CRASH_STORE", &path)
+            .env("DOORSTEP_CRASH_HOUSEHOLD", h.id.as_str())
+            .env("DOORSTEP_CRASH_WORKER", f.worker.id.as_str())
+            .env(
+                "DOORSTEP_CRASH_GRID",
+                DocId::Grid(f.grid.id.clone()).to_string(),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut acked = Vec::new();
+        let mut compactions = 0;
+        // Kill at a different point each round, after at least one compaction.
+        let kill_after = 250 + round * 137;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(id) = line.strip_prefix("ACK ") {
+                acked.push(VisitId::parse(id).unwrap());
+            } else if line == "COMPACTED" {
+                compactions += 1;
+            }
+            if acked.len() == kill_after {
+                child.kill().unwrap(); // SIGKILL
+                break;
+            }
+        }
+        // Whatever the writer acknowledged before dying is still in the pipe.
+        for line in lines.map_while(|l| l.ok()) {
+            if let Some(id) = line.strip_prefix("ACK ") {
+                acked.push(VisitId::parse(id).unwrap());
+            }
+        }
+        child.wait().unwrap();
+        assert!(
+            compactions >= 1,
+            "the writer should have compacted before being killed"
+        );
+
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        drop(conn);
+
+        let mut s = Store::open(&path, OpenOptions::default()).unwrap();
+        let seen: std::collections::HashSet<VisitId> = s
+            .visit_history(&h.id, 0)
+            .unwrap()
+            .into_iter()
+            .map(|v| v.id)
+            .collect();
+        let missing = acked.iter().filter(|id| !seen.contains(*id)).count();
+        assert_eq!(
+            missing,
+            0,
+            "round {round}: {missing} of {} acknowledged visits lost",
+            acked.len()
+        );
+        // The documents hold them too, not just the query tables.
+        s.rebuild_indexes().unwrap();
+        let rebuilt = s.visit_history(&h.id, 0).unwrap().len();
+        assert!(
+            rebuilt >= acked.len(),
+            "round {round}: document has {rebuilt} visits, {} were acknowledged",
+            acked.len()
+        );
+        // And the store takes new writes.
+        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered))
+            .unwrap();
+    }
+}
