@@ -336,3 +336,52 @@ impl Tombstone for Unit {
         self.deleted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_shortest_interval_among_tags_and_risk_applies() {
+        let r = VisitRules::default();
+        assert_eq!(r.interval_hours(&BTreeSet::new(), RiskLevel::Grey), 30 * 24);
+        assert_eq!(
+            r.interval_hours(&BTreeSet::from([CareTag::ElderlyAlone]), RiskLevel::Grey),
+            7 * 24
+        );
+        assert_eq!(
+            r.interval_hours(&BTreeSet::from([CareTag::ElderlyAlone]), RiskLevel::Red),
+            24
+        );
+    }
+
+    #[test]
+    fn rules_survive_the_trip_through_the_directory() {
+        let mut r = VisitRules::default();
+        r.care_tag_hours.insert(CareTag::Disabled, 48);
+        let entries = r.to_entries().into_iter().map(|(k, h)| (k, h as i64));
+        assert_eq!(VisitRules::from_entries(entries), r);
+        let with_unknown = VisitRules::from_entries([
+            ("tag:future_tag".to_string(), 5),
+            ("default".to_string(), 100),
+        ]);
+        assert_eq!(with_unknown.default_hours, 100);
+    }
+
+    #[test]
+    fn units_hang_under_the_level_above() {
+        let bad = NewUnit {
+            kind: UnitKind::Grid,
+            parent: None,
+            name: "Grid 1".into(),
+        };
+        assert!(bad.validate().is_err());
+        let bad = NewUnit {
+            kind: UnitKind::District,
+            parent: Some(UnitId::parse("x").unwrap()),
+            name: "D".into(),
+        };
+        assert!(bad.validate().is_err());
+    }
+}

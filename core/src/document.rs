@@ -433,3 +433,73 @@ pub(crate) fn touched_records(patches: &[automerge::Patch]) -> BTreeSet<Touched>
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_device_makes_the_same_genesis_for_a_document() {
+        let grid = DocId::Grid(UnitId::parse("G1").unwrap());
+        assert_eq!(genesis(&grid).save(), genesis(&grid).save());
+        assert_ne!(
+            genesis(&grid).save(),
+            genesis(&DocId::Grid(UnitId::parse("G2").unwrap())).save()
+        );
+        let a = Doc::new(grid.clone(), ActorId::random());
+        assert_eq!(a.keys("visits").unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn doc_ids_round_trip_through_text() {
+        for s in ["directory", "grid/G-1", "report/01J0000000000000000000000Z"] {
+            assert_eq!(DocId::parse(s).unwrap().to_string(), s);
+        }
+        for bad in ["", "grid", "grid/", "report/a b", "visits/x", "directory/x"] {
+            assert!(DocId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patches_name_the_records_they_touched() {
+        let id = DocId::Grid(UnitId::parse("G1").unwrap());
+        let mut doc = Doc::new(id, ActorId::random());
+        let before = doc.am.get_heads();
+        doc.put_value("visits", "V1", &serde_json::json!({"x": 1}))
+            .unwrap();
+        doc.put_map(
+            "households",
+            "H1",
+            &serde_json::json!({"risk": "red", "address": {"room": "401"}}),
+        )
+        .unwrap();
+        doc.am.commit();
+        let after = doc.am.get_heads();
+        let touched = touched_records(&doc.am.diff(&before, &after));
+        let expected: BTreeSet<_> = [("households", "H1"), ("visits", "V1")]
+            .into_iter()
+            .map(|(c, k)| Touched {
+                collection: c.into(),
+                key: Some(k.into()),
+            })
+            .collect();
+        assert_eq!(touched, expected);
+    }
+
+    #[test]
+    fn map_records_only_write_fields_that_changed() {
+        let id = DocId::Grid(UnitId::parse("G1").unwrap());
+        let mut doc = Doc::new(id, ActorId::random());
+        let rec =
+            serde_json::json!({"risk": "red", "notes": "x", "flags": {"a": true, "b": false}});
+        doc.put_map("households", "H1", &rec).unwrap();
+        doc.am.commit();
+        doc.put_map("households", "H1", &rec).unwrap();
+        assert!(
+            doc.am.commit().is_none(),
+            "rewriting the same values makes no change"
+        );
+        let read: serde_json::Value = doc.get_map("households", "H1").unwrap().unwrap();
+        assert_eq!(read, rec);
+    }
+}

@@ -234,3 +234,51 @@ pub fn derive_status(events: &[ReportEvent]) -> ReportStatus {
     }
     status
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: i64, kind: ReportEventKind) -> ReportEvent {
+        ReportEvent {
+            id: EventId::generate(),
+            at,
+            author: UserId::parse("li-na").unwrap(),
+            kind,
+            note: String::new(),
+            target: None,
+            score: None,
+            photos: vec![],
+        }
+    }
+
+    #[test]
+    fn status_does_not_depend_on_the_order_events_arrived_in() {
+        let log = vec![
+            event(1, ReportEventKind::Submitted),
+            event(2, ReportEventKind::Triaged),
+            event(3, ReportEventKind::Dispatched),
+            event(4, ReportEventKind::Accepted),
+            event(5, ReportEventKind::Comment),
+            event(6, ReportEventKind::Resolved),
+        ];
+        let expected = derive_status(&log);
+        assert_eq!(expected, ReportStatus::Resolved);
+        let mut shuffled = log.clone();
+        for i in 0..shuffled.len() {
+            shuffled.rotate_left(1);
+            shuffled.swap(0, i);
+            assert_eq!(derive_status(&shuffled), expected);
+        }
+    }
+
+    #[test]
+    fn events_at_the_same_moment_are_ordered_by_id() {
+        let mut a = event(7, ReportEventKind::Closed);
+        let mut b = event(7, ReportEventKind::Reopened);
+        a.id = EventId::parse("A").unwrap();
+        b.id = EventId::parse("B").unwrap();
+        assert_eq!(derive_status(&[a.clone(), b.clone()]), ReportStatus::Open);
+        assert_eq!(derive_status(&[b, a]), ReportStatus::Open);
+    }
+}

@@ -81,6 +81,9 @@ pub struct ReportSummary {
     pub event_count: u32,
 }
 
+/// Every query table's name with its rows rendered as text, sorted (see `Store::dump_query_tables`).
+pub type TableDump = Vec<(String, Vec<String>)>;
+
 /// A household or a report whose text matched a search.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SearchHit {
@@ -410,7 +413,7 @@ impl Store {
 
     /// Every derived table's rows, sorted: what `rebuild_indexes` must reproduce exactly.
     /// For tests and for checking a store after a repair.
-    pub fn dump_query_tables(&self) -> Result<Vec<(String, Vec<String>)>> {
+    pub fn dump_query_tables(&self) -> Result<TableDump> {
         let mut out = Vec::new();
         for t in super::schema::DERIVED_TABLES {
             let mut stmt = self.conn.prepare(&format!("SELECT * FROM {t}"))?;

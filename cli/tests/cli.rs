@@ -1,0 +1,76 @@
+//! The `doorstep` command as a user runs it.
+
+use std::process::Command;
+
+fn doorstep(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn the_demo_plays_a_working_day_and_shows_the_supervisor_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("demo");
+    let (ok, out, err) = doorstep(&["demo", "--dir", target.to_str().unwrap()]);
+    assert!(ok, "demo failed: {err}\n{out}");
+    assert!(
+        out.contains("registering households: 1200 of 1200"),
+        "{out}"
+    );
+    assert!(out.contains("=== Li Na's phone"), "{out}");
+    assert!(out.contains("Open reports: 3"), "{out}");
+    assert!(
+        out.contains("Report ") && out.contains("carries 1 photo(s)"),
+        "{out}"
+    );
+    for f in [
+        "office.sqlite",
+        "li-na-phone.sqlite",
+        "zhang-wei-phone.sqlite",
+        "volunteer-phone.sqlite",
+        "courier-phone.sqlite",
+    ] {
+        assert!(target.join(f).exists(), "{f} missing");
+    }
+    // The folder is not empty any more: a second run refuses instead of mixing stores.
+    let (ok, _, err) = doorstep(&["demo", "--dir", target.to_str().unwrap()]);
+    assert!(!ok && err.contains("not empty"), "{err}");
+}
+
+#[test]
+fn bench_store_prints_every_figure_as_name_value_unit() {
+    let (ok, out, err) = doorstep(&["bench", "store", "--quick"]);
+    assert!(ok, "bench failed: {err}");
+    for name in [
+        "record_visit_us",
+        "sqlite_insert_us",
+        "record_visit_ratio",
+        "open_query_ms",
+        "sqlite_open_query_ms",
+        "open_query_ratio",
+        "bytes_per_visit",
+        "sqlite_bytes_per_visit",
+        "bytes_per_visit_ratio",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{out}"));
+        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(value.is_finite() && value > 0.0, "{line}");
+    }
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
+fn unknown_commands_print_usage() {
+    let (ok, _, err) = doorstep(&["frobnicate"]);
+    assert!(!ok && err.contains("usage:"));
+}
