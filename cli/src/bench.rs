@@ -10,8 +10,7 @@ use std::time::Instant;
 
 use doorstep_core::store::schema::{HOUSEHOLDS_DDL, VISITS_DDL};
 use doorstep_core::{
-    Durability, FixedClock, HouseholdFilter, NewVisit, OpenOptions, Result, Store, UnixMillis,
-    VisitId,
+    Durability, FixedClock, HouseholdFilter, NewVisit, OpenOptions, Result, Store, UnixMillis, VisitId,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};
@@ -30,32 +29,18 @@ pub struct Sizes {
 
 impl Sizes {
     pub fn full() -> Sizes {
-        Sizes {
-            preload: 20_000,
-            measured: 10_000,
-            open_visits: 100_000,
-            open_grids: 50,
-        }
+        Sizes { preload: 20_000, measured: 10_000, open_visits: 100_000, open_grids: 50 }
     }
     /// For a quick look (`--quick`); the figures it prints are not the issue's targets.
     pub fn quick() -> Sizes {
-        Sizes {
-            preload: 2_000,
-            measured: 1_000,
-            open_visits: 10_000,
-            open_grids: 10,
-        }
+        Sizes { preload: 2_000, measured: 1_000, open_visits: 10_000, open_grids: 10 }
     }
 }
 
 const DAY_START: UnixMillis = 1_795_392_000_000; // 2026-11-23 00:00 UTC
 
 fn options(clock: &Arc<FixedClock>) -> OpenOptions {
-    OpenOptions {
-        durability: Durability::Normal,
-        clock: clock.clone(),
-        ..OpenOptions::default()
-    }
+    OpenOptions { durability: Durability::Normal, clock: clock.clone(), ..OpenOptions::default() }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -112,10 +97,7 @@ fn plan_visits(
     (0..n)
         .map(|i| {
             let h = &households[rng.random_range(0..households.len())];
-            let (kind, outcome) = sample::visit_kind(
-                rng,
-                h.care_tags.contains(&doorstep_core::CareTag::ElderlyAlone),
-            );
+            let (kind, outcome) = sample::visit_kind(rng, h.care_tags.contains(&doorstep_core::CareTag::ElderlyAlone));
             VisitPlan {
                 household: h.id.clone(),
                 kind,
@@ -153,10 +135,7 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     let clock = Arc::new(FixedClock::new(DAY_START - 90 * 86_400_000));
 
     // ---- record_visit: one grid that already holds `preload` visits --------------------------
-    progress(&format!(
-        "seeding one grid of 400 households with {} visits",
-        sizes.preload
-    ));
+    progress(&format!("seeding one grid of 400 households with {} visits", sizes.preload));
     let path = dir.path().join("phone.sqlite");
     let mut store = Store::open(&path, options(&clock))?;
     let d = sample::district(&mut store, 1, 0)?;
@@ -170,16 +149,8 @@ pub fn store(sizes: &Sizes) -> Result<()> {
         record(&mut store, &worker, &p)?;
     }
     store.compact_all()?;
-    progress(&format!(
-        "recording {} more visits, one durable transaction each",
-        sizes.measured
-    ));
-    let plans = plan_visits(
-        &mut rng,
-        &households,
-        sizes.measured,
-        start + sizes.preload as i64 * 30_000,
-    );
+    progress(&format!("recording {} more visits, one durable transaction each", sizes.measured));
+    let plans = plan_visits(&mut rng, &households, sizes.measured, start + sizes.preload as i64 * 30_000);
     let mut times = Vec::with_capacity(plans.len());
     for p in &plans {
         let t = Instant::now();
@@ -236,10 +207,7 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     let visits = (sizes.preload + sizes.measured) as f64;
     // The plain app keeps the same household rows next to its visits.
     plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
-    plain.execute(
-        "INSERT INTO main.households SELECT * FROM store.households",
-        [],
-    )?;
+    plain.execute("INSERT INTO main.households SELECT * FROM store.households", [])?;
     plain.execute("DETACH DATABASE store", [])?;
     plain.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
     drop(plain);
@@ -250,19 +218,15 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     println!("bytes_per_visit_ratio: {:.2}", bytes / plain_bytes);
 
     // ---- open from cold and list the 50 most overdue households -----------------------------
-    progress(&format!(
-        "building a store of {} visits across {} grids",
-        sizes.open_visits, sizes.open_grids
-    ));
+    progress(&format!("building a store of {} visits across {} grids", sizes.open_visits, sizes.open_grids));
     let path = dir.path().join("district.sqlite");
     let mut store = Store::open(&path, options(&clock))?;
     let d = sample::district(&mut store, sizes.open_grids, 0)?;
     let staff = sample::staff(&mut store, &d)?;
     let per_grid = sizes.open_visits / sizes.open_grids;
     for (gi, g) in d.grids.iter().enumerate() {
-        let hs: Vec<_> = (0..400)
-            .map(|i| sample::household(&mut store, &mut rng, g, None, i, false))
-            .collect::<Result<_>>()?;
+        let hs: Vec<_> =
+            (0..400).map(|i| sample::household(&mut store, &mut rng, g, None, i, false)).collect::<Result<_>>()?;
         for p in plan_visits(&mut rng, &hs, per_grid, start) {
             record(&mut store, &staff.workers[0].id, &p)?;
         }
@@ -292,11 +256,7 @@ pub fn store(sizes: &Sizes) -> Result<()> {
         evict_from_page_cache(&path);
         let t = Instant::now();
         let store = Store::open(&path, options(&clock))?;
-        let rows = store.households(&HouseholdFilter {
-            due_by: Some(now),
-            limit: 50,
-            ..Default::default()
-        })?;
+        let rows = store.households(&HouseholdFilter { due_by: Some(now), limit: 50, ..Default::default() })?;
         ours.push(t.elapsed().as_secs_f64() * 1e3);
         listed.0 = rows.len();
         drop(store);
@@ -308,17 +268,13 @@ pub fn store(sizes: &Sizes) -> Result<()> {
             "SELECT id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes, last_visit_at,
                     next_due_at FROM households WHERE deleted = 0 AND next_due_at <= ?1 ORDER BY next_due_at, id LIMIT 50",
         )?;
-        let rows: Vec<(String, i64)> = stmt
-            .query_map([now], |r| Ok((r.get(0)?, r.get(12)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<(String, i64)> =
+            stmt.query_map([now], |r| Ok((r.get(0)?, r.get(12)?)))?.collect::<rusqlite::Result<_>>()?;
         theirs.push(t.elapsed().as_secs_f64() * 1e3);
         listed.1 = rows.len();
     }
     if listed.0 != listed.1 {
-        eprintln!(
-            "warning: the store listed {} households, plain SQLite {}",
-            listed.0, listed.1
-        );
+        eprintln!("warning: the store listed {} households, plain SQLite {}", listed.0, listed.1);
     }
     let (ours, theirs) = (median(ours), median(theirs));
     println!("open_query_ms: {ours:.2} ms");

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use doorstep_core::{
-    CareTag, Clock, DocId, FixedClock, HouseholdFilter, NewReport, NewVisit, OpenOptions,
-    ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
+    CareTag, Clock, DocId, FixedClock, HouseholdFilter, NewReport, NewVisit, OpenOptions, ReportFilter, ReportStatus,
+    Result, SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -54,13 +54,7 @@ struct Phone {
 }
 
 fn open(path: &Path, clock: &Arc<FixedClock>) -> Result<Store> {
-    Store::open(
-        path,
-        OpenOptions {
-            clock: clock.clone(),
-            ..OpenOptions::default()
-        },
-    )
+    Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })
 }
 
 /// Copies documents from one store to another as whole-document bytes.
@@ -80,10 +74,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         Some(d) => {
             std::fs::create_dir_all(d)?;
             if std::fs::read_dir(d)?.next().is_some() {
-                return Err(doorstep_core::Error::File(format!(
-                    "{} is not empty; give a new folder",
-                    d.display()
-                )));
+                return Err(doorstep_core::Error::File(format!("{} is not empty; give a new folder", d.display())));
             }
             d.to_path_buf()
         }
@@ -93,10 +84,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         }
     };
     let mut rng = StdRng::seed_from_u64(2026);
-    println!(
-        "Doorstep demo: a working day in Jinshui District (files in {})",
-        dir.display()
-    );
+    println!("Doorstep demo: a working day in Jinshui District (files in {})", dir.display());
 
     // ---- the district office sets up the register, two months ago -------------------------
     let office_clock = Arc::new(FixedClock::new(DAY_START - 60 * DAY + 9 * HOUR));
@@ -113,14 +101,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         let mut in_grid = Vec::new();
         for i in 0..HOUSEHOLDS_PER_GRID {
             let micro = &d.micro_grids[g][i * MICRO_GRIDS_PER_GRID / HOUSEHOLDS_PER_GRID];
-            in_grid.push(sample::household(
-                &mut office,
-                &mut rng,
-                grid,
-                Some(micro),
-                i,
-                true,
-            )?);
+            in_grid.push(sample::household(&mut office, &mut rng, grid, Some(micro), i, true)?);
         }
         println!(
             "[office] registering households: {} of {}",
@@ -137,8 +118,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         for h in in_grid {
             for _ in 0..rng.random_range(0..3) {
                 let at = DAY_START - rng.random_range(1..42) * DAY + rng.random_range(9..17) * HOUR;
-                let (kind, outcome) =
-                    sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+                let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
                 office.record_visit(NewVisit {
                     household: h.id.clone(),
                     worker: worker.clone(),
@@ -153,11 +133,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
                 past += 1;
             }
         }
-        println!(
-            "[office] visit history: grid {} of {} done ({past} visits so far)",
-            g + 1,
-            GRIDS
-        );
+        println!("[office] visit history: grid {} of {} done ({past} visits so far)", g + 1, GRIDS);
     }
     office.compact_all()?;
 
@@ -177,16 +153,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     };
     let grid0 = DocId::Grid(d.grids[0].id.clone());
     let grid1 = DocId::Grid(d.grids[1].id.clone());
-    let mut li_na = phone(
-        "li-na-phone",
-        &[DocId::Directory, grid0.clone()],
-        &mut office,
-    )?;
-    let mut zhang_wei = phone(
-        "zhang-wei-phone",
-        &[DocId::Directory, grid1.clone()],
-        &mut office,
-    )?;
+    let mut li_na = phone("li-na-phone", &[DocId::Directory, grid0.clone()], &mut office)?;
+    let mut zhang_wei = phone("zhang-wei-phone", &[DocId::Directory, grid1.clone()], &mut office)?;
     let mut volunteer = phone("volunteer-phone", &[DocId::Directory], &mut office)?;
     let mut courier = phone("courier-phone", &[DocId::Directory], &mut office)?;
     li_na.store.register_device(&staff.workers[0].id)?;
@@ -212,11 +180,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         care_tag: Some(CareTag::ElderlyAlone),
         ..Default::default()
     })?;
-    println!(
-        "\n=== Li Na's phone, {} — {} ===",
-        clock_time(now),
-        grid.name
-    );
+    println!("\n=== Li Na's phone, {} — {} ===", clock_time(now), grid.name);
     println!(
         "Overdue visits: {}   due today: {}   elderly living alone: {}",
         overdue.len(),
@@ -225,15 +189,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     );
     println!("Most overdue:");
     for h in overdue.iter().take(5) {
-        let last = h.last_visit_at.map_or("never visited".into(), |t| {
-            format!("last visit {}", days_ago(now, t))
-        });
-        println!(
-            "  {:<34} risk {:<6} care {:<28} {last}",
-            h.address.label(),
-            h.risk.as_str(),
-            tags(&h.care_tags)
-        );
+        let last = h.last_visit_at.map_or("never visited".into(), |t| format!("last visit {}", days_ago(now, t)));
+        println!("  {:<34} risk {:<6} care {:<28} {last}", h.address.label(), h.risk.as_str(), tags(&h.care_tags));
     }
 
     // ---- Li Na's round: bell checks on elderly people living alone, then visits -------------
@@ -247,16 +204,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             worker: staff.workers[0].id.clone(),
             at: None,
             location: h.location,
-            kind: if answered {
-                VisitKind::BellCheckAnswered
-            } else {
-                VisitKind::BellCheckNoAnswer
-            },
-            outcome: if answered {
-                VisitOutcome::AllWell
-            } else {
-                VisitOutcome::NobodyHome
-            },
+            kind: if answered { VisitKind::BellCheckAnswered } else { VisitKind::BellCheckNoAnswer },
+            outcome: if answered { VisitOutcome::AllWell } else { VisitOutcome::NobodyHome },
             notes: if answered {
                 "Waved from the window.".into()
             } else {
@@ -270,11 +219,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         }
         t += 4 * 60_000;
     }
-    println!(
-        "[li-na-phone] {}–{}: 12 bell checks, 1 without answer",
-        clock_time(morning + 30 * 60_000),
-        clock_time(t)
-    );
+    println!("[li-na-phone] {}–{}: 12 bell checks, 1 without answer", clock_time(morning + 30 * 60_000), clock_time(t));
     if let Some(h) = &unanswered {
         t += 20 * 60_000;
         li_na.clock.set(t);
@@ -298,8 +243,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     for h in overdue.iter().take(15) {
         t += 12 * 60_000;
         li_na.clock.set(t);
-        let (kind, outcome) =
-            sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+        let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
         li_na.store.record_visit(NewVisit {
             household: h.id.clone(),
             worker: staff.workers[0].id.clone(),
@@ -312,10 +256,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             photos: vec![],
         })?;
     }
-    println!(
-        "[li-na-phone] until {}: 15 door-to-door visits to the most overdue households",
-        clock_time(t)
-    );
+    println!("[li-na-phone] until {}: 15 door-to-door visits to the most overdue households", clock_time(t));
 
     // ---- Zhang Wei: inspections, a dispute, a hazard reported ---------------------------------
     let grid = &d.grids[1];
@@ -328,8 +269,16 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     for (i, h) in z_overdue.iter().take(20).enumerate() {
         zhang_wei.clock.set(t);
         let (kind, outcome, notes) = match i {
-            3 => (VisitKind::DisputeMediation, VisitOutcome::ResolvedOnSite, "Noise dispute with the flat above mediated; both agreed on quiet hours after 22:00.".to_string()),
-            7 => (VisitKind::HazardInspection, VisitOutcome::ProblemFound, "Fire exit on the ground floor blocked by stored furniture.".to_string()),
+            3 => (
+                VisitKind::DisputeMediation,
+                VisitOutcome::ResolvedOnSite,
+                "Noise dispute with the flat above mediated; both agreed on quiet hours after 22:00.".to_string(),
+            ),
+            7 => (
+                VisitKind::HazardInspection,
+                VisitOutcome::ProblemFound,
+                "Fire exit on the ground floor blocked by stored furniture.".to_string(),
+            ),
             _ => {
                 let (k, o) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
                 (k, o, sample::visit_note(&mut rng))
@@ -356,17 +305,11 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
                 grid: Some(grid.id.clone()),
                 photos: vec![],
             })?;
-            println!(
-                "[zhang-wei-phone] {}: hazard inspection found a blocked fire exit — report filed",
-                clock_time(t)
-            );
+            println!("[zhang-wei-phone] {}: hazard inspection found a blocked fire exit — report filed", clock_time(t));
         }
         t += 15 * 60_000;
     }
-    println!(
-        "[zhang-wei-phone] until {}: 20 visits, one dispute mediated on the spot",
-        clock_time(t)
-    );
+    println!("[zhang-wei-phone] until {}: 20 visits, one dispute mediated on the spot", clock_time(t));
 
     // ---- the volunteer snaps a photo of e-bikes charging in a corridor ------------------------
     volunteer.clock.set(DAY_START + 11 * HOUR + 20 * 60_000);
@@ -383,8 +326,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let report = volunteer.store.file_report(NewReport {
         reporter: staff.volunteer.id.clone(),
         category: doorstep_core::CategoryId::parse("safety-hazard")?,
-        description:
-            "Three e-bikes charging in the corridor of building 1, cables across the stairs".into(),
+        description: "Three e-bikes charging in the corridor of building 1, cables across the stairs".into(),
         location: households[0][3].location,
         address: Some(households[0][3].address.label()),
         grid: Some(d.grids[0].id.clone()),
@@ -408,10 +350,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         grid: Some(d.grids[2].id.clone()),
         photos: vec![],
     })?;
-    println!(
-        "[courier-phone] {}: reported a leaning tree on his delivery round",
-        clock_time(courier.clock.now_ms())
-    );
+    println!("[courier-phone] {}: reported a leaning tree on his delivery round", clock_time(courier.clock.now_ms()));
 
     // ---- evening: the phones reach the office --------------------------------------------------
     office_clock.set(DAY_START + 18 * HOUR);
@@ -435,14 +374,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let now = office_clock.now_ms();
     println!("\n=== Supervisor's view, {} ===", clock_time(now));
     for g in &d.grids {
-        let all = office.households(&HouseholdFilter {
-            grid: Some(g.id.clone()),
-            ..Default::default()
-        })?;
-        let visited_today = all
-            .iter()
-            .filter(|h| h.last_visit_at.is_some_and(|t| t >= DAY_START))
-            .count();
+        let all = office.households(&HouseholdFilter { grid: Some(g.id.clone()), ..Default::default() })?;
+        let visited_today = all.iter().filter(|h| h.last_visit_at.is_some_and(|t| t >= DAY_START)).count();
         let overdue = office.households(&HouseholdFilter {
             grid: Some(g.id.clone()),
             due_by: Some(DAY_START),
@@ -456,10 +389,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             overdue.len()
         );
     }
-    let open = office.reports(&ReportFilter {
-        status: Some(ReportStatus::Open),
-        ..Default::default()
-    })?;
+    let open = office.reports(&ReportFilter { status: Some(ReportStatus::Open), ..Default::default() })?;
     println!("Open reports: {}", open.len());
     for r in &open {
         println!(
@@ -476,25 +406,12 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         filed.id,
         filed.photos.len(),
         events.len(),
-        events
-            .iter()
-            .map(|e| e.kind.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>().join(", ")
     );
     if let Some(h) = &unanswered {
-        println!(
-            "Visit history of {} (the unanswered bell):",
-            h.address.label()
-        );
+        println!("Visit history of {} (the unanswered bell):", h.address.label());
         for v in office.visit_history(&h.id, 4)? {
-            println!(
-                "  {} {:<22} {:<13} {}",
-                clock_time(v.at),
-                v.kind.as_str(),
-                v.outcome.as_str(),
-                v.notes
-            );
+            println!("  {} {:<22} {:<13} {}", clock_time(v.at), v.kind.as_str(), v.outcome.as_str(), v.notes);
         }
     }
     let hits = office.search("e-bike", 5)?;
@@ -505,28 +422,19 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             SearchHit::Report { description, .. } => println!("  report: {description}"),
         }
     }
-    let near = office.reports(&ReportFilter {
-        near: households[0][3].location.map(|p| (p, 300.0)),
-        ..Default::default()
-    })?;
-    println!(
-        "Reports within 300 m of the volunteer's photo: {}",
-        near.len()
-    );
-    println!(
-        "\nDone. Stores: office.sqlite and three phones in {}",
-        dir.display()
-    );
+    let near =
+        office.reports(&ReportFilter { near: households[0][3].location.map(|p| (p, 300.0)), ..Default::default() })?;
+    println!("Reports within 300 m of the volunteer's photo: {}", near.len());
+    println!("\nDone. Stores: office.sqlite and three phones in {}", dir.display());
     Ok(())
 }
 
 /// A valid 1×1 PNG, standing in for the camera's photo.
 fn sample_png() -> Vec<u8> {
     vec![
-        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
-        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
-        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8,
-        0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
-        0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+        0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00,
+        0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF,
+        0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ]
 }

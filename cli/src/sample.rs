@@ -6,17 +6,16 @@
 use std::collections::BTreeSet;
 
 use doorstep_core::{
-    Address, CareTag, GeoPoint, NewCategory, NewHousehold, NewResident, NewUnit, NewUser, Personal,
-    Relation, RiskLevel, Role, Store, Unit, UnitId, UnitKind, User, VisitKind, VisitOutcome,
+    Address, CareTag, GeoPoint, NewCategory, NewHousehold, NewResident, NewUnit, NewUser, Personal, Relation,
+    RiskLevel, Role, Store, Unit, UnitId, UnitKind, User, VisitKind, VisitOutcome,
 };
 use rand::{rngs::StdRng, Rng};
 
-pub const SURNAMES: &[&str] = &[
-    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun",
-];
+pub const SURNAMES: &[&str] =
+    &["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun"];
 pub const GIVEN: &[&str] = &[
-    "Guiying", "Xiuying", "Jianguo", "Shulan", "Fang", "Wei", "Min", "Jing", "Lei", "Yan", "Hua",
-    "Qiang", "Lihua", "Jun",
+    "Guiying", "Xiuying", "Jianguo", "Shulan", "Fang", "Wei", "Min", "Jing", "Lei", "Yan", "Hua", "Qiang", "Lihua",
+    "Jun",
 ];
 
 const NOTE_PHRASES: &[&str] = &[
@@ -39,9 +38,7 @@ const NOTE_PHRASES: &[&str] = &[
 
 pub fn visit_note(rng: &mut StdRng) -> String {
     let n = rng.random_range(1..=3);
-    let mut parts: Vec<&str> = (0..n)
-        .map(|_| NOTE_PHRASES[rng.random_range(0..NOTE_PHRASES.len())])
-        .collect();
+    let mut parts: Vec<&str> = (0..n).map(|_| NOTE_PHRASES[rng.random_range(0..NOTE_PHRASES.len())]).collect();
     parts.dedup();
     let mut s = parts.join("; ");
     s.push('.');
@@ -78,42 +75,24 @@ pub struct District {
 
 /// Lays out a district with `grids` grids (spread over streets and communities) and
 /// `micro_per_grid` micro-grids each, plus the default categories and visit rules.
-pub fn district(
-    store: &mut Store,
-    grids: usize,
-    micro_per_grid: usize,
-) -> doorstep_core::Result<District> {
-    let district = store.add_unit(NewUnit {
-        kind: UnitKind::District,
-        parent: None,
-        name: "Jinshui District".into(),
-    })?;
+pub fn district(store: &mut Store, grids: usize, micro_per_grid: usize) -> doorstep_core::Result<District> {
+    let district =
+        store.add_unit(NewUnit { kind: UnitKind::District, parent: None, name: "Jinshui District".into() })?;
     for c in NewCategory::defaults() {
         store.set_category(c)?;
     }
     store.set_visit_rules(&doorstep_core::VisitRules::default())?;
-    let streets = [
-        "Wenhua Road Street Office",
-        "Fengchan Road Street Office",
-        "Dashiqiao Street Office",
-    ];
-    let communities = [
-        "Weilai", "Xinghe", "Dongfeng", "Huayuan", "Jinqiao", "Beilin", "Nanyang", "Qingfeng",
-    ];
+    let streets = ["Wenhua Road Street Office", "Fengchan Road Street Office", "Dashiqiao Street Office"];
+    let communities = ["Weilai", "Xinghe", "Dongfeng", "Huayuan", "Jinqiao", "Beilin", "Nanyang", "Qingfeng"];
     let mut street_units = Vec::new();
-    for s in streets
-        .iter()
-        .take(grids.div_ceil(6).clamp(1, streets.len()))
-    {
+    for s in streets.iter().take(grids.div_ceil(6).clamp(1, streets.len())) {
         street_units.push(store.add_unit(NewUnit {
             kind: UnitKind::Street,
             parent: Some(district.id.clone()),
             name: (*s).into(),
         })?);
     }
-    let n_comm = grids
-        .div_ceil(2)
-        .min(communities.len() * street_units.len());
+    let n_comm = grids.div_ceil(2).min(communities.len() * street_units.len());
     let mut comm_units = Vec::new();
     for i in 0..n_comm {
         let street = &street_units[i % street_units.len()];
@@ -128,16 +107,8 @@ pub fn district(
     let mut micro = Vec::new();
     for g in 0..grids {
         let comm = &comm_units[g % comm_units.len()];
-        let name = format!(
-            "{} Grid {}",
-            comm.name.trim_end_matches(" Community"),
-            g / comm_units.len() + 1
-        );
-        let grid = store.add_unit(NewUnit {
-            kind: UnitKind::Grid,
-            parent: Some(comm.id.clone()),
-            name,
-        })?;
+        let name = format!("{} Grid {}", comm.name.trim_end_matches(" Community"), g / comm_units.len() + 1);
+        let grid = store.add_unit(NewUnit { kind: UnitKind::Grid, parent: Some(comm.id.clone()), name })?;
         let mut ms = Vec::new();
         for m in 0..micro_per_grid {
             ms.push(store.add_unit(NewUnit {
@@ -149,11 +120,7 @@ pub fn district(
         grid_units.push(grid);
         micro.push(ms);
     }
-    Ok(District {
-        district,
-        grids: grid_units,
-        micro_grids: micro,
-    })
+    Ok(District { district, grids: grid_units, micro_grids: micro })
 }
 
 pub fn staff(store: &mut Store, d: &District) -> doorstep_core::Result<Staff> {
@@ -165,35 +132,11 @@ pub fn staff(store: &mut Store, d: &District) -> doorstep_core::Result<Staff> {
             department: dept.map(Into::into),
         })
     };
-    user(
-        store,
-        "District office admin",
-        Role::Admin,
-        &d.district.id,
-        None,
-    )?;
-    let supervisor = user(
-        store,
-        "Supervisor Gao Min",
-        Role::Supervisor,
-        &d.district.id,
-        None,
-    )?;
+    user(store, "District office admin", Role::Admin, &d.district.id, None)?;
+    let supervisor = user(store, "Supervisor Gao Min", Role::Supervisor, &d.district.id, None)?;
     let workers = vec![
-        user(
-            store,
-            "Grid worker Li Na",
-            Role::GridWorker,
-            &d.grids[0].id,
-            None,
-        )?,
-        user(
-            store,
-            "Grid worker Zhang Wei",
-            Role::GridWorker,
-            &d.grids[1 % d.grids.len()].id,
-            None,
-        )?,
+        user(store, "Grid worker Li Na", Role::GridWorker, &d.grids[0].id, None)?,
+        user(store, "Grid worker Zhang Wei", Role::GridWorker, &d.grids[1 % d.grids.len()].id, None)?,
     ];
     let volunteer = user(
         store,
@@ -202,19 +145,8 @@ pub fn staff(store: &mut Store, d: &District) -> doorstep_core::Result<Staff> {
         d.micro_grids[0].first().map_or(&d.grids[0].id, |m| &m.id),
         None,
     )?;
-    let courier = user(
-        store,
-        "Courier Liu Qiang",
-        Role::FlowingReporter,
-        &d.district.id,
-        None,
-    )?;
-    Ok(Staff {
-        supervisor,
-        workers,
-        volunteer,
-        courier,
-    })
+    let courier = user(store, "Courier Liu Qiang", Role::FlowingReporter, &d.district.id, None)?;
+    Ok(Staff { supervisor, workers, volunteer, courier })
 }
 
 /// One household with 1–4 residents; about a quarter of households in an old compound are elderly
@@ -255,39 +187,22 @@ pub fn household(
                 unit: (number % 24 / 8 + 1).to_string(),
                 room: format!("{}0{}", number % 8 / 2 + 1, number % 2 + 1),
             },
-            location: Some(GeoPoint::new(
-                34.75 + rng.random_range(0.0..0.02),
-                113.65 + rng.random_range(0.0..0.02),
-            )?),
+            location: Some(GeoPoint::new(34.75 + rng.random_range(0.0..0.02), 113.65 + rng.random_range(0.0..0.02))?),
             care_tags: tags,
             risk: Some(risk),
             notes: String::new(),
         },
     )?;
     if with_residents {
-        let n = if elderly_alone {
-            1
-        } else {
-            rng.random_range(1..=4)
-        };
+        let n = if elderly_alone { 1 } else { rng.random_range(1..=4) };
         let surname = SURNAMES[rng.random_range(0..SURNAMES.len())];
         for i in 0..n {
-            let birth_year = if elderly_alone {
-                rng.random_range(1935..1958)
-            } else {
-                rng.random_range(1950..2022)
-            };
+            let birth_year = if elderly_alone { rng.random_range(1935..1958) } else { rng.random_range(1950..2022) };
             store.add_resident(NewResident {
                 household: h.id.clone(),
-                name: Personal::new(format!(
-                    "{surname} {}",
-                    GIVEN[rng.random_range(0..GIVEN.len())]
-                )),
+                name: Personal::new(format!("{surname} {}", GIVEN[rng.random_range(0..GIVEN.len())])),
                 phone: Personal::new(format!("138{:08}", rng.random_range(0..100_000_000u32))),
-                id_number: Personal::new(format!(
-                    "410105{birth_year}0101{:04}",
-                    rng.random_range(0..10_000)
-                )),
+                id_number: Personal::new(format!("410105{birth_year}0101{:04}", rng.random_range(0..10_000))),
                 birth_year: Some(birth_year as u16),
                 relation: if i == 0 {
                     Relation::Head

@@ -3,15 +3,8 @@
 use std::process::Command;
 
 fn doorstep(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_doorstep"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_doorstep")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 #[test]
@@ -20,16 +13,10 @@ fn the_demo_plays_a_working_day_and_shows_the_supervisor_everything() {
     let target = dir.path().join("demo");
     let (ok, out, err) = doorstep(&["demo", "--dir", target.to_str().unwrap()]);
     assert!(ok, "demo failed: {err}\n{out}");
-    assert!(
-        out.contains("registering households: 1200 of 1200"),
-        "{out}"
-    );
+    assert!(out.contains("registering households: 1200 of 1200"), "{out}");
     assert!(out.contains("=== Li Na's phone"), "{out}");
     assert!(out.contains("Open reports: 3"), "{out}");
-    assert!(
-        out.contains("Report ") && out.contains("carries 1 photo(s)"),
-        "{out}"
-    );
+    assert!(out.contains("Report ") && out.contains("carries 1 photo(s)"), "{out}");
     for f in [
         "office.sqlite",
         "li-na-phone.sqlite",
@@ -59,10 +46,8 @@ fn bench_store_prints_every_figure_as_name_value_unit() {
         "sqlite_bytes_per_visit",
         "bytes_per_visit_ratio",
     ] {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("no {name} in\n{out}"));
+        let line =
+            out.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("no {name} in\n{out}"));
         let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
         assert!(value.is_finite() && value > 0.0, "{line}");
     }

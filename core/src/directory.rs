@@ -49,15 +49,9 @@ impl UnitKind {
         }
     }
     pub fn parse(s: &str) -> Option<UnitKind> {
-        [
-            UnitKind::District,
-            UnitKind::Street,
-            UnitKind::Community,
-            UnitKind::Grid,
-            UnitKind::MicroGrid,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [UnitKind::District, UnitKind::Street, UnitKind::Community, UnitKind::Grid, UnitKind::MicroGrid]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -84,10 +78,7 @@ impl NewUnit {
         check_required("unit name", &self.name, NAME_MAX)?;
         match (self.kind.parent_kind(), &self.parent) {
             (None, Some(_)) => Err(Error::invalid("parent unit", "a district has no parent")),
-            (Some(_), None) => Err(Error::invalid(
-                "parent unit",
-                "is required below district level",
-            )),
+            (Some(_), None) => Err(Error::invalid("parent unit", "is required below district level")),
             _ => Ok(()),
         }
     }
@@ -259,11 +250,7 @@ impl Default for VisitRules {
 }
 
 impl VisitRules {
-    pub fn interval_hours(
-        &self,
-        care_tags: &std::collections::BTreeSet<CareTag>,
-        risk: RiskLevel,
-    ) -> u32 {
+    pub fn interval_hours(&self, care_tags: &std::collections::BTreeSet<CareTag>, risk: RiskLevel) -> u32 {
         let mut h = self.default_hours;
         for t in care_tags {
             if let Some(x) = self.care_tag_hours.get(t) {
@@ -279,26 +266,15 @@ impl VisitRules {
     /// The rules as the directory stores them: `default`, `tag:<care tag>`, `risk:<level>`.
     pub(crate) fn to_entries(&self) -> Vec<(String, u32)> {
         let mut v = vec![("default".to_string(), self.default_hours)];
-        v.extend(
-            self.care_tag_hours
-                .iter()
-                .map(|(t, h)| (format!("tag:{}", t.as_str()), *h)),
-        );
-        v.extend(
-            self.risk_hours
-                .iter()
-                .map(|(r, h)| (format!("risk:{}", r.as_str()), *h)),
-        );
+        v.extend(self.care_tag_hours.iter().map(|(t, h)| (format!("tag:{}", t.as_str()), *h)));
+        v.extend(self.risk_hours.iter().map(|(r, h)| (format!("risk:{}", r.as_str()), *h)));
         v
     }
 
     /// Rules from stored entries; entries a newer version added and this one does not know are ignored.
     pub(crate) fn from_entries(entries: impl IntoIterator<Item = (String, i64)>) -> VisitRules {
-        let mut rules = VisitRules {
-            default_hours: 30 * 24,
-            care_tag_hours: BTreeMap::new(),
-            risk_hours: BTreeMap::new(),
-        };
+        let mut rules =
+            VisitRules { default_hours: 30 * 24, care_tag_hours: BTreeMap::new(), risk_hours: BTreeMap::new() };
         let mut any = false;
         for (k, h) in entries {
             let Ok(h) = u32::try_from(h) else { continue };
@@ -321,10 +297,7 @@ impl VisitRules {
     pub(crate) fn validate(&self) -> Result<()> {
         for (_, h) in self.to_entries() {
             if h == 0 || h > 24 * 366 {
-                return Err(Error::invalid(
-                    "visit interval",
-                    "must be between 1 hour and 1 year",
-                ));
+                return Err(Error::invalid("visit interval", "must be between 1 hour and 1 year"));
             }
         }
         Ok(())
@@ -346,14 +319,8 @@ mod tests {
     fn the_shortest_interval_among_tags_and_risk_applies() {
         let r = VisitRules::default();
         assert_eq!(r.interval_hours(&BTreeSet::new(), RiskLevel::Grey), 30 * 24);
-        assert_eq!(
-            r.interval_hours(&BTreeSet::from([CareTag::ElderlyAlone]), RiskLevel::Grey),
-            7 * 24
-        );
-        assert_eq!(
-            r.interval_hours(&BTreeSet::from([CareTag::ElderlyAlone]), RiskLevel::Red),
-            24
-        );
+        assert_eq!(r.interval_hours(&BTreeSet::from([CareTag::ElderlyAlone]), RiskLevel::Grey), 7 * 24);
+        assert_eq!(r.interval_hours(&BTreeSet::from([CareTag::ElderlyAlone]), RiskLevel::Red), 24);
     }
 
     #[test]
@@ -362,26 +329,15 @@ mod tests {
         r.care_tag_hours.insert(CareTag::Disabled, 48);
         let entries = r.to_entries().into_iter().map(|(k, h)| (k, h as i64));
         assert_eq!(VisitRules::from_entries(entries), r);
-        let with_unknown = VisitRules::from_entries([
-            ("tag:future_tag".to_string(), 5),
-            ("default".to_string(), 100),
-        ]);
+        let with_unknown = VisitRules::from_entries([("tag:future_tag".to_string(), 5), ("default".to_string(), 100)]);
         assert_eq!(with_unknown.default_hours, 100);
     }
 
     #[test]
     fn units_hang_under_the_level_above() {
-        let bad = NewUnit {
-            kind: UnitKind::Grid,
-            parent: None,
-            name: "Grid 1".into(),
-        };
+        let bad = NewUnit { kind: UnitKind::Grid, parent: None, name: "Grid 1".into() };
         assert!(bad.validate().is_err());
-        let bad = NewUnit {
-            kind: UnitKind::District,
-            parent: Some(UnitId::parse("x").unwrap()),
-            name: "D".into(),
-        };
+        let bad = NewUnit { kind: UnitKind::District, parent: Some(UnitId::parse("x").unwrap()), name: "D".into() };
         assert!(bad.validate().is_err());
     }
 }

@@ -37,10 +37,7 @@ impl DocId {
             None if s == "directory" => Ok(DocId::Directory),
             Some(("grid", id)) => Ok(DocId::Grid(UnitId::parse(id)?)),
             Some(("report", id)) => Ok(DocId::Report(ReportId::parse(id)?)),
-            _ => Err(Error::invalid(
-                "document id",
-                "must be 'directory', 'grid/<id>' or 'report/<id>'",
-            )),
+            _ => Err(Error::invalid("document id", "must be 'directory', 'grid/<id>' or 'report/<id>'")),
         }
     }
 
@@ -85,11 +82,9 @@ pub(crate) struct Doc {
 pub(crate) fn genesis(id: &DocId) -> AutoCommit {
     let digest = Sha256::digest(format!("doorstep genesis\0{id}").as_bytes());
     let mut am = AutoCommit::new().with_actor(ActorId::from(&digest[..16]));
-    am.put(ROOT, "doc", id.to_string())
-        .expect("put on a new document");
+    am.put(ROOT, "doc", id.to_string()).expect("put on a new document");
     for c in id.collections() {
-        am.put_object(ROOT, *c, ObjType::Map)
-            .expect("put on a new document");
+        am.put_object(ROOT, *c, ObjType::Map).expect("put on a new document");
     }
     am.commit_with(CommitOptions::default().with_time(0));
     am
@@ -102,21 +97,8 @@ impl Doc {
         Doc::from_parts(id, am, false, 0, 1)
     }
 
-    pub fn from_parts(
-        id: DocId,
-        am: AutoCommit,
-        persisted: bool,
-        change_rows: usize,
-        next_seq: i64,
-    ) -> Doc {
-        let mut doc = Doc {
-            id,
-            am,
-            persisted,
-            change_rows,
-            next_seq,
-            collections: Vec::new(),
-        };
+    pub fn from_parts(id: DocId, am: AutoCommit, persisted: bool, change_rows: usize, next_seq: i64) -> Doc {
+        let mut doc = Doc { id, am, persisted, change_rows, next_seq, collections: Vec::new() };
         doc.index_collections();
         doc
     }
@@ -156,10 +138,9 @@ impl Doc {
     pub fn collection(&self, name: &str) -> Result<ObjId> {
         match self.collections.iter().find(|(n, _)| *n == name) {
             Some((_, obj)) => Ok(obj.clone()),
-            None => Err(Error::CorruptDocument {
-                doc: self.id.to_string(),
-                reason: format!("its '{name}' map is missing"),
-            }),
+            None => {
+                Err(Error::CorruptDocument { doc: self.id.to_string(), reason: format!("its '{name}' map is missing") })
+            }
         }
     }
 
@@ -189,41 +170,25 @@ impl Doc {
     pub fn put_int(&mut self, collection: &str, key: &str, value: i64) -> Result<()> {
         let obj = self.collection(collection)?;
         if self.get_int(collection, key) != Some(value) {
-            self.am
-                .put(&obj, key, value)
-                .map_err(|e| internal(&self.id, e))?;
+            self.am.put(&obj, key, value).map_err(|e| internal(&self.id, e))?;
         }
         Ok(())
     }
 
     // ---- value records -------------------------------------------------------------------
 
-    pub fn put_value<T: Serialize>(
-        &mut self,
-        collection: &str,
-        key: &str,
-        record: &T,
-    ) -> Result<()> {
+    pub fn put_value<T: Serialize>(&mut self, collection: &str, key: &str, record: &T) -> Result<()> {
         let obj = self.collection(collection)?;
         let json = serde_json::to_string(record).map_err(|e| internal(&self.id, e))?;
-        self.am
-            .put(&obj, key, json)
-            .map_err(|e| internal(&self.id, e))
+        self.am.put(&obj, key, json).map_err(|e| internal(&self.id, e))
     }
 
     /// Reads a value record. Concurrent writes of one key are resolved so that a tombstone wins:
     /// a record deleted on one phone stays deleted whatever another phone wrote meanwhile.
     /// `Ok(None)`: no such key. `Err`: the value is not a record of this type.
-    pub fn get_value<T: DeserializeOwned + Tombstone>(
-        &self,
-        collection: &str,
-        key: &str,
-    ) -> Result<Option<T>> {
+    pub fn get_value<T: DeserializeOwned + Tombstone>(&self, collection: &str, key: &str) -> Result<Option<T>> {
         let obj = self.collection(collection)?;
-        let all = self
-            .am
-            .get_all(&obj, key)
-            .map_err(|e| internal(&self.id, e))?;
+        let all = self.am.get_all(&obj, key).map_err(|e| internal(&self.id, e))?;
         let mut chosen: Option<T> = None;
         // `get_all` lists conflicting values with the winner last.
         for (value, _) in all {
@@ -255,17 +220,12 @@ impl Doc {
     /// other fields survive). `null` deletes a field; fields this version does not know are kept.
     pub fn put_map<T: Serialize>(&mut self, collection: &str, key: &str, record: &T) -> Result<()> {
         let coll = self.collection(collection)?;
-        let serde_json::Value::Object(fields) =
-            serde_json::to_value(record).map_err(|e| internal(&self.id, e))?
-        else {
+        let serde_json::Value::Object(fields) = serde_json::to_value(record).map_err(|e| internal(&self.id, e))? else {
             return Err(internal(&self.id, "map record is not an object"));
         };
         let obj = match self.am.get(&coll, key) {
             Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
-            _ => self
-                .am
-                .put_object(&coll, key, ObjType::Map)
-                .map_err(|e| internal(&self.id, e))?,
+            _ => self.am.put_object(&coll, key, ObjType::Map).map_err(|e| internal(&self.id, e))?,
         };
         write_fields(&mut self.am, &obj, &fields).map_err(|e| internal(&self.id, e))
     }
@@ -275,12 +235,12 @@ impl Doc {
         match self.am.get(&coll, key) {
             Ok(Some((Value::Object(ObjType::Map), obj))) => {
                 let fields = read_fields(&self.am, &obj);
-                serde_json::from_value(serde_json::Value::Object(fields))
-                    .map(Some)
-                    .map_err(|_| Error::CorruptDocument {
+                serde_json::from_value(serde_json::Value::Object(fields)).map(Some).map_err(|_| {
+                    Error::CorruptDocument {
                         doc: self.id.to_string(),
                         reason: format!("{collection} record {key} is not readable"),
-                    })
+                    }
+                })
             }
             Ok(None) => Ok(None),
             _ => Err(Error::CorruptDocument {
@@ -297,10 +257,7 @@ pub(crate) trait Tombstone {
 }
 
 fn internal(doc: &DocId, e: impl std::fmt::Display) -> Error {
-    Error::CorruptDocument {
-        doc: doc.to_string(),
-        reason: format!("could not be changed: {e}"),
-    }
+    Error::CorruptDocument { doc: doc.to_string(), reason: format!("could not be changed: {e}") }
 }
 
 fn to_scalar(v: &serde_json::Value) -> Option<ScalarValue> {
@@ -396,11 +353,8 @@ pub(crate) fn touched_records(patches: &[automerge::Patch]) -> BTreeSet<Touched>
     let mut out = BTreeSet::new();
     for p in patches {
         let action_key = match &p.action {
-            automerge::PatchAction::PutMap { key, .. }
-            | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
-            automerge::PatchAction::Conflict {
-                prop: Prop::Map(key),
-            } => Some(key.clone()),
+            automerge::PatchAction::PutMap { key, .. } | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
+            automerge::PatchAction::Conflict { prop: Prop::Map(key) } => Some(key.clone()),
             _ => None,
         };
         let mut path = p.path.iter().map(|(_, prop)| match prop {
@@ -410,23 +364,14 @@ pub(crate) fn touched_records(patches: &[automerge::Patch]) -> BTreeSet<Touched>
         match (path.next(), path.next()) {
             (None, _) => {
                 if let Some(k) = action_key {
-                    out.insert(Touched {
-                        collection: k,
-                        key: None,
-                    });
+                    out.insert(Touched { collection: k, key: None });
                 }
             }
             (Some(Some(coll)), None) => {
-                out.insert(Touched {
-                    collection: coll,
-                    key: action_key,
-                });
+                out.insert(Touched { collection: coll, key: action_key });
             }
             (Some(Some(coll)), Some(Some(rec))) => {
-                out.insert(Touched {
-                    collection: coll,
-                    key: Some(rec),
-                });
+                out.insert(Touched { collection: coll, key: Some(rec) });
             }
             _ => {}
         }
@@ -442,10 +387,7 @@ mod tests {
     fn every_device_makes_the_same_genesis_for_a_document() {
         let grid = DocId::Grid(UnitId::parse("G1").unwrap());
         assert_eq!(genesis(&grid).save(), genesis(&grid).save());
-        assert_ne!(
-            genesis(&grid).save(),
-            genesis(&DocId::Grid(UnitId::parse("G2").unwrap())).save()
-        );
+        assert_ne!(genesis(&grid).save(), genesis(&DocId::Grid(UnitId::parse("G2").unwrap())).save());
         let a = Doc::new(grid.clone(), ActorId::random());
         assert_eq!(a.keys("visits").unwrap(), Vec::<String>::new());
     }
@@ -465,23 +407,14 @@ mod tests {
         let id = DocId::Grid(UnitId::parse("G1").unwrap());
         let mut doc = Doc::new(id, ActorId::random());
         let before = doc.am.get_heads();
-        doc.put_value("visits", "V1", &serde_json::json!({"x": 1}))
-            .unwrap();
-        doc.put_map(
-            "households",
-            "H1",
-            &serde_json::json!({"risk": "red", "address": {"room": "401"}}),
-        )
-        .unwrap();
+        doc.put_value("visits", "V1", &serde_json::json!({"x": 1})).unwrap();
+        doc.put_map("households", "H1", &serde_json::json!({"risk": "red", "address": {"room": "401"}})).unwrap();
         doc.am.commit();
         let after = doc.am.get_heads();
         let touched = touched_records(&doc.am.diff(&before, &after));
         let expected: BTreeSet<_> = [("households", "H1"), ("visits", "V1")]
             .into_iter()
-            .map(|(c, k)| Touched {
-                collection: c.into(),
-                key: Some(k.into()),
-            })
+            .map(|(c, k)| Touched { collection: c.into(), key: Some(k.into()) })
             .collect();
         assert_eq!(touched, expected);
     }
@@ -490,15 +423,11 @@ mod tests {
     fn map_records_only_write_fields_that_changed() {
         let id = DocId::Grid(UnitId::parse("G1").unwrap());
         let mut doc = Doc::new(id, ActorId::random());
-        let rec =
-            serde_json::json!({"risk": "red", "notes": "x", "flags": {"a": true, "b": false}});
+        let rec = serde_json::json!({"risk": "red", "notes": "x", "flags": {"a": true, "b": false}});
         doc.put_map("households", "H1", &rec).unwrap();
         doc.am.commit();
         doc.put_map("households", "H1", &rec).unwrap();
-        assert!(
-            doc.am.commit().is_none(),
-            "rewriting the same values makes no change"
-        );
+        assert!(doc.am.commit().is_none(), "rewriting the same values makes no change");
         let read: serde_json::Value = doc.get_map("households", "H1").unwrap().unwrap();
         assert_eq!(read, rec);
     }

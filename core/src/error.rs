@@ -31,7 +31,9 @@ pub enum Error {
     File(String),
 
     /// The database was written by a newer version of the app.
-    #[error("the local database is from a newer app version (schema {found}, this app knows up to {known}); update the app")]
+    #[error(
+        "the local database is from a newer app version (schema {found}, this app knows up to {known}); update the app"
+    )]
     SchemaTooNew { found: i64, known: i64 },
 }
 
@@ -39,17 +41,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidInput {
-            field,
-            reason: reason.into(),
-        }
+        Error::InvalidInput { field, reason: reason.into() }
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
-        Error::NotFound {
-            what,
-            id: id.to_string(),
-        }
+        Error::NotFound { what, id: id.to_string() }
     }
 }
 

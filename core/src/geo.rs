@@ -20,16 +20,10 @@ impl GeoPoint {
 
     pub(crate) fn validate(&self, field: &'static str) -> Result<()> {
         if !self.lat.is_finite() || !(-90.0..=90.0).contains(&self.lat) {
-            return Err(Error::invalid(
-                field,
-                "latitude must be between -90 and 90 degrees",
-            ));
+            return Err(Error::invalid(field, "latitude must be between -90 and 90 degrees"));
         }
         if !self.lon.is_finite() || !(-180.0..=180.0).contains(&self.lon) {
-            return Err(Error::invalid(
-                field,
-                "longitude must be between -180 and 180 degrees",
-            ));
+            return Err(Error::invalid(field, "longitude must be between -180 and 180 degrees"));
         }
         Ok(())
     }

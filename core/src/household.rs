@@ -26,13 +26,8 @@ pub enum CareTag {
 }
 
 impl CareTag {
-    pub const ALL: [CareTag; 5] = [
-        CareTag::ElderlyAlone,
-        CareTag::Disabled,
-        CareTag::SeriouslyIll,
-        CareTag::HardshipFamily,
-        CareTag::KeyCare,
-    ];
+    pub const ALL: [CareTag; 5] =
+        [CareTag::ElderlyAlone, CareTag::Disabled, CareTag::SeriouslyIll, CareTag::HardshipFamily, CareTag::KeyCare];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,10 +49,7 @@ impl CareTag {
         tags.iter().fold(0, |m, t| m | t.bit())
     }
     pub(crate) fn from_mask(mask: i64) -> BTreeSet<CareTag> {
-        CareTag::ALL
-            .into_iter()
-            .filter(|t| mask & t.bit() != 0)
-            .collect()
+        CareTag::ALL.into_iter().filter(|t| mask & t.bit() != 0).collect()
     }
 }
 
@@ -73,13 +65,8 @@ pub enum RiskLevel {
 }
 
 impl RiskLevel {
-    pub const ALL: [RiskLevel; 5] = [
-        RiskLevel::Red,
-        RiskLevel::Orange,
-        RiskLevel::Yellow,
-        RiskLevel::Blue,
-        RiskLevel::Grey,
-    ];
+    pub const ALL: [RiskLevel; 5] =
+        [RiskLevel::Red, RiskLevel::Orange, RiskLevel::Yellow, RiskLevel::Blue, RiskLevel::Grey];
     pub fn as_str(self) -> &'static str {
         match self {
             RiskLevel::Red => "red",
@@ -104,10 +91,7 @@ pub struct Address {
 
 impl Address {
     pub fn label(&self) -> String {
-        format!(
-            "Building {}, Unit {}, Room {}",
-            self.building, self.unit, self.room
-        )
+        format!("Building {}, Unit {}, Room {}", self.building, self.unit, self.room)
     }
     fn validate(&self) -> Result<()> {
         check_required("building", &self.building, NAME_MAX)?;
@@ -228,30 +212,16 @@ impl Resident {
     pub(crate) fn validate(&self, this_year: i32) -> Result<()> {
         check_required("resident name", self.name.expose(), NAME_MAX)?;
         let phone = self.phone.expose();
-        if !phone.is_empty()
-            && (phone.len() > 20
-                || !phone
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || "+- ".contains(c)))
-        {
-            return Err(Error::invalid(
-                "resident phone",
-                "must be up to 20 digits, '+', '-' or spaces",
-            ));
+        if !phone.is_empty() && (phone.len() > 20 || !phone.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c))) {
+            return Err(Error::invalid("resident phone", "must be up to 20 digits, '+', '-' or spaces"));
         }
         let idn = self.id_number.expose();
         if !idn.is_empty() && (idn.len() > 18 || !idn.chars().all(|c| c.is_ascii_alphanumeric())) {
-            return Err(Error::invalid(
-                "resident ID number",
-                "must be up to 18 letters or digits",
-            ));
+            return Err(Error::invalid("resident ID number", "must be up to 18 letters or digits"));
         }
         if let Some(y) = self.birth_year {
             if !(1900..=this_year).contains(&(y as i32)) {
-                return Err(Error::invalid(
-                    "birth year",
-                    format!("must be between 1900 and {this_year}"),
-                ));
+                return Err(Error::invalid("birth year", format!("must be between 1900 and {this_year}")));
             }
         }
         Ok(())
@@ -264,19 +234,12 @@ mod tag_flags {
     use super::*;
 
     pub fn serialize<S: Serializer>(tags: &BTreeSet<CareTag>, s: S) -> Result<S::Ok, S::Error> {
-        let flags: BTreeMap<&str, bool> = CareTag::ALL
-            .iter()
-            .map(|t| (t.as_str(), tags.contains(t)))
-            .collect();
+        let flags: BTreeMap<&str, bool> = CareTag::ALL.iter().map(|t| (t.as_str(), tags.contains(t))).collect();
         flags.serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<CareTag>, D::Error> {
         let flags = BTreeMap::<String, bool>::deserialize(d)?;
-        Ok(flags
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .filter_map(|(k, _)| CareTag::parse(&k))
-            .collect())
+        Ok(flags.into_iter().filter(|(_, on)| *on).filter_map(|(k, _)| CareTag::parse(&k)).collect())
     }
 }

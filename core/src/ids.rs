@@ -14,14 +14,8 @@ pub(crate) fn validate_id(field: &'static str, s: &str) -> Result<()> {
     if s.len() > 64 {
         return Err(Error::invalid(field, "is longer than 64 characters"));
     }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(Error::invalid(
-            field,
-            "may only hold letters, digits, '-' and '_'",
-        ));
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(Error::invalid(field, "may only hold letters, digits, '-' and '_'"));
     }
     Ok(())
 }

@@ -24,24 +24,19 @@ mod text;
 pub mod visit;
 
 pub use clock::{Clock, FixedClock, SystemClock, UnixMillis};
-pub use directory::{
-    Category, NewCategory, NewUnit, NewUser, Role, Unit, UnitKind, User, VisitRules,
-};
+pub use directory::{Category, NewCategory, NewUnit, NewUser, Role, Unit, UnitKind, User, VisitRules};
 pub use document::DocId;
 pub use error::{Error, Result};
 pub use geo::GeoPoint;
 pub use household::{
-    Address, CareTag, Household, HouseholdUpdate, NewHousehold, NewResident, Relation, Resident,
-    RiskLevel,
+    Address, CareTag, Household, HouseholdUpdate, NewHousehold, NewResident, Relation, Resident, RiskLevel,
 };
 pub use ids::{CategoryId, EventId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
 pub use personal::Personal;
 pub use photo::PhotoMeta;
 pub use report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind, ReportStatus};
 pub use store::{
-    query::{
-        HouseholdFilter, HouseholdSummary, ReportFilter, ReportSummary, SearchHit, VisitSummary,
-    },
+    query::{HouseholdFilter, HouseholdSummary, ReportFilter, ReportSummary, SearchHit, VisitSummary},
     Durability, MergeOutcome, OpenOptions, Store,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};

@@ -28,34 +28,17 @@ pub struct PhotoMeta {
 
 impl PhotoMeta {
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.sha256.len() != 64
-            || !self
-                .sha256
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(Error::invalid(
-                "photo hash",
-                "must be 64 lower-case hex digits (SHA-256)",
-            ));
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(Error::invalid("photo hash", "must be 64 lower-case hex digits (SHA-256)"));
         }
         if self.byte_size == 0 || self.byte_size > MAX_PHOTO_BYTES {
-            return Err(Error::invalid(
-                "photo size",
-                "must be between 1 byte and 50 MiB",
-            ));
+            return Err(Error::invalid("photo size", "must be between 1 byte and 50 MiB"));
         }
         if !MIME_TYPES.contains(&self.mime.as_str()) {
-            return Err(Error::invalid(
-                "photo type",
-                "must be image/jpeg, image/png, image/webp or image/heic",
-            ));
+            return Err(Error::invalid("photo type", "must be image/jpeg, image/png, image/webp or image/heic"));
         }
         if self.width == 0 || self.height == 0 || self.width > 20_000 || self.height > 20_000 {
-            return Err(Error::invalid(
-                "photo dimensions",
-                "must be between 1 and 20000 pixels",
-            ));
+            return Err(Error::invalid("photo dimensions", "must be between 1 and 20000 pixels"));
         }
         if let Some(p) = &self.location {
             p.validate("photo location")?;
@@ -77,17 +60,10 @@ pub(crate) fn hash_file(path: &Path) -> Result<(String, u64)> {
         }
         size += n as u64;
         if size > MAX_PHOTO_BYTES {
-            return Err(Error::invalid(
-                "photo size",
-                "must be between 1 byte and 50 MiB",
-            ));
+            return Err(Error::invalid("photo size", "must be between 1 byte and 50 MiB"));
         }
         hasher.update(&buf[..n]);
     }
-    let hex = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok((hex, size))
 }

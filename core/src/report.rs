@@ -51,19 +51,13 @@ impl Report {
             check_len("report address", a, SHORT_MAX)?;
         }
         if self.location.is_none() && self.address.as_deref().is_none_or(|a| a.trim().is_empty()) {
-            return Err(Error::invalid(
-                "report place",
-                "give a GPS position or an address",
-            ));
+            return Err(Error::invalid("report place", "give a GPS position or an address"));
         }
         if let Some(p) = &self.location {
             p.validate("report location")?;
         }
         if self.photos.len() > 20 {
-            return Err(Error::invalid(
-                "report photos",
-                "at most 20 photos per report",
-            ));
+            return Err(Error::invalid("report photos", "at most 20 photos per report"));
         }
         self.photos.iter().try_for_each(PhotoMeta::validate)
     }

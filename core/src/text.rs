@@ -11,15 +11,9 @@ pub(crate) const NOTES_MAX: usize = 4_000;
 pub(crate) fn check_len(field: &'static str, value: &str, max: usize) -> Result<()> {
     let n = value.chars().count();
     if n > max {
-        return Err(Error::invalid(
-            field,
-            format!("{n} characters is over the limit of {max}"),
-        ));
+        return Err(Error::invalid(field, format!("{n} characters is over the limit of {max}")));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid(field, "contains control characters"));
     }
     Ok(())

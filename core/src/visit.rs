@@ -34,6 +34,7 @@ impl VisitKind {
             VisitKind::Routine => "routine",
             VisitKind::WelfareCheck => "welfare_check",
             VisitKind::BellCheckAnswered => "bell_check_answered",
+            // Also spelled out in the store's due-date query.
             VisitKind::BellCheckNoAnswer => "bell_check_no_answer",
             VisitKind::DisputeMediation => "dispute_mediation",
             VisitKind::HazardInspection => "hazard_inspection",
@@ -136,10 +137,7 @@ impl Visit {
         }
         check_len("visit notes", &self.notes, NOTES_MAX)?;
         if self.photos.len() > 20 {
-            return Err(crate::Error::invalid(
-                "visit photos",
-                "at most 20 photos per visit",
-            ));
+            return Err(crate::Error::invalid("visit photos", "at most 20 photos per visit"));
         }
         self.photos.iter().try_for_each(PhotoMeta::validate)
     }

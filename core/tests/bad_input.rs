@@ -36,10 +36,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
     assert_invalid(UnitId::parse(&"x".repeat(65)), "unit id");
     let unknown = HouseholdId::parse("01J0000000000000000000000Z").unwrap();
     match s.record_visit(visit(&unknown, &f.worker.id, VisitKind::Routine)) {
-        Err(Error::NotFound {
-            what: "household",
-            id,
-        }) => assert_eq!(id, unknown.to_string()),
+        Err(Error::NotFound { what: "household", id }) => assert_eq!(id, unknown.to_string()),
         other => panic!("expected NotFound household, got {other:?}"),
     }
     let ghost = UserId::parse("nobody").unwrap();
@@ -54,17 +51,11 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
 
     // Coordinates out of range, and not numbers at all.
     let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
-    v.location = Some(GeoPoint {
-        lat: 91.0,
-        lon: 113.6,
-    });
+    v.location = Some(GeoPoint { lat: 91.0, lon: 113.6 });
     let msg = assert_invalid(s.record_visit(v), "visit location");
     assert!(msg.contains("latitude"), "{msg}");
     let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
-    v.location = Some(GeoPoint {
-        lat: 34.7,
-        lon: f64::NAN,
-    });
+    v.location = Some(GeoPoint { lat: 34.7, lon: f64::NAN });
     assert_invalid(s.record_visit(v), "visit location");
     assert!(GeoPoint::new(34.7, -180.5).is_err());
 
@@ -72,10 +63,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
     let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
     v.notes = "独".repeat(4_001);
     let msg = assert_invalid(s.record_visit(v), "visit notes");
-    assert!(
-        msg.contains("4001 characters") && msg.contains("4000"),
-        "{msg}"
-    );
+    assert!(msg.contains("4001 characters") && msg.contains("4000"), "{msg}");
     assert_invalid(s.file_report(report(&f, "")), "report description");
 
     // Photo hashes that are not 64 lower-case hex digits.
@@ -102,39 +90,26 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
         score: Some(6),
         photos: vec![],
     };
-    assert!(matches!(
-        s.add_report_event(ev),
-        Err(Error::NotFound { what: "report", .. })
-    ));
+    assert!(matches!(s.add_report_event(ev), Err(Error::NotFound { what: "report", .. })));
 
     // Corrupt, truncated and foreign document bytes.
     let grid_doc = DocId::Grid(f.grid.id.clone());
     let good = s.save_document(&grid_doc).unwrap();
-    assert!(matches!(
-        s.merge_document(&grid_doc, b"not automerge"),
-        Err(Error::CorruptDocument { .. })
-    ));
-    assert!(matches!(
-        s.merge_document(&grid_doc, &good[..good.len() / 2]),
-        Err(Error::CorruptDocument { .. })
-    ));
+    assert!(matches!(s.merge_document(&grid_doc, b"not automerge"), Err(Error::CorruptDocument { .. })));
+    assert!(matches!(s.merge_document(&grid_doc, &good[..good.len() / 2]), Err(Error::CorruptDocument { .. })));
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0xff;
     assert!(s.merge_document(&grid_doc, &flipped).is_err());
     let directory = s.save_document(&DocId::Directory).unwrap();
-    assert!(matches!(
-        s.merge_document(&grid_doc, &directory),
-        Err(Error::WrongDocument { .. })
-    ));
+    assert!(matches!(s.merge_document(&grid_doc, &directory), Err(Error::WrongDocument { .. })));
     assert!(DocId::parse("grid/").is_err() && DocId::parse("visits/1").is_err());
 
     // Nothing of the above reached the tables or the documents.
     assert_eq!(snapshot(&mut s), before);
 
     // And the store still works.
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered))
-        .unwrap();
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
     assert_eq!(s.visit_history(&h.id, 10).unwrap().len(), 1);
 }
 
@@ -142,9 +117,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
 fn satisfaction_score_and_event_text_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
-    let r = s
-        .file_report(report(&f, "Rubbish piled at the gate"))
-        .unwrap();
+    let r = s.file_report(report(&f, "Rubbish piled at the gate")).unwrap();
     let ev = |score| NewReportEvent {
         report: r.id.clone(),
         author: f.volunteer.id.clone(),
@@ -210,18 +183,9 @@ fn personal_data_never_reaches_an_error_message_or_debug_output() {
         let debug = format!("{new:?}");
         let err = s.add_resident(new).unwrap_err();
         let shown = err.to_string();
-        assert!(
-            matches!(&err, Error::InvalidInput { field: f, .. } if *f == field),
-            "{shown}"
-        );
-        assert!(
-            !shown.contains(secret.trim()) && !format!("{err:?}").contains(secret.trim()),
-            "leaked: {shown}"
-        );
-        assert!(
-            !debug.contains(secret.trim()) && debug.contains("redacted"),
-            "Debug leaks: {debug}"
-        );
+        assert!(matches!(&err, Error::InvalidInput { field: f, .. } if *f == field), "{shown}");
+        assert!(!shown.contains(secret.trim()) && !format!("{err:?}").contains(secret.trim()), "leaked: {shown}");
+        assert!(!debug.contains(secret.trim()) && debug.contains("redacted"), "Debug leaks: {debug}");
     }
     assert!(s.residents(&h.id).unwrap().is_empty());
 }

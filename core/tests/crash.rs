@@ -17,8 +17,7 @@ fn crash_writer_child() {
     let Ok(path) = std::env::var("DOORSTEP_CRASH_STORE") else {
         return;
     };
-    let household =
-        HouseholdId::parse(&std::env::var("DOORSTEP_CRASH_HOUSEHOLD").unwrap()).unwrap();
+    let household = HouseholdId::parse(&std::env::var("DOORSTEP_CRASH_HOUSEHOLD").unwrap()).unwrap();
     let worker = UserId::parse(&std::env::var("DOORSTEP_CRASH_WORKER").unwrap()).unwrap();
     let mut s = Store::open(&path, OpenOptions::default()).unwrap();
     let grid = DocId::parse(&std::env::var("DOORSTEP_CRASH_GRID").unwrap()).unwrap();
@@ -46,19 +45,11 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
 
     for round in 0..3 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "crash_writer_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
             .env("DOORSTEP_CRASH_STORE", &path)
             .env("DOORSTEP_CRASH_HOUSEHOLD", h.id.as_str())
             .env("DOORSTEP_CRASH_WORKER", f.worker.id.as_str())
-            .env(
-                "DOORSTEP_CRASH_GRID",
-                DocId::Grid(f.grid.id.clone()).to_string(),
-            )
+            .env("DOORSTEP_CRASH_GRID", DocId::Grid(f.grid.id.clone()).to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -86,32 +77,18 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
             }
         }
         child.wait().unwrap();
-        assert!(
-            compactions >= 1,
-            "the writer should have compacted before being killed"
-        );
+        assert!(compactions >= 1, "the writer should have compacted before being killed");
 
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let check: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(check, "ok");
         drop(conn);
 
         let mut s = Store::open(&path, OpenOptions::default()).unwrap();
-        let seen: std::collections::HashSet<VisitId> = s
-            .visit_history(&h.id, 0)
-            .unwrap()
-            .into_iter()
-            .map(|v| v.id)
-            .collect();
+        let seen: std::collections::HashSet<VisitId> =
+            s.visit_history(&h.id, 0).unwrap().into_iter().map(|v| v.id).collect();
         let missing = acked.iter().filter(|id| !seen.contains(*id)).count();
-        assert_eq!(
-            missing,
-            0,
-            "round {round}: {missing} of {} acknowledged visits lost",
-            acked.len()
-        );
+        assert_eq!(missing, 0, "round {round}: {missing} of {} acknowledged visits lost", acked.len());
         // The documents hold them too, not just the query tables.
         s.rebuild_indexes().unwrap();
         let rebuilt = s.visit_history(&h.id, 0).unwrap().len();
@@ -121,7 +98,6 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
             acked.len()
         );
         // And the store takes new writes.
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered))
-            .unwrap();
+        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
     }
 }

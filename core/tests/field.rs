@@ -28,19 +28,10 @@ fn two_workers_visit_the_same_household_offline_then_sync() {
     exchange(&mut office, &mut wang);
 
     // Both offline: Li Na rings the bell, the volunteer drops by; each edits a different field.
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered))
-        .unwrap();
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
     f.clock.advance(3_600_000);
-    wang.record_visit(visit(&h.id, &f.volunteer.id, VisitKind::WelfareCheck))
-        .unwrap();
-    li.update_household(
-        &h.id,
-        HouseholdUpdate {
-            risk: Some(RiskLevel::Orange),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    wang.record_visit(visit(&h.id, &f.volunteer.id, VisitKind::WelfareCheck)).unwrap();
+    li.update_household(&h.id, HouseholdUpdate { risk: Some(RiskLevel::Orange), ..Default::default() }).unwrap();
     wang.update_household(
         &h.id,
         HouseholdUpdate {
@@ -64,10 +55,7 @@ fn two_workers_visit_the_same_household_offline_then_sync() {
             "the volunteer's edit survives"
         );
     }
-    assert_eq!(
-        li.dump_query_tables().unwrap(),
-        office.dump_query_tables().unwrap()
-    );
+    assert_eq!(li.dump_query_tables().unwrap(), office.dump_query_tables().unwrap());
 }
 
 #[test]
@@ -85,12 +73,7 @@ fn two_phones_that_each_start_a_grid_document_offline_keep_both_households() {
     let b = household(&mut zhang, &f, "102", &[]);
     exchange(&mut li, &mut zhang);
     for s in [&li, &zhang] {
-        let ids: BTreeSet<_> = s
-            .households(&HouseholdFilter::default())
-            .unwrap()
-            .into_iter()
-            .map(|h| h.id)
-            .collect();
+        let ids: BTreeSet<_> = s.households(&HouseholdFilter::default()).unwrap().into_iter().map(|h| h.id).collect();
         assert_eq!(ids, BTreeSet::from([a.id.clone(), b.id.clone()]));
     }
 }
@@ -100,23 +83,14 @@ fn a_visit_deleted_on_one_phone_stays_deleted_after_merging() {
     let dir = tempfile::tempdir().unwrap();
     let (mut office, f) = district(&dir.path().join("office.sqlite"));
     let h = household(&mut office, &f, "401", &[]);
-    let v = office
-        .record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine))
-        .unwrap();
+    let v = office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     let mut li = open(&dir.path().join("li.sqlite"), &f.clock);
     exchange(&mut office, &mut li);
     li.delete_visit(&v.id).unwrap();
-    office
-        .record_visit(visit(&h.id, &f.worker.id, VisitKind::HazardInspection))
-        .unwrap();
+    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::HazardInspection)).unwrap();
     exchange(&mut office, &mut li);
     for s in [&office, &li] {
-        let kinds: Vec<_> = s
-            .visit_history(&h.id, 0)
-            .unwrap()
-            .into_iter()
-            .map(|v| v.kind)
-            .collect();
+        let kinds: Vec<_> = s.visit_history(&h.id, 0).unwrap().into_iter().map(|v| v.kind).collect();
         assert_eq!(kinds, vec![VisitKind::HazardInspection]);
     }
 }
@@ -126,26 +100,16 @@ fn an_unanswered_bell_does_not_count_as_a_visit() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
-    assert_eq!(
-        s.household(&h.id).unwrap().next_due_at,
-        MORNING,
-        "never visited: due from registration"
-    );
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckNoAnswer))
-        .unwrap();
+    assert_eq!(s.household(&h.id).unwrap().next_due_at, MORNING, "never visited: due from registration");
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckNoAnswer)).unwrap();
     let after = s.household(&h.id).unwrap();
     assert_eq!(after.last_visit_at, None);
     assert_eq!(after.next_due_at, MORNING);
     f.clock.advance(600_000);
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck))
-        .unwrap();
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
     let after = s.household(&h.id).unwrap();
     assert_eq!(after.last_visit_at, Some(MORNING + 600_000));
-    assert_eq!(
-        after.next_due_at,
-        MORNING + 600_000 + 7 * DAY,
-        "elderly living alone: weekly by default"
-    );
+    assert_eq!(after.next_due_at, MORNING + 600_000 + 7 * DAY, "elderly living alone: weekly by default");
 }
 
 #[test]
@@ -155,39 +119,24 @@ fn visit_rules_from_the_directory_set_who_is_due() {
     let elderly = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
     let plain = household(&mut s, &f, "402", &[]);
     for h in [&elderly, &plain] {
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine))
-            .unwrap();
+        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     }
     let due_in = |s: &Store, days: i64| -> Vec<HouseholdId> {
-        s.households(&HouseholdFilter {
-            due_by: Some(MORNING + days * DAY),
-            ..Default::default()
-        })
-        .unwrap()
-        .into_iter()
-        .map(|h| h.id)
-        .collect()
+        s.households(&HouseholdFilter { due_by: Some(MORNING + days * DAY), ..Default::default() })
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
     };
     assert_eq!(due_in(&s, 8), vec![elderly.id.clone()]);
-    assert_eq!(
-        due_in(&s, 31),
-        vec![elderly.id.clone(), plain.id.clone()],
-        "most overdue first"
-    );
+    assert_eq!(due_in(&s, 31), vec![elderly.id.clone(), plain.id.clone()], "most overdue first");
     // The district decides elderly people living alone get a visit every day.
     let mut rules = VisitRules::default();
     rules.care_tag_hours.insert(CareTag::ElderlyAlone, 24);
     s.set_visit_rules(&rules).unwrap();
     assert_eq!(s.household(&elderly.id).unwrap().next_due_at, MORNING + DAY);
     // Raising the risk colour to red makes any household daily.
-    s.update_household(
-        &plain.id,
-        HouseholdUpdate {
-            risk: Some(RiskLevel::Red),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    s.update_household(&plain.id, HouseholdUpdate { risk: Some(RiskLevel::Red), ..Default::default() }).unwrap();
     assert_eq!(due_in(&s, 1).len(), 2);
 }
 
@@ -199,99 +148,54 @@ fn the_worker_finds_households_by_micro_grid_tag_risk_and_address() {
     let b = household(&mut s, &f, "102", &[CareTag::HardshipFamily]);
     s.update_household(
         &b.id,
-        HouseholdUpdate {
-            risk: Some(RiskLevel::Red),
-            micro_grid: Some(None),
-            ..Default::default()
-        },
+        HouseholdUpdate { risk: Some(RiskLevel::Red), micro_grid: Some(None), ..Default::default() },
     )
     .unwrap();
     let other = s
         .add_household(
             &f.other_grid.id,
             NewHousehold {
-                address: Address {
-                    building: "7".into(),
-                    unit: "1".into(),
-                    room: "602".into(),
-                },
+                address: Address { building: "7".into(), unit: "1".into(), room: "602".into() },
                 ..Default::default()
             },
         )
         .unwrap();
     let ids = |filter: HouseholdFilter| -> Vec<HouseholdId> {
-        s.households(&filter)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.id)
-            .collect()
+        s.households(&filter).unwrap().into_iter().map(|h| h.id).collect()
     };
     assert_eq!(
-        ids(HouseholdFilter {
-            grid: Some(f.grid.id.clone()),
-            ..Default::default()
-        }),
+        ids(HouseholdFilter { grid: Some(f.grid.id.clone()), ..Default::default() }),
         vec![a.id.clone(), b.id.clone()]
     );
     assert_eq!(
-        ids(HouseholdFilter {
-            micro_grid: Some(f.micro_grid.id.clone()),
-            ..Default::default()
-        }),
+        ids(HouseholdFilter { micro_grid: Some(f.micro_grid.id.clone()), ..Default::default() }),
         vec![a.id.clone()]
     );
     assert_eq!(
-        ids(HouseholdFilter {
-            care_tag: Some(CareTag::ElderlyAlone),
-            ..Default::default()
-        }),
+        ids(HouseholdFilter { care_tag: Some(CareTag::ElderlyAlone), ..Default::default() }),
         vec![a.id.clone()]
     );
+    assert_eq!(ids(HouseholdFilter { risk: Some(RiskLevel::Red), ..Default::default() }), vec![b.id.clone()]);
     assert_eq!(
-        ids(HouseholdFilter {
-            risk: Some(RiskLevel::Red),
-            ..Default::default()
-        }),
-        vec![b.id.clone()]
-    );
-    assert_eq!(
-        ids(HouseholdFilter {
-            grid: Some(f.other_grid.id.clone()),
-            ..Default::default()
-        }),
+        ids(HouseholdFilter { grid: Some(f.other_grid.id.clone()), ..Default::default() }),
         vec![other.id.clone()]
     );
     let hits = s.search("Room 602", 10).unwrap();
     assert_eq!(
         hits,
-        vec![SearchHit::Household {
-            id: other.id.clone(),
-            address: "Building 7, Unit 1, Room 602".into()
-        }]
+        vec![SearchHit::Household { id: other.id.clone(), address: "Building 7, Unit 1, Room 602".into() }]
     );
-    assert_eq!(
-        s.search("60", 10).unwrap().len(),
-        1,
-        "short queries match by substring"
-    );
+    assert_eq!(s.search("60", 10).unwrap().len(), 1, "short queries match by substring");
     s.delete_household(&other.id).unwrap();
-    assert!(
-        s.search("Room 602", 10).unwrap().is_empty(),
-        "deleted households are not found"
-    );
-    assert!(matches!(
-        s.household(&other.id),
-        Err(Error::NotFound { .. })
-    ));
+    assert!(s.search("Room 602", 10).unwrap().is_empty(), "deleted households are not found");
+    assert!(matches!(s.household(&other.id), Err(Error::NotFound { .. })));
 }
 
 #[test]
 fn reports_are_listed_by_status_grid_category_and_place() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
-    let near = s
-        .file_report(report(&f, "Leaning tree outside the school gate"))
-        .unwrap();
+    let near = s.file_report(report(&f, "Leaning tree outside the school gate")).unwrap();
     f.clock.advance(60_000);
     let mut far = report(&f, "垃圾堆放在小区门口 rubbish at the gate");
     far.category = CategoryId::parse("environment").unwrap();
@@ -309,74 +213,30 @@ fn reports_are_listed_by_status_grid_category_and_place() {
         photos: vec![photo()],
     })
     .unwrap();
-    let ids = |filter: ReportFilter| -> Vec<ReportId> {
-        s.reports(&filter)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect()
-    };
+    let ids =
+        |filter: ReportFilter| -> Vec<ReportId> { s.reports(&filter).unwrap().into_iter().map(|r| r.id).collect() };
+    assert_eq!(ids(ReportFilter::default()), vec![far.id.clone(), near.id.clone()], "newest first");
+    assert_eq!(ids(ReportFilter { status: Some(ReportStatus::Open), ..Default::default() }), vec![far.id.clone()]);
     assert_eq!(
-        ids(ReportFilter::default()),
-        vec![far.id.clone(), near.id.clone()],
-        "newest first"
-    );
-    assert_eq!(
-        ids(ReportFilter {
-            status: Some(ReportStatus::Open),
-            ..Default::default()
-        }),
-        vec![far.id.clone()]
-    );
-    assert_eq!(
-        ids(ReportFilter {
-            status: Some(ReportStatus::Dispatched),
-            ..Default::default()
-        }),
+        ids(ReportFilter { status: Some(ReportStatus::Dispatched), ..Default::default() }),
         vec![near.id.clone()]
     );
+    assert_eq!(ids(ReportFilter { grid: Some(f.grid.id.clone()), ..Default::default() }), vec![near.id.clone()]);
     assert_eq!(
-        ids(ReportFilter {
-            grid: Some(f.grid.id.clone()),
-            ..Default::default()
-        }),
-        vec![near.id.clone()]
-    );
-    assert_eq!(
-        ids(ReportFilter {
-            category: Some(CategoryId::parse("environment").unwrap()),
-            ..Default::default()
-        }),
+        ids(ReportFilter { category: Some(CategoryId::parse("environment").unwrap()), ..Default::default() }),
         vec![far.id.clone()]
     );
     let school = GeoPoint::new(34.7565, 113.6541).unwrap();
-    assert_eq!(
-        ids(ReportFilter {
-            near: Some((school, 200.0)),
-            ..Default::default()
-        }),
-        vec![near.id.clone()]
-    );
-    assert_eq!(
-        ids(ReportFilter {
-            near: Some((school, 10_000.0)),
-            ..Default::default()
-        })
-        .len(),
-        2
-    );
+    assert_eq!(ids(ReportFilter { near: Some((school, 200.0)), ..Default::default() }), vec![near.id.clone()]);
+    assert_eq!(ids(ReportFilter { near: Some((school, 10_000.0)), ..Default::default() }).len(), 2);
     assert!(matches!(
-        s.reports(&ReportFilter {
-            near: Some((school, -1.0)),
-            ..Default::default()
-        }),
+        s.reports(&ReportFilter { near: Some((school, -1.0)), ..Default::default() }),
         Err(Error::InvalidInput { .. })
     ));
     assert_eq!(
         s.search("小区门口", 5).unwrap(),
         vec![SearchHit::Report {
-            id: far.id.clone(),
-            description: "垃圾堆放在小区门口 rubbish at the gate".into()
+            id: far.id.clone(), description: "垃圾堆放在小区门口 rubbish at the gate".into()
         }]
     );
     assert_eq!(s.search("school gate", 5).unwrap().len(), 1);
@@ -405,12 +265,9 @@ fn a_report_log_appended_on_two_phones_offline_merges_to_the_same_status() {
         photos: vec![],
     };
     f.clock.advance(60_000);
-    office
-        .add_report_event(event(ReportEventKind::Triaged))
-        .unwrap();
+    office.add_report_event(event(ReportEventKind::Triaged)).unwrap();
     f.clock.advance(60_000);
-    li.add_report_event(event(ReportEventKind::Accepted))
-        .unwrap();
+    li.add_report_event(event(ReportEventKind::Accepted)).unwrap();
     exchange(&mut office, &mut li);
     for s in [&office, &li] {
         let listed = s.reports(&ReportFilter::default()).unwrap();
@@ -427,8 +284,7 @@ fn compaction_keeps_every_record_and_its_history() {
     let h = household(&mut s, &f, "401", &[]);
     for _ in 0..30 {
         f.clock.advance(60_000);
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine))
-            .unwrap();
+        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     }
     let before = s.dump_query_tables().unwrap();
     let grid = DocId::Grid(f.grid.id.clone());
@@ -436,18 +292,13 @@ fn compaction_keeps_every_record_and_its_history() {
     s.compact_all().unwrap();
     drop(s);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let rows: i64 = conn
-        .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 0, "change rows are folded into snapshots");
     drop(conn);
     let mut s = open(&path, &f.clock);
     assert_eq!(s.dump_query_tables().unwrap(), before);
     // The whole history is still there: the old copy merges in without adding anything.
-    assert_eq!(
-        s.merge_document(&grid, &bytes_before).unwrap().new_changes,
-        0
-    );
+    assert_eq!(s.merge_document(&grid, &bytes_before).unwrap().new_changes, 0);
     s.rebuild_indexes().unwrap();
     assert_eq!(s.dump_query_tables().unwrap(), before);
 }
@@ -458,20 +309,11 @@ fn photos_are_kept_by_their_hash_and_only_metadata_enters_documents() {
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[]);
     let file = dir.path().join("IMG_0001.jpg");
-    std::fs::write(
-        &file,
-        b"\xff\xd8\xff\xe0 not really a jpeg, but bytes all the same",
-    )
-    .unwrap();
-    let meta = s
-        .import_photo(&file, "image/jpeg", 640, 480, Some(MORNING), None)
-        .unwrap();
+    std::fs::write(&file, b"\xff\xd8\xff\xe0 not really a jpeg, but bytes all the same").unwrap();
+    let meta = s.import_photo(&file, "image/jpeg", 640, 480, Some(MORNING), None).unwrap();
     assert_eq!(meta.byte_size, std::fs::metadata(&file).unwrap().len());
     let stored = s.photo_path(&meta.sha256).unwrap();
-    assert_eq!(
-        std::fs::read(stored).unwrap(),
-        std::fs::read(&file).unwrap()
-    );
+    assert_eq!(std::fs::read(stored).unwrap(), std::fs::read(&file).unwrap());
     let mut v = visit(&h.id, &f.worker.id, VisitKind::HazardInspection);
     v.photos = vec![meta.clone()];
     s.record_visit(v).unwrap();
@@ -479,14 +321,7 @@ fn photos_are_kept_by_their_hash_and_only_metadata_enters_documents() {
     let doc = s.save_document(&DocId::Grid(f.grid.id.clone())).unwrap();
     assert!(doc.len() < 4_096, "photo bytes must not enter the document");
     assert!(matches!(
-        s.import_photo(
-            &dir.path().join("missing.jpg"),
-            "image/jpeg",
-            1,
-            1,
-            None,
-            None
-        ),
+        s.import_photo(&dir.path().join("missing.jpg"), "image/jpeg", 1, 1, None, None),
         Err(Error::File(_))
     ));
 }

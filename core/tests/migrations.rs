@@ -12,11 +12,7 @@ fn schema_of(path: &std::path::Path) -> Vec<(String, String)> {
     let mut stmt = conn
         .prepare("SELECT name, COALESCE(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
         .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
     rows
 }
 
@@ -27,8 +23,7 @@ fn every_older_schema_upgrades_to_the_current_one() {
     let current = dir.path().join("current.sqlite");
     let (mut s, f) = district(&current);
     let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered))
-        .unwrap();
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
     s.add_resident(NewResident {
         household: h.id.clone(),
         name: Personal::new("Zhao Shulan"),
@@ -38,12 +33,7 @@ fn every_older_schema_upgrades_to_the_current_one() {
         relation: Relation::Head,
     })
     .unwrap();
-    let r = s
-        .file_report(report(
-            &f,
-            "电动车在楼道充电 e-bike charging in the corridor",
-        ))
-        .unwrap();
+    let r = s.file_report(report(&f, "电动车在楼道充电 e-bike charging in the corridor")).unwrap();
     let docs: Vec<(DocId, Vec<u8>)> = s
         .document_ids()
         .unwrap()
@@ -61,7 +51,11 @@ fn every_older_schema_upgrades_to_the_current_one() {
         let old = dir.path().join(format!("v{version}.sqlite"));
         let mut conn = rusqlite::Connection::open(&old).unwrap();
         migrate_to(&mut conn, version).unwrap();
-        conn.execute("INSERT INTO device (id, actor, created_at) VALUES (1, x'00112233445566778899aabbccddeeff', 0)", []).unwrap();
+        conn.execute(
+            "INSERT INTO device (id, actor, created_at) VALUES (1, x'00112233445566778899aabbccddeeff', 0)",
+            [],
+        )
+        .unwrap();
         for (d, bytes) in &docs {
             conn.execute(
                 "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, 0)",
@@ -71,29 +65,10 @@ fn every_older_schema_upgrades_to_the_current_one() {
         }
         drop(conn);
 
-        let mut upgraded = Store::open(
-            &old,
-            OpenOptions {
-                clock: f.clock.clone(),
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            schema_of(&old),
-            schema_of(&current),
-            "schema after upgrading from v{version}"
-        );
-        assert_eq!(
-            upgraded.dump_query_tables().unwrap(),
-            expected,
-            "query tables after upgrading from v{version}"
-        );
-        assert_eq!(
-            upgraded.actor_id(),
-            "00112233445566778899aabbccddeeff",
-            "the device keeps its actor id"
-        );
+        let mut upgraded = Store::open(&old, OpenOptions { clock: f.clock.clone(), ..OpenOptions::default() }).unwrap();
+        assert_eq!(schema_of(&old), schema_of(&current), "schema after upgrading from v{version}");
+        assert_eq!(upgraded.dump_query_tables().unwrap(), expected, "query tables after upgrading from v{version}");
+        assert_eq!(upgraded.actor_id(), "00112233445566778899aabbccddeeff", "the device keeps its actor id");
         let hits = upgraded.search("楼道充电", 10).unwrap();
         assert_eq!(
             hits,
@@ -102,14 +77,10 @@ fn every_older_schema_upgrades_to_the_current_one() {
                 description: "电动车在楼道充电 e-bike charging in the corridor".into()
             }]
         );
-        upgraded
-            .record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine))
-            .unwrap();
+        upgraded.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
         drop(upgraded);
         let conn = rusqlite::Connection::open(&old).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, CURRENT);
     }
 }

@@ -12,52 +12,16 @@ use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    AddHousehold {
-        phone: usize,
-        elderly: bool,
-    },
-    EditHousehold {
-        phone: usize,
-        pick: usize,
-        risk: usize,
-        tag: usize,
-        notes: bool,
-    },
-    DeleteHousehold {
-        phone: usize,
-        pick: usize,
-    },
-    AddResident {
-        phone: usize,
-        pick: usize,
-    },
-    RecordVisit {
-        phone: usize,
-        pick: usize,
-        kind: usize,
-        photo: bool,
-        minutes: i64,
-    },
-    DeleteVisit {
-        phone: usize,
-        pick: usize,
-    },
-    FileReport {
-        phone: usize,
-    },
-    AddEvent {
-        phone: usize,
-        pick: usize,
-        kind: usize,
-    },
-    SetRules {
-        phone: usize,
-        hours: u32,
-    },
-    Merge {
-        from: usize,
-        to: usize,
-    },
+    AddHousehold { phone: usize, elderly: bool },
+    EditHousehold { phone: usize, pick: usize, risk: usize, tag: usize, notes: bool },
+    DeleteHousehold { phone: usize, pick: usize },
+    AddResident { phone: usize, pick: usize },
+    RecordVisit { phone: usize, pick: usize, kind: usize, photo: bool, minutes: i64 },
+    DeleteVisit { phone: usize, pick: usize },
+    FileReport { phone: usize },
+    AddEvent { phone: usize, pick: usize, kind: usize },
+    SetRules { phone: usize, hours: u32 },
+    Merge { from: usize, to: usize },
 }
 
 const PHONES: usize = 3;
@@ -131,30 +95,16 @@ fn run(ops: Vec<Op>) {
         phones.push(p);
     }
     phones.insert(0, office);
-    let (mut households, mut visits, mut reports) = (
-        Vec::<HouseholdId>::new(),
-        Vec::<VisitId>::new(),
-        Vec::<ReportId>::new(),
-    );
+    let (mut households, mut visits, mut reports) =
+        (Vec::<HouseholdId>::new(), Vec::<VisitId>::new(), Vec::<ReportId>::new());
     for (step, op) in ops.into_iter().enumerate() {
         f.clock.set(MORNING + step as i64 * 60_000);
         match op {
             Op::AddHousehold { phone, elderly } => {
-                let tags = if elderly {
-                    vec![CareTag::ElderlyAlone]
-                } else {
-                    vec![]
-                };
-                households
-                    .push(household(&mut phones[phone], &f, &format!("{}", 101 + step), &tags).id);
+                let tags = if elderly { vec![CareTag::ElderlyAlone] } else { vec![] };
+                households.push(household(&mut phones[phone], &f, &format!("{}", 101 + step), &tags).id);
             }
-            Op::EditHousehold {
-                phone,
-                pick,
-                risk,
-                tag,
-                notes,
-            } if !households.is_empty() => {
+            Op::EditHousehold { phone, pick, risk, tag, notes } if !households.is_empty() => {
                 let id = &households[pick % households.len()];
                 let update = HouseholdUpdate {
                     risk: Some(RiskLevel::ALL[risk]),
@@ -177,18 +127,8 @@ fn run(ops: Vec<Op>) {
                     relation: Relation::Head,
                 }));
             }
-            Op::RecordVisit {
-                phone,
-                pick,
-                kind,
-                photo,
-                minutes,
-            } if !households.is_empty() => {
-                let mut v = visit(
-                    &households[pick % households.len()],
-                    &f.worker.id,
-                    KINDS[kind],
-                );
+            Op::RecordVisit { phone, pick, kind, photo, minutes } if !households.is_empty() => {
+                let mut v = visit(&households[pick % households.len()], &f.worker.id, KINDS[kind]);
                 v.at = Some(MORNING + minutes * 60_000);
                 if photo {
                     v.photos = vec![common::photo()];
@@ -201,12 +141,7 @@ fn run(ops: Vec<Op>) {
                 expected_ok(phones[phone].delete_visit(&visits[pick % visits.len()]));
             }
             Op::FileReport { phone } => {
-                reports.push(
-                    phones[phone]
-                        .file_report(report(&f, &format!("Broken street lamp {step}")))
-                        .unwrap()
-                        .id,
-                );
+                reports.push(phones[phone].file_report(report(&f, &format!("Broken street lamp {step}"))).unwrap().id);
             }
             Op::AddEvent { phone, pick, kind } if !reports.is_empty() => {
                 expected_ok(phones[phone].add_report_event(NewReportEvent {
@@ -266,10 +201,7 @@ fn run(ops: Vec<Op>) {
     let first = phones[0].dump_query_tables().unwrap();
     for (i, p) in phones.iter().enumerate().skip(1) {
         for ((table, a), (_, b)) in first.iter().zip(&p.dump_query_tables().unwrap()) {
-            assert_eq!(
-                a, b,
-                "phone {i}: table {table} differs from phone 0 after a full exchange"
-            );
+            assert_eq!(a, b, "phone {i}: table {table} differs from phone 0 after a full exchange");
         }
     }
 }

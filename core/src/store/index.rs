@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::household::{CareTag, Household, Resident, RiskLevel};
 use crate::photo::PhotoMeta;
 use crate::report::{derive_status, Report, ReportEvent};
-use crate::visit::{Visit, VisitKind};
+use crate::visit::Visit;
 
 pub(crate) struct Indexer<'t> {
     tx: &'t Transaction<'t>,
@@ -31,13 +31,7 @@ pub(crate) struct Indexer<'t> {
 
 impl<'t> Indexer<'t> {
     pub fn new(tx: &'t Transaction<'t>, rules: &'t VisitRules) -> Self {
-        Indexer {
-            tx,
-            rules,
-            due: BTreeSet::new(),
-            report_status: false,
-            rules_changed: false,
-        }
+        Indexer { tx, rules, due: BTreeSet::new(), report_status: false, rules_changed: false }
     }
 
     /// Re-reads one touched record (or a whole collection) from the document into the tables.
@@ -45,30 +39,20 @@ impl<'t> Indexer<'t> {
         let Some(key) = &t.key else {
             self.clear_collection(doc, &t.collection)?;
             for key in doc.keys(&t.collection).unwrap_or_default() {
-                self.project(
-                    doc,
-                    &Touched {
-                        collection: t.collection.clone(),
-                        key: Some(key),
-                    },
-                )?;
+                self.project(doc, &Touched { collection: t.collection.clone(), key: Some(key) })?;
             }
             return Ok(());
         };
         let key = key.as_str();
         match (&doc.id, t.collection.as_str()) {
-            (DocId::Directory, "units") => {
-                match readable(doc, "units", key, doc.get_map::<Unit>("units", key))? {
-                    Some(u) if u.id.as_str() == key => self.unit(&u),
-                    _ => self.delete("units", key),
-                }
-            }
-            (DocId::Directory, "users") => {
-                match readable(doc, "users", key, doc.get_map::<User>("users", key))? {
-                    Some(u) if u.id.as_str() == key => self.user(&u),
-                    _ => self.delete("users", key),
-                }
-            }
+            (DocId::Directory, "units") => match readable(doc, "units", key, doc.get_map::<Unit>("units", key))? {
+                Some(u) if u.id.as_str() == key => self.unit(&u),
+                _ => self.delete("units", key),
+            },
+            (DocId::Directory, "users") => match readable(doc, "users", key, doc.get_map::<User>("users", key))? {
+                Some(u) if u.id.as_str() == key => self.user(&u),
+                _ => self.delete("users", key),
+            },
             (DocId::Directory, "devices") => {
                 match readable(doc, "devices", key, doc.get_map::<Device>("devices", key))? {
                     Some(d) if d.id == key => self.device(&d),
@@ -76,12 +60,7 @@ impl<'t> Indexer<'t> {
                 }
             }
             (DocId::Directory, "categories") => {
-                match readable(
-                    doc,
-                    "categories",
-                    key,
-                    doc.get_map::<Category>("categories", key),
-                )? {
+                match readable(doc, "categories", key, doc.get_map::<Category>("categories", key))? {
                     Some(c) if c.id.as_str() == key => self.category(&c),
                     _ => self.delete("categories", key),
                 }
@@ -97,19 +76,13 @@ impl<'t> Indexer<'t> {
                         Ok(())
                     }
                     _ => {
-                        self.tx
-                            .execute("DELETE FROM visit_rules WHERE rule = ?1", [key])?;
+                        self.tx.execute("DELETE FROM visit_rules WHERE rule = ?1", [key])?;
                         Ok(())
                     }
                 }
             }
             (DocId::Grid(grid), "households") => {
-                match readable(
-                    doc,
-                    "households",
-                    key,
-                    doc.get_map::<Household>("households", key),
-                )? {
+                match readable(doc, "households", key, doc.get_map::<Household>("households", key))? {
                     Some(h) if h.id.as_str() == key && &h.grid == grid => self.household(&h),
                     _ => {
                         self.delete_household(key)?;
@@ -118,37 +91,24 @@ impl<'t> Indexer<'t> {
                 }
             }
             (DocId::Grid(grid), "residents") => {
-                match readable(
-                    doc,
-                    "residents",
-                    key,
-                    doc.get_map::<Resident>("residents", key),
-                )? {
+                match readable(doc, "residents", key, doc.get_map::<Resident>("residents", key))? {
                     Some(r) if r.id.as_str() == key => self.resident(grid.as_str(), &r),
                     _ => self.delete("residents", key),
                 }
             }
             (DocId::Grid(grid), "visits") => {
+                let old_household: Option<String> = self
+                    .tx
+                    .query_row("SELECT household_id FROM visits WHERE id = ?1", [key], |r| r.get(0))
+                    .optional()?;
+                self.due.extend(old_household);
                 match readable(doc, "visits", key, doc.get_value::<Visit>("visits", key))? {
-                    Some(v)
-                        if v.id.as_str() == key
-                            && doc.has_key("households", v.household.as_str())? =>
-                    {
+                    Some(v) if v.id.as_str() == key && doc.has_key("households", v.household.as_str())? => {
                         self.visit(&doc.id, grid.as_str(), &v, false)
                     }
                     _ => {
-                        let household: Option<String> = self
-                            .tx
-                            .query_row(
-                                "SELECT household_id FROM visits WHERE id = ?1",
-                                [key],
-                                |r| r.get(0),
-                            )
-                            .optional()?;
                         self.delete("visits", key)?;
-                        self.tx
-                            .execute("DELETE FROM photos WHERE owner_id = ?1", [key])?;
-                        self.due.extend(household);
+                        self.tx.execute("DELETE FROM photos WHERE owner_id = ?1", [key])?;
                         Ok(())
                     }
                 }
@@ -187,34 +147,22 @@ impl<'t> Indexer<'t> {
                 self.rules_changed |= collection == "visit_rules";
             }
             (DocId::Grid(_), "households") => {
-                let mut stmt = self
-                    .tx
-                    .prepare("SELECT id FROM households WHERE grid_id = ?1")?;
-                let ids = stmt
-                    .query_map([&grid], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE grid_id = ?1")?;
+                let ids = stmt.query_map([&grid], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
                 for id in ids {
                     self.delete_household(&id)?;
                 }
             }
             (DocId::Grid(_), "residents") => {
-                self.tx
-                    .execute("DELETE FROM residents WHERE grid_id = ?1", [&grid])?;
+                self.tx.execute("DELETE FROM residents WHERE grid_id = ?1", [&grid])?;
             }
             (DocId::Grid(_), "visits") => {
-                self.tx.execute(
-                    "DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'",
-                    [doc.id.to_string()],
-                )?;
-                let mut stmt = self
-                    .tx
-                    .prepare("SELECT DISTINCT household_id FROM visits WHERE grid_id = ?1")?;
-                let ids = stmt
-                    .query_map([&grid], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                self.due.extend(ids);
                 self.tx
-                    .execute("DELETE FROM visits WHERE grid_id = ?1", [&grid])?;
+                    .execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [doc.id.to_string()])?;
+                let mut stmt = self.tx.prepare("SELECT DISTINCT household_id FROM visits WHERE grid_id = ?1")?;
+                let ids = stmt.query_map([&grid], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                self.due.extend(ids);
+                self.tx.execute("DELETE FROM visits WHERE grid_id = ?1", [&grid])?;
             }
             (DocId::Report(_), _) => self.report_status = true,
             _ => {}
@@ -223,16 +171,22 @@ impl<'t> Indexer<'t> {
     }
 
     fn delete(&mut self, table: &'static str, id: &str) -> Result<()> {
-        self.tx
-            .execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+        self.tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
         Ok(())
     }
 
     pub fn unit(&mut self, u: &Unit) -> Result<()> {
-        self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO units (id, kind, parent_id, name, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![u.id.as_str(), u.kind.as_str(), u.parent.as_ref().map(|p| p.as_str()), u.name, u.deleted])?;
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO units (id, kind, parent_id, name, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                u.id.as_str(),
+                u.kind.as_str(),
+                u.parent.as_ref().map(|p| p.as_str()),
+                u.name,
+                u.deleted
+            ])?;
         Ok(())
     }
 
@@ -252,11 +206,12 @@ impl<'t> Indexer<'t> {
     }
 
     pub fn category(&mut self, c: &Category) -> Result<()> {
-        self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO categories (id, name, triage_hours, feedback_hours, resolve_hours, deleted)
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO categories (id, name, triage_hours, feedback_hours, resolve_hours, deleted)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![c.id.as_str(), c.name, c.triage_hours, c.feedback_hours, c.resolve_hours, c.deleted])?;
+            )?
+            .execute(params![c.id.as_str(), c.name, c.triage_hours, c.feedback_hours, c.resolve_hours, c.deleted])?;
         Ok(())
     }
 
@@ -287,14 +242,9 @@ impl<'t> Indexer<'t> {
                 h.deleted,
                 self.rules.interval_hours(&h.care_tags, h.risk) as i64 * HOUR_MS,
             ])?;
-        let rowid: i64 = self.tx.query_row(
-            "SELECT rowid FROM households WHERE id = ?1",
-            [h.id.as_str()],
-            |r| r.get(0),
-        )?;
-        self.tx
-            .prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?
-            .execute([rowid])?;
+        let rowid: i64 =
+            self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0))?;
+        self.tx.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?.execute([rowid])?;
         if !h.deleted {
             self.tx
                 .prepare_cached("INSERT INTO household_search (rowid, body) VALUES (?1, ?2)")?
@@ -305,17 +255,11 @@ impl<'t> Indexer<'t> {
     }
 
     fn delete_household(&mut self, id: &str) -> Result<()> {
-        let rowid: Option<i64> = self
-            .tx
-            .query_row("SELECT rowid FROM households WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let rowid: Option<i64> =
+            self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         if let Some(rowid) = rowid {
-            self.tx
-                .execute("DELETE FROM household_search WHERE rowid = ?1", [rowid])?;
-            self.tx
-                .execute("DELETE FROM households WHERE rowid = ?1", [rowid])?;
+            self.tx.execute("DELETE FROM household_search WHERE rowid = ?1", [rowid])?;
+            self.tx.execute("DELETE FROM households WHERE rowid = ?1", [rowid])?;
         }
         Ok(())
     }
@@ -367,20 +311,23 @@ impl<'t> Indexer<'t> {
         if !fresh || !v.photos.is_empty() {
             self.photos(doc, "visit", v.id.as_str(), &v.photos)?;
         }
-        self.due.insert(v.household.as_str().to_owned());
+        if !fresh {
+            self.due.insert(v.household.as_str().to_owned());
+        } else if v.kind.counts_as_contact() && !v.deleted {
+            // A new contact can only move the last visit forward: no need to look at the others.
+            self.tx
+                .prepare_cached(
+                    "UPDATE households SET last_visit_at = MAX(COALESCE(last_visit_at, ?2), ?2),
+                         next_due_at = MAX(COALESCE(last_visit_at, ?2), ?2) + visit_interval_ms
+                     WHERE id = ?1",
+                )?
+                .execute(params![v.household.as_str(), v.at])?;
+        }
         Ok(())
     }
 
-    fn photos(
-        &mut self,
-        doc: &DocId,
-        owner_kind: &str,
-        owner: &str,
-        photos: &[PhotoMeta],
-    ) -> Result<()> {
-        self.tx
-            .prepare_cached("DELETE FROM photos WHERE owner_id = ?1")?
-            .execute([owner])?;
+    fn photos(&mut self, doc: &DocId, owner_kind: &str, owner: &str, photos: &[PhotoMeta]) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM photos WHERE owner_id = ?1")?.execute([owner])?;
         for p in photos {
             let (lat, lon) = p.location.map(|l| (l.lat, l.lon)).unzip();
             self.tx
@@ -412,18 +359,11 @@ impl<'t> Indexer<'t> {
             return Ok(());
         };
         let rid = report_id.as_str();
-        self.tx
-            .execute("DELETE FROM report_events WHERE report_id = ?1", [rid])?;
-        self.tx
-            .execute("DELETE FROM photos WHERE doc_id = ?1", [doc.id.to_string()])?;
+        self.tx.execute("DELETE FROM report_events WHERE report_id = ?1", [rid])?;
+        self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.id.to_string()])?;
         let mut events = Vec::new();
         for key in doc.keys("events")? {
-            if let Some(e) = readable(
-                doc,
-                "events",
-                &key,
-                doc.get_value::<ReportEvent>("events", &key),
-            )? {
+            if let Some(e) = readable(doc, "events", &key, doc.get_value::<ReportEvent>("events", &key))? {
                 if e.id.as_str() == key {
                     events.push(e);
                 }
@@ -448,34 +388,18 @@ impl<'t> Indexer<'t> {
                 ])?;
             self.photos(&doc.id, "report_event", e.id.as_str(), &e.photos)?;
         }
-        let header = readable(
-            doc,
-            "header",
-            HEADER_KEY,
-            doc.get_value::<Report>("header", HEADER_KEY),
-        )?;
-        let old_rowid: Option<i64> = self
-            .tx
-            .query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let header = readable(doc, "header", HEADER_KEY, doc.get_value::<Report>("header", HEADER_KEY))?;
+        let old_rowid: Option<i64> =
+            self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0)).optional()?;
         if let Some(rowid) = old_rowid {
-            self.tx
-                .execute("DELETE FROM report_search WHERE rowid = ?1", [rowid])?;
+            self.tx.execute("DELETE FROM report_search WHERE rowid = ?1", [rowid])?;
         }
         let Some(r) = header.filter(|r| &r.id == report_id) else {
-            self.tx
-                .execute("DELETE FROM reports WHERE id = ?1", [rid])?;
+            self.tx.execute("DELETE FROM reports WHERE id = ?1", [rid])?;
             return Ok(());
         };
         let status = derive_status(&events);
-        let updated_at = events
-            .iter()
-            .map(|e| e.at)
-            .max()
-            .unwrap_or(r.created_at)
-            .max(r.created_at);
+        let updated_at = events.iter().map(|e| e.at).max().unwrap_or(r.created_at).max(r.created_at);
         let (lat, lon) = r.location.map(|p| (p.lat, p.lon)).unzip();
         self.tx
             .prepare_cached(
@@ -500,16 +424,9 @@ impl<'t> Indexer<'t> {
                 events.len() as i64
             ])?;
         self.photos(&doc.id, "report", rid, &r.photos)?;
-        let rowid: i64 =
-            self.tx
-                .query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| {
-                    r.get(0)
-                })?;
+        let rowid: i64 = self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0))?;
         let body = format!("{} {}", r.description, r.address.as_deref().unwrap_or(""));
-        self.tx.execute(
-            "INSERT INTO report_search (rowid, body) VALUES (?1, ?2)",
-            params![rowid, body.trim()],
-        )?;
+        self.tx.execute("INSERT INTO report_search (rowid, body) VALUES (?1, ?2)", params![rowid, body.trim()])?;
         Ok(())
     }
 }
@@ -530,9 +447,7 @@ fn readable<T>(doc: &Doc, collection: &str, key: &str, r: Result<Option<T>>) -> 
 pub(crate) fn load_rules(tx: &rusqlite::Connection) -> Result<VisitRules> {
     let mut stmt = tx.prepare("SELECT rule, hours FROM visit_rules")?;
     let entries = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    Ok(VisitRules::from_entries(
-        entries.collect::<rusqlite::Result<Vec<_>>>()?,
-    ))
+    Ok(VisitRules::from_entries(entries.collect::<rusqlite::Result<Vec<_>>>()?))
 }
 
 /// Re-reads the visit rules and recomputes every household's interval and due date.
@@ -540,13 +455,7 @@ fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
     let rules = load_rules(tx)?;
     let mut stmt = tx.prepare("SELECT id, care_tags, risk FROM households")?;
     let all = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (id, mask, risk) in all {
         let risk = RiskLevel::parse(&risk).unwrap_or(RiskLevel::Grey);
@@ -565,9 +474,12 @@ fn refresh_due(tx: &Transaction<'_>, id: &str) -> Result<()> {
     // Newest first along the (household_id, at) index, stopping at the first contact.
     let last: Option<i64> = tx
         .prepare_cached(
-            "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != ?2 ORDER BY at DESC LIMIT 1",
+            // The kind is a literal, not a parameter: a bound value there makes SQLite re-plan the
+            // statement on every call (measured: a tenth of `record_visit`).
+            "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != 'bell_check_no_answer'
+             ORDER BY at DESC LIMIT 1",
         )?
-        .query_row(params![id, VisitKind::BellCheckNoAnswer.as_str()], |r| r.get(0))
+        .query_row([id], |r| r.get(0))
         .optional()?;
     tx.prepare_cached(
         "UPDATE households SET last_visit_at = ?2, next_due_at = COALESCE(?2 + visit_interval_ms, created_at)

@@ -21,14 +21,10 @@ use automerge::{transaction::CommitOptions, ActorId, AutoCommit};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::{Clock, SystemClock, UnixMillis};
-use crate::directory::{
-    Category, Device, NewCategory, NewUnit, NewUser, Unit, UnitKind, User, VisitRules,
-};
+use crate::directory::{Category, Device, NewCategory, NewUnit, NewUser, Unit, UnitKind, User, VisitRules};
 use crate::document::{touched_records, Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
-use crate::household::{
-    Household, HouseholdUpdate, NewHousehold, NewResident, Resident, RiskLevel,
-};
+use crate::household::{Household, HouseholdUpdate, NewHousehold, NewResident, Resident, RiskLevel};
 use crate::ids::{EventId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
 use crate::photo::{hash_file, PhotoMeta};
 use crate::report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind};
@@ -102,19 +98,14 @@ impl Store {
         conn.pragma_update(
             None,
             "synchronous",
-            if options.durability == Durability::Full {
-                "FULL"
-            } else {
-                "NORMAL"
-            },
+            if options.durability == Durability::Full { "FULL" } else { "NORMAL" },
         )?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         conn.set_prepared_statement_cache_capacity(64);
         let rebuild = schema::migrate(&mut conn)?;
         let now = options.clock.now_ms();
-        let actor: Option<Vec<u8>> = conn
-            .query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0))
-            .optional()?;
+        let actor: Option<Vec<u8>> =
+            conn.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
         let actor = match actor {
             Some(a) => ActorId::from(a),
             None => {
@@ -174,18 +165,8 @@ impl Store {
                 ));
             }
         }
-        let unit = Unit {
-            id: UnitId::generate(),
-            kind: new.kind,
-            parent: new.parent,
-            name: new.name,
-            deleted: false,
-        };
-        self.write(
-            &DocId::Directory,
-            |d| d.put_map("units", unit.id.as_str(), &unit),
-            |ix, _| ix.unit(&unit),
-        )?;
+        let unit = Unit { id: UnitId::generate(), kind: new.kind, parent: new.parent, name: new.name, deleted: false };
+        self.write(&DocId::Directory, |d| d.put_map("units", unit.id.as_str(), &unit), |ix, _| ix.unit(&unit))?;
         Ok(unit)
     }
 
@@ -200,11 +181,7 @@ impl Store {
             department: new.department,
             deleted: false,
         };
-        self.write(
-            &DocId::Directory,
-            |d| d.put_map("users", user.id.as_str(), &user),
-            |ix, _| ix.user(&user),
-        )?;
+        self.write(&DocId::Directory, |d| d.put_map("users", user.id.as_str(), &user), |ix, _| ix.user(&user))?;
         Ok(user)
     }
 
@@ -212,17 +189,8 @@ impl Store {
     pub fn register_device(&mut self, user: &UserId) -> Result<()> {
         self.require_user(user)?;
         let actor = self.actor_id();
-        let device = Device {
-            id: actor.clone(),
-            user: user.clone(),
-            actor,
-            deleted: false,
-        };
-        self.write(
-            &DocId::Directory,
-            |d| d.put_map("devices", &device.id, &device),
-            |ix, _| ix.device(&device),
-        )
+        let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false };
+        self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
     }
 
     /// Adds or changes a report category and its deadlines.
@@ -236,11 +204,7 @@ impl Store {
             resolve_hours: new.resolve_hours,
             deleted: false,
         };
-        self.write(
-            &DocId::Directory,
-            |d| d.put_map("categories", c.id.as_str(), &c),
-            |ix, _| ix.category(&c),
-        )
+        self.write(&DocId::Directory, |d| d.put_map("categories", c.id.as_str(), &c), |ix, _| ix.category(&c))
     }
 
     /// Replaces the rules that say how often households must be visited; every household's due
@@ -250,20 +214,10 @@ impl Store {
         let entries = rules.to_entries();
         self.write(
             &DocId::Directory,
-            |d| {
-                entries
-                    .iter()
-                    .try_for_each(|(k, h)| d.put_int("visit_rules", k, *h as i64))
-            },
+            |d| entries.iter().try_for_each(|(k, h)| d.put_int("visit_rules", k, *h as i64)),
             |ix, doc| {
                 entries.iter().try_for_each(|(k, _)| {
-                    ix.project(
-                        doc,
-                        &Touched {
-                            collection: "visit_rules".into(),
-                            key: Some(k.clone()),
-                        },
-                    )
+                    ix.project(doc, &Touched { collection: "visit_rules".into(), key: Some(k.clone()) })
                 })
             },
         )
@@ -304,11 +258,7 @@ impl Store {
 
     /// Changes some fields of a household; fields left `None` are untouched, so an edit made on
     /// another phone to other fields merges with this one.
-    pub fn update_household(
-        &mut self,
-        id: &HouseholdId,
-        update: HouseholdUpdate,
-    ) -> Result<Household> {
+    pub fn update_household(&mut self, id: &HouseholdId, update: HouseholdUpdate) -> Result<Household> {
         let grid = self.household_grid(id)?;
         if let Some(Some(m)) = &update.micro_grid {
             self.require_micro_grid_of(m, &grid)?;
@@ -317,11 +267,7 @@ impl Store {
         let mut h = self.load_household(&doc_id, id)?;
         h.apply(update);
         h.validate()?;
-        self.write(
-            &doc_id,
-            |d| d.put_map("households", h.id.as_str(), &h),
-            |ix, _| ix.household(&h),
-        )?;
+        self.write(&doc_id, |d| d.put_map("households", h.id.as_str(), &h), |ix, _| ix.household(&h))?;
         Ok(h)
     }
 
@@ -330,11 +276,7 @@ impl Store {
         let doc_id = DocId::Grid(self.household_grid(id)?);
         let mut h = self.load_household(&doc_id, id)?;
         h.deleted = true;
-        self.write(
-            &doc_id,
-            |d| d.put_map("households", h.id.as_str(), &h),
-            |ix, _| ix.household(&h),
-        )
+        self.write(&doc_id, |d| d.put_map("households", h.id.as_str(), &h), |ix, _| ix.household(&h))
     }
 
     pub fn add_resident(&mut self, new: NewResident) -> Result<Resident> {
@@ -351,11 +293,7 @@ impl Store {
         };
         r.validate(year_of(self.now()))?;
         let g = grid.as_str().to_owned();
-        self.write(
-            &DocId::Grid(grid),
-            |d| d.put_map("residents", r.id.as_str(), &r),
-            |ix, _| ix.resident(&g, &r),
-        )?;
+        self.write(&DocId::Grid(grid), |d| d.put_map("residents", r.id.as_str(), &r), |ix, _| ix.resident(&g, &r))?;
         Ok(r)
     }
 
@@ -369,11 +307,8 @@ impl Store {
                 "SELECT (SELECT grid_id FROM households WHERE id = ?1 AND deleted = 0),
                         EXISTS(SELECT 1 FROM users WHERE id = ?2 AND deleted = 0)",
             )?
-            .query_row([new.household.as_str(), new.worker.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        let grid =
-            UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", &new.household))?)?;
+            .query_row([new.household.as_str(), new.worker.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let grid = UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", &new.household))?)?;
         if !worker_known {
             return Err(Error::not_found("user", &new.worker));
         }
@@ -402,14 +337,8 @@ impl Store {
 
     /// Deletes a visit recorded by mistake: a tombstone replaces it, its history stays.
     pub fn delete_visit(&mut self, id: &VisitId) -> Result<()> {
-        let grid: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT grid_id FROM visits WHERE id = ?1",
-                [id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let grid: Option<String> =
+            self.conn.query_row("SELECT grid_id FROM visits WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
         let grid = UnitId::parse(&grid.ok_or_else(|| Error::not_found("visit", id))?)?;
         let doc_id = DocId::Grid(grid.clone());
         let mut v = self
@@ -436,15 +365,7 @@ impl Store {
         location: Option<crate::GeoPoint>,
     ) -> Result<PhotoMeta> {
         let (sha256, byte_size) = hash_file(path)?;
-        let meta = PhotoMeta {
-            sha256,
-            byte_size,
-            mime: mime.to_owned(),
-            width,
-            height,
-            taken_at,
-            location,
-        };
+        let meta = PhotoMeta { sha256, byte_size, mime: mime.to_owned(), width, height, taken_at, location };
         meta.validate()?;
         std::fs::create_dir_all(&self.photo_dir)?;
         let target = self.photo_dir.join(&meta.sha256);
@@ -508,15 +429,7 @@ impl Store {
                 d.put_value("header", HEADER_KEY, &report)?;
                 d.put_value("events", submitted.id.as_str(), &submitted)
             },
-            |ix, d| {
-                ix.project(
-                    d,
-                    &Touched {
-                        collection: "header".into(),
-                        key: Some(HEADER_KEY.into()),
-                    },
-                )
-            },
+            |ix, d| ix.project(d, &Touched { collection: "header".into(), key: Some(HEADER_KEY.into()) }),
         )?;
         Ok(report)
     }
@@ -542,15 +455,7 @@ impl Store {
         self.write(
             &doc_id,
             |d| d.put_value("events", e.id.as_str(), &e),
-            |ix, d| {
-                ix.project(
-                    d,
-                    &Touched {
-                        collection: "events".into(),
-                        key: Some(e.id.to_string()),
-                    },
-                )
-            },
+            |ix, d| ix.project(d, &Touched { collection: "events".into(), key: Some(e.id.to_string()) }),
         )?;
         Ok(e)
     }
@@ -562,9 +467,7 @@ impl Store {
             return Err(Error::not_found("report", id));
         }
         let doc = self.doc(&doc_id)?;
-        let report = doc
-            .get_value::<Report>("header", HEADER_KEY)?
-            .ok_or_else(|| Error::not_found("report", id))?;
+        let report = doc.get_value::<Report>("header", HEADER_KEY)?.ok_or_else(|| Error::not_found("report", id))?;
         let mut events = Vec::new();
         for k in doc.keys("events")? {
             events.extend(doc.get_value::<ReportEvent>("events", &k)?);
@@ -577,12 +480,8 @@ impl Store {
 
     /// Every document this store holds.
     pub fn document_ids(&self) -> Result<Vec<DocId>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         ids.iter().map(|s| DocId::parse(s)).collect()
     }
 
@@ -600,36 +499,23 @@ impl Store {
     /// not a valid document, or are another document, change nothing.
     pub fn merge_document(&mut self, id: &DocId, bytes: &[u8]) -> Result<MergeOutcome> {
         if bytes.len() > MAX_DOCUMENT_BYTES {
-            return Err(Error::invalid(
-                "document",
-                format!("is over the limit of {MAX_DOCUMENT_BYTES} bytes"),
-            ));
+            return Err(Error::invalid("document", format!("is over the limit of {MAX_DOCUMENT_BYTES} bytes")));
         }
-        let mut other = AutoCommit::load(bytes).map_err(|e| Error::CorruptDocument {
-            doc: id.to_string(),
-            reason: e.to_string(),
-        })?;
+        let mut other = AutoCommit::load(bytes)
+            .map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })?;
         Doc::check_identity(&other, id)?;
         self.ensure_loaded(id)?;
         let doc = self.docs.get_mut(id).expect("loaded above");
         let before = doc.am.get_heads();
         if let Err(e) = doc.am.merge(&mut other) {
             self.docs.remove(id);
-            return Err(Error::CorruptDocument {
-                doc: id.to_string(),
-                reason: e.to_string(),
-            });
+            return Err(Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() });
         }
         let after = doc.am.get_heads();
         if before == after {
             return Ok(MergeOutcome::default());
         }
-        let changes: Vec<Vec<u8>> = doc
-            .am
-            .get_changes(&before)
-            .iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect();
+        let changes: Vec<Vec<u8>> = doc.am.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
         let touched = touched_records(&doc.am.diff(&before, &after));
         doc.index_collections();
         let now = self.clock.now_ms();
@@ -640,14 +526,8 @@ impl Store {
                 write_snapshot(&tx, doc, now)?;
             } else {
                 for (i, c) in changes.iter().enumerate() {
-                    tx.prepare_cached(
-                        "INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![
-                        doc.id.to_string(),
-                        doc.next_seq + i as i64,
-                        c
-                    ])?;
+                    tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+                        .execute(params![doc.id.to_string(), doc.next_seq + i as i64, c])?;
                 }
             }
             let mut ix = Indexer::new(&tx, &self.rules);
@@ -671,10 +551,7 @@ impl Store {
                 if let Some(r) = rules {
                     self.rules = r;
                 }
-                Ok(MergeOutcome {
-                    new_changes: changes.len(),
-                    records_updated: touched.len(),
-                })
+                Ok(MergeOutcome { new_changes: changes.len(), records_updated: touched.len() })
             }
             Err(e) => {
                 self.docs.remove(id);
@@ -704,8 +581,7 @@ impl Store {
             self.compact(&id)?;
             self.docs.remove(&id);
         }
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
         Ok(())
     }
 
@@ -726,13 +602,7 @@ impl Store {
         for doc in &loaded {
             let mut ix = Indexer::new(&tx, &rules);
             for c in doc.id.collections() {
-                ix.project(
-                    doc,
-                    &Touched {
-                        collection: (*c).into(),
-                        key: None,
-                    },
-                )?;
+                ix.project(doc, &Touched { collection: (*c).into(), key: None })?;
             }
             if let Some(r) = ix.finish(doc)? {
                 rules = r;
@@ -766,28 +636,25 @@ impl Store {
                 return Err(e);
             }
         };
-        if doc
-            .am
-            .commit_with(CommitOptions::default().with_time(now / 1000))
-            .is_none()
-        {
+        if doc.am.commit_with(CommitOptions::default().with_time(now / 1000)).is_none() {
             return Ok(r); // nothing changed
         }
-        let result = (|| -> Result<Option<VisitRules>> {
-            let tx = self.conn.transaction()?;
-            if doc.persisted {
-                let change = doc.am.get_last_local_change().expect("just committed");
-                tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
-                    .execute(params![id.to_string(), doc.next_seq, change.raw_bytes()])?;
-            } else {
-                write_snapshot(&tx, doc, now)?;
-            }
-            let mut ix = Indexer::new(&tx, &self.rules);
-            index(&mut ix, doc)?;
-            let rules = ix.finish(doc)?;
-            tx.commit()?;
-            Ok(rules)
-        })();
+        let result =
+            (|| -> Result<Option<VisitRules>> {
+                let tx = self.conn.transaction()?;
+                if doc.persisted {
+                    let change = doc.am.get_last_local_change().expect("just committed");
+                    tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+                        .execute(params![id.to_string(), doc.next_seq, change.raw_bytes()])?;
+                } else {
+                    write_snapshot(&tx, doc, now)?;
+                }
+                let mut ix = Indexer::new(&tx, &self.rules);
+                index(&mut ix, doc)?;
+                let rules = ix.finish(doc)?;
+                tx.commit()?;
+                Ok(rules)
+            })();
         match result {
             Ok(rules) => {
                 if doc.persisted {
@@ -838,25 +705,14 @@ impl Store {
 
     fn load_from_disk(&self, id: &DocId) -> Result<Option<Doc>> {
         let key = id.to_string();
-        let snapshot: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT snapshot FROM documents WHERE doc_id = ?1",
-                [&key],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let snapshot: Option<Vec<u8>> =
+            self.conn.query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0)).optional()?;
         let Some(snapshot) = snapshot else {
             return Ok(None);
         };
-        let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument {
-            doc: key.clone(),
-            reason: e.to_string(),
-        };
+        let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument { doc: key.clone(), reason: e.to_string() };
         let mut am = AutoCommit::load(&snapshot).map_err(corrupt)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+        let mut stmt = self.conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
         let mut rows = stmt.query([&key])?;
         let mut all = Vec::new();
         let (mut n, mut last_seq) = (0, 0);
@@ -876,11 +732,9 @@ impl Store {
         if self.docs.get(id).is_some_and(|d| d.persisted) {
             return Ok(true);
         }
-        Ok(self.conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM documents WHERE doc_id = ?1)",
-            [id.to_string()],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS(SELECT 1 FROM documents WHERE doc_id = ?1)", [id.to_string()], |r| r.get(0))?)
     }
 
     fn load_household(&mut self, doc_id: &DocId, id: &HouseholdId) -> Result<Household> {
@@ -895,33 +749,23 @@ impl Store {
             .prepare_cached("SELECT kind FROM units WHERE id = ?1 AND deleted = 0")?
             .query_row([id.as_str()], |r| r.get(0))
             .optional()?;
-        kind.and_then(|k| UnitKind::parse(&k))
-            .ok_or_else(|| Error::not_found("unit", id))
+        kind.and_then(|k| UnitKind::parse(&k)).ok_or_else(|| Error::not_found("unit", id))
     }
 
     fn require_unit(&self, id: &UnitId, kind: UnitKind, what: &'static str) -> Result<()> {
         match self.unit_kind(id) {
             Ok(k) if k == kind => Ok(()),
-            Ok(_) => Err(Error::invalid(
-                what,
-                format!("unit {id} is not a {}", kind.as_str()),
-            )),
+            Ok(_) => Err(Error::invalid(what, format!("unit {id} is not a {}", kind.as_str()))),
             Err(_) => Err(Error::not_found(what, id)),
         }
     }
 
     fn require_micro_grid_of(&self, micro: &UnitId, grid: &UnitId) -> Result<()> {
         self.require_unit(micro, UnitKind::MicroGrid, "micro-grid")?;
-        let parent: Option<String> = self.conn.query_row(
-            "SELECT parent_id FROM units WHERE id = ?1",
-            [micro.as_str()],
-            |r| r.get(0),
-        )?;
+        let parent: Option<String> =
+            self.conn.query_row("SELECT parent_id FROM units WHERE id = ?1", [micro.as_str()], |r| r.get(0))?;
         if parent.as_deref() != Some(grid.as_str()) {
-            return Err(Error::invalid(
-                "micro-grid",
-                format!("micro-grid {micro} is not part of grid {grid}"),
-            ));
+            return Err(Error::invalid("micro-grid", format!("micro-grid {micro} is not part of grid {grid}")));
         }
         Ok(())
     }

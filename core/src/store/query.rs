@@ -91,23 +91,17 @@ pub enum SearchHit {
     Report { id: ReportId, description: String },
 }
 
-const HOUSEHOLD_COLUMNS: &str =
-    "id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes,
+const HOUSEHOLD_COLUMNS: &str = "id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes,
                                  last_visit_at, next_due_at";
 
 fn location(lat: Option<f64>, lon: Option<f64>) -> Option<GeoPoint> {
-    Some(GeoPoint {
-        lat: lat?,
-        lon: lon?,
-    })
+    Some(GeoPoint { lat: lat?, lon: lon? })
 }
 
 /// Ids and enums in the tables were written by this crate; a row that does not parse means the
 /// file was damaged.
 fn parsed<T>(v: Option<T>, what: &str) -> rusqlite::Result<T> {
-    v.ok_or_else(|| {
-        rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
-    })
+    v.ok_or_else(|| rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text))
 }
 
 fn id<T>(s: String, f: fn(&str) -> Result<T>) -> rusqlite::Result<T> {
@@ -118,15 +112,8 @@ fn household_row(r: &Row<'_>) -> rusqlite::Result<HouseholdSummary> {
     Ok(HouseholdSummary {
         id: id(r.get(0)?, HouseholdId::parse)?,
         grid: id(r.get(1)?, UnitId::parse)?,
-        micro_grid: r
-            .get::<_, Option<String>>(2)?
-            .map(|s| id(s, UnitId::parse))
-            .transpose()?,
-        address: Address {
-            building: r.get(3)?,
-            unit: r.get(4)?,
-            room: r.get(5)?,
-        },
+        micro_grid: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
+        address: Address { building: r.get(3)?, unit: r.get(4)?, room: r.get(5)? },
         location: location(r.get(6)?, r.get(7)?),
         care_tags: CareTag::from_mask(r.get(8)?),
         risk: parsed(RiskLevel::parse(&r.get::<_, String>(9)?), "risk")?,
@@ -139,10 +126,7 @@ fn household_row(r: &Row<'_>) -> rusqlite::Result<HouseholdSummary> {
 fn report_row(r: &Row<'_>) -> rusqlite::Result<ReportSummary> {
     Ok(ReportSummary {
         id: id(r.get(0)?, ReportId::parse)?,
-        grid: r
-            .get::<_, Option<String>>(1)?
-            .map(|s| id(s, UnitId::parse))
-            .transpose()?,
+        grid: r.get::<_, Option<String>>(1)?.map(|s| id(s, UnitId::parse)).transpose()?,
         reporter: id(r.get(2)?, UserId::parse)?,
         category: id(r.get(3)?, CategoryId::parse)?,
         description: r.get(4)?,
@@ -191,8 +175,7 @@ impl Store {
     }
 
     pub fn household(&self, id: &HouseholdId) -> Result<HouseholdSummary> {
-        let sql =
-            format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = ?1 AND deleted = 0");
+        let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = ?1 AND deleted = 0");
         self.conn
             .prepare_cached(&sql)?
             .query_row([id.as_str()], household_row)
@@ -270,10 +253,7 @@ impl Store {
         if let Some((p, radius)) = &f.near {
             p.validate("search point")?;
             if !radius.is_finite() || *radius <= 0.0 || *radius > 100_000.0 {
-                return Err(Error::invalid(
-                    "search radius",
-                    "must be between 0 and 100 km",
-                ));
+                return Err(Error::invalid("search radius", "must be between 0 and 100 km"));
             }
             // A bounding box the index can use; the exact distance is checked below.
             let dlat = radius / 111_000.0;
@@ -284,11 +264,7 @@ impl Store {
         sql.push_str(" ORDER BY created_at DESC, id DESC");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), report_row)?;
-        let limit = if f.limit == 0 {
-            usize::MAX
-        } else {
-            f.limit as usize
-        };
+        let limit = if f.limit == 0 { usize::MAX } else { f.limit as usize };
         let mut out = Vec::new();
         for r in rows {
             let r = r?;
@@ -312,28 +288,16 @@ impl Store {
         crate::text::check_required("search text", text, 100)?;
         let limit = if limit == 0 { 50 } else { limit };
         // Each word must appear; words are quoted so FTS syntax characters are plain text.
-        let words: Vec<String> = text
-            .split_whitespace()
-            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-            .collect();
+        let words: Vec<String> = text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
         let short = text.split_whitespace().any(|w| w.chars().count() < 3);
         let (hfilter, rfilter, arg) = if short {
             (
                 "body LIKE ?1 ESCAPE '\\'",
                 "body LIKE ?1 ESCAPE '\\'",
-                format!(
-                    "%{}%",
-                    text.replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                ),
+                format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")),
             )
         } else {
-            (
-                "household_search MATCH ?1",
-                "report_search MATCH ?1",
-                words.join(" AND "),
-            )
+            ("household_search MATCH ?1", "report_search MATCH ?1", words.join(" AND "))
         };
         let mut out = Vec::new();
         let sql = format!(
@@ -343,15 +307,8 @@ impl Store {
         .replace("s.household_search", "household_search");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
-            let a = Address {
-                building: r.get(1)?,
-                unit: r.get(2)?,
-                room: r.get(3)?,
-            };
-            Ok(SearchHit::Household {
-                id: id(r.get(0)?, HouseholdId::parse)?,
-                address: a.label(),
-            })
+            let a = Address { building: r.get(1)?, unit: r.get(2)?, room: r.get(3)? };
+            Ok(SearchHit::Household { id: id(r.get(0)?, HouseholdId::parse)?, address: a.label() })
         })?;
         out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
         let sql = format!(
@@ -361,10 +318,7 @@ impl Store {
         .replace("s.report_search", "report_search");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
-            Ok(SearchHit::Report {
-                id: id(r.get(0)?, ReportId::parse)?,
-                description: r.get(1)?,
-            })
+            Ok(SearchHit::Report { id: id(r.get(0)?, ReportId::parse)?, description: r.get(1)? })
         })?;
         out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
         Ok(out)
@@ -379,10 +333,7 @@ impl Store {
             Ok(Unit {
                 id: id(r.get(0)?, UnitId::parse)?,
                 kind: parsed(UnitKind::parse(&r.get::<_, String>(1)?), "kind")?,
-                parent: r
-                    .get::<_, Option<String>>(2)?
-                    .map(|s| id(s, UnitId::parse))
-                    .transpose()?,
+                parent: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
                 name: r.get(3)?,
                 deleted: false,
             })
@@ -392,17 +343,14 @@ impl Store {
 
     /// Users with a given role, for pickers (the names are for the screen only).
     pub fn users(&self) -> Result<Vec<crate::directory::User>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, name, role, unit_id, department FROM users WHERE deleted = 0 ORDER BY id",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, name, role, unit_id, department FROM users WHERE deleted = 0 ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
             Ok(crate::directory::User {
                 id: id(r.get(0)?, UserId::parse)?,
                 name: Personal::new(r.get::<_, String>(1)?),
-                role: parsed(
-                    serde_json::from_value(serde_json::Value::String(r.get(2)?)).ok(),
-                    "role",
-                )?,
+                role: parsed(serde_json::from_value(serde_json::Value::String(r.get(2)?)).ok(), "role")?,
                 unit: id(r.get(3)?, UnitId::parse)?,
                 department: r.get(4)?,
                 deleted: false,

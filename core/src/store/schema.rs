@@ -173,18 +173,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<bool> {
 pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<bool> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > CURRENT {
-        return Err(Error::SchemaTooNew {
-            found,
-            known: CURRENT,
-        });
+        return Err(Error::SchemaTooNew { found, known: CURRENT });
     }
     let mut rebuild = false;
-    for (i, m) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .take(target as usize)
-        .skip(found as usize)
-    {
+    for (i, m) in MIGRATIONS.iter().enumerate().take(target as usize).skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(m.sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;

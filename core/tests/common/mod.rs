@@ -22,60 +22,28 @@ pub struct Fixture {
 }
 
 pub fn open(path: &Path, clock: &Arc<FixedClock>) -> Store {
-    Store::open(
-        path,
-        OpenOptions {
-            clock: clock.clone(),
-            ..OpenOptions::default()
-        },
-    )
-    .expect("open store")
+    Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() }).expect("open store")
 }
 
 pub fn district(path: &Path) -> (Store, Fixture) {
     let clock = Arc::new(FixedClock::new(MORNING));
     let mut s = open(path, &clock);
-    let district = s
-        .add_unit(NewUnit {
-            kind: UnitKind::District,
-            parent: None,
-            name: "Jinshui District".into(),
-        })
-        .unwrap();
+    let district =
+        s.add_unit(NewUnit { kind: UnitKind::District, parent: None, name: "Jinshui District".into() }).unwrap();
     let street = s
-        .add_unit(NewUnit {
-            kind: UnitKind::Street,
-            parent: Some(district.id.clone()),
-            name: "Wenhua Road".into(),
-        })
+        .add_unit(NewUnit { kind: UnitKind::Street, parent: Some(district.id.clone()), name: "Wenhua Road".into() })
         .unwrap();
     let community = s
-        .add_unit(NewUnit {
-            kind: UnitKind::Community,
-            parent: Some(street.id.clone()),
-            name: "Weilai".into(),
-        })
+        .add_unit(NewUnit { kind: UnitKind::Community, parent: Some(street.id.clone()), name: "Weilai".into() })
         .unwrap();
     let grid = s
-        .add_unit(NewUnit {
-            kind: UnitKind::Grid,
-            parent: Some(community.id.clone()),
-            name: "Weilai Grid 1".into(),
-        })
+        .add_unit(NewUnit { kind: UnitKind::Grid, parent: Some(community.id.clone()), name: "Weilai Grid 1".into() })
         .unwrap();
     let other_grid = s
-        .add_unit(NewUnit {
-            kind: UnitKind::Grid,
-            parent: Some(community.id.clone()),
-            name: "Weilai Grid 2".into(),
-        })
+        .add_unit(NewUnit { kind: UnitKind::Grid, parent: Some(community.id.clone()), name: "Weilai Grid 2".into() })
         .unwrap();
     let micro_grid = s
-        .add_unit(NewUnit {
-            kind: UnitKind::MicroGrid,
-            parent: Some(grid.id.clone()),
-            name: "Building 3".into(),
-        })
+        .add_unit(NewUnit { kind: UnitKind::MicroGrid, parent: Some(grid.id.clone()), name: "Building 3".into() })
         .unwrap();
     for c in NewCategory::defaults() {
         s.set_category(c).unwrap();
@@ -96,18 +64,7 @@ pub fn district(path: &Path) -> (Store, Fixture) {
             department: None,
         })
         .unwrap();
-    (
-        s,
-        Fixture {
-            district,
-            grid,
-            other_grid,
-            micro_grid,
-            worker,
-            volunteer,
-            clock,
-        },
-    )
+    (s, Fixture { district, grid, other_grid, micro_grid, worker, volunteer, clock })
 }
 
 pub fn household(s: &mut Store, f: &Fixture, room: &str, tags: &[CareTag]) -> Household {
@@ -115,11 +72,7 @@ pub fn household(s: &mut Store, f: &Fixture, room: &str, tags: &[CareTag]) -> Ho
         &f.grid.id,
         NewHousehold {
             micro_grid: Some(f.micro_grid.id.clone()),
-            address: Address {
-                building: "3".into(),
-                unit: "2".into(),
-                room: room.into(),
-            },
+            address: Address { building: "3".into(), unit: "2".into(), room: room.into() },
             location: Some(GeoPoint::new(34.7561, 113.6532).unwrap()),
             care_tags: tags.iter().copied().collect(),
             risk: Some(RiskLevel::Blue),
