@@ -15,17 +15,17 @@ use crate::ids::{CategoryId, UnitId, UserId};
 use crate::personal::Personal;
 use crate::text::{check_required, NAME_MAX, SHORT_MAX};
 
-/// A level of the hierarchy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnitKind {
-    District,
-    Street,
-    /// A community (社区) in town or an administrative village (行政村).
-    Community,
-    Grid,
-    /// About ten households looked after by a micro-grid volunteer.
-    MicroGrid,
+field_enum! {
+    /// A level of the hierarchy.
+    pub enum UnitKind {
+        District = "district",
+        Street = "street",
+        /// A community (社区) in town or an administrative village (行政村).
+        Community = "community",
+        Grid = "grid",
+        /// About ten households looked after by a micro-grid volunteer.
+        MicroGrid = "micro_grid",
+    }
 }
 
 impl UnitKind {
@@ -38,20 +38,6 @@ impl UnitKind {
             UnitKind::Grid => Some(UnitKind::Community),
             UnitKind::MicroGrid => Some(UnitKind::Grid),
         }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnitKind::District => "district",
-            UnitKind::Street => "street",
-            UnitKind::Community => "community",
-            UnitKind::Grid => "grid",
-            UnitKind::MicroGrid => "micro_grid",
-        }
-    }
-    pub fn parse(s: &str) -> Option<UnitKind> {
-        [UnitKind::District, UnitKind::Street, UnitKind::Community, UnitKind::Grid, UnitKind::MicroGrid]
-            .into_iter()
-            .find(|k| k.as_str() == s)
     }
 }
 
@@ -84,33 +70,20 @@ impl NewUnit {
     }
 }
 
-/// What a user does; decides what they may see and do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Full-time or part-time grid worker (专职/兼职网格员).
-    GridWorker,
-    /// Looks after a micro-grid of about ten households (微网格员).
-    MicroGridVolunteer,
-    /// Courier, delivery rider or sanitation worker who reports what they see (流动网格员).
-    FlowingReporter,
-    /// Handles reports dispatched to a department.
-    DepartmentHandler,
-    /// Grid head or supervisor at any level above the grid.
-    Supervisor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::GridWorker => "grid_worker",
-            Role::MicroGridVolunteer => "micro_grid_volunteer",
-            Role::FlowingReporter => "flowing_reporter",
-            Role::DepartmentHandler => "department_handler",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
+field_enum! {
+    /// What a user does; decides what they may see and do.
+    pub enum Role {
+        /// Full-time or part-time grid worker (专职/兼职网格员).
+        GridWorker = "grid_worker",
+        /// Looks after a micro-grid of about ten households (微网格员).
+        MicroGridVolunteer = "micro_grid_volunteer",
+        /// Courier, delivery rider or sanitation worker who reports what they see (流动网格员).
+        FlowingReporter = "flowing_reporter",
+        /// Handles reports dispatched to a department.
+        DepartmentHandler = "department_handler",
+        /// Grid head or supervisor at any level above the grid.
+        Supervisor = "supervisor",
+        Admin = "admin",
     }
 }
 

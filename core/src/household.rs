@@ -14,33 +14,18 @@ use crate::ids::{HouseholdId, ResidentId, UnitId};
 use crate::personal::Personal;
 use crate::text::{check_len, check_required, NAME_MAX, NOTES_MAX};
 
-/// Why a household gets special attention.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CareTag {
-    ElderlyAlone,
-    Disabled,
-    SeriouslyIll,
-    HardshipFamily,
-    KeyCare,
+field_enum! {
+    /// Why a household gets special attention.
+    pub enum CareTag {
+        ElderlyAlone = "elderly_alone",
+        Disabled = "disabled",
+        SeriouslyIll = "seriously_ill",
+        HardshipFamily = "hardship_family",
+        KeyCare = "key_care",
+    }
 }
 
 impl CareTag {
-    pub const ALL: [CareTag; 5] =
-        [CareTag::ElderlyAlone, CareTag::Disabled, CareTag::SeriouslyIll, CareTag::HardshipFamily, CareTag::KeyCare];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CareTag::ElderlyAlone => "elderly_alone",
-            CareTag::Disabled => "disabled",
-            CareTag::SeriouslyIll => "seriously_ill",
-            CareTag::HardshipFamily => "hardship_family",
-            CareTag::KeyCare => "key_care",
-        }
-    }
-    pub fn parse(s: &str) -> Option<CareTag> {
-        CareTag::ALL.into_iter().find(|t| t.as_str() == s)
-    }
     /// Bit in the `care_tags` column of the households table.
     pub(crate) fn bit(self) -> i64 {
         1 << (self as i64)
@@ -49,35 +34,18 @@ impl CareTag {
         tags.iter().fold(0, |m, t| m | t.bit())
     }
     pub(crate) fn from_mask(mask: i64) -> BTreeSet<CareTag> {
-        CareTag::ALL.into_iter().filter(|t| mask & t.bit() != 0).collect()
+        CareTag::ALL.iter().copied().filter(|t| mask & t.bit() != 0).collect()
     }
 }
 
-/// Risk colour (红橙黄蓝灰), red the most urgent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RiskLevel {
-    Red,
-    Orange,
-    Yellow,
-    Blue,
-    Grey,
-}
-
-impl RiskLevel {
-    pub const ALL: [RiskLevel; 5] =
-        [RiskLevel::Red, RiskLevel::Orange, RiskLevel::Yellow, RiskLevel::Blue, RiskLevel::Grey];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RiskLevel::Red => "red",
-            RiskLevel::Orange => "orange",
-            RiskLevel::Yellow => "yellow",
-            RiskLevel::Blue => "blue",
-            RiskLevel::Grey => "grey",
-        }
-    }
-    pub fn parse(s: &str) -> Option<RiskLevel> {
-        RiskLevel::ALL.into_iter().find(|r| r.as_str() == s)
+field_enum! {
+    /// Risk colour (红橙黄蓝灰), red the most urgent.
+    pub enum RiskLevel {
+        Red = "red",
+        Orange = "orange",
+        Yellow = "yellow",
+        Blue = "blue",
+        Grey = "grey",
     }
 }
 
@@ -169,18 +137,18 @@ impl Household {
     }
 }
 
-/// How a resident relates to the head of the household.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Relation {
-    Head,
-    Spouse,
-    Child,
-    Parent,
-    Grandchild,
-    Sibling,
-    Tenant,
-    Other,
+field_enum! {
+    /// How a resident relates to the head of the household.
+    pub enum Relation {
+        Head = "head",
+        Spouse = "spouse",
+        Child = "child",
+        Parent = "parent",
+        Grandchild = "grandchild",
+        Sibling = "sibling",
+        Tenant = "tenant",
+        Other = "other",
+    }
 }
 
 /// A person living in a household. Name, phone and ID number are personal data.

@@ -9,6 +9,9 @@
 //! What it must never do: open sockets or radios, expose raw Automerge types in its public API,
 //! or write a resident's name, phone or ID number into a log line or an error message.
 
+#[macro_use]
+mod enums;
+
 pub mod clock;
 pub mod directory;
 mod document;

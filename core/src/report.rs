@@ -69,44 +69,23 @@ impl Tombstone for Report {
     }
 }
 
-/// The steps of the closed loop (发现 → 上报 → 派发 → 处置 → 督办 → 反馈 → 销号).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReportEventKind {
-    Submitted,
-    Triaged,
-    Dispatched,
-    Accepted,
-    ProgressNote,
-    Escalated,
-    Resolved,
-    FeedbackSent,
-    Confirmed,
-    Disputed,
-    Closed,
-    Reopened,
-    MergedAsDuplicate,
-    Comment,
-}
-
-impl ReportEventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportEventKind::Submitted => "submitted",
-            ReportEventKind::Triaged => "triaged",
-            ReportEventKind::Dispatched => "dispatched",
-            ReportEventKind::Accepted => "accepted",
-            ReportEventKind::ProgressNote => "progress_note",
-            ReportEventKind::Escalated => "escalated",
-            ReportEventKind::Resolved => "resolved",
-            ReportEventKind::FeedbackSent => "feedback_sent",
-            ReportEventKind::Confirmed => "confirmed",
-            ReportEventKind::Disputed => "disputed",
-            ReportEventKind::Closed => "closed",
-            ReportEventKind::Reopened => "reopened",
-            ReportEventKind::MergedAsDuplicate => "merged_as_duplicate",
-            ReportEventKind::Comment => "comment",
-        }
+field_enum! {
+    /// The steps of the closed loop (发现 → 上报 → 派发 → 处置 → 督办 → 反馈 → 销号).
+    pub enum ReportEventKind {
+        Submitted = "submitted",
+        Triaged = "triaged",
+        Dispatched = "dispatched",
+        Accepted = "accepted",
+        ProgressNote = "progress_note",
+        Escalated = "escalated",
+        Resolved = "resolved",
+        FeedbackSent = "feedback_sent",
+        Confirmed = "confirmed",
+        Disputed = "disputed",
+        Closed = "closed",
+        Reopened = "reopened",
+        MergedAsDuplicate = "merged_as_duplicate",
+        Comment = "comment",
     }
 }
 
@@ -162,43 +141,16 @@ impl Tombstone for ReportEvent {
     }
 }
 
-/// Where a report stands in the loop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReportStatus {
-    Open,
-    Triaged,
-    Dispatched,
-    InProgress,
-    Resolved,
-    Closed,
-    Duplicate,
-}
-
-impl ReportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportStatus::Open => "open",
-            ReportStatus::Triaged => "triaged",
-            ReportStatus::Dispatched => "dispatched",
-            ReportStatus::InProgress => "in_progress",
-            ReportStatus::Resolved => "resolved",
-            ReportStatus::Closed => "closed",
-            ReportStatus::Duplicate => "duplicate",
-        }
-    }
-    pub fn parse(s: &str) -> Option<ReportStatus> {
-        [
-            ReportStatus::Open,
-            ReportStatus::Triaged,
-            ReportStatus::Dispatched,
-            ReportStatus::InProgress,
-            ReportStatus::Resolved,
-            ReportStatus::Closed,
-            ReportStatus::Duplicate,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+field_enum! {
+    /// Where a report stands in the loop.
+    pub enum ReportStatus {
+        Open = "open",
+        Triaged = "triaged",
+        Dispatched = "dispatched",
+        InProgress = "in_progress",
+        Resolved = "resolved",
+        Closed = "closed",
+        Duplicate = "duplicate",
     }
 }
 

@@ -13,81 +13,38 @@ use crate::ids::{HouseholdId, UserId, VisitId};
 use crate::photo::PhotoMeta;
 use crate::text::{check_len, NOTES_MAX};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VisitKind {
-    /// Regular door-to-door visit (入户走访).
-    Routine,
-    /// A visit to check on someone's wellbeing (elderly, ill, disabled).
-    WelfareCheck,
-    /// Bell check (摇响铃铛) and the resident showed at the window.
-    BellCheckAnswered,
-    /// Bell check with no answer: the household has not been seen, follow up at once.
-    BellCheckNoAnswer,
-    DisputeMediation,
-    HazardInspection,
+field_enum! {
+    /// What kind of call a visit was.
+    pub enum VisitKind {
+        /// Regular door-to-door visit (入户走访).
+        Routine = "routine",
+        /// A visit to check on someone's wellbeing (elderly, ill, disabled).
+        WelfareCheck = "welfare_check",
+        /// Bell check (摇响铃铛) and the resident showed at the window.
+        BellCheckAnswered = "bell_check_answered",
+        /// Bell check with no answer: the household has not been seen, follow up at once.
+        /// (Also spelled out in the store's due-date query.)
+        BellCheckNoAnswer = "bell_check_no_answer",
+        DisputeMediation = "dispute_mediation",
+        HazardInspection = "hazard_inspection",
+    }
 }
 
 impl VisitKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VisitKind::Routine => "routine",
-            VisitKind::WelfareCheck => "welfare_check",
-            VisitKind::BellCheckAnswered => "bell_check_answered",
-            // Also spelled out in the store's due-date query.
-            VisitKind::BellCheckNoAnswer => "bell_check_no_answer",
-            VisitKind::DisputeMediation => "dispute_mediation",
-            VisitKind::HazardInspection => "hazard_inspection",
-        }
-    }
-    pub fn parse(s: &str) -> Option<VisitKind> {
-        [
-            VisitKind::Routine,
-            VisitKind::WelfareCheck,
-            VisitKind::BellCheckAnswered,
-            VisitKind::BellCheckNoAnswer,
-            VisitKind::DisputeMediation,
-            VisitKind::HazardInspection,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
     /// Whether the visit shows the household was seen, and so resets its visit clock.
     pub fn counts_as_contact(self) -> bool {
         self != VisitKind::BellCheckNoAnswer
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VisitOutcome {
-    AllWell,
-    ProblemFound,
-    NobodyHome,
-    ResolvedOnSite,
-    Referred,
-}
-
-impl VisitOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VisitOutcome::AllWell => "all_well",
-            VisitOutcome::ProblemFound => "problem_found",
-            VisitOutcome::NobodyHome => "nobody_home",
-            VisitOutcome::ResolvedOnSite => "resolved_on_site",
-            VisitOutcome::Referred => "referred",
-        }
-    }
-    pub fn parse(s: &str) -> Option<VisitOutcome> {
-        [
-            VisitOutcome::AllWell,
-            VisitOutcome::ProblemFound,
-            VisitOutcome::NobodyHome,
-            VisitOutcome::ResolvedOnSite,
-            VisitOutcome::Referred,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+field_enum! {
+    /// What the worker found.
+    pub enum VisitOutcome {
+        AllWell = "all_well",
+        ProblemFound = "problem_found",
+        NobodyHome = "nobody_home",
+        ResolvedOnSite = "resolved_on_site",
+        Referred = "referred",
     }
 }
 
@@ -146,5 +103,21 @@ impl Visit {
 impl Tombstone for Visit {
     fn is_deleted(&self) -> bool {
         self.deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_one_spelling_in_documents_tables_and_queries() {
+        for k in VisitKind::ALL {
+            assert_eq!(VisitKind::parse(k.as_str()), Some(*k));
+            assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{}\"", k.as_str()));
+        }
+        // The store's due-date query spells this one out as a literal.
+        assert_eq!(VisitKind::BellCheckNoAnswer.as_str(), "bell_check_no_answer");
+        assert_eq!(VisitKind::parse("Routine"), None);
     }
 }

@@ -34,40 +34,27 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(phone, pick, risk, tag, notes)| Op::EditHousehold { phone, pick, risk, tag, notes }),
         1 => (phone.clone(), any::<usize>()).prop_map(|(phone, pick)| Op::DeleteHousehold { phone, pick }),
         1 => (phone.clone(), any::<usize>()).prop_map(|(phone, pick)| Op::AddResident { phone, pick }),
-        6 => (phone.clone(), any::<usize>(), 0..6usize, any::<bool>(), -3000i64..3000)
+        6 => (phone.clone(), any::<usize>(), 0..VisitKind::ALL.len(), any::<bool>(), -3000i64..3000)
             .prop_map(|(phone, pick, kind, photo, minutes)| Op::RecordVisit { phone, pick, kind, photo, minutes }),
         1 => (phone.clone(), any::<usize>()).prop_map(|(phone, pick)| Op::DeleteVisit { phone, pick }),
         1 => phone.clone().prop_map(|phone| Op::FileReport { phone }),
-        2 => (phone.clone(), any::<usize>(), 0..14usize).prop_map(|(phone, pick, kind)| Op::AddEvent { phone, pick, kind }),
+        2 => (phone.clone(), any::<usize>(), 0..ReportEventKind::ALL.len()).prop_map(|(phone, pick, kind)| Op::AddEvent { phone, pick, kind }),
         1 => (phone.clone(), 1u32..400).prop_map(|(phone, hours)| Op::SetRules { phone, hours }),
         4 => (phone.clone(), 0..PHONES).prop_map(|(from, to)| Op::Merge { from, to }),
     ]
 }
 
-const KINDS: [VisitKind; 6] = [
-    VisitKind::Routine,
-    VisitKind::WelfareCheck,
-    VisitKind::BellCheckAnswered,
-    VisitKind::BellCheckNoAnswer,
-    VisitKind::DisputeMediation,
-    VisitKind::HazardInspection,
-];
-const EVENTS: [ReportEventKind; 14] = [
-    ReportEventKind::Submitted,
-    ReportEventKind::Triaged,
-    ReportEventKind::Dispatched,
-    ReportEventKind::Accepted,
-    ReportEventKind::ProgressNote,
-    ReportEventKind::Escalated,
-    ReportEventKind::Resolved,
-    ReportEventKind::FeedbackSent,
-    ReportEventKind::Confirmed,
-    ReportEventKind::Disputed,
-    ReportEventKind::Closed,
-    ReportEventKind::Reopened,
-    ReportEventKind::MergedAsDuplicate,
-    ReportEventKind::Comment,
-];
+/// Two different phones, both mutable.
+fn pair(phones: &mut [Store], from: usize, to: usize) -> (&mut Store, &mut Store) {
+    assert_ne!(from, to);
+    if from < to {
+        let (l, r) = phones.split_at_mut(to);
+        (&mut l[from], &mut r[0])
+    } else {
+        let (l, r) = phones.split_at_mut(from);
+        (&mut r[0], &mut l[to])
+    }
+}
 
 fn merge_all(from: &mut Store, to: &mut Store) {
     for d in from.document_ids().unwrap() {
@@ -128,7 +115,7 @@ fn run(ops: Vec<Op>) {
                 }));
             }
             Op::RecordVisit { phone, pick, kind, photo, minutes } if !households.is_empty() => {
-                let mut v = visit(&households[pick % households.len()], &f.worker.id, KINDS[kind]);
+                let mut v = visit(&households[pick % households.len()], &f.worker.id, VisitKind::ALL[kind]);
                 v.at = Some(MORNING + minutes * 60_000);
                 if photo {
                     v.photos = vec![common::photo()];
@@ -147,7 +134,7 @@ fn run(ops: Vec<Op>) {
                 expected_ok(phones[phone].add_report_event(NewReportEvent {
                     report: reports[pick % reports.len()].clone(),
                     author: f.worker.id.clone(),
-                    kind: EVENTS[kind],
+                    kind: ReportEventKind::ALL[kind],
                     note: "on it".into(),
                     target: None,
                     score: None,
@@ -160,13 +147,7 @@ fn run(ops: Vec<Op>) {
                 phones[phone].set_visit_rules(&rules).unwrap();
             }
             Op::Merge { from, to } if from != to => {
-                let (a, b) = if from < to {
-                    let (l, r) = phones.split_at_mut(to);
-                    (&mut l[from], &mut r[0])
-                } else {
-                    let (l, r) = phones.split_at_mut(from);
-                    (&mut r[0], &mut l[to])
-                };
+                let (a, b) = pair(&mut phones, from, to);
                 merge_all(a, b);
             }
             _ => {}
@@ -186,13 +167,7 @@ fn run(ops: Vec<Op>) {
         for from in 0..PHONES {
             for to in 0..PHONES {
                 if from != to {
-                    let (a, b) = if from < to {
-                        let (l, r) = phones.split_at_mut(to);
-                        (&mut l[from], &mut r[0])
-                    } else {
-                        let (l, r) = phones.split_at_mut(from);
-                        (&mut r[0], &mut l[to])
-                    };
+                    let (a, b) = pair(&mut phones, from, to);
                     merge_all(a, b);
                 }
             }

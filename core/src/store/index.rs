@@ -278,7 +278,7 @@ impl<'t> Indexer<'t> {
                 r.phone.expose(),
                 r.id_number.expose(),
                 r.birth_year,
-                serde_json::to_value(r.relation).ok().and_then(|v| v.as_str().map(str::to_owned)),
+                r.relation.as_str(),
                 r.deleted,
             ])?;
         Ok(())

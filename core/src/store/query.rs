@@ -197,10 +197,7 @@ impl Store {
                 phone: Personal::new(r.get::<_, String>(3)?),
                 id_number: Personal::new(r.get::<_, String>(4)?),
                 birth_year: r.get(5)?,
-                relation: parsed(
-                    serde_json::from_value::<Relation>(serde_json::Value::String(r.get(6)?)).ok(),
-                    "relation",
-                )?,
+                relation: parsed(Relation::parse(&r.get::<_, String>(6)?), "relation")?,
                 deleted: false,
             })
         })?;
@@ -350,7 +347,7 @@ impl Store {
             Ok(crate::directory::User {
                 id: id(r.get(0)?, UserId::parse)?,
                 name: Personal::new(r.get::<_, String>(1)?),
-                role: parsed(serde_json::from_value(serde_json::Value::String(r.get(2)?)).ok(), "role")?,
+                role: parsed(crate::directory::Role::parse(&r.get::<_, String>(2)?), "role")?,
                 unit: id(r.get(3)?, UnitId::parse)?,
                 department: r.get(4)?,
                 deleted: false,
