@@ -518,46 +518,10 @@ impl Store {
         let changes: Vec<Vec<u8>> = doc.am.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
         let touched = touched_records(&doc.am.diff(&before, &after));
         doc.index_collections();
-        let now = self.clock.now_ms();
-        let result = (|| -> Result<Option<VisitRules>> {
-            let tx = self.conn.transaction()?;
-            let snapshot = !doc.persisted || changes.len() > 64;
-            if snapshot {
-                write_snapshot(&tx, doc, now)?;
-            } else {
-                for (i, c) in changes.iter().enumerate() {
-                    tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
-                        .execute(params![doc.id.to_string(), doc.next_seq + i as i64, c])?;
-                }
-            }
-            let mut ix = Indexer::new(&tx, &self.rules);
-            for t in &touched {
-                ix.project(doc, t)?;
-            }
-            let rules = ix.finish(doc)?;
-            tx.commit()?;
-            Ok(rules)
-        })();
-        match result {
-            Ok(rules) => {
-                let doc = self.docs.get_mut(id).expect("still loaded");
-                if !doc.persisted || changes.len() > 64 {
-                    doc.change_rows = 0;
-                } else {
-                    doc.change_rows += changes.len();
-                    doc.next_seq += changes.len() as i64;
-                }
-                doc.persisted = true;
-                if let Some(r) = rules {
-                    self.rules = r;
-                }
-                Ok(MergeOutcome { new_changes: changes.len(), records_updated: touched.len() })
-            }
-            Err(e) => {
-                self.docs.remove(id);
-                Err(e)
-            }
-        }
+        let new_changes = changes.len();
+        let persist = if !doc.persisted || new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) };
+        self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
+        Ok(MergeOutcome { new_changes, records_updated: touched.len() })
     }
 
     /// Folds a document's change rows into a new snapshot, in one transaction. History is kept:
@@ -566,14 +530,8 @@ impl Store {
         if !self.has_document(id)? {
             return Err(Error::not_found("document", id));
         }
-        let now = self.now();
         self.ensure_loaded(id)?;
-        let doc = self.docs.get_mut(id).expect("loaded above");
-        let tx = self.conn.transaction()?;
-        write_snapshot(&tx, doc, now)?;
-        tx.commit()?;
-        doc.change_rows = 0;
-        Ok(())
+        self.store_change(id, Persist::Snapshot, |_, _| Ok(()))
     }
 
     pub fn compact_all(&mut self) -> Result<()> {
@@ -639,36 +597,42 @@ impl Store {
         if doc.am.commit_with(CommitOptions::default().with_time(now / 1000)).is_none() {
             return Ok(r); // nothing changed
         }
-        let result =
-            (|| -> Result<Option<VisitRules>> {
-                let tx = self.conn.transaction()?;
-                if doc.persisted {
-                    let change = doc.am.get_last_local_change().expect("just committed");
-                    tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
-                        .execute(params![id.to_string(), doc.next_seq, change.raw_bytes()])?;
-                } else {
-                    write_snapshot(&tx, doc, now)?;
-                }
-                let mut ix = Indexer::new(&tx, &self.rules);
-                index(&mut ix, doc)?;
-                let rules = ix.finish(doc)?;
-                tx.commit()?;
-                Ok(rules)
-            })();
-        match result {
+        let persist = if doc.persisted {
+            Persist::Changes(vec![doc.am.get_last_local_change().expect("just committed").raw_bytes().to_vec()])
+        } else {
+            Persist::Snapshot
+        };
+        self.store_change(id, persist, index)?;
+        Ok(r)
+    }
+
+    /// Makes a change to a loaded document durable: its bytes and the query tables it affects,
+    /// in one SQLite transaction. On failure the in-memory document is dropped (memory must not
+    /// hold what disk does not) and reloaded from disk when next needed.
+    fn store_change(
+        &mut self,
+        id: &DocId,
+        persist: Persist,
+        index: impl FnOnce(&mut Indexer<'_>, &Doc) -> Result<()>,
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        let doc = self.docs.get_mut(id).expect("the caller loaded the document");
+        match store_in_transaction(&mut self.conn, &self.rules, doc, &persist, now, index) {
             Ok(rules) => {
-                if doc.persisted {
-                    doc.change_rows += 1;
-                    doc.next_seq += 1;
+                match persist {
+                    Persist::Snapshot => doc.change_rows = 0,
+                    Persist::Changes(c) => {
+                        doc.change_rows += c.len();
+                        doc.next_seq += c.len() as i64;
+                    }
                 }
                 doc.persisted = true;
                 if let Some(rules) = rules {
                     self.rules = rules;
                 }
-                Ok(r)
+                Ok(())
             }
             Err(e) => {
-                // Memory must not hold what disk does not: reload from disk next time.
                 self.docs.remove(id);
                 Err(e)
             }
@@ -790,6 +754,41 @@ impl Store {
             .optional()?;
         UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", id))?)
     }
+}
+
+/// How a change reaches disk: appended change rows, or a new snapshot of the whole document
+/// (for a document this store never saved, or a merge that brought many changes).
+enum Persist {
+    Snapshot,
+    Changes(Vec<Vec<u8>>),
+}
+
+fn store_in_transaction(
+    conn: &mut Connection,
+    rules: &VisitRules,
+    doc: &mut Doc,
+    persist: &Persist,
+    now: UnixMillis,
+    index: impl FnOnce(&mut Indexer<'_>, &Doc) -> Result<()>,
+) -> Result<Option<VisitRules>> {
+    let tx = conn.transaction()?;
+    match persist {
+        Persist::Snapshot => write_snapshot(&tx, doc, now)?,
+        Persist::Changes(changes) => {
+            for (i, c) in changes.iter().enumerate() {
+                tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?.execute(params![
+                    doc.id.to_string(),
+                    doc.next_seq + i as i64,
+                    c
+                ])?;
+            }
+        }
+    }
+    let mut ix = Indexer::new(&tx, rules);
+    index(&mut ix, doc)?;
+    let new_rules = ix.finish(doc)?;
+    tx.commit()?;
+    Ok(new_rules)
 }
 
 fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis) -> Result<()> {
