@@ -206,3 +206,36 @@ fn a_newer_schema_is_refused_with_a_clear_message() {
         Ok(_) => panic!("expected SchemaTooNew, the store opened"),
     }
 }
+
+#[test]
+fn a_full_disk_refuses_the_write_keeps_what_was_stored_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let h = household(&mut s, &f, "401", &[]);
+    let pages: i64 = {
+        let conn = rusqlite::Connection::open(dir.path().join("phone.sqlite")).unwrap();
+        conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap()
+    };
+    s.limit_pages_for_tests(pages + 2).unwrap();
+    let mut kept = 0;
+    let err = loop {
+        let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+        v.notes = "Long notes so that pages fill up quickly. ".repeat(40);
+        match s.record_visit(v) {
+            Ok(_) => kept += 1,
+            Err(e) => break e,
+        }
+        assert!(kept < 10_000, "the page limit never bit");
+    };
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    assert!(err.to_string().contains("full"), "{err}");
+    // Nothing half-written: the tables hold exactly the acknowledged visits, and so do the documents.
+    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), kept);
+    s.limit_pages_for_tests(1_000_000).unwrap();
+    let before = s.dump_query_tables().unwrap();
+    s.rebuild_indexes().unwrap();
+    assert_eq!(s.dump_query_tables().unwrap(), before);
+    // Space again: the phone goes on recording.
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), kept + 1);
+}

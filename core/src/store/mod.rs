@@ -574,6 +574,13 @@ impl Store {
         Ok(())
     }
 
+    /// Caps the database file at `pages` pages, so that tests can see what a full disk does.
+    #[doc(hidden)]
+    pub fn limit_pages_for_tests(&self, pages: i64) -> Result<()> {
+        self.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
+    }
+
     // ---- internals -----------------------------------------------------------------------
 
     /// The one write path: edit the document, commit, append the change and update the query
