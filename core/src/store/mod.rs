@@ -546,18 +546,22 @@ impl Store {
     /// Throws away every query table and derives it again from the documents.
     pub fn rebuild_indexes(&mut self) -> Result<()> {
         let ids = self.document_ids()?;
-        let mut loaded = Vec::with_capacity(ids.len());
-        for id in &ids {
-            self.ensure_loaded(id)?;
-            loaded.push(self.docs.remove(id).expect("loaded above"));
-        }
         let tx = self.conn.transaction()?;
         for t in schema::DERIVED_TABLES {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
         // `directory` sorts first, so grids are projected with the directory's visit rules.
+        // Documents not in the cache are loaded one at a time and let go again.
         let mut rules = VisitRules::default();
-        for doc in &loaded {
+        for id in &ids {
+            let loaded;
+            let doc = match self.docs.get(id) {
+                Some(doc) => doc,
+                None => {
+                    loaded = load_doc(&tx, id, &self.actor)?.ok_or_else(|| Error::not_found("document", id))?;
+                    &loaded
+                }
+            };
             let mut ix = Indexer::new(&tx, &rules);
             for c in doc.id.collections() {
                 ix.project(doc, &Touched { collection: (*c).into(), key: None })?;
@@ -568,9 +572,6 @@ impl Store {
         }
         tx.commit()?;
         self.rules = rules;
-        for doc in loaded.into_iter().take(self.cached_documents) {
-            self.docs.insert(doc.id.clone(), doc);
-        }
         Ok(())
     }
 
@@ -656,7 +657,7 @@ impl Store {
         if self.docs.contains_key(id) {
             return Ok(());
         }
-        let doc = match self.load_from_disk(id)? {
+        let doc = match load_doc(&self.conn, id, &self.actor)? {
             Some(doc) => doc,
             None => Doc::new(id.clone(), self.actor.clone()),
         };
@@ -672,31 +673,6 @@ impl Store {
             self.compact(id)?;
         }
         Ok(())
-    }
-
-    fn load_from_disk(&self, id: &DocId) -> Result<Option<Doc>> {
-        let key = id.to_string();
-        let snapshot: Option<Vec<u8>> =
-            self.conn.query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0)).optional()?;
-        let Some(snapshot) = snapshot else {
-            return Ok(None);
-        };
-        let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument { doc: key.clone(), reason: e.to_string() };
-        let mut am = AutoCommit::load(&snapshot).map_err(corrupt)?;
-        let mut stmt = self.conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-        let mut rows = stmt.query([&key])?;
-        let mut all = Vec::new();
-        let (mut n, mut last_seq) = (0, 0);
-        while let Some(row) = rows.next()? {
-            last_seq = row.get(0)?;
-            all.extend_from_slice(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
-            n += 1;
-        }
-        if !all.is_empty() {
-            am.load_incremental(&all).map_err(corrupt)?;
-        }
-        am.set_actor(self.actor.clone());
-        Ok(Some(Doc::from_parts(id.clone(), am, true, n, last_seq + 1)))
     }
 
     fn has_document(&self, id: &DocId) -> Result<bool> {
@@ -761,6 +737,32 @@ impl Store {
             .optional()?;
         UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", id))?)
     }
+}
+
+/// Loads a stored document: its snapshot plus the change rows appended since.
+fn load_doc(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<Doc>> {
+    let key = id.to_string();
+    let snapshot: Option<Vec<u8>> =
+        conn.query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0)).optional()?;
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+    let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument { doc: key.clone(), reason: e.to_string() };
+    let mut am = AutoCommit::load(&snapshot).map_err(corrupt)?;
+    let mut stmt = conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([&key])?;
+    let mut all = Vec::new();
+    let (mut n, mut last_seq) = (0, 0);
+    while let Some(row) = rows.next()? {
+        last_seq = row.get(0)?;
+        all.extend_from_slice(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
+        n += 1;
+    }
+    if !all.is_empty() {
+        am.load_incremental(&all).map_err(corrupt)?;
+    }
+    am.set_actor(actor.clone());
+    Ok(Some(Doc::from_parts(id.clone(), am, true, n, last_seq + 1)))
 }
 
 /// How a change reaches disk: appended change rows, or a new snapshot of the whole document
