@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use doorstep_core::{
-    CareTag, Clock, DocId, FixedClock, HouseholdFilter, NewReport, NewVisit, OpenOptions, ReportFilter, ReportStatus,
-    Result, SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
+    CareTag, Clock, DocId, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewVisit, OpenOptions,
+    ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -155,43 +155,22 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let grid1 = DocId::Grid(d.grids[1].id.clone());
     let mut li_na = phone("li-na-phone", &[DocId::Directory, grid0.clone()], &mut office)?;
     let mut zhang_wei = phone("zhang-wei-phone", &[DocId::Directory, grid1.clone()], &mut office)?;
-    let mut volunteer = phone("volunteer-phone", &[DocId::Directory], &mut office)?;
+    let mut volunteer = phone("volunteer-phone", &[DocId::Directory, grid0.clone()], &mut office)?;
     let mut courier = phone("courier-phone", &[DocId::Directory], &mut office)?;
     li_na.store.register_device(&staff.workers[0].id)?;
     zhang_wei.store.register_device(&staff.workers[1].id)?;
     volunteer.store.register_device(&staff.volunteer.id)?;
     courier.store.register_device(&staff.courier.id)?;
 
-    // ---- Li Na's morning screen ---------------------------------------------------------------
+    // ---- the morning screens -------------------------------------------------------------------
     let grid = &d.grids[0];
-    let now = li_na.clock.now_ms();
-    let overdue = li_na.store.households(&HouseholdFilter {
-        grid: Some(grid.id.clone()),
-        due_by: Some(DAY_START),
-        ..Default::default()
-    })?;
-    let due = li_na.store.households(&HouseholdFilter {
-        grid: Some(grid.id.clone()),
-        due_by: Some(DAY_START + DAY - 1),
-        ..Default::default()
-    })?;
-    let elderly = li_na.store.households(&HouseholdFilter {
-        grid: Some(grid.id.clone()),
-        care_tag: Some(CareTag::ElderlyAlone),
-        ..Default::default()
-    })?;
-    println!("\n=== Li Na's phone, {} — {} ===", clock_time(now), grid.name);
-    println!(
-        "Overdue visits: {}   due today: {}   elderly living alone: {}",
-        overdue.len(),
-        due.len() - overdue.len(),
-        elderly.len()
-    );
-    println!("Most overdue:");
-    for h in overdue.iter().take(5) {
-        let last = h.last_visit_at.map_or("never visited".into(), |t| format!("last visit {}", days_ago(now, t)));
-        println!("  {:<34} risk {:<6} care {:<28} {last}", h.address.label(), h.risk.as_str(), tags(&h.care_tags));
-    }
+    let li_grid = HouseholdFilter { grid: Some(grid.id.clone()), ..Default::default() };
+    let (overdue, elderly) = morning_screen(&li_na, "Li Na's phone", &grid.name, &li_grid)?;
+    let z_grid = HouseholdFilter { grid: Some(d.grids[1].id.clone()), ..Default::default() };
+    let (z_overdue, _) = morning_screen(&zhang_wei, "Zhang Wei's phone", &d.grids[1].name, &z_grid)?;
+    let micro = &d.micro_grids[0][0];
+    let v_micro = HouseholdFilter { micro_grid: Some(micro.id.clone()), ..Default::default() };
+    let (_, v_elderly) = morning_screen(&volunteer, "Wang Guiying's phone (volunteer)", &micro.name, &v_micro)?;
 
     // ---- Li Na's round: bell checks on elderly people living alone, then visits -------------
     let mut t = morning + 30 * 60_000;
@@ -260,11 +239,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
 
     // ---- Zhang Wei: inspections, a dispute, a hazard reported ---------------------------------
     let grid = &d.grids[1];
-    let z_overdue = zhang_wei.store.households(&HouseholdFilter {
-        grid: Some(grid.id.clone()),
-        due_by: Some(DAY_START),
-        ..Default::default()
-    })?;
+
     let mut t = morning + 45 * 60_000;
     for (i, h) in z_overdue.iter().take(20).enumerate() {
         zhang_wei.clock.set(t);
@@ -310,6 +285,30 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         t += 15 * 60_000;
     }
     println!("[zhang-wei-phone] until {}: 20 visits, one dispute mediated on the spot", clock_time(t));
+
+    // ---- the volunteer rings the bells of the elderly neighbours in her building ---------------
+    let mut t = DAY_START + 9 * HOUR;
+    for h in &v_elderly {
+        volunteer.clock.set(t);
+        volunteer.store.record_visit(NewVisit {
+            household: h.id.clone(),
+            worker: staff.volunteer.id.clone(),
+            at: None,
+            location: h.location,
+            kind: VisitKind::BellCheckAnswered,
+            outcome: VisitOutcome::AllWell,
+            notes: "Rang the bell from downstairs; waved back.".into(),
+            follow_up: false,
+            photos: vec![],
+        })?;
+        t += 5 * 60_000;
+    }
+    println!(
+        "[volunteer-phone] {}: bell checks on {} elderly neighbours in {}",
+        clock_time(DAY_START + 9 * HOUR),
+        v_elderly.len(),
+        micro.name
+    );
 
     // ---- the volunteer snaps a photo of e-bikes charging in a corridor ------------------------
     volunteer.clock.set(DAY_START + 11 * HOUR + 20 * 60_000);
@@ -427,6 +426,38 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     println!("Reports within 300 m of the volunteer's photo: {}", near.len());
     println!("\nDone. Stores: office.sqlite and three phones in {}", dir.display());
     Ok(())
+}
+
+/// What a worker sees first in the morning: overdue and due visits in their area, the most
+/// overdue households, and the area's open reports. Returns the overdue and the elderly-alone lists.
+fn morning_screen(
+    p: &Phone,
+    who: &str,
+    area: &str,
+    scope: &HouseholdFilter,
+) -> Result<(Vec<HouseholdSummary>, Vec<HouseholdSummary>)> {
+    let now = p.clock.now_ms();
+    let overdue = p.store.households(&HouseholdFilter { due_by: Some(DAY_START), ..scope.clone() })?;
+    let due_today = p.store.households(&HouseholdFilter { due_by: Some(DAY_START + DAY - 1), ..scope.clone() })?.len();
+    let elderly = p.store.households(&HouseholdFilter { care_tag: Some(CareTag::ElderlyAlone), ..scope.clone() })?;
+    let open = p.store.reports(&ReportFilter {
+        status: Some(ReportStatus::Open),
+        grid: scope.grid.clone(),
+        ..Default::default()
+    })?;
+    println!("\n=== {who}, {} — {area} ===", clock_time(now));
+    println!(
+        "Overdue visits: {}   due today: {}   elderly living alone: {}   open reports: {}",
+        overdue.len(),
+        due_today - overdue.len(),
+        elderly.len(),
+        open.len()
+    );
+    for h in overdue.iter().take(3) {
+        let last = h.last_visit_at.map_or("never visited".into(), |t| format!("last visit {}", days_ago(now, t)));
+        println!("  {:<34} risk {:<6} care {:<28} {last}", h.address.label(), h.risk.as_str(), tags(&h.care_tags));
+    }
+    Ok((overdue, elderly))
 }
 
 /// A valid 1×1 PNG, standing in for the camera's photo.
