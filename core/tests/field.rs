@@ -316,8 +316,9 @@ fn photos_are_kept_by_their_hash_and_only_metadata_enters_documents() {
     assert_eq!(std::fs::read(stored).unwrap(), std::fs::read(&file).unwrap());
     let mut v = visit(&h.id, &f.worker.id, VisitKind::HazardInspection);
     v.photos = vec![meta.clone()];
-    s.record_visit(v).unwrap();
+    let recorded = s.record_visit(v).unwrap();
     assert_eq!(s.visit_history(&h.id, 1).unwrap()[0].photo_count, 1);
+    assert_eq!(s.photos(recorded.id.as_str()).unwrap(), vec![meta.clone()]);
     let doc = s.save_document(&DocId::Grid(f.grid.id.clone())).unwrap();
     assert!(doc.len() < 4_096, "photo bytes must not enter the document");
     assert!(matches!(

@@ -228,6 +228,27 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The photos of a visit, a report or a workflow event (metadata; the file is at
+    /// `Store::photo_path`).
+    pub fn photos(&self, owner_id: &str) -> Result<Vec<crate::photo::PhotoMeta>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sha256, byte_size, mime, width, height, taken_at, lat, lon FROM photos
+             WHERE owner_id = ?1 ORDER BY taken_at, sha256",
+        )?;
+        let rows = stmt.query_map([owner_id], |r| {
+            Ok(crate::photo::PhotoMeta {
+                sha256: r.get(0)?,
+                byte_size: r.get::<_, i64>(1)? as u64,
+                mime: r.get(2)?,
+                width: r.get(3)?,
+                height: r.get(4)?,
+                taken_at: r.get(5)?,
+                location: location(r.get(6)?, r.get(7)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Reports by status, grid, category and place, newest first.
     pub fn reports(&self, f: &ReportFilter) -> Result<Vec<ReportSummary>> {
         let mut sql = String::from(
