@@ -1,0 +1,87 @@
+//! Writing the directory: the hierarchy, users, devices, report categories and visit rules.
+//! Admins do this; every phone reads the result from its query tables.
+
+use super::Store;
+use crate::directory::{Category, Device, NewCategory, NewUnit, NewUser, Unit, User, VisitRules};
+use crate::document::{DocId, Touched};
+use crate::error::{Error, Result};
+use crate::ids::{UnitId, UserId};
+
+impl Store {
+    pub fn add_unit(&mut self, new: NewUnit) -> Result<Unit> {
+        new.validate()?;
+        if let Some(parent) = &new.parent {
+            let kind = self.unit_kind(parent)?;
+            if Some(kind) != new.kind.parent_kind() {
+                return Err(Error::invalid(
+                    "parent unit",
+                    format!(
+                        "a {} must hang under a {}",
+                        new.kind.as_str(),
+                        new.kind.parent_kind().map_or("nothing", |k| k.as_str())
+                    ),
+                ));
+            }
+        }
+        let unit = Unit { id: UnitId::generate(), kind: new.kind, parent: new.parent, name: new.name, deleted: false };
+        self.write(&DocId::Directory, |d| d.put_map("units", unit.id.as_str(), &unit), |ix, _| ix.unit(&unit))?;
+        Ok(unit)
+    }
+
+    pub fn add_user(&mut self, new: NewUser) -> Result<User> {
+        new.validate()?;
+        self.unit_kind(&new.unit)?;
+        let user = User {
+            id: UserId::generate(),
+            name: new.name,
+            role: new.role,
+            unit: new.unit,
+            department: new.department,
+            deleted: false,
+        };
+        self.write(&DocId::Directory, |d| d.put_map("users", user.id.as_str(), &user), |ix, _| ix.user(&user))?;
+        Ok(user)
+    }
+
+    /// Records in the directory that this device belongs to `user` and writes with this store's actor id.
+    pub fn register_device(&mut self, user: &UserId) -> Result<()> {
+        self.require_user(user)?;
+        let actor = self.actor_id();
+        let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false };
+        self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
+    }
+
+    /// Adds or changes a report category and its deadlines.
+    pub fn set_category(&mut self, new: NewCategory) -> Result<()> {
+        new.validate()?;
+        let c = Category {
+            id: new.id,
+            name: new.name,
+            triage_hours: new.triage_hours,
+            feedback_hours: new.feedback_hours,
+            resolve_hours: new.resolve_hours,
+            deleted: false,
+        };
+        self.write(&DocId::Directory, |d| d.put_map("categories", c.id.as_str(), &c), |ix, _| ix.category(&c))
+    }
+
+    /// Replaces the rules that say how often households must be visited; every household's due
+    /// date follows in the same transaction.
+    pub fn set_visit_rules(&mut self, rules: &VisitRules) -> Result<()> {
+        rules.validate()?;
+        let entries = rules.to_entries();
+        self.write(
+            &DocId::Directory,
+            |d| entries.iter().try_for_each(|(k, h)| d.put_int("visit_rules", k, *h as i64)),
+            |ix, doc| {
+                entries.iter().try_for_each(|(k, _)| {
+                    ix.project(doc, &Touched { collection: "visit_rules".into(), key: Some(k.clone()) })
+                })
+            },
+        )
+    }
+
+    pub fn visit_rules(&self) -> &VisitRules {
+        &self.rules
+    }
+}

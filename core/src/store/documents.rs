@@ -1,0 +1,115 @@
+//! Documents as a whole: exchanging them with other replicas, compacting, rebuilding the
+//! query tables from them.
+
+use automerge::AutoCommit;
+
+use super::{load_doc, schema, Indexer, MergeOutcome, Persist, Store, MAX_DOCUMENT_BYTES};
+use crate::directory::VisitRules;
+use crate::document::{touched_records, Doc, DocId, Touched};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Every document this store holds.
+    pub fn document_ids(&self) -> Result<Vec<DocId>> {
+        let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        ids.iter().map(|s| DocId::parse(s)).collect()
+    }
+
+    /// The whole document, history included, as bytes another replica can merge.
+    pub fn save_document(&mut self, id: &DocId) -> Result<Vec<u8>> {
+        if !self.has_document(id)? {
+            return Err(Error::not_found("document", id));
+        }
+        self.ensure_loaded(id)?;
+        Ok(self.docs.get_mut(id).expect("loaded above").am.save())
+    }
+
+    /// Merges bytes of another replica of `id` (a whole document or changes) into this store and
+    /// updates the query tables from the merge's patches, all in one transaction. Bytes that are
+    /// not a valid document, or are another document, change nothing.
+    pub fn merge_document(&mut self, id: &DocId, bytes: &[u8]) -> Result<MergeOutcome> {
+        if bytes.len() > MAX_DOCUMENT_BYTES {
+            return Err(Error::invalid("document", format!("is over the limit of {MAX_DOCUMENT_BYTES} bytes")));
+        }
+        let mut other = AutoCommit::load(bytes)
+            .map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })?;
+        Doc::check_identity(&other, id)?;
+        self.ensure_loaded(id)?;
+        let doc = self.docs.get_mut(id).expect("loaded above");
+        let before = doc.am.get_heads();
+        if let Err(e) = doc.am.merge(&mut other) {
+            self.docs.remove(id);
+            return Err(Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() });
+        }
+        let after = doc.am.get_heads();
+        if before == after {
+            return Ok(MergeOutcome::default());
+        }
+        let changes: Vec<Vec<u8>> = doc.am.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let touched = touched_records(&doc.am.diff(&before, &after));
+        doc.index_collections();
+        let new_changes = changes.len();
+        let persist = if !doc.persisted || new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) };
+        self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
+        Ok(MergeOutcome { new_changes, records_updated: touched.len() })
+    }
+
+    /// Folds a document's change rows into a new snapshot, in one transaction. History is kept:
+    /// the snapshot holds every change.
+    pub fn compact(&mut self, id: &DocId) -> Result<()> {
+        if !self.has_document(id)? {
+            return Err(Error::not_found("document", id));
+        }
+        self.ensure_loaded(id)?;
+        self.store_change(id, Persist::Snapshot, |_, _| Ok(()))
+    }
+
+    pub fn compact_all(&mut self) -> Result<()> {
+        for id in self.document_ids()? {
+            self.compact(&id)?;
+            self.docs.remove(&id);
+        }
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        Ok(())
+    }
+
+    /// Throws away every query table and derives it again from the documents.
+    pub fn rebuild_indexes(&mut self) -> Result<()> {
+        let ids = self.document_ids()?;
+        let tx = self.conn.transaction()?;
+        for t in schema::DERIVED_TABLES {
+            tx.execute(&format!("DELETE FROM {t}"), [])?;
+        }
+        // `directory` sorts first, so grids are projected with the directory's visit rules.
+        // Documents not in the cache are loaded one at a time and let go again.
+        let mut rules = VisitRules::default();
+        for id in &ids {
+            let loaded;
+            let doc = match self.docs.get(id) {
+                Some(doc) => doc,
+                None => {
+                    loaded = load_doc(&tx, id, &self.actor)?.ok_or_else(|| Error::not_found("document", id))?;
+                    &loaded
+                }
+            };
+            let mut ix = Indexer::new(&tx, &rules);
+            for c in doc.id.collections() {
+                ix.project(doc, &Touched { collection: (*c).into(), key: None })?;
+            }
+            if let Some(r) = ix.finish(doc)? {
+                rules = r;
+            }
+        }
+        tx.commit()?;
+        self.rules = rules;
+        Ok(())
+    }
+
+    /// Caps the database file at `pages` pages, so that tests can see what a full disk does.
+    #[doc(hidden)]
+    pub fn limit_pages_for_tests(&self, pages: i64) -> Result<()> {
+        self.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
+    }
+}

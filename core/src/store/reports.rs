@@ -1,0 +1,100 @@
+//! Filing citizen reports and appending to their workflow log.
+
+use super::Store;
+use crate::directory::UnitKind;
+use crate::document::{DocId, Touched, HEADER_KEY};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, ReportId};
+use crate::report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind};
+
+impl Store {
+    /// Files a citizen report: a new `report/<id>` document with its header and `submitted` event.
+    pub fn file_report(&mut self, new: NewReport) -> Result<Report> {
+        self.require_user(&new.reporter)?;
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM categories WHERE id = ?1 AND deleted = 0)",
+            [new.category.as_str()],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(Error::not_found("report category", &new.category));
+        }
+        if let Some(g) = &new.grid {
+            self.require_unit(g, UnitKind::Grid, "grid")?;
+        }
+        let now = self.now();
+        let report = Report {
+            id: ReportId::generate(),
+            reporter: new.reporter,
+            category: new.category,
+            description: new.description,
+            location: new.location,
+            address: new.address,
+            grid: new.grid,
+            photos: new.photos,
+            created_at: now,
+        };
+        report.validate()?;
+        let submitted = ReportEvent {
+            id: EventId::generate(),
+            at: now,
+            author: report.reporter.clone(),
+            kind: ReportEventKind::Submitted,
+            note: String::new(),
+            target: None,
+            score: None,
+            photos: vec![],
+        };
+        self.write(
+            &DocId::Report(report.id.clone()),
+            |d| {
+                d.put_value("header", HEADER_KEY, &report)?;
+                d.put_value("events", submitted.id.as_str(), &submitted)
+            },
+            |ix, d| ix.project(d, &Touched { collection: "header".into(), key: Some(HEADER_KEY.into()) }),
+        )?;
+        Ok(report)
+    }
+
+    /// Appends an event to a report's log.
+    pub fn add_report_event(&mut self, new: NewReportEvent) -> Result<ReportEvent> {
+        self.require_user(&new.author)?;
+        let doc_id = DocId::Report(new.report.clone());
+        if !self.has_document(&doc_id)? {
+            return Err(Error::not_found("report", &new.report));
+        }
+        let e = ReportEvent {
+            id: EventId::generate(),
+            at: self.now(),
+            author: new.author,
+            kind: new.kind,
+            note: new.note,
+            target: new.target,
+            score: new.score,
+            photos: new.photos,
+        };
+        e.validate()?;
+        self.write(
+            &doc_id,
+            |d| d.put_value("events", e.id.as_str(), &e),
+            |ix, d| ix.project(d, &Touched { collection: "events".into(), key: Some(e.id.to_string()) }),
+        )?;
+        Ok(e)
+    }
+
+    /// A report as filed and its whole event log, oldest first.
+    pub fn report(&mut self, id: &ReportId) -> Result<(Report, Vec<ReportEvent>)> {
+        let doc_id = DocId::Report(id.clone());
+        if !self.has_document(&doc_id)? {
+            return Err(Error::not_found("report", id));
+        }
+        let doc = self.doc(&doc_id)?;
+        let report = doc.get_value::<Report>("header", HEADER_KEY)?.ok_or_else(|| Error::not_found("report", id))?;
+        let mut events = Vec::new();
+        for k in doc.keys("events")? {
+            events.extend(doc.get_value::<ReportEvent>("events", &k)?);
+        }
+        events.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok((report, events))
+    }
+}

@@ -1,0 +1,100 @@
+//! Recording visits and the photos taken on them.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::OptionalExtension;
+
+use super::Store;
+use crate::clock::UnixMillis;
+use crate::document::DocId;
+use crate::error::{Error, Result};
+use crate::ids::{UnitId, VisitId};
+use crate::photo::{hash_file, PhotoMeta};
+use crate::visit::{NewVisit, Visit};
+
+impl Store {
+    /// Records a visit: one change to the household's grid document, durable when this returns.
+    pub fn record_visit(&mut self, new: NewVisit) -> Result<Visit> {
+        let (grid, worker_known): (Option<String>, bool) = self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT grid_id FROM households WHERE id = ?1 AND deleted = 0),
+                        EXISTS(SELECT 1 FROM users WHERE id = ?2 AND deleted = 0)",
+            )?
+            .query_row([new.household.as_str(), new.worker.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let grid = UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", &new.household))?)?;
+        if !worker_known {
+            return Err(Error::not_found("user", &new.worker));
+        }
+        let v = Visit {
+            id: VisitId::generate(),
+            household: new.household,
+            worker: new.worker,
+            at: new.at.unwrap_or_else(|| self.now()),
+            location: new.location,
+            kind: new.kind,
+            outcome: new.outcome,
+            notes: new.notes,
+            follow_up: new.follow_up,
+            photos: new.photos,
+            deleted: false,
+        };
+        v.validate()?;
+        let doc_id = DocId::Grid(grid.clone());
+        self.write(
+            &doc_id,
+            |d| d.put_value("visits", v.id.as_str(), &v),
+            |ix, d| ix.visit(&d.id, grid.as_str(), &v, true),
+        )?;
+        Ok(v)
+    }
+
+    /// Deletes a visit recorded by mistake: a tombstone replaces it, its history stays.
+    pub fn delete_visit(&mut self, id: &VisitId) -> Result<()> {
+        let grid: Option<String> =
+            self.conn.query_row("SELECT grid_id FROM visits WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
+        let grid = UnitId::parse(&grid.ok_or_else(|| Error::not_found("visit", id))?)?;
+        let doc_id = DocId::Grid(grid.clone());
+        let mut v = self
+            .doc(&doc_id)?
+            .get_value::<Visit>("visits", id.as_str())?
+            .ok_or_else(|| Error::not_found("visit", id))?;
+        v.deleted = true;
+        self.write(
+            &doc_id,
+            |d| d.put_value("visits", v.id.as_str(), &v),
+            |ix, d| ix.visit(&d.id, grid.as_str(), &v, false),
+        )
+    }
+
+    /// Hashes a photo file and keeps a copy under its SHA-256 in the photo folder; the returned
+    /// metadata goes into a visit or a report. Photo bytes never enter a document.
+    pub fn import_photo(
+        &mut self,
+        path: &Path,
+        mime: &str,
+        width: u32,
+        height: u32,
+        taken_at: Option<UnixMillis>,
+        location: Option<crate::GeoPoint>,
+    ) -> Result<PhotoMeta> {
+        let (sha256, byte_size) = hash_file(path)?;
+        let meta = PhotoMeta { sha256, byte_size, mime: mime.to_owned(), width, height, taken_at, location };
+        meta.validate()?;
+        std::fs::create_dir_all(&self.photo_dir)?;
+        let target = self.photo_dir.join(&meta.sha256);
+        if !target.exists() {
+            let tmp = self.photo_dir.join(format!("{}.part", meta.sha256));
+            std::fs::copy(path, &tmp)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &target)?;
+        }
+        Ok(meta)
+    }
+
+    /// Where the file of a photo is kept, if this phone has it.
+    pub fn photo_path(&self, sha256: &str) -> Option<PathBuf> {
+        let p = self.photo_dir.join(sha256);
+        (sha256.len() == 64 && p.exists()).then_some(p)
+    }
+}
