@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doorstep_core::store::schema::{HOUSEHOLDS_DDL, VISITS_DDL};
-use doorstep_core::{
-    Durability, FixedClock, HouseholdFilter, NewVisit, OpenOptions, Result, Store, UnixMillis, VisitId,
-};
+use doorstep_core::{Durability, FixedClock, HouseholdFilter, OpenOptions, Result, Store, UnixMillis, VisitId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};
 
@@ -111,17 +109,14 @@ fn plan_visits(
 }
 
 fn record(store: &mut Store, worker: &doorstep_core::UserId, p: &VisitPlan) -> Result<()> {
-    store.record_visit(NewVisit {
-        household: p.household.clone(),
-        worker: worker.clone(),
-        at: Some(p.at),
-        location: Some(p.location),
-        kind: p.kind,
-        outcome: p.outcome,
-        notes: p.notes.clone(),
-        follow_up: false,
-        photos: vec![],
-    })?;
+    store.record_visit(sample::visit_to(
+        &p.household,
+        Some(p.location),
+        worker,
+        (p.kind, p.outcome),
+        p.notes.as_str(),
+        Some(p.at),
+    ))?;
     Ok(())
 }
 

@@ -119,17 +119,14 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             for _ in 0..rng.random_range(0..3) {
                 let at = DAY_START - rng.random_range(1..42) * DAY + rng.random_range(9..17) * HOUR;
                 let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
-                office.record_visit(NewVisit {
-                    household: h.id.clone(),
-                    worker: worker.clone(),
-                    at: Some(at),
-                    location: h.location,
-                    kind,
-                    outcome,
-                    notes: sample::visit_note(&mut rng),
-                    follow_up: false,
-                    photos: vec![],
-                })?;
+                office.record_visit(sample::visit_to(
+                    &h.id,
+                    h.location,
+                    &worker,
+                    (kind, outcome),
+                    sample::visit_note(&mut rng),
+                    Some(at),
+                ))?;
                 past += 1;
             }
         }
@@ -202,17 +199,14 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     if let Some(h) = &unanswered {
         t += 20 * 60_000;
         li_na.clock.set(t);
-        li_na.store.record_visit(NewVisit {
-            household: h.id.clone(),
-            worker: staff.workers[0].id.clone(),
-            at: None,
-            location: h.location,
-            kind: VisitKind::WelfareCheck,
-            outcome: VisitOutcome::AllWell,
-            notes: "Went up after the unanswered bell: resident had been at the clinic, back now and well.".into(),
-            follow_up: false,
-            photos: vec![],
-        })?;
+        li_na.store.record_visit(sample::visit_to(
+            &h.id,
+            h.location,
+            &staff.workers[0].id,
+            (VisitKind::WelfareCheck, VisitOutcome::AllWell),
+            "Went up after the unanswered bell: resident had been at the clinic, back now and well.",
+            None,
+        ))?;
         println!(
             "[li-na-phone] {}: went up to {} after the unanswered bell — resident well",
             clock_time(t),
@@ -223,17 +217,14 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         t += 12 * 60_000;
         li_na.clock.set(t);
         let (kind, outcome) = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
-        li_na.store.record_visit(NewVisit {
-            household: h.id.clone(),
-            worker: staff.workers[0].id.clone(),
-            at: None,
-            location: h.location,
-            kind,
-            outcome,
-            notes: sample::visit_note(&mut rng),
-            follow_up: outcome == VisitOutcome::ProblemFound,
-            photos: vec![],
-        })?;
+        li_na.store.record_visit(sample::visit_to(
+            &h.id,
+            h.location,
+            &staff.workers[0].id,
+            (kind, outcome),
+            sample::visit_note(&mut rng),
+            None,
+        ))?;
     }
     println!("[li-na-phone] until {}: 15 door-to-door visits to the most overdue households", clock_time(t));
 
@@ -259,17 +250,14 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
                 (k, o, sample::visit_note(&mut rng))
             }
         };
-        zhang_wei.store.record_visit(NewVisit {
-            household: h.id.clone(),
-            worker: staff.workers[1].id.clone(),
-            at: None,
-            location: h.location,
-            kind,
-            outcome,
+        zhang_wei.store.record_visit(sample::visit_to(
+            &h.id,
+            h.location,
+            &staff.workers[1].id,
+            (kind, outcome),
             notes,
-            follow_up: outcome == VisitOutcome::ProblemFound,
-            photos: vec![],
-        })?;
+            None,
+        ))?;
         if i == 7 {
             zhang_wei.store.file_report(NewReport {
                 reporter: staff.workers[1].id.clone(),
@@ -290,17 +278,14 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let mut t = DAY_START + 9 * HOUR;
     for h in &v_elderly {
         volunteer.clock.set(t);
-        volunteer.store.record_visit(NewVisit {
-            household: h.id.clone(),
-            worker: staff.volunteer.id.clone(),
-            at: None,
-            location: h.location,
-            kind: VisitKind::BellCheckAnswered,
-            outcome: VisitOutcome::AllWell,
-            notes: "Rang the bell from downstairs; waved back.".into(),
-            follow_up: false,
-            photos: vec![],
-        })?;
+        volunteer.store.record_visit(sample::visit_to(
+            &h.id,
+            h.location,
+            &staff.volunteer.id,
+            (VisitKind::BellCheckAnswered, VisitOutcome::AllWell),
+            "Rang the bell from downstairs; waved back.",
+            None,
+        ))?;
         t += 5 * 60_000;
     }
     println!(

@@ -57,6 +57,29 @@ pub fn visit_kind(rng: &mut StdRng, elderly: bool) -> (VisitKind, VisitOutcome) 
     }
 }
 
+/// A visit to a household at its door (its GPS), now unless `at` says when; a follow-up is due
+/// when a problem was found or nobody was home.
+pub fn visit_to(
+    household: &doorstep_core::HouseholdId,
+    location: Option<GeoPoint>,
+    worker: &doorstep_core::UserId,
+    (kind, outcome): (VisitKind, VisitOutcome),
+    notes: impl Into<String>,
+    at: Option<doorstep_core::UnixMillis>,
+) -> doorstep_core::NewVisit {
+    doorstep_core::NewVisit {
+        household: household.clone(),
+        worker: worker.clone(),
+        at,
+        location,
+        kind,
+        outcome,
+        notes: notes.into(),
+        follow_up: matches!(outcome, VisitOutcome::ProblemFound | VisitOutcome::NobodyHome),
+        photos: vec![],
+    }
+}
+
 /// The people of the sample district.
 pub struct Staff {
     pub supervisor: User,
