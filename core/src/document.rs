@@ -134,6 +134,17 @@ impl Doc {
         Ok(())
     }
 
+    /// Checks that the document still has the shape every Doorstep document has: its own id at
+    /// the root and each top-level collection a map. A peer that replaced a collection with
+    /// something else would hide every record in it, so such a merge is refused.
+    pub fn check_shape(&self) -> Result<()> {
+        Doc::check_identity(&self.am, &self.id)?;
+        for name in self.id.collections() {
+            self.collection(name)?;
+        }
+        Ok(())
+    }
+
     /// The map object of a top-level collection (`visits`, `households`, …).
     pub fn collection(&self, name: &str) -> Result<ObjId> {
         match self.collections.iter().find(|(n, _)| *n == name) {

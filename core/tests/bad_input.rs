@@ -239,3 +239,50 @@ fn a_full_disk_refuses_the_write_keeps_what_was_stored_and_recovers() {
     s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), kept + 1);
 }
+
+#[test]
+fn malformed_records_from_a_peer_get_no_rows_and_a_replaced_map_is_refused() {
+    use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ROOT};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let h = household(&mut s, &f, "401", &[]);
+    let grid = DocId::Grid(f.grid.id.clone());
+
+    // A peer's copy with well-formed Automerge but records that make no sense.
+    let mut peer = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
+    let (_, visits) = peer.get(ROOT, "visits").unwrap().unwrap();
+    let (_, households) = peer.get(ROOT, "households").unwrap().unwrap();
+    peer.put(&visits, "V-number", 5).unwrap();
+    peer.put(&visits, "V-text", "{not json").unwrap();
+    let mut wrong_id = serde_json::json!({"id": "V-other", "household": h.id.as_str(), "worker": f.worker.id.as_str(),
+        "at": MORNING, "kind": "routine", "outcome": "all_well"});
+    peer.put(&visits, "V-mismatch", wrong_id.to_string()).unwrap();
+    wrong_id["id"] = "V-stranger".into();
+    wrong_id["household"] = "H-not-in-this-grid".into();
+    peer.put(&visits, "V-stranger", wrong_id.to_string()).unwrap();
+    peer.put(&households, "H-scalar", "just text").unwrap();
+    let odd = peer.put_object(&households, "H-odd", ObjType::Map).unwrap();
+    peer.put(&odd, "id", "H-odd").unwrap();
+    peer.put(&odd, "risk", "purple").unwrap();
+    let before = s.dump_query_tables().unwrap();
+    let outcome = s.merge_document(&grid, &peer.save()).unwrap();
+    assert!(outcome.new_changes >= 1);
+    assert_eq!(s.dump_query_tables().unwrap(), before, "nothing malformed reached the tables");
+    s.rebuild_indexes().unwrap();
+    assert_eq!(s.dump_query_tables().unwrap(), before);
+
+    // A peer that replaced a whole collection map: the merge is refused and nothing changes.
+    let mut hostile = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
+    hostile.put(ROOT, "visits", "gone").unwrap();
+    let saved_before = s.save_document(&grid).unwrap();
+    assert!(matches!(s.merge_document(&grid, &hostile.save()), Err(Error::CorruptDocument { .. })));
+    assert_eq!(s.save_document(&grid).unwrap(), saved_before);
+    assert_eq!(s.dump_query_tables().unwrap(), before);
+    // …and so is one that renamed the document.
+    let mut renamed = AutoCommit::load(&saved_before).unwrap();
+    renamed.put(ROOT, "doc", "grid/elsewhere").unwrap();
+    assert!(matches!(s.merge_document(&grid, &renamed.save()), Err(Error::WrongDocument { .. })));
+    assert_eq!(s.save_document(&grid).unwrap(), saved_before);
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 1);
+}

@@ -46,9 +46,13 @@ impl Store {
         if before == after {
             return Ok(MergeOutcome::default());
         }
+        doc.index_collections();
+        if let Err(e) = doc.check_shape() {
+            self.docs.remove(id);
+            return Err(e);
+        }
         let changes: Vec<Vec<u8>> = doc.am.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
         let touched = touched_records(&doc.am.diff(&before, &after));
-        doc.index_collections();
         let new_changes = changes.len();
         let persist = if !doc.persisted || new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) };
         self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
