@@ -71,6 +71,8 @@ fn evict_from_page_cache(path: &Path) {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         if let Ok(f) = std::fs::File::open(&p) {
+            // Dirty pages cannot be dropped: write them back first.
+            let _ = f.sync_all();
             // SAFETY: a plain advisory call on a file descriptor we own for its duration.
             unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
         }
