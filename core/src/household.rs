@@ -175,7 +175,35 @@ pub struct NewResident {
     pub relation: Relation,
 }
 
+/// A change to a resident's entry; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ResidentUpdate {
+    pub name: Option<Personal>,
+    pub phone: Option<Personal>,
+    pub id_number: Option<Personal>,
+    pub birth_year: Option<Option<u16>>,
+    pub relation: Option<Relation>,
+}
+
 impl Resident {
+    pub(crate) fn apply(&mut self, u: ResidentUpdate) {
+        if let Some(n) = u.name {
+            self.name = n;
+        }
+        if let Some(p) = u.phone {
+            self.phone = p;
+        }
+        if let Some(i) = u.id_number {
+            self.id_number = i;
+        }
+        if let Some(b) = u.birth_year {
+            self.birth_year = b;
+        }
+        if let Some(r) = u.relation {
+            self.relation = r;
+        }
+    }
+
     /// Checks format only; messages never repeat the values.
     pub(crate) fn validate(&self, this_year: i32) -> Result<()> {
         check_required("resident name", self.name.expose(), NAME_MAX)?;

@@ -32,7 +32,8 @@ pub use document::DocId;
 pub use error::{Error, Result};
 pub use geo::GeoPoint;
 pub use household::{
-    Address, CareTag, Household, HouseholdUpdate, NewHousehold, NewResident, Relation, Resident, RiskLevel,
+    Address, CareTag, Household, HouseholdUpdate, NewHousehold, NewResident, Relation, Resident, ResidentUpdate,
+    RiskLevel,
 };
 pub use ids::{CategoryId, EventId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
 pub use personal::Personal;

@@ -326,3 +326,41 @@ fn photos_are_kept_by_their_hash_and_only_metadata_enters_documents() {
         Err(Error::File(_))
     ));
 }
+
+#[test]
+fn the_register_follows_residents_who_change_number_or_move_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, f) = district(&dir.path().join("office.sqlite"));
+    let h = household(&mut office, &f, "401", &[]);
+    let resident = |name: &str, relation| NewResident {
+        household: h.id.clone(),
+        name: Personal::new(name),
+        phone: Personal::new("13800000001"),
+        id_number: Personal::default(),
+        birth_year: Some(1948),
+        relation,
+    };
+    let grandma = office.add_resident(resident("Zhao Shulan", Relation::Head)).unwrap();
+    let grandson = office.add_resident(resident("Zhao Lei", Relation::Grandchild)).unwrap();
+    let mut li = open(&dir.path().join("li.sqlite"), &f.clock);
+    exchange(&mut office, &mut li);
+    // Offline: the office corrects grandma's birth year, Li Na records her new phone number,
+    // and the grandson has moved out for work.
+    office.update_resident(&grandma.id, ResidentUpdate { birth_year: Some(Some(1947)), ..Default::default() }).unwrap();
+    li.update_resident(&grandma.id, ResidentUpdate { phone: Some(Personal::new("13900000002")), ..Default::default() })
+        .unwrap();
+    li.delete_resident(&grandson.id).unwrap();
+    exchange(&mut office, &mut li);
+    for s in [&office, &li] {
+        let people = s.residents(&h.id).unwrap();
+        assert_eq!(people.len(), 1, "the grandson moved out");
+        assert_eq!(people[0].birth_year, Some(1947));
+        assert_eq!(people[0].phone.expose(), "13900000002");
+    }
+    assert!(matches!(li.delete_resident(&grandson.id), Err(Error::NotFound { what: "resident", .. })));
+    let bad = li.update_resident(&grandma.id, ResidentUpdate { birth_year: Some(Some(1850)), ..Default::default() });
+    assert!(matches!(bad, Err(Error::InvalidInput { field: "birth year", .. })));
+    // A household that is deleted takes its residents off the screen.
+    li.delete_household(&h.id).unwrap();
+    assert!(li.residents(&h.id).unwrap().is_empty());
+}

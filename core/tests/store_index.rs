@@ -16,6 +16,7 @@ enum Op {
     EditHousehold { phone: usize, pick: usize, risk: usize, tag: usize, notes: bool },
     DeleteHousehold { phone: usize, pick: usize },
     AddResident { phone: usize, pick: usize },
+    EditResident { phone: usize, pick: usize, delete: bool },
     RecordVisit { phone: usize, pick: usize, kind: usize, photo: bool, minutes: i64 },
     DeleteVisit { phone: usize, pick: usize },
     FileReport { phone: usize },
@@ -33,7 +34,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (phone.clone(), any::<usize>(), 0..5usize, 0..5usize, any::<bool>())
             .prop_map(|(phone, pick, risk, tag, notes)| Op::EditHousehold { phone, pick, risk, tag, notes }),
         1 => (phone.clone(), any::<usize>()).prop_map(|(phone, pick)| Op::DeleteHousehold { phone, pick }),
-        1 => (phone.clone(), any::<usize>()).prop_map(|(phone, pick)| Op::AddResident { phone, pick }),
+        2 => (phone.clone(), any::<usize>()).prop_map(|(phone, pick)| Op::AddResident { phone, pick }),
+        1 => (phone.clone(), any::<usize>(), any::<bool>())
+            .prop_map(|(phone, pick, delete)| Op::EditResident { phone, pick, delete }),
         6 => (phone.clone(), any::<usize>(), 0..VisitKind::ALL.len(), any::<bool>(), -3000i64..3000)
             .prop_map(|(phone, pick, kind, photo, minutes)| Op::RecordVisit { phone, pick, kind, photo, minutes }),
         1 => (phone.clone(), any::<usize>()).prop_map(|(phone, pick)| Op::DeleteVisit { phone, pick }),
@@ -84,6 +87,7 @@ fn run(ops: Vec<Op>) {
     phones.insert(0, office);
     let (mut households, mut visits, mut reports) =
         (Vec::<HouseholdId>::new(), Vec::<VisitId>::new(), Vec::<ReportId>::new());
+    let mut residents = Vec::<ResidentId>::new();
     for (step, op) in ops.into_iter().enumerate() {
         f.clock.set(MORNING + step as i64 * 60_000);
         match op {
@@ -105,14 +109,26 @@ fn run(ops: Vec<Op>) {
                 expected_ok(phones[phone].delete_household(&households[pick % households.len()]));
             }
             Op::AddResident { phone, pick } if !households.is_empty() => {
-                expected_ok(phones[phone].add_resident(NewResident {
+                if let Some(r) = expected_ok(phones[phone].add_resident(NewResident {
                     household: households[pick % households.len()].clone(),
                     name: Personal::new("Chen Min"),
                     phone: Personal::new("13800000000"),
                     id_number: Personal::new("410105195001011234"),
                     birth_year: Some(1950),
                     relation: Relation::Head,
-                }));
+                })) {
+                    residents.push(r.id);
+                }
+            }
+            Op::EditResident { phone, pick, delete } if !residents.is_empty() => {
+                let id = &residents[pick % residents.len()];
+                if delete {
+                    expected_ok(phones[phone].delete_resident(id));
+                } else {
+                    let update =
+                        ResidentUpdate { phone: Some(Personal::new(format!("139{step:08}"))), ..Default::default() };
+                    expected_ok(phones[phone].update_resident(id, update));
+                }
             }
             Op::RecordVisit { phone, pick, kind, photo, minutes } if !households.is_empty() => {
                 let mut v = visit(&households[pick % households.len()], &f.worker.id, VisitKind::ALL[kind]);

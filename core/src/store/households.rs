@@ -4,7 +4,10 @@ use super::{year_of, Store};
 use crate::directory::UnitKind;
 use crate::document::DocId;
 use crate::error::Result;
-use crate::household::{Household, HouseholdUpdate, NewHousehold, NewResident, Resident, RiskLevel};
+use rusqlite::OptionalExtension;
+
+use crate::error::Error;
+use crate::household::{Household, HouseholdUpdate, NewHousehold, NewResident, Resident, ResidentUpdate, RiskLevel};
 use crate::ids::{HouseholdId, ResidentId, UnitId};
 
 impl Store {
@@ -71,8 +74,38 @@ impl Store {
             deleted: false,
         };
         r.validate(year_of(self.now()))?;
+        self.write_resident(DocId::Grid(grid), r)
+    }
+
+    /// Corrects a resident's entry (a new phone number, a corrected birth year…).
+    pub fn update_resident(&mut self, id: &ResidentId, update: ResidentUpdate) -> Result<Resident> {
+        let (doc_id, mut r) = self.load_resident(id)?;
+        r.apply(update);
+        r.validate(year_of(self.now()))?;
+        self.write_resident(doc_id, r)
+    }
+
+    /// Removes a resident who moved out or passed away, by tombstone: the register's history stays.
+    pub fn delete_resident(&mut self, id: &ResidentId) -> Result<()> {
+        let (doc_id, mut r) = self.load_resident(id)?;
+        r.deleted = true;
+        self.write_resident(doc_id, r).map(|_| ())
+    }
+
+    fn load_resident(&mut self, id: &ResidentId) -> Result<(DocId, Resident)> {
+        let grid: Option<String> = self
+            .conn
+            .query_row("SELECT grid_id FROM residents WHERE id = ?1 AND deleted = 0", [id.as_str()], |r| r.get(0))
+            .optional()?;
+        let doc_id = DocId::Grid(UnitId::parse(&grid.ok_or_else(|| Error::not_found("resident", id))?)?);
+        let r = self.doc(&doc_id)?.get_map::<Resident>("residents", id.as_str())?;
+        Ok((doc_id, r.ok_or_else(|| Error::not_found("resident", id))?))
+    }
+
+    fn write_resident(&mut self, doc_id: DocId, r: Resident) -> Result<Resident> {
+        let DocId::Grid(grid) = &doc_id else { unreachable!("residents live in grid documents") };
         let g = grid.as_str().to_owned();
-        self.write(&DocId::Grid(grid), |d| d.put_map("residents", r.id.as_str(), &r), |ix, _| ix.resident(&g, &r))?;
+        self.write(&doc_id, |d| d.put_map("residents", r.id.as_str(), &r), |ix, _| ix.resident(&g, &r))?;
         Ok(r)
     }
 }

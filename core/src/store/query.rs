@@ -187,7 +187,9 @@ impl Store {
     pub fn residents(&self, household: &HouseholdId) -> Result<Vec<Resident>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, household_id, name, phone, id_number, birth_year, relation FROM residents
-             WHERE household_id = ?1 AND deleted = 0 ORDER BY id",
+             WHERE household_id = ?1 AND deleted = 0
+               AND EXISTS (SELECT 1 FROM households h WHERE h.id = ?1 AND h.deleted = 0)
+             ORDER BY id",
         )?;
         let rows = stmt.query_map([household.as_str()], |r| {
             Ok(Resident {
