@@ -264,6 +264,18 @@ fn malformed_records_from_a_peer_get_no_rows_and_a_replaced_map_is_refused() {
     let odd = peer.put_object(&households, "H-odd", ObjType::Map).unwrap();
     peer.put(&odd, "id", "H-odd").unwrap();
     peer.put(&odd, "risk", "purple").unwrap();
+    let (_, residents) = peer.get(ROOT, "residents").unwrap().unwrap();
+    let stranger = peer.put_object(&residents, "R-stranger", ObjType::Map).unwrap();
+    for (k, v) in [
+        ("id", "R-stranger"),
+        ("household", "H-not-in-this-grid"),
+        ("name", "X"),
+        ("phone", ""),
+        ("id_number", ""),
+        ("relation", "head"),
+    ] {
+        peer.put(&stranger, k, v).unwrap();
+    }
     let before = s.dump_query_tables().unwrap();
     let outcome = s.merge_document(&grid, &peer.save()).unwrap();
     assert!(outcome.new_changes >= 1);

@@ -92,7 +92,9 @@ impl<'t> Indexer<'t> {
             }
             (DocId::Grid(grid), "residents") => {
                 match readable(doc, "residents", key, doc.get_map::<Resident>("residents", key))? {
-                    Some(r) if r.id.as_str() == key => self.resident(grid.as_str(), &r),
+                    Some(r) if r.id.as_str() == key && doc.has_key("households", r.household.as_str())? => {
+                        self.resident(grid.as_str(), &r)
+                    }
                     _ => self.delete("residents", key),
                 }
             }
