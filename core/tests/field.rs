@@ -186,6 +186,10 @@ fn the_worker_finds_households_by_micro_grid_tag_risk_and_address() {
         vec![SearchHit::Household { id: other.id.clone(), address: "Building 7, Unit 1, Room 602".into() }]
     );
     assert_eq!(s.search("60", 10).unwrap().len(), 1, "short queries match by substring");
+    for odd in ["Room \"602", "602 OR NOT *", "(Room) AND", "100%", "a_b"] {
+        s.search(odd, 10).unwrap_or_else(|e| panic!("search for {odd:?} failed: {e}"));
+    }
+    assert!(s.search("   ", 10).is_err(), "an empty search is refused");
     s.delete_household(&other.id).unwrap();
     assert!(s.search("Room 602", 10).unwrap().is_empty(), "deleted households are not found");
     assert!(matches!(s.household(&other.id), Err(Error::NotFound { .. })));

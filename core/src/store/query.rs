@@ -307,24 +307,21 @@ impl Store {
         let text = text.trim();
         crate::text::check_required("search text", text, 100)?;
         let limit = if limit == 0 { 50 } else { limit };
-        // Each word must appear; words are quoted so FTS syntax characters are plain text.
-        let words: Vec<String> = text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
-        let short = text.split_whitespace().any(|w| w.chars().count() < 3);
-        let (hfilter, rfilter, arg) = if short {
-            (
-                "body LIKE ?1 ESCAPE '\\'",
-                "body LIKE ?1 ESCAPE '\\'",
-                format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")),
-            )
+        let (filter, arg) = if text.split_whitespace().any(|w| w.chars().count() < 3) {
+            // Trigrams need 3 characters: shorter words are matched as a plain substring.
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            ("s.body LIKE ?1 ESCAPE '\\'", format!("%{escaped}%"))
         } else {
-            ("household_search MATCH ?1", "report_search MATCH ?1", words.join(" AND "))
+            // Each word must appear; quoting makes FTS syntax characters plain text.
+            let words: Vec<String> =
+                text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
+            ("s.body MATCH ?1", words.join(" AND "))
         };
         let mut out = Vec::new();
         let sql = format!(
             "SELECT h.id, h.building, h.unit, h.room FROM household_search s JOIN households h ON h.rowid = s.rowid
-             WHERE s.{hfilter} AND h.deleted = 0 LIMIT ?2"
-        )
-        .replace("s.household_search", "household_search");
+             WHERE {filter} AND h.deleted = 0 LIMIT ?2"
+        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
             let a = Address { building: r.get(1)?, unit: r.get(2)?, room: r.get(3)? };
@@ -333,9 +330,8 @@ impl Store {
         out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
         let sql = format!(
             "SELECT r.id, r.description FROM report_search s JOIN reports r ON r.rowid = s.rowid
-             WHERE s.{rfilter} ORDER BY r.created_at DESC LIMIT ?2"
-        )
-        .replace("s.report_search", "report_search");
+             WHERE {filter} ORDER BY r.created_at DESC LIMIT ?2"
+        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
             Ok(SearchHit::Report { id: id(r.get(0)?, ReportId::parse)?, description: r.get(1)? })
