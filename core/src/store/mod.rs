@@ -6,6 +6,10 @@
 //! (WAL); when anything fails the in-memory copy is dropped and reloaded from disk, so memory
 //! never holds what disk does not. Screens query tables only: opening the store loads no document.
 //!
+//! The writes are grouped by area (`directory`, `households`, `visits`, `reports`, and
+//! `documents` for exchange, compaction and rebuild); `query` holds what screens read, `index`
+//! how records become rows, `schema` the tables and their migrations.
+//!
 //! It must never log or put in an error a resident's personal data, and never expose Automerge
 //! types to its callers.
 
