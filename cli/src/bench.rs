@@ -126,6 +126,61 @@ fn progress(msg: &str) {
     eprintln!("  .. {msg}");
 }
 
+/// The choice DESIGN.md asks to measure: a write-once visit as one encoded value (what the store
+/// does) or as a map of fields, in plain Automerge, each followed by `commit` and encoding the
+/// change, into a document that already holds `preload` visits stored the same way.
+fn encoding_choice(plans: &[VisitPlan], preload: usize) {
+    use automerge::{transaction::Transactable, AutoCommit, ObjType, ROOT};
+    let fields = |p: &VisitPlan| -> Vec<(&'static str, automerge::ScalarValue)> {
+        vec![
+            ("household", p.household.as_str().into()),
+            ("worker", "01JDWORKER0000000000000000".into()),
+            ("at", p.at.into()),
+            ("lat", p.location.lat.into()),
+            ("lon", p.location.lon.into()),
+            ("kind", p.kind.as_str().into()),
+            ("outcome", p.outcome.as_str().into()),
+            ("notes", p.notes.as_str().into()),
+        ]
+    };
+    let mut results = Vec::new();
+    for as_map in [false, true] {
+        let mut doc = AutoCommit::new();
+        let visits = doc.put_object(ROOT, "visits", ObjType::Map).expect("new document");
+        let (mut times, mut bytes) = (Vec::new(), 0usize);
+        for (i, p) in plans.iter().cycle().take(preload + plans.len()).enumerate() {
+            let id = VisitId::generate();
+            let t = Instant::now();
+            if as_map {
+                let v = doc.put_object(&visits, id.as_str(), ObjType::Map).expect("put");
+                for (k, value) in fields(p) {
+                    doc.put(&v, k, value).expect("put");
+                }
+            } else {
+                let json = serde_json::json!({"household": p.household.as_str(), "worker": "01JDWORKER0000000000000000",
+                    "at": p.at, "location": {"lat": p.location.lat, "lon": p.location.lon},
+                    "kind": p.kind.as_str(), "outcome": p.outcome.as_str(), "notes": p.notes});
+                doc.put(&visits, id.as_str(), json.to_string()).expect("put");
+            }
+            doc.commit();
+            let change = doc.get_last_local_change().expect("committed");
+            if i >= preload {
+                times.push(t.elapsed().as_secs_f64() * 1e6);
+                bytes += change.raw_bytes().len();
+            }
+        }
+        let saved = doc.save().len() as f64 / (preload + plans.len()) as f64;
+        results.push((median(times), bytes as f64 / plans.len() as f64, saved));
+    }
+    let ((value_us, value_b, value_saved), (map_us, map_b, map_saved)) = (results[0], results[1]);
+    println!("visit_as_value_us: {value_us:.1} us");
+    println!("visit_as_map_us: {map_us:.1} us");
+    println!("visit_as_value_change_bytes: {value_b:.0} B");
+    println!("visit_as_map_change_bytes: {map_b:.0} B");
+    println!("visit_as_value_saved_bytes: {value_saved:.1} B");
+    println!("visit_as_map_saved_bytes: {map_saved:.1} B");
+}
+
 pub fn store(sizes: &Sizes) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut rng = StdRng::seed_from_u64(7);
@@ -197,6 +252,7 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     println!("record_visit_us: {record_us:.1} us");
     println!("sqlite_insert_us: {sqlite_us:.1} us");
     println!("record_visit_ratio: {:.2}", record_us / sqlite_us);
+    encoding_choice(&plans, sizes.preload);
 
     // ---- bytes on disk per visit, after compaction ------------------------------------------
     store.compact_all()?;
