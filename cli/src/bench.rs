@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use doorstep_core::clock::DAY_MS;
 use doorstep_core::store::schema::{HOUSEHOLDS_DDL, VISITS_DDL};
 use doorstep_core::{Durability, FixedClock, HouseholdFilter, OpenOptions, Result, Store, UnixMillis, VisitId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -184,7 +185,7 @@ fn encoding_choice(plans: &[VisitPlan], preload: usize) {
 pub fn store(sizes: &Sizes) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut rng = StdRng::seed_from_u64(7);
-    let clock = Arc::new(FixedClock::new(DAY_START - 90 * 86_400_000));
+    let clock = Arc::new(FixedClock::new(DAY_START - 90 * DAY_MS));
 
     // ---- record_visit: one grid that already holds `preload` visits --------------------------
     progress(&format!("seeding one grid of 400 households with {} visits", sizes.preload));
@@ -196,7 +197,7 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     let households: Vec<_> = (0..400)
         .map(|i| sample::household(&mut store, &mut rng, &d.grids[0], None, i, false))
         .collect::<Result<_>>()?;
-    let start = DAY_START - 60 * 86_400_000;
+    let start = DAY_START - 60 * DAY_MS;
     for p in plan_visits(&mut rng, &households, sizes.preload, start) {
         record(&mut store, &worker, &p)?;
     }

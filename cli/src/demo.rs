@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use doorstep_core::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
 use doorstep_core::{
     CareTag, Clock, DocId, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewVisit, OpenOptions,
     ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
@@ -18,8 +19,6 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::sample;
 
-const HOUR: i64 = 3_600_000;
-const DAY: i64 = 24 * HOUR;
 /// Midnight of the demo day in Zhengzhou (UTC+8): 2026-11-23 00:00 +08:00.
 const DAY_START: UnixMillis = 1_795_392_000_000 - 8 * HOUR;
 const GRIDS: usize = 4;

@@ -236,6 +236,11 @@ impl VisitRules {
         h.max(1)
     }
 
+    /// [`VisitRules::interval_hours`] in milliseconds, as due dates are computed.
+    pub fn interval_ms(&self, care_tags: &std::collections::BTreeSet<CareTag>, risk: RiskLevel) -> i64 {
+        self.interval_hours(care_tags, risk) as i64 * crate::clock::HOUR_MS
+    }
+
     /// The rules as the directory stores them: `default`, `tag:<care tag>`, `risk:<level>`.
     pub(crate) fn to_entries(&self) -> Vec<(String, u32)> {
         let mut v = vec![("default".to_string(), self.default_hours)];

@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::clock::HOUR_MS;
 use crate::directory::{Category, Device, Unit, User, VisitRules};
 use crate::document::{Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
@@ -242,7 +241,7 @@ impl<'t> Indexer<'t> {
                 h.notes,
                 h.created_at,
                 h.deleted,
-                self.rules.interval_hours(&h.care_tags, h.risk) as i64 * HOUR_MS,
+                self.rules.interval_ms(&h.care_tags, h.risk),
             ])?;
         let rowid: i64 =
             self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0))?;
@@ -461,7 +460,7 @@ fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (id, mask, risk) in all {
         let risk = RiskLevel::parse(&risk).unwrap_or(RiskLevel::Grey);
-        let interval = rules.interval_hours(&CareTag::from_mask(mask), risk) as i64 * HOUR_MS;
+        let interval = rules.interval_ms(&CareTag::from_mask(mask), risk);
         tx.prepare_cached("UPDATE households SET visit_interval_ms = ?2 WHERE id = ?1")?
             .execute(params![id, interval])?;
         refresh_due(tx, &id)?;
