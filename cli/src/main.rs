@@ -12,6 +12,10 @@ const USAGE: &str = "usage:
   doorstep bench store [--quick]   measure the store against plain SQLite (prints `name: value unit`)";
 
 fn main() -> ExitCode {
+    // Like any Unix command: when the reader of our output goes away (`doorstep demo | head`),
+    // stop quietly instead of panicking on the broken pipe.
+    // SAFETY: restoring the default disposition of a signal before any other thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
