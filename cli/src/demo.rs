@@ -69,6 +69,7 @@ fn carry(from: &mut Store, to: &mut Store, docs: &[DocId]) -> Result<(usize, usi
 
 pub fn run(dir: Option<&Path>) -> Result<()> {
     let tmp;
+    let kept = dir.is_some();
     let dir: PathBuf = match dir {
         Some(d) => {
             std::fs::create_dir_all(d)?;
@@ -408,7 +409,11 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let near =
         office.reports(&ReportFilter { near: households[0][3].location.map(|p| (p, 300.0)), ..Default::default() })?;
     println!("Reports within 300 m of the volunteer's photo: {}", near.len());
-    println!("\nDone. Stores: office.sqlite and three phones in {}", dir.display());
+    if kept {
+        println!("\nDone. Stores: office.sqlite and four phones in {}", dir.display());
+    } else {
+        println!("\nDone. The stores were in a temporary folder; `doorstep demo --dir DIR` keeps them.");
+    }
     Ok(())
 }
 
