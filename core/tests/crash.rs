@@ -28,6 +28,7 @@ fn crash_writer_child() {
         // Acknowledged: record_visit has returned.
         writeln!(out.lock(), "ACK {}", recorded.id).unwrap();
         if i % 97 == 96 {
+            writeln!(out.lock(), "COMPACTING").unwrap();
             s.compact(&grid).unwrap();
             writeln!(out.lock(), "COMPACTED").unwrap();
         }
@@ -56,7 +57,8 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut acked = Vec::new();
         let mut compactions = 0;
-        // Kill at a different point each round, after at least one compaction.
+        // Kill at a different point each round, after at least one compaction: rounds 0 and 1
+        // between two writes, the last one as soon as a compaction has started.
         let kill_after = 250 + round * 137;
         while let Some(Ok(line)) = lines.next() {
             if let Some(id) = line.strip_prefix("ACK ") {
@@ -64,7 +66,8 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
             } else if line == "COMPACTED" {
                 compactions += 1;
             }
-            if acked.len() == kill_after {
+            let during_compaction = round == 2 && compactions >= 1 && line == "COMPACTING";
+            if acked.len() == kill_after || during_compaction {
                 child.kill().unwrap(); // SIGKILL
                 break;
             }
