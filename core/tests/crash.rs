@@ -1,4 +1,4 @@
-//! A writer killed with SIGKILL in the middle of a stream of writes (and of compactions) loses
+//! A writer killed with SIGKILL in the middle of a stream of writes and compactions loses
 //! nothing it had acknowledged, and the store opens cleanly afterwards.
 //!
 //! The test runs itself as the writer: `crash_writer_child` is ignored in normal runs, and the
