@@ -357,7 +357,7 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Users with a given role, for pickers (the names are for the screen only).
+    /// Every user of the directory, for pickers (the names are for the screen only).
     pub fn users(&self) -> Result<Vec<crate::directory::User>> {
         let mut stmt = self
             .conn

@@ -15,17 +15,8 @@ use crate::visit::{NewVisit, Visit};
 impl Store {
     /// Records a visit: one change to the household's grid document, durable when this returns.
     pub fn record_visit(&mut self, new: NewVisit) -> Result<Visit> {
-        let (grid, worker_known): (Option<String>, bool) = self
-            .conn
-            .prepare_cached(
-                "SELECT (SELECT grid_id FROM households WHERE id = ?1 AND deleted = 0),
-                        EXISTS(SELECT 1 FROM users WHERE id = ?2 AND deleted = 0)",
-            )?
-            .query_row([new.household.as_str(), new.worker.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let grid = UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", &new.household))?)?;
-        if !worker_known {
-            return Err(Error::not_found("user", &new.worker));
-        }
+        let grid = self.household_grid(&new.household)?;
+        self.require_user(&new.worker)?;
         let v = Visit {
             id: VisitId::generate(),
             household: new.household,
