@@ -30,6 +30,21 @@ pub enum Error {
     #[error("a file could not be read or written: {0}")]
     File(String),
 
+    /// The other side of a sync sent bytes that are not a valid message (damaged, cut short, too
+    /// large, or from an incompatible version). The session ended; nothing half-done was kept.
+    #[error("the sync message could not be read: {0}")]
+    Protocol(String),
+
+    /// The other side of a sync (the server, or a phone) refused this phone's message. `code` is
+    /// the machine-readable reason from `docs/PROTOCOL.md` (e.g. `unauthorized`, `foreign_actor`,
+    /// `forbidden_document`, `too_large`); nothing of the refused message was stored.
+    #[error("the sync was refused ({code}): {message}")]
+    Refused { code: String, message: String },
+
+    /// The server could not be reached, or stopped answering, even after retrying.
+    #[error("the server could not be reached: {0}")]
+    Network(String),
+
     /// The database was written by a newer version of the app.
     #[error(
         "the local database is from a newer app version (schema {found}, this app knows up to {known}); update the app"
@@ -42,6 +57,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidInput { field, reason: reason.into() }
+    }
+
+    pub(crate) fn protocol(reason: impl Into<String>) -> Self {
+        Error::Protocol(reason.into())
+    }
+
+    pub fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Refused { code: code.into(), message: message.into() }
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {

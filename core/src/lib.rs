@@ -6,7 +6,7 @@
 //! documents, partitioned by who may see them (`directory`, `grid/<id>`, `report/<id>`), while the
 //! screens read plain SQLite tables derived from those documents.
 //!
-//! What it must never do: open sockets or radios, expose raw Automerge types in its public API,
+//! What it must never do: open radios or listen on sockets (it only connects out to the sync server), expose raw Automerge types in its public API,
 //! or write a resident's name, phone or ID number into a log line or an error message.
 
 #[macro_use]
@@ -23,6 +23,7 @@ pub mod personal;
 pub mod photo;
 pub mod report;
 pub mod store;
+pub mod sync;
 mod text;
 pub mod visit;
 
@@ -41,6 +42,6 @@ pub use photo::PhotoMeta;
 pub use report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind, ReportStatus};
 pub use store::{
     query::{HouseholdFilter, HouseholdSummary, ReportFilter, ReportSummary, SearchHit, VisitSummary},
-    Durability, MergeOutcome, OpenOptions, Store,
+    Durability, MergeOutcome, OpenOptions, RecordRef, Store, SyncStatus,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};

@@ -82,5 +82,9 @@ fn every_older_schema_upgrades_to_the_current_one() {
         let conn = rusqlite::Connection::open(&old).unwrap();
         let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, CURRENT);
+        let unknown_heads: i64 = conn
+            .query_row("SELECT COUNT(*) FROM documents WHERE heads IS NULL OR feed_seq = 0", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(unknown_heads, 0, "every document has its heads and a place in the feed after v{version}");
     }
 }

@@ -45,8 +45,19 @@ impl Store {
 
     /// Records in the directory that this device belongs to `user` and writes with this store's actor id.
     pub fn register_device(&mut self, user: &UserId) -> Result<()> {
-        self.require_user(user)?;
         let actor = self.actor_id();
+        self.enrol_device(user, &actor)
+    }
+
+    /// Records in the directory that the device writing with `actor` (hex) belongs to `user`:
+    /// what the sync server does when a phone enrols, so every phone's directory learns it.
+    pub fn enrol_device(&mut self, user: &UserId, actor: &str) -> Result<()> {
+        self.require_user(user)?;
+        if actor.is_empty() || actor.len() > 64 || actor.len() % 2 != 0 || !actor.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
+        }
+        let actor = actor.to_ascii_lowercase();
         let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false };
         self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
     }

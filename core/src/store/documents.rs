@@ -3,9 +3,9 @@
 
 use automerge::AutoCommit;
 
-use super::{load_doc, schema, Indexer, MergeOutcome, Persist, Store, MAX_DOCUMENT_BYTES};
+use super::{load_doc, mark_heads, schema, Indexer, MergeOutcome, Persist, Store, MAX_DOCUMENT_BYTES};
 use crate::directory::VisitRules;
-use crate::document::{touched_records, Doc, DocId, Touched};
+use crate::document::{Doc, DocId, Touched};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -29,34 +29,22 @@ impl Store {
     /// updates the query tables from the merge's patches, all in one transaction. Bytes that are
     /// not a valid document, or are another document, change nothing.
     pub fn merge_document(&mut self, id: &DocId, bytes: &[u8]) -> Result<MergeOutcome> {
-        if bytes.len() > MAX_DOCUMENT_BYTES {
-            return Err(Error::invalid("document", format!("is over the limit of {MAX_DOCUMENT_BYTES} bytes")));
-        }
-        let mut other = AutoCommit::load(bytes)
-            .map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })?;
-        Doc::check_identity(&other, id)?;
-        self.ensure_loaded(id)?;
-        let doc = self.docs.get_mut(id).expect("loaded above");
-        let before = doc.am.get_heads();
-        if let Err(e) = doc.am.merge(&mut other) {
-            self.docs.remove(id);
-            return Err(Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() });
-        }
-        let after = doc.am.get_heads();
-        if before == after {
-            return Ok(MergeOutcome::default());
-        }
-        doc.index_collections();
-        if let Err(e) = doc.check_shape() {
-            self.docs.remove(id);
-            return Err(e);
-        }
-        let changes: Vec<Vec<u8>> = doc.am.get_changes(&before).iter().map(|c| c.raw_bytes().to_vec()).collect();
-        let touched = touched_records(&doc.am.diff(&before, &after));
-        let new_changes = changes.len();
-        let persist = if !doc.persisted || new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) };
-        self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
-        Ok(MergeOutcome { new_changes, records_updated: touched.len() })
+        let other = load_document(id, bytes)?;
+        self.take_document(id, other)
+    }
+
+    /// Merges a loaded replica of `id`; a document this store does not hold is adopted whole.
+    pub(crate) fn take_document(&mut self, id: &DocId, mut other: AutoCommit) -> Result<MergeOutcome> {
+        let before = if self.has_document(id)? {
+            self.absorb(id, |am| {
+                am.merge(&mut other)
+                    .map(|_| ())
+                    .map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })
+            })?
+        } else {
+            self.adopt(id, other)?
+        };
+        self.keep(id, &before)
     }
 
     /// Folds a document's change rows into a new snapshot, in one transaction. History is kept:
@@ -89,14 +77,16 @@ impl Store {
         // Documents not in the cache are loaded one at a time and let go again.
         let mut rules = VisitRules::default();
         for id in &ids {
-            let loaded;
-            let doc = match self.docs.get(id) {
+            let mut loaded;
+            let doc = match self.docs.get_mut(id) {
                 Some(doc) => doc,
                 None => {
                     loaded = load_doc(&tx, id, &self.actor)?.ok_or_else(|| Error::not_found("document", id))?;
-                    &loaded
+                    &mut loaded
                 }
             };
+            // Documents stored before schema 3 get their heads (and a place in the feed) here.
+            mark_heads(&tx, doc)?;
             let mut ix = Indexer::new(&tx, &rules);
             for c in doc.id.collections() {
                 ix.project(doc, &Touched { collection: (*c).into(), key: None })?;
@@ -116,4 +106,16 @@ impl Store {
         self.conn.pragma_update(None, "max_page_count", pages)?;
         Ok(())
     }
+}
+
+/// Reads bytes a peer offered as the whole document `id`: within the size limit, a valid
+/// Automerge document, and that document (not another one).
+pub(crate) fn load_document(id: &DocId, bytes: &[u8]) -> Result<AutoCommit> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(Error::invalid("document", format!("is over the limit of {MAX_DOCUMENT_BYTES} bytes")));
+    }
+    let other =
+        AutoCommit::load(bytes).map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })?;
+    Doc::check_identity(&other, id)?;
+    Ok(other)
 }

@@ -13,10 +13,12 @@
 //! It must never log or put in an error a resident's personal data, and never expose Automerge
 //! types to its callers.
 
+mod access;
 mod directory;
 mod documents;
 mod households;
 mod index;
+mod peers;
 pub mod query;
 mod reports;
 pub mod schema;
@@ -35,7 +37,9 @@ use crate::document::{Doc, DocId};
 use crate::error::{Error, Result};
 use crate::household::Household;
 use crate::ids::{HouseholdId, UnitId, UserId};
+pub(crate) use documents::load_document;
 use index::Indexer;
+pub use peers::{RecordRef, SyncStatus, SERVER_PEER};
 
 /// Largest document a peer may hand to [`Store::merge_document`].
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
@@ -150,6 +154,10 @@ impl Store {
         self.actor.to_hex_string()
     }
 
+    pub(crate) fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
     pub fn now(&self) -> UnixMillis {
         self.clock.now_ms()
     }
@@ -233,12 +241,7 @@ impl Store {
             Some(doc) => doc,
             None => Doc::new(id.clone(), self.actor.clone()),
         };
-        if self.docs.len() >= self.cached_documents {
-            let victim = self.docs.keys().next().cloned();
-            if let Some(v) = victim {
-                self.docs.remove(&v);
-            }
-        }
+        self.make_room();
         let needs_compaction = doc.change_rows > self.compact_after_changes;
         self.docs.insert(id.clone(), doc);
         if needs_compaction {
@@ -247,7 +250,17 @@ impl Store {
         Ok(())
     }
 
-    fn has_document(&self, id: &DocId) -> Result<bool> {
+    /// Lets go of a cached document when the cache is full.
+    fn make_room(&mut self) {
+        if self.docs.len() >= self.cached_documents {
+            let victim = self.docs.keys().next().cloned();
+            if let Some(v) = victim {
+                self.docs.remove(&v);
+            }
+        }
+    }
+
+    pub(crate) fn has_document(&self, id: &DocId) -> Result<bool> {
         if self.docs.get(id).is_some_and(|d| d.persisted) {
             return Ok(true);
         }
@@ -365,6 +378,7 @@ fn store_in_transaction(
             }
         }
     }
+    mark_heads(&tx, doc)?;
     let mut ix = Indexer::new(&tx, rules);
     index(&mut ix, doc)?;
     let new_rules = ix.finish(doc)?;
@@ -381,6 +395,32 @@ fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis
     )?;
     tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
     Ok(())
+}
+
+/// Records the document's current heads, and moves it to the end of the change feed when they
+/// changed (what `changed_since` and the dirty-document checks of a sync read).
+fn mark_heads(tx: &rusqlite::Transaction<'_>, doc: &mut Doc) -> Result<()> {
+    let heads = encode_heads(&doc.am.get_heads());
+    tx.prepare_cached(
+        "UPDATE documents SET heads = ?2, feed_seq = (SELECT COALESCE(MAX(feed_seq), 0) + 1 FROM documents)
+         WHERE doc_id = ?1 AND heads IS NOT ?2",
+    )?
+    .execute(params![doc.id.to_string(), heads])?;
+    Ok(())
+}
+
+/// Heads as stored in SQLite: the sorted 32-byte hashes, concatenated.
+pub(crate) fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<automerge::ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return Err(Error::Storage("stored heads are damaged".into()));
+    }
+    Ok(bytes.chunks_exact(32).map(|c| automerge::ChangeHash(c.try_into().expect("32 bytes"))).collect())
 }
 
 fn year_of(ms: UnixMillis) -> i32 {

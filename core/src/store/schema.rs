@@ -1,6 +1,7 @@
 //! The SQLite schema and its versioned migrations.
 //!
-//! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`), which
+//! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, and the sync
+//! bookkeeping `peers`, `peer_docs`), which
 //! migrations must carry forward row by row, and the **derived query tables** the screens read,
 //! which can always be rebuilt from the documents. A migration that changes derived tables asks
 //! for a rebuild instead of converting rows.
@@ -138,6 +139,25 @@ CREATE INDEX report_events_report ON report_events(report_id, at);
         sql: r#"
 CREATE VIRTUAL TABLE household_search USING fts5(body, tokenize = 'trigram');
 CREATE VIRTUAL TABLE report_search USING fts5(body, tokenize = 'trigram');
+"#,
+        rebuild: true,
+    },
+    // 2 → 3: sync. Each document's current heads and its place in the local change feed (so a
+    // sync finds what differs without loading documents), and what each peer is known to hold.
+    // The rebuild fills in the heads of documents stored before.
+    Migration {
+        sql: r#"
+ALTER TABLE documents ADD COLUMN heads BLOB;
+ALTER TABLE documents ADD COLUMN feed_seq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX documents_feed ON documents(feed_seq);
+CREATE TABLE peers (
+    peer_id TEXT PRIMARY KEY, cursor INTEGER NOT NULL DEFAULT 0, last_sync_at INTEGER,
+    last_error TEXT
+);
+CREATE TABLE peer_docs (
+    peer_id TEXT NOT NULL, doc_id TEXT NOT NULL, heads BLOB NOT NULL,
+    PRIMARY KEY (peer_id, doc_id)
+) WITHOUT ROWID;
 "#,
         rebuild: true,
     },

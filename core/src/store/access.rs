@@ -1,0 +1,172 @@
+//! Who may hold and who may change which document, decided from the directory (DESIGN.md §2).
+//!
+//! The same rules run on the server (authorizing each device's sync) and on phones (offering a
+//! peer only what both may hold), read from the directory's query tables so no document has to be
+//! loaded to decide.
+//!
+//! * `directory`: everyone signed in reads it; only admins change it.
+//! * `grid/<id>`: the people working in the grid (its grid workers, the volunteers of its
+//!   micro-grids) and everyone assigned to a unit above it (community, street, district).
+//! * `report/<id>`: its reporter, whoever may hold the report's grid, and a department handler
+//!   the report was dispatched to (by user id or department name).
+//! * Admins hold and change everything. Deleted and unknown users nothing.
+
+use rusqlite::OptionalExtension;
+
+use super::Store;
+use crate::directory::Role;
+use crate::document::{DocId, HEADER_KEY};
+use crate::error::Result;
+use crate::ids::UserId;
+use crate::report::Report;
+
+/// What the directory says about a user, as far as access goes.
+struct Member {
+    id: String,
+    role: Role,
+    unit: String,
+    department: Option<String>,
+}
+
+impl Store {
+    /// Whether `user` may hold (read) `doc`.
+    pub fn may_read(&self, user: &UserId, doc: &DocId) -> Result<bool> {
+        let Some(m) = self.member(user)? else { return Ok(false) };
+        if m.role == Role::Admin {
+            return Ok(true);
+        }
+        match doc {
+            DocId::Directory => Ok(true),
+            DocId::Grid(grid) => self.covers(&m, grid.as_str()),
+            DocId::Report(report) => {
+                let row: Option<(String, Option<String>)> = self
+                    .conn
+                    .prepare_cached("SELECT reporter_id, grid_id FROM reports WHERE id = ?1")?
+                    .query_row([report.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((reporter, grid)) = row else { return Ok(false) };
+                if reporter == m.id {
+                    return Ok(true);
+                }
+                if let Some(grid) = grid {
+                    if self.covers(&m, &grid)? {
+                        return Ok(true);
+                    }
+                }
+                self.dispatched_to(&m, report.as_str())
+            }
+        }
+    }
+
+    /// Whether `user` may change `doc`. A report this store does not know yet may be filed by
+    /// any signed-in user; whether it is really theirs is checked on its header by
+    /// [`Store::may_file`] once its bytes are in.
+    pub fn may_write(&self, user: &UserId, doc: &DocId) -> Result<bool> {
+        let Some(m) = self.member(user)? else { return Ok(false) };
+        match doc {
+            DocId::Directory => Ok(m.role == Role::Admin),
+            DocId::Grid(_) => self.may_read(user, doc),
+            DocId::Report(report) => {
+                let known: bool = self
+                    .conn
+                    .prepare_cached("SELECT EXISTS(SELECT 1 FROM reports WHERE id = ?1)")?
+                    .query_row([report.as_str()], |r| r.get(0))?;
+                if known {
+                    self.may_read(user, doc)
+                } else {
+                    Ok(true)
+                }
+            }
+        }
+    }
+
+    /// Whether a report document, as it stands in memory, may come from `user`: they are its
+    /// reporter or may hold its grid. Checked by the server before it keeps a new report.
+    pub(crate) fn may_file(&mut self, user: &UserId, doc: &DocId) -> Result<bool> {
+        let DocId::Report(_) = doc else { return Ok(true) };
+        let Some(m) = self.member(user)? else { return Ok(false) };
+        if m.role == Role::Admin {
+            return Ok(true);
+        }
+        let header = self.doc(doc)?.get_value::<Report>("header", HEADER_KEY);
+        let Ok(Some(header)) = header else { return Ok(false) };
+        if header.reporter.as_str() == m.id {
+            return Ok(true);
+        }
+        match &header.grid {
+            Some(grid) => self.covers(&m, grid.as_str()),
+            None => Ok(false),
+        }
+    }
+
+    /// The user this phone is registered to in the directory (`register_device`).
+    pub fn device_user(&self) -> Result<Option<UserId>> {
+        self.user_of_actor(&self.actor_id())
+    }
+
+    /// The user a device's actor id (hex) is registered to in the directory.
+    pub fn user_of_actor(&self, actor: &str) -> Result<Option<UserId>> {
+        let user: Option<String> = self
+            .conn
+            .prepare_cached("SELECT user_id FROM devices WHERE actor = ?1 AND deleted = 0")?
+            .query_row([actor], |r| r.get(0))
+            .optional()?;
+        user.map(|u| UserId::parse(&u)).transpose()
+    }
+
+    fn member(&self, user: &UserId) -> Result<Option<Member>> {
+        let row: Option<(String, String, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT role, unit_id, department FROM users WHERE id = ?1 AND deleted = 0")?
+            .query_row([user.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        Ok(row.and_then(|(role, unit, department)| {
+            Some(Member { id: user.as_str().to_string(), role: Role::parse(&role)?, unit, department })
+        }))
+    }
+
+    /// Whether the member works in `grid`, in one of its micro-grids, or in a unit above it.
+    fn covers(&self, m: &Member, grid: &str) -> Result<bool> {
+        match m.role {
+            Role::Admin => return Ok(true),
+            Role::FlowingReporter | Role::DepartmentHandler => return Ok(false),
+            Role::GridWorker | Role::MicroGridVolunteer | Role::Supervisor => {}
+        }
+        let parent_of = |id: &str| -> Result<Option<String>> {
+            Ok(self
+                .conn
+                .prepare_cached("SELECT parent_id FROM units WHERE id = ?1 AND deleted = 0")?
+                .query_row([id], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten())
+        };
+        // Their micro-grid lies in the grid.
+        if parent_of(&m.unit)?.as_deref() == Some(grid) {
+            return Ok(true);
+        }
+        // The grid itself, or a unit above it (at most district → street → community → grid).
+        let mut unit = Some(grid.to_string());
+        for _ in 0..8 {
+            match unit {
+                Some(u) if u == m.unit => return Ok(true),
+                Some(u) => unit = parent_of(&u)?,
+                None => break,
+            }
+        }
+        Ok(false)
+    }
+
+    fn dispatched_to(&self, m: &Member, report: &str) -> Result<bool> {
+        if m.role != Role::DepartmentHandler {
+            return Ok(false);
+        }
+        let department = m.department.clone().unwrap_or_default();
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM report_events WHERE report_id = ?1 AND kind = 'dispatched'
+                 AND (target = ?2 OR target = ?3))",
+            )?
+            .query_row(rusqlite::params![report, m.id, department], |r| r.get(0))?)
+    }
+}

@@ -1,0 +1,297 @@
+//! What the store remembers about the peers it syncs with, and how a peer's bytes are taken in.
+//!
+//! * `documents.heads` / `documents.feed_seq`: each document's current heads and its place in
+//!   this store's change feed, updated in the transaction of every change. They let a sync find
+//!   which documents differ (and the server answer "what changed since N") without loading any.
+//! * `peer_docs`: per peer and document, the heads both sides were last known to share (the
+//!   persistent part of `automerge::sync::State`). A document is *dirty* for a peer when its heads
+//!   differ from these.
+//! * `peers`: the server's change-feed cursor, when the last sync succeeded, its last error.
+//!
+//! Taking a peer's bytes in is two steps, so that the sync engine can check what came in before it
+//! is kept: [`Store::absorb`] applies them to the in-memory document, [`Store::keep`] persists
+//! the new changes and updates the query tables in one transaction, or [`Store::discard`] drops
+//! the in-memory copy so that the next read reloads what is on disk.
+
+use automerge::{sync, AutoCommit, ChangeHash, ReadDoc};
+use rusqlite::{params, OptionalExtension};
+
+use super::{decode_heads, encode_heads, MergeOutcome, Persist, Store};
+use crate::clock::UnixMillis;
+use crate::document::{touched_records, Doc, DocId, Touched, HEADER_KEY};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, HouseholdId, ReportId, VisitId};
+
+/// The peer id under which a phone keeps its state with the sync server.
+pub const SERVER_PEER: &str = "server";
+
+/// What the app shows about syncing with the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Changes written on this phone that the server has not acknowledged yet.
+    pub pending_changes: usize,
+    /// Documents holding such changes (or changes from other phones the server may lack).
+    pub pending_documents: usize,
+    /// When a sync with the server last completed.
+    pub last_sync_at: Option<UnixMillis>,
+    /// Why the last sync with the server failed, if it did (cleared by the next success).
+    pub last_error: Option<String>,
+}
+
+/// A record whose "reached the server" receipt the app asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordRef {
+    Household(HouseholdId),
+    Visit(VisitId),
+    Report(ReportId),
+    ReportEvent(ReportId, EventId),
+}
+
+impl Store {
+    // ---- bookkeeping ----------------------------------------------------------------------
+
+    /// The heads of a stored document, from its row (no load). `None`: not stored here.
+    pub(crate) fn stored_heads(&mut self, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
+        let row: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached("SELECT heads FROM documents WHERE doc_id = ?1")?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some(Some(h)) => decode_heads(&h).map(Some),
+            // Stored before schema 3: ask the document itself.
+            Some(None) => self.with_am(id, |am| am.get_heads()).map(Some),
+        }
+    }
+
+    pub(crate) fn peer_heads(&self, peer: &str, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
+        let h: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT heads FROM peer_docs WHERE peer_id = ?1 AND doc_id = ?2")?
+            .query_row(params![peer, id.to_string()], |r| r.get(0))
+            .optional()?;
+        h.map(|h| decode_heads(&h)).transpose()
+    }
+
+    pub(crate) fn set_peer_heads(&self, peer: &str, id: &DocId, heads: &[ChangeHash]) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO peer_docs (peer_id, doc_id, heads) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(peer_id, doc_id) DO UPDATE SET heads = ?3",
+            )?
+            .execute(params![peer, id.to_string(), encode_heads(heads)])?;
+        Ok(())
+    }
+
+    /// Documents whose heads differ from what `peer` is known to hold (or that it never saw).
+    pub(crate) fn dirty_documents(&self, peer: &str) -> Result<Vec<DocId>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.doc_id FROM documents d LEFT JOIN peer_docs p ON p.peer_id = ?1 AND p.doc_id = d.doc_id
+             WHERE p.heads IS NULL OR d.heads IS NULL OR p.heads != d.heads ORDER BY d.feed_seq",
+        )?;
+        let ids = stmt.query_map([peer], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        ids.iter().map(|s| DocId::parse(s)).collect()
+    }
+
+    /// Documents changed after feed position `cursor`, oldest first, at most `limit`, with their
+    /// feed positions (the server's change feed).
+    pub(crate) fn changed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(DocId, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, feed_seq FROM documents WHERE feed_seq > ?1 ORDER BY feed_seq LIMIT ?2")?;
+        let rows = stmt
+            .query_map(params![cursor as i64, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(|(d, s)| Ok((DocId::parse(&d)?, s as u64))).collect()
+    }
+
+    /// The newest position of this store's change feed.
+    pub(crate) fn feed_head(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(feed_seq), 0) FROM documents", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    pub(crate) fn peer_cursor(&self, peer: &str) -> Result<u64> {
+        let c: Option<i64> =
+            self.conn.query_row("SELECT cursor FROM peers WHERE peer_id = ?1", [peer], |r| r.get(0)).optional()?;
+        Ok(c.unwrap_or(0) as u64)
+    }
+
+    /// Records the end of a session with `peer`: on success its new cursor and time, on failure
+    /// the reason (shown by [`Store::sync_status`]).
+    pub(crate) fn record_session(&self, peer: &str, outcome: std::result::Result<u64, &Error>) -> Result<()> {
+        match outcome {
+            Ok(cursor) => self.conn.execute(
+                "INSERT INTO peers (peer_id, cursor, last_sync_at, last_error) VALUES (?1, ?2, ?3, NULL)
+                 ON CONFLICT(peer_id) DO UPDATE SET cursor = ?2, last_sync_at = ?3, last_error = NULL",
+                params![peer, cursor as i64, self.clock.now_ms()],
+            )?,
+            Err(e) => self.conn.execute(
+                "INSERT INTO peers (peer_id, last_error) VALUES (?1, ?2)
+                 ON CONFLICT(peer_id) DO UPDATE SET last_error = ?2",
+                params![peer, e.to_string()],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// The bytes of a stored document as kept on disk (snapshot followed by its change rows),
+    /// which load as one document: what a peer that lacks the document receives, without
+    /// loading it here.
+    pub(crate) fn document_bytes(&mut self, id: &DocId) -> Result<Vec<u8>> {
+        if let Some(doc) = self.docs.get_mut(id) {
+            if doc.change_rows > 0 || !doc.persisted {
+                return Ok(doc.am.save());
+            }
+        }
+        let key = id.to_string();
+        let mut bytes: Vec<u8> = self
+            .conn
+            .query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::not_found("document", id))?;
+        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([&key])?;
+        while let Some(row) = rows.next()? {
+            bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+        }
+        Ok(bytes)
+    }
+
+    // ---- taking a peer's bytes in ----------------------------------------------------------
+
+    /// Applies `f` to the in-memory document `id` (loading it, or starting it from its genesis)
+    /// and returns the heads from before, for [`Store::keep`] or [`Store::discard`].
+    pub(crate) fn absorb(
+        &mut self,
+        id: &DocId,
+        f: impl FnOnce(&mut AutoCommit) -> Result<()>,
+    ) -> Result<Vec<ChangeHash>> {
+        self.ensure_loaded(id)?;
+        let doc = self.docs.get_mut(id).expect("loaded above");
+        let before = doc.am.get_heads();
+        if let Err(e) = f(&mut doc.am) {
+            self.docs.remove(id);
+            return Err(e);
+        }
+        Ok(before)
+    }
+
+    /// Persists what an absorb brought in and updates the query tables from its patches, in one
+    /// transaction. A result that lost the document's shape is refused and dropped.
+    pub(crate) fn keep(&mut self, id: &DocId, before: &[ChangeHash]) -> Result<MergeOutcome> {
+        let doc = self.docs.get_mut(id).ok_or_else(|| Error::not_found("document", id))?;
+        let after = doc.am.get_heads();
+        if before == after.as_slice() {
+            return Ok(MergeOutcome::default());
+        }
+        doc.index_collections();
+        if let Err(e) = doc.check_shape() {
+            self.docs.remove(id);
+            return Err(e);
+        }
+        let changes: Vec<Vec<u8>> = doc.am.get_changes(before).iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let new_changes = changes.len();
+        let (persist, touched) = if !doc.persisted {
+            // A document this store did not hold: project every collection.
+            let all = doc.id.collections().iter().map(|c| Touched { collection: (*c).into(), key: None }).collect();
+            (Persist::Snapshot, all)
+        } else {
+            let touched = touched_records(&doc.am.diff(before, &after));
+            (if new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) }, touched)
+        };
+        self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
+        Ok(MergeOutcome { new_changes, records_updated: touched.len() })
+    }
+
+    /// Forgets the in-memory copy of `id` (what was absorbed and not kept).
+    pub(crate) fn discard(&mut self, id: &DocId) {
+        self.docs.remove(id);
+    }
+
+    /// Replaces the in-memory copy of a document this store does not hold with `am` (a whole
+    /// document from a peer): much faster than merging its history change by change.
+    pub(crate) fn adopt(&mut self, id: &DocId, mut am: AutoCommit) -> Result<Vec<ChangeHash>> {
+        am.set_actor(self.actor.clone());
+        self.make_room();
+        self.docs.insert(id.clone(), Doc::from_parts(id.clone(), am, false, 0, 1));
+        Ok(Vec::new())
+    }
+
+    /// Runs an Automerge sync step on a loaded document.
+    pub(crate) fn with_am<R>(&mut self, id: &DocId, f: impl FnOnce(&mut AutoCommit) -> R) -> Result<R> {
+        self.ensure_loaded(id)?;
+        Ok(f(&mut self.docs.get_mut(id).expect("loaded above").am))
+    }
+
+    /// A sync state for `peer` and `id` that assumes the peer still holds the heads it was last
+    /// known to share, so that the first message already carries what it lacks (if it lost
+    /// something, Automerge's own protocol asks again).
+    pub(crate) fn warm_sync_state(&self, peer: &str, id: &DocId) -> Result<sync::State> {
+        let mut state = sync::State::new();
+        if let Some(shared) = self.peer_heads(peer, id)? {
+            state.their_heads = Some(shared.clone());
+            state.their_need = Some(Vec::new());
+            state.their_have = Some(vec![sync::Have { last_sync: shared.clone(), bloom: Default::default() }]);
+            state.shared_heads = shared;
+        }
+        Ok(state)
+    }
+
+    // ---- status for the app ----------------------------------------------------------------
+
+    /// Pending changes, last sync and last error of syncing with the server.
+    pub fn sync_status(&mut self) -> Result<SyncStatus> {
+        let (last_sync_at, last_error) = self
+            .conn
+            .query_row("SELECT last_sync_at, last_error FROM peers WHERE peer_id = ?1", [SERVER_PEER], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .unwrap_or((None, None));
+        let mut status = SyncStatus { last_sync_at, last_error, ..SyncStatus::default() };
+        let own = self.actor.clone();
+        for id in self.dirty_documents(SERVER_PEER)? {
+            let shared = self.peer_heads(SERVER_PEER, &id)?.unwrap_or_default();
+            let mine =
+                self.with_am(&id, |am| am.get_changes(&shared).iter().filter(|c| c.actor_id() == &own).count())?;
+            status.pending_changes += mine;
+            status.pending_documents += 1;
+        }
+        Ok(status)
+    }
+
+    /// Whether the change that created `record` is known to have reached the server.
+    pub fn reached_server(&mut self, record: &RecordRef) -> Result<bool> {
+        let (doc, collection, key) = match record {
+            RecordRef::Household(h) => (DocId::Grid(self.household_grid(h)?), "households", h.as_str().to_string()),
+            RecordRef::Visit(v) => {
+                let grid: Option<String> = self
+                    .conn
+                    .prepare_cached("SELECT grid_id FROM visits WHERE id = ?1")?
+                    .query_row([v.as_str()], |r| r.get(0))
+                    .optional()?;
+                let grid = grid.ok_or_else(|| Error::not_found("visit", v))?;
+                (DocId::Grid(crate::ids::UnitId::parse(&grid)?), "visits", v.as_str().to_string())
+            }
+            RecordRef::Report(r) => (DocId::Report(r.clone()), "header", HEADER_KEY.to_string()),
+            RecordRef::ReportEvent(r, e) => (DocId::Report(r.clone()), "events", e.as_str().to_string()),
+        };
+        if !self.has_document(&doc)? {
+            return Err(Error::not_found("record", &key));
+        }
+        let shared = self.peer_heads(SERVER_PEER, &doc)?.unwrap_or_default();
+        let doc_ref = self.doc(&doc)?;
+        let obj = doc_ref.collection(collection)?;
+        let Ok(Some((_, op))) = doc_ref.am.get(&obj, key.as_str()) else {
+            return Err(Error::not_found("record", &key));
+        };
+        let doc_mut = self.docs.get_mut(&doc).expect("loaded above");
+        let Some(hash) = doc_mut.am.hash_for_opid(&op) else { return Ok(false) };
+        if shared.is_empty() {
+            return Ok(false);
+        }
+        Ok(!doc_mut.am.get_changes(&shared).iter().any(|c| c.hash() == hash))
+    }
+}

@@ -1,0 +1,264 @@
+//! The part of a session both sides share: taking the other side's entries in and answering
+//! them, document by document, with Automerge's sync protocol underneath.
+//!
+//! An incoming batch is handled in two passes. The first reads and checks every entry (ids,
+//! access, the actors of every change this store lacks) without changing anything, so a
+//! refused entry refuses the whole message. The second applies the entries one document at a
+//! time; each document's new changes are kept (persisted with their query-table updates) in one
+//! transaction before the next is touched.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{sync, sync::SyncDoc, ActorId, AutoCommit, Change, ChangeHash};
+
+use super::gate::Gate;
+use super::wire::{heads_digest, Entry, Kind};
+use crate::document::{genesis, DocId};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// An entry after the first pass.
+enum Incoming {
+    Sync(sync::Message),
+    Save(Box<AutoCommit>),
+    Want,
+    Heads(Vec<u8>),
+}
+
+/// Per-document sync states with one peer, and the policy applied to it.
+pub(crate) struct Exchange<G: Gate> {
+    /// Key of this peer's rows in `peer_docs`.
+    pub peer_id: String,
+    pub gate: G,
+    /// Towards the server: send only changes written by this actor (and never one that depends
+    /// on a change the server would refuse), since the server accepts no other device's changes.
+    pub own_only: Option<ActorId>,
+    states: HashMap<DocId, sync::State>,
+    /// Documents received or sent whole or in part during this session.
+    pub documents_touched: HashSet<DocId>,
+}
+
+impl<G: Gate> Exchange<G> {
+    pub fn new(peer_id: String, gate: G, own_only: Option<ActorId>) -> Self {
+        Exchange { peer_id, gate, own_only, states: HashMap::new(), documents_touched: HashSet::new() }
+    }
+
+    /// Takes the other side's entries in and returns the answers. `answer_in_sync`: say so
+    /// (with a `heads` entry) when a document is in sync, which the responder does so that the
+    /// initiator knows it may stop.
+    pub fn handle(&mut self, store: &mut Store, entries: Vec<Entry>, answer_in_sync: bool) -> Result<Vec<Entry>> {
+        let mut checked = Vec::with_capacity(entries.len());
+        for e in entries {
+            let doc = DocId::parse(&e.doc).map_err(|_| Error::protocol("an entry names no valid document"))?;
+            let incoming = self.check(store, &doc, e)?;
+            checked.push((doc, incoming));
+        }
+        let mut out = Vec::new();
+        for (doc, incoming) in checked {
+            self.documents_touched.insert(doc.clone());
+            match incoming {
+                Incoming::Sync(msg) => {
+                    let state = self.state(store, &doc)?;
+                    let before = store.absorb(&doc, |am| {
+                        am.sync().receive_sync_message(state, msg).map_err(|e| Error::protocol(e.to_string()))
+                    })?;
+                    self.keep(store, &doc, &before)?;
+                    self.answer(store, &doc, answer_in_sync, &mut out)?;
+                }
+                Incoming::Save(other) => {
+                    let mut other = *other;
+                    let theirs = other.get_heads();
+                    let before = if store.has_document(&doc)? {
+                        store.absorb(&doc, |am| {
+                            am.merge(&mut other).map(|_| ()).map_err(|e| Error::protocol(e.to_string()))
+                        })?
+                    } else {
+                        store.adopt(&doc, other)?
+                    };
+                    self.keep(store, &doc, &before)?;
+                    store.set_peer_heads(&self.peer_id, &doc, &theirs)?;
+                    self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, &doc)?);
+                    self.answer(store, &doc, answer_in_sync, &mut out)?;
+                }
+                Incoming::Want => {
+                    if store.has_document(&doc)? {
+                        out.push(Entry { doc: doc.to_string(), kind: Kind::Save, data: store.document_bytes(&doc)? });
+                    }
+                }
+                Incoming::Heads(digest) => match store.stored_heads(&doc)? {
+                    None => {
+                        if self.gate.may_take(store, &doc)? {
+                            out.push(Entry { doc: doc.to_string(), kind: Kind::Want, data: Vec::new() });
+                        }
+                    }
+                    Some(ours) if heads_digest(&ours) == digest => {
+                        store.set_peer_heads(&self.peer_id, &doc, &ours)?;
+                    }
+                    Some(_) => {
+                        if let Some(e) = self.start(store, &doc)? {
+                            out.push(e);
+                        }
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first message for a document this side wants to sync (it is dirty, or the other side
+    /// announced different heads).
+    pub fn start(&mut self, store: &mut Store, doc: &DocId) -> Result<Option<Entry>> {
+        self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, doc)?);
+        self.documents_touched.insert(doc.clone());
+        self.generate(store, doc)
+    }
+
+    /// Asks again for a document whose answer did not come (dropped by the other side's budget).
+    pub fn retry(&mut self, store: &mut Store, doc: &DocId) -> Result<Option<Entry>> {
+        if let Some(s) = self.states.get_mut(doc) {
+            s.in_flight = false;
+            s.have_responded = false;
+            s.sent_hashes.clear();
+        }
+        self.generate(store, doc)
+    }
+
+    fn check(&self, store: &mut Store, doc: &DocId, e: Entry) -> Result<Incoming> {
+        let forbidden = || Error::refused("forbidden_document", format!("{doc} may not be exchanged with this peer"));
+        match e.kind {
+            Kind::Want => {
+                if !self.gate.may_send(store, doc)? {
+                    return Err(forbidden());
+                }
+                Ok(Incoming::Want)
+            }
+            Kind::Heads => {
+                if e.data.len() != 16 {
+                    return Err(Error::protocol("a heads digest is not 16 bytes"));
+                }
+                Ok(Incoming::Heads(e.data))
+            }
+            Kind::Sync => {
+                if !self.gate.may_take(store, doc)? {
+                    return Err(forbidden());
+                }
+                let msg = sync::Message::decode(&e.data).map_err(|e| Error::protocol(e.to_string()))?;
+                if self.gate.checks_changes() && !msg.changes.is_empty() {
+                    let new = self.lacking(store, doc, changes_in(&msg)?)?;
+                    self.gate.check_incoming(store, doc, &new)?;
+                }
+                Ok(Incoming::Sync(msg))
+            }
+            Kind::Save => {
+                if !self.gate.may_take(store, doc)? {
+                    return Err(forbidden());
+                }
+                let mut other = crate::store::load_document(doc, &e.data)?;
+                if self.gate.checks_changes() {
+                    let new = self.lacking(store, doc, other.get_changes(&[]))?;
+                    self.gate.check_incoming(store, doc, &new)?;
+                }
+                Ok(Incoming::Save(Box::new(other)))
+            }
+        }
+    }
+
+    /// The changes among `changes` that this store does not hold.
+    fn lacking(&self, store: &mut Store, doc: &DocId, changes: Vec<Change>) -> Result<Vec<Change>> {
+        if !store.has_document(doc)? {
+            let genesis_heads = genesis(doc).get_heads();
+            return Ok(changes.into_iter().filter(|c| !genesis_heads.contains(&c.hash())).collect());
+        }
+        store.with_am(doc, |am| changes.into_iter().filter(|c| am.get_change_by_hash(&c.hash()).is_none()).collect())
+    }
+
+    fn state(&mut self, store: &Store, doc: &DocId) -> Result<&mut sync::State> {
+        if !self.states.contains_key(doc) {
+            self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, doc)?);
+        }
+        Ok(self.states.get_mut(doc).expect("inserted above"))
+    }
+
+    /// Lets the gate look at what was absorbed, then keeps it (or drops it from memory).
+    fn keep(&mut self, store: &mut Store, doc: &DocId, before: &[ChangeHash]) -> Result<()> {
+        if let Err(e) = self.gate.check_absorbed(store, doc) {
+            store.discard(doc);
+            return Err(e);
+        }
+        store.keep(doc, before)?;
+        if let Some(state) = self.states.get(doc) {
+            if !state.shared_heads.is_empty() {
+                store.set_peer_heads(&self.peer_id, doc, &state.shared_heads)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What to say after taking a document's entry in: nothing when in sync (or, for the
+    /// responder, that it is), else the next sync message.
+    fn answer(&mut self, store: &mut Store, doc: &DocId, answer_in_sync: bool, out: &mut Vec<Entry>) -> Result<()> {
+        let ours = store.with_am(doc, |am| am.get_heads())?;
+        let in_sync = self.states.get(doc).is_some_and(|s| s.their_heads.as_deref() == Some(ours.as_slice()));
+        let next = if in_sync { None } else { self.generate(store, doc)? };
+        match next {
+            Some(e) => out.push(e),
+            None if answer_in_sync => {
+                out.push(Entry { doc: doc.to_string(), kind: Kind::Heads, data: heads_digest(&ours) })
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn generate(&mut self, store: &mut Store, doc: &DocId) -> Result<Option<Entry>> {
+        let state = self.state(store, doc)?;
+        let msg = store.with_am(doc, |am| am.sync().generate_sync_message(state))?;
+        let Some(mut msg) = msg else { return Ok(None) };
+        if let Some(own) = &self.own_only {
+            if !msg.changes.is_empty() {
+                let kept = sendable(doc, own, changes_in(&msg)?);
+                msg.changes = kept.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+            }
+        }
+        Ok(Some(Entry { doc: doc.to_string(), kind: Kind::Sync, data: msg.encode() }))
+    }
+}
+
+/// The changes a sync message carries, whether as single changes or as one whole document.
+fn changes_in(msg: &sync::Message) -> Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for chunk in msg.changes.iter() {
+        match Change::from_bytes(chunk.to_vec()) {
+            Ok(c) => out.push(c),
+            Err(_) => {
+                let mut am =
+                    AutoCommit::load(chunk).map_err(|e| Error::protocol(format!("a change is damaged ({e})")))?;
+                out.extend(am.get_changes(&[]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Of `changes`, those written by `own` (or the document's genesis) that do not depend on one
+/// that is not: what the server will accept from this device.
+fn sendable(doc: &DocId, own: &ActorId, changes: Vec<Change>) -> Vec<Change> {
+    let genesis_heads = genesis(doc).get_heads();
+    let mut held: HashSet<ChangeHash> = changes
+        .iter()
+        .filter(|c| c.actor_id() != own && !genesis_heads.contains(&c.hash()))
+        .map(|c| c.hash())
+        .collect();
+    loop {
+        let before = held.len();
+        for c in &changes {
+            if !held.contains(&c.hash()) && c.deps().iter().any(|d| held.contains(d)) {
+                held.insert(c.hash());
+            }
+        }
+        if held.len() == before {
+            break;
+        }
+    }
+    changes.into_iter().filter(|c| !held.contains(&c.hash())).collect()
+}

@@ -1,0 +1,123 @@
+//! What each side of a session lets through: which documents it offers and takes, and which
+//! incoming changes it accepts. The rules themselves live in `store::access`.
+
+use automerge::{ActorId, Change};
+
+use crate::document::{genesis, DocId};
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::store::Store;
+
+/// The policy one side of a session applies to the other.
+pub trait Gate {
+    /// Whether the other side may be told about and sent `doc`.
+    fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool>;
+    /// Whether this side takes `doc` from the other side at all.
+    fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool>;
+    /// Whether [`Gate::check_incoming`] needs to see the incoming changes.
+    fn checks_changes(&self) -> bool;
+    /// Checks changes this store lacks before any of them is applied. An error refuses the
+    /// whole message.
+    fn check_incoming(&self, store: &Store, doc: &DocId, new: &[Change]) -> Result<()>;
+    /// Checks a document after the other side's bytes were applied in memory, before they are
+    /// kept. An error drops them.
+    fn check_absorbed(&self, store: &mut Store, doc: &DocId) -> Result<()>;
+}
+
+/// A phone's gate. Towards the server it offers and takes everything (the server authorizes);
+/// towards another phone, only documents both users may hold by the directory.
+pub struct PhoneGate {
+    pub me: Option<UserId>,
+    pub peer: Option<UserId>,
+}
+
+impl Gate for PhoneGate {
+    fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool> {
+        match (&self.me, &self.peer) {
+            (_, None) => Ok(true),
+            (Some(me), Some(peer)) => Ok(store.may_read(me, doc)? && store.may_read(peer, doc)?),
+            (None, Some(_)) => Ok(false),
+        }
+    }
+
+    fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool> {
+        match (&self.me, &self.peer) {
+            (_, None) => Ok(true),
+            // A report this phone has not seen yet is checked on its header once it is in.
+            (Some(me), Some(_)) => Ok(store.may_read(me, doc)? || matches!(doc, DocId::Report(_))),
+            (None, Some(_)) => Ok(false),
+        }
+    }
+
+    fn checks_changes(&self) -> bool {
+        false
+    }
+
+    fn check_incoming(&self, _: &Store, _: &DocId, _: &[Change]) -> Result<()> {
+        Ok(())
+    }
+
+    fn check_absorbed(&self, store: &mut Store, doc: &DocId) -> Result<()> {
+        match (&self.me, &self.peer) {
+            (Some(me), Some(_)) if !store.may_read(me, doc)? && !store.may_file(me, doc)? => Err(Error::refused(
+                "forbidden_document",
+                format!("the other phone sent {doc}, which this phone's user may not hold"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The server's gate for one authenticated device: it reads what its user may read, writes what
+/// its user may write, and only with its own actor ids.
+pub struct DeviceGate {
+    pub user: UserId,
+    pub actors: Vec<ActorId>,
+}
+
+impl Gate for DeviceGate {
+    fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool> {
+        store.may_read(&self.user, doc)
+    }
+
+    fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool> {
+        Ok(store.may_read(&self.user, doc)? || store.may_write(&self.user, doc)?)
+    }
+
+    fn checks_changes(&self) -> bool {
+        true
+    }
+
+    fn check_incoming(&self, store: &Store, doc: &DocId, new: &[Change]) -> Result<()> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        if !store.may_write(&self.user, doc)? {
+            return Err(Error::refused("forbidden_document", format!("this device's user may not change {doc}")));
+        }
+        let genesis_hash = genesis(doc).get_heads();
+        for c in new {
+            if !self.actors.contains(c.actor_id()) && !genesis_hash.contains(&c.hash()) {
+                return Err(Error::refused(
+                    "foreign_actor",
+                    format!(
+                        "a change to {doc} is signed with actor {}, which is not this device's; the whole message was refused",
+                        c.actor_id().to_hex_string()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_absorbed(&self, store: &mut Store, doc: &DocId) -> Result<()> {
+        if store.may_file(&self.user, doc)? {
+            Ok(())
+        } else {
+            Err(Error::refused(
+                "forbidden_document",
+                format!("{doc} names another reporter and a grid this device's user does not work in"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Syncing documents with the server and with other phones (DESIGN.md §4, `docs/PROTOCOL.md`).
+//!
+//! A *session* exchanges batches: each message carries entries for many documents at once
+//! (Automerge sync messages, whole documents, requests for whole documents, heads digests).
+//! The core never opens a socket or a radio for phone-to-phone sync: the app carries the bytes
+//! of [`Session::next_message`] to the other phone's [`Responder::respond`] and back into
+//! [`Session::receive`]. Towards the server, [`http::ServerClient`] carries them over HTTP.
+//!
+//! How a session finds what differs without touching unchanged documents:
+//! * with the server, the phone sends its *dirty* documents (heads differ from those it last
+//!   shared with the server) and its cursor in the server's change feed; the server answers them
+//!   and lists what changed since the cursor that the device may read. Nothing changed: one round
+//!   trip of a few dozen bytes, however many documents the phone holds;
+//! * with another phone, each side digests the documents both may hold and their heads; equal
+//!   digests end the session after one round trip, otherwise an inventory is exchanged.
+//!
+//! Every limit is a constant here or in [`wire`]; bad bytes end the session with
+//! [`crate::Error::Protocol`] or [`crate::Error::Refused`], never a panic or a half-kept document.
+
+mod exchange;
+mod gate;
+pub mod http;
+mod responder;
+mod session;
+pub mod wire;
+
+pub use gate::{DeviceGate, Gate, PhoneGate};
+pub use responder::Responder;
+pub use session::Session;
+
+/// Sync entries started per round (the rest wait for the next round).
+pub const DOCS_PER_ROUND: usize = 256;
+/// Bytes of entry data per message a side aims for; a single larger document goes alone.
+pub const ROUND_BUDGET_BYTES: usize = 8 << 20;
+/// Rounds after which a session gives up (two phones converge in a handful).
+pub const MAX_ROUNDS: u32 = 64;
+/// Changed documents the server lists per answer (the phone asks again for more).
+pub const FEED_PAGE: usize = 1_000;
+
+/// How far a session has come, for the app's progress indicator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Messages sent so far.
+    pub round: u32,
+    /// Documents exchanged in part or whole.
+    pub documents: usize,
+    pub entries_sent: usize,
+    pub entries_received: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub done: bool,
+}

@@ -1,0 +1,180 @@
+//! The answering side of a sync: the server for each request of a device, or a phone for the
+//! phone that started the session.
+//!
+//! The server keeps no session in memory: each request is answered from the per-document state
+//! persisted in `peer_docs`, so any request may reach any server process, and a restarted server
+//! carries on where it stopped. A phone answering another phone keeps one `Responder` for the
+//! conversation.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use automerge::ActorId;
+
+use super::exchange::Exchange;
+use super::gate::{DeviceGate, Gate, PhoneGate};
+use super::session::inventory;
+use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode};
+use super::{FEED_PAGE, ROUND_BUDGET_BYTES};
+use crate::document::DocId;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::store::Store;
+
+/// Answers the messages of one peer.
+pub struct Responder<G: Gate> {
+    ex: Exchange<G>,
+    /// Peer mode: whether the other phone has introduced itself.
+    introduced: bool,
+    /// Peer mode: answers left over from a round's budget.
+    outbox: VecDeque<Entry>,
+}
+
+impl Responder<DeviceGate> {
+    /// The server's side of one request from an authenticated device of `user`, which writes
+    /// with `actors`.
+    pub fn for_device(device_id: &str, user: UserId, actors: Vec<ActorId>) -> Self {
+        Responder {
+            ex: Exchange::new(format!("device:{device_id}"), DeviceGate { user, actors }, None),
+            introduced: true,
+            outbox: VecDeque::new(),
+        }
+    }
+}
+
+impl Responder<PhoneGate> {
+    /// A phone's side of a session another phone started.
+    pub fn for_peer(store: &Store) -> Result<Self> {
+        let me = store.device_user()?.ok_or_else(|| {
+            Error::invalid("phone", "is not registered to a user in the directory yet; sync with the server first")
+        })?;
+        Ok(Responder {
+            ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, None),
+            introduced: false,
+            outbox: VecDeque::new(),
+        })
+    }
+}
+
+impl<G: Gate> Responder<G> {
+    /// How many documents this responder took in or sent so far.
+    pub fn documents_touched(&self) -> usize {
+        self.ex.documents_touched.len()
+    }
+
+    fn decode(&self, request: &[u8], mode: Mode) -> Result<Batch> {
+        let batch = Batch::decode(request)?;
+        match &batch.hello {
+            Some(h) if h.mode != mode => Err(Error::protocol("the message is for another kind of peer")),
+            _ => Ok(batch),
+        }
+    }
+}
+
+impl Responder<DeviceGate> {
+    /// Answers one request of the device. An error means the message was refused: its checks
+    /// (access, actors) run on every entry before anything is kept.
+    pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
+        let batch = self.decode(request, Mode::Server)?;
+        self.respond_as_server(store, batch)
+    }
+
+    fn respond_as_server(&mut self, store: &mut Store, batch: Batch) -> Result<Vec<u8>> {
+        let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
+        let mut out = within_budget(self.ex.handle(store, batch.docs, true)?);
+        let mut reply = Batch::default();
+        if let Some(mut cursor) = batch.cursor {
+            let head = store.feed_head()?;
+            if cursor > head {
+                // The phone saw a feed this server no longer has (restored from a backup): list all.
+                cursor = 0;
+            }
+            let changed = store.changed_since(cursor, FEED_PAGE)?;
+            let full_page = changed.len() == FEED_PAGE;
+            let mut last = cursor;
+            for (doc, seq) in changed {
+                last = seq;
+                if asked.contains(&doc.to_string()) || !self.ex.gate.may_send(store, &doc)? {
+                    continue;
+                }
+                if let Some(heads) = store.stored_heads(&doc)? {
+                    out.push(Entry { doc: doc.to_string(), kind: Kind::Heads, data: heads_digest(&heads) });
+                }
+            }
+            reply.cursor = Some(if full_page { last } else { head });
+            reply.more = full_page;
+        }
+        reply.docs = out;
+        Ok(reply.encode())
+    }
+}
+
+impl Responder<PhoneGate> {
+    /// Answers one message of the other phone.
+    pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
+        let batch = self.decode(request, Mode::Peer)?;
+        self.respond_as_phone(store, batch)
+    }
+
+    fn respond_as_phone(&mut self, store: &mut Store, batch: Batch) -> Result<Vec<u8>> {
+        let mut reply = Batch::default();
+        if !self.introduced {
+            let hello = batch.hello.ok_or_else(|| Error::protocol("the other phone did not introduce itself"))?;
+            let peer =
+                UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
+            if store.user_of_actor(&hello.device)?.as_ref() != Some(&peer) {
+                return Err(Error::refused(
+                    "unknown_peer",
+                    "the other phone is not registered to that user in this phone's directory; sync with the server first",
+                ));
+            }
+            self.ex.peer_id = format!("device:{}", hello.device);
+            self.ex.gate.peer = Some(peer);
+            self.introduced = true;
+            let mine = inventory(store, &self.ex.gate)?;
+            reply.hello = Some(Hello {
+                mode: Mode::Peer,
+                user: self.ex.gate.me.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+                device: store.actor_id(),
+                summary: Some(summary_digest(mine.iter().map(|(d, h)| (d.as_str(), h.as_slice())))),
+            });
+            return Ok(reply.encode());
+        }
+        let listed: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
+        let out = self.ex.handle(store, batch.docs, true)?;
+        self.outbox.extend(out);
+        if batch.inventory {
+            // What the other phone did not list, it lacks: offer it whole.
+            for (doc, _) in inventory(store, &self.ex.gate)? {
+                if !listed.contains(&doc) {
+                    let id = DocId::parse(&doc)?;
+                    self.outbox.push_back(Entry { doc, kind: Kind::Save, data: store.document_bytes(&id)? });
+                }
+            }
+        }
+        let mut size = 0;
+        while let Some(e) = self.outbox.front() {
+            if !reply.docs.is_empty() && size + e.data.len() > ROUND_BUDGET_BYTES {
+                break;
+            }
+            size += e.data.len();
+            reply.docs.push(self.outbox.pop_front().expect("front exists"));
+        }
+        reply.more = !self.outbox.is_empty();
+        Ok(reply.encode())
+    }
+}
+
+/// The answers that fit in one round's budget (at least one); the initiator asks again for the
+/// rest.
+fn within_budget(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut size = 0;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        if !out.is_empty() && size + e.data.len() > ROUND_BUDGET_BYTES && e.kind != Kind::Heads {
+            continue;
+        }
+        size += e.data.len();
+        out.push(e);
+    }
+    out
+}

@@ -1,0 +1,295 @@
+//! The initiating side of a sync: a phone talking to the server or to another phone.
+//!
+//! The app carries the bytes: `next_message` gives the bytes to send, `receive` takes the
+//! answer, until `is_done`. Any error ends the session; what was kept before it stays kept and a
+//! new session continues from the per-document state persisted so far.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::exchange::Exchange;
+use super::gate::PhoneGate;
+use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode, MAX_ENTRIES};
+use super::{Progress, DOCS_PER_ROUND, MAX_ROUNDS, ROUND_BUDGET_BYTES};
+use crate::document::DocId;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::store::{Store, SERVER_PEER};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Nothing sent yet.
+    Start,
+    /// Peer mode: hello sent, waiting to learn who the other phone is.
+    Introduced,
+    Running,
+    Done,
+    Failed,
+}
+
+/// One sync session, started by this phone.
+pub struct Session {
+    mode: Mode,
+    phase: Phase,
+    ex: Exchange<PhoneGate>,
+    me: Option<UserId>,
+    device: String,
+    /// Documents to start syncing (dirty for the peer), sent a round's worth at a time.
+    to_start: VecDeque<DocId>,
+    /// Entries waiting to be sent.
+    outbox: VecDeque<Entry>,
+    /// Peer mode: the inventory to send in the next message, all in one batch.
+    inventory: Vec<Entry>,
+    /// Documents asked about in the message in flight, with the entry kind used.
+    asked: Vec<(DocId, Kind)>,
+    awaiting_reply: bool,
+    /// Server mode: the feed position seen so far, and whether the server has more.
+    cursor: u64,
+    more: bool,
+    progress: Progress,
+}
+
+impl Session {
+    /// A session with the sync server. The server knows the device by its token.
+    pub fn with_server(store: &mut Store) -> Result<Session> {
+        let mut s = Session::new(store, Mode::Server, SERVER_PEER.to_string(), None)?;
+        s.ex.own_only = Some(store.actor().clone());
+        s.cursor = store.peer_cursor(SERVER_PEER)?;
+        s.to_start = store.dirty_documents(SERVER_PEER)?.into();
+        Ok(s)
+    }
+
+    /// A session with another phone, which answers with a [`super::Responder`]. Only documents
+    /// both users may hold by the directory are offered or taken.
+    pub fn with_peer(store: &mut Store) -> Result<Session> {
+        let me = store.device_user()?.ok_or_else(|| {
+            Error::invalid("phone", "is not registered to a user in the directory yet; sync with the server first")
+        })?;
+        // The peer's id is learned from its first answer.
+        Session::new(store, Mode::Peer, String::new(), Some(me))
+    }
+
+    fn new(store: &Store, mode: Mode, peer_id: String, me: Option<UserId>) -> Result<Session> {
+        Ok(Session {
+            mode,
+            phase: Phase::Start,
+            ex: Exchange::new(peer_id, PhoneGate { me: me.clone(), peer: None }, None),
+            me,
+            device: store.actor_id(),
+            to_start: VecDeque::new(),
+            outbox: VecDeque::new(),
+            inventory: Vec::new(),
+            asked: Vec::new(),
+            awaiting_reply: false,
+            cursor: 0,
+            more: false,
+            progress: Progress::default(),
+        })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress { done: self.is_done(), ..self.progress.clone() }
+    }
+
+    /// The next message to send, or `None` when the session is over.
+    pub fn next_message(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>> {
+        let r = self.next_inner(store);
+        self.fail_on_error(store, r)
+    }
+
+    /// Takes the other side's answer in.
+    pub fn receive(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
+        let r = self.receive_inner(store, bytes);
+        self.fail_on_error(store, r)
+    }
+
+    fn fail_on_error<T>(&mut self, store: &Store, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            if self.phase != Phase::Failed {
+                self.phase = Phase::Failed;
+                if self.mode == Mode::Server {
+                    store.record_session(SERVER_PEER, Err(e)).ok();
+                }
+            }
+        }
+        r
+    }
+
+    fn next_inner(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>> {
+        match self.phase {
+            Phase::Done => return Ok(None),
+            Phase::Failed => return Err(Error::protocol("this session already failed; start a new one")),
+            _ if self.awaiting_reply => return Err(Error::protocol("the answer to the last message has not arrived")),
+            _ => {}
+        }
+        if self.progress.round >= MAX_ROUNDS {
+            return Err(Error::protocol(format!("the peers did not converge within {MAX_ROUNDS} rounds")));
+        }
+        let mut batch = Batch::default();
+        match (self.mode, self.phase) {
+            (Mode::Peer, Phase::Start) => {
+                batch.hello = Some(self.hello());
+                self.phase = Phase::Introduced;
+            }
+            (Mode::Server, Phase::Start) => {
+                batch.hello = Some(self.hello());
+                self.phase = Phase::Running;
+            }
+            _ => {}
+        }
+        // Top the outbox up with documents to start, within the round's budget.
+        let mut budget: usize = self.outbox.iter().map(|e| e.data.len()).sum();
+        while self.outbox.len() < DOCS_PER_ROUND && budget < ROUND_BUDGET_BYTES {
+            let Some(doc) = self.to_start.pop_front() else { break };
+            if let Some(e) = self.ex.start(store, &doc)? {
+                budget += e.data.len();
+                self.outbox.push_back(e);
+            }
+        }
+        if !self.inventory.is_empty() {
+            batch.docs = std::mem::take(&mut self.inventory);
+            batch.inventory = true;
+        }
+        let mut size = 0;
+        while let Some(e) = self.outbox.front() {
+            if !batch.docs.is_empty()
+                && (batch.docs.len() >= DOCS_PER_ROUND || size + e.data.len() > ROUND_BUDGET_BYTES)
+            {
+                break;
+            }
+            size += e.data.len();
+            batch.docs.push(self.outbox.pop_front().expect("front exists"));
+        }
+        if self.mode == Mode::Server {
+            batch.cursor = Some(self.cursor);
+        }
+        if batch.hello.is_none() && batch.docs.is_empty() && !self.more {
+            self.finish(store)?;
+            return Ok(None);
+        }
+        self.asked = batch.docs.iter().filter_map(|e| Some((DocId::parse(&e.doc).ok()?, e.kind))).collect();
+        let bytes = batch.encode();
+        self.progress.round += 1;
+        self.progress.bytes_sent += bytes.len() as u64;
+        self.progress.entries_sent += batch.docs.len();
+        self.awaiting_reply = true;
+        Ok(Some(bytes))
+    }
+
+    fn receive_inner(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
+        match self.phase {
+            Phase::Failed => return Err(Error::protocol("this session already failed; start a new one")),
+            Phase::Done => return Err(Error::protocol("this session is over")),
+            _ if !self.awaiting_reply => return Err(Error::protocol("an answer arrived before a message was sent")),
+            _ => {}
+        }
+        self.progress.bytes_received += bytes.len() as u64;
+        let batch = Batch::decode(bytes)?;
+        self.awaiting_reply = false;
+        if let Some(refusal) = batch.refused {
+            return Err(Error::refused(refusal.code, refusal.message));
+        }
+        self.progress.entries_received += batch.docs.len();
+        if self.phase == Phase::Introduced {
+            self.meet(store, &batch)?;
+            return Ok(());
+        }
+        let answered: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
+        let out = self.ex.handle(store, batch.docs, false)?;
+        self.outbox.extend(out);
+        // Whatever the other side left unanswered (its round budget) is asked again.
+        for (doc, kind) in std::mem::take(&mut self.asked) {
+            if answered.contains(&doc.to_string()) {
+                continue;
+            }
+            match kind {
+                Kind::Sync => {
+                    if let Some(e) = self.ex.retry(store, &doc)? {
+                        self.outbox.push_back(e);
+                    }
+                }
+                Kind::Want => self.outbox.push_back(Entry { doc: doc.to_string(), kind, data: Vec::new() }),
+                Kind::Save | Kind::Heads => {}
+            }
+        }
+        if self.mode == Mode::Server {
+            if let Some(c) = batch.cursor {
+                self.cursor = c;
+            }
+        }
+        self.more = batch.more;
+        self.progress.documents = self.ex.documents_touched.len();
+        Ok(())
+    }
+
+    /// Peer mode: the other phone introduced itself; compare summaries, and if they differ send
+    /// the inventory of what may be shared.
+    fn meet(&mut self, store: &mut Store, batch: &Batch) -> Result<()> {
+        let hello = batch.hello.as_ref().ok_or_else(|| Error::protocol("the other phone did not introduce itself"))?;
+        if hello.mode != Mode::Peer {
+            return Err(Error::protocol("the other side is not a phone in peer mode"));
+        }
+        let peer_user =
+            UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
+        if store.user_of_actor(&hello.device)?.as_ref() != Some(&peer_user) {
+            return Err(Error::refused(
+                "unknown_peer",
+                "the other phone is not registered to that user in this phone's directory; sync with the server first",
+            ));
+        }
+        self.ex.peer_id = format!("device:{}", hello.device);
+        self.ex.gate.peer = Some(peer_user);
+        let inventory = inventory(store, &self.ex.gate)?;
+        let summary = summary_digest(inventory.iter().map(|(d, h)| (d.as_str(), h.as_slice())));
+        self.phase = Phase::Running;
+        if hello.summary.as_deref() == Some(summary.as_slice()) {
+            for (doc, _) in &inventory {
+                let doc = DocId::parse(doc)?;
+                if let Some(heads) = store.stored_heads(&doc)? {
+                    store.set_peer_heads(&self.ex.peer_id, &doc, &heads)?;
+                }
+            }
+            return Ok(());
+        }
+        if inventory.len() > MAX_ENTRIES {
+            return Err(Error::protocol(format!("more than {MAX_ENTRIES} documents to compare with another phone")));
+        }
+        self.inventory =
+            inventory.into_iter().map(|(doc, digest)| Entry { doc, kind: Kind::Heads, data: digest }).collect();
+        Ok(())
+    }
+
+    fn hello(&self) -> Hello {
+        Hello {
+            mode: self.mode,
+            user: self.me.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+            device: self.device.clone(),
+            summary: None,
+        }
+    }
+
+    fn finish(&mut self, store: &mut Store) -> Result<()> {
+        self.phase = Phase::Done;
+        if self.mode == Mode::Server {
+            store.record_session(SERVER_PEER, Ok(self.cursor))?;
+        }
+        Ok(())
+    }
+}
+
+/// The documents this store may share through `gate`, with their heads digests, by id.
+pub(crate) fn inventory(store: &mut Store, gate: &PhoneGate) -> Result<Vec<(String, Vec<u8>)>> {
+    use super::gate::Gate;
+    let mut out = Vec::new();
+    for doc in store.document_ids()? {
+        if gate.may_send(store, &doc)? {
+            if let Some(heads) = store.stored_heads(&doc)? {
+                out.push((doc.to_string(), heads_digest(&heads)));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,185 @@
+//! Sync sessions between stores, with the bytes carried in memory: phone to phone, and phone to
+//! the server's responder (the same code `doorstep serve` runs behind HTTP).
+
+mod common;
+
+use automerge::ActorId;
+use common::*;
+use doorstep_core::sync::{wire::Batch, Responder, Session};
+use doorstep_core::*;
+use tempfile::TempDir;
+
+/// Carries a session's messages to a phone responder until the session is done.
+fn pump_peer(a: &mut Store, b: &mut Store) -> Result<Session> {
+    let mut session = Session::with_peer(a)?;
+    let mut responder = Responder::for_peer(b)?;
+    while let Some(msg) = session.next_message(a)? {
+        let reply = responder.respond(b, &msg)?;
+        session.receive(a, &reply)?;
+    }
+    Ok(session)
+}
+
+fn server_responder(server: &Store, phone: &Store) -> Responder<doorstep_core::sync::DeviceGate> {
+    let actor = phone.actor_id();
+    let user = server.user_of_actor(&actor).unwrap().expect("phone registered");
+    Responder::for_device(&actor, user, vec![ActorId::from(hex(&actor))])
+}
+
+fn pump_server(phone: &mut Store, server: &mut Store) -> Result<Session> {
+    let mut session = Session::with_server(phone)?;
+    while let Some(msg) = session.next_message(phone)? {
+        let mut responder = server_responder(server, phone);
+        let reply = responder.respond(server, &msg)?;
+        session.receive(phone, &reply)?;
+    }
+    Ok(session)
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
+
+/// The office (acting as server) and two phones registered to the worker and the volunteer.
+fn world(dir: &TempDir) -> (Store, Fixture, Store, Store) {
+    let (mut office, f) = district(&dir.path().join("office.db"));
+    let mut phones = Vec::new();
+    for (name, user) in [("li-na", &f.worker), ("volunteer", &f.volunteer)] {
+        let p = open(&dir.path().join(format!("{name}.db")), &f.clock);
+        office.enrol_device(&user.id, &p.actor_id()).unwrap();
+        phones.push(p);
+    }
+    let dir_bytes = office.save_document(&DocId::Directory).unwrap();
+    for p in &mut phones {
+        p.merge_document(&DocId::Directory, &dir_bytes).unwrap();
+    }
+    let b = phones.pop().unwrap();
+    let a = phones.pop().unwrap();
+    (office, f, a, b)
+}
+
+#[test]
+fn two_phones_exchange_what_the_other_lacks() {
+    let dir = TempDir::new().unwrap();
+    let (_office, f, mut li, mut vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    let r = vol.file_report(report(&f, "Fire exit blocked by bicycles")).unwrap();
+
+    let s = pump_peer(&mut li, &mut vol).unwrap();
+    assert!(s.is_done());
+    assert_eq!(li.dump_query_tables().unwrap(), vol.dump_query_tables().unwrap());
+    assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 1);
+    assert_eq!(li.reports(&ReportFilter::default()).unwrap()[0].id, r.id);
+
+    // Nothing changed since: one round trip of a few bytes.
+    let s = pump_peer(&mut li, &mut vol).unwrap();
+    let p = s.progress();
+    assert_eq!(p.round, 1, "{p:?}");
+    assert!(p.bytes_sent + p.bytes_received < 300, "{p:?}");
+
+    // Both write offline again, then meet: each gets the other's new work.
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    vol.record_visit(visit(&h.id, &f.volunteer.id, VisitKind::BellCheckNoAnswer)).unwrap();
+    pump_peer(&mut vol, &mut li).unwrap();
+    assert_eq!(li.visit_history(&h.id, 10).unwrap().len(), 3);
+    assert_eq!(li.dump_query_tables().unwrap(), vol.dump_query_tables().unwrap());
+}
+
+#[test]
+fn a_phone_is_offered_only_what_both_may_hold() {
+    let dir = TempDir::new().unwrap();
+    let (mut office, f, mut li, _vol) = world(&dir);
+    let other = office
+        .add_user(NewUser {
+            name: Personal::new("Zhang Wei"),
+            role: Role::GridWorker,
+            unit: f.other_grid.id.clone(),
+            department: None,
+        })
+        .unwrap();
+    let mut zhang = open(&dir.path().join("zhang.db"), &f.clock);
+    office.enrol_device(&other.id, &zhang.actor_id()).unwrap();
+    let directory = office.save_document(&DocId::Directory).unwrap();
+    zhang.merge_document(&DocId::Directory, &directory).unwrap();
+    li.merge_document(&DocId::Directory, &directory).unwrap();
+
+    let h = household(&mut li, &f, "301", &[]);
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    pump_peer(&mut zhang, &mut li).unwrap();
+    assert!(zhang.household(&h.id).is_err(), "Zhang Wei works in another grid");
+    assert!(!zhang.document_ids().unwrap().contains(&DocId::Grid(f.grid.id.clone())));
+}
+
+#[test]
+fn a_phone_syncs_with_the_server_and_the_next_sync_is_one_small_round_trip() {
+    let dir = TempDir::new().unwrap();
+    let (mut server, f, mut li, mut vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
+    let v = li.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    assert!(!li.reached_server(&RecordRef::Visit(v.id.clone())).unwrap());
+    assert_eq!(li.sync_status().unwrap().pending_changes, 2);
+
+    pump_server(&mut li, &mut server).unwrap();
+    assert!(li.reached_server(&RecordRef::Visit(v.id.clone())).unwrap());
+    let status = li.sync_status().unwrap();
+    assert_eq!(status.pending_changes, 0, "{status:?}");
+    assert_eq!(status.last_sync_at, Some(MORNING));
+    assert_eq!(server.visit_history(&h.id, 10).unwrap().len(), 1);
+
+    // The volunteer's phone pulls the grid it works in.
+    pump_server(&mut vol, &mut server).unwrap();
+    assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 1);
+
+    // Nothing changed: one round trip, tiny.
+    let s = pump_server(&mut li, &mut server).unwrap();
+    let p = s.progress();
+    assert_eq!(p.round, 1, "{p:?}");
+    assert!(p.bytes_sent + p.bytes_received < 100, "{p:?}");
+}
+
+#[test]
+fn the_server_refuses_another_devices_changes_and_keeps_nothing() {
+    let dir = TempDir::new().unwrap();
+    let (mut server, f, mut li, mut vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[]);
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    // Li Na's phone sends, but the server is told it is the volunteer's device.
+    let mut session = Session::with_server(&mut li).unwrap();
+    let msg = session.next_message(&mut li).unwrap().unwrap();
+    let before = server.dump_query_tables().unwrap();
+    let mut as_volunteer = server_responder(&server, &vol);
+    // First round carries no changes yet (the server has never seen this grid): answer it,
+    // then the second round carries Li Na's changes.
+    let reply = as_volunteer.respond(&mut server, &msg).unwrap();
+    session.receive(&mut li, &reply).unwrap();
+    let msg = session.next_message(&mut li).unwrap().unwrap();
+    let err = server_responder(&server, &vol).respond(&mut server, &msg).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "foreign_actor"), "{err}");
+    assert_eq!(server.dump_query_tables().unwrap(), before);
+    // The honest path still works afterwards.
+    pump_server(&mut li, &mut server).unwrap();
+    assert_eq!(server.visit_history(&h.id, 10).unwrap().len(), 1);
+    let _ = &mut vol;
+}
+
+#[test]
+fn damaged_messages_end_the_session_with_a_typed_error() {
+    let dir = TempDir::new().unwrap();
+    let (mut server, f, mut li, _vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[]);
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    let mut session = Session::with_server(&mut li).unwrap();
+    let msg = session.next_message(&mut li).unwrap().unwrap();
+    let before = server.dump_query_tables().unwrap();
+    for cut in [0, 3, msg.len() / 2, msg.len() - 1] {
+        let err = server_responder(&server, &li).respond(&mut server, &msg[..cut]).unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err}");
+    }
+    assert_eq!(server.dump_query_tables().unwrap(), before);
+    let reply = server_responder(&server, &li).respond(&mut server, &msg).unwrap();
+    let err = session.receive(&mut li, &reply[..reply.len() - 1]).unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+    assert!(li.sync_status().unwrap().last_error.is_some());
+    assert!(Batch::decode(&reply).is_ok());
+}
