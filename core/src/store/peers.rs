@@ -175,6 +175,7 @@ impl Store {
             self.docs.remove(id);
             return Err(e);
         }
+        doc.index_collections();
         Ok(before)
     }
 

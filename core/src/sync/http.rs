@@ -1,1 +1,184 @@
-//! placeholder
+//! The phone's HTTP client for the sync server (`docs/PROTOCOL.md`), on the one tokio runtime
+//! the core owns.
+//!
+//! A failed request is retried with exponential backoff and jitter when retrying can help (the
+//! connection failed or timed out, the server answered 429 or 5xx) and not when it cannot (any
+//! other 4xx: the server looked at the request and refused it). Retrying a sync request is safe:
+//! applying the same changes twice changes nothing.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::session::Session;
+use super::Progress;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// The tokio runtime the core runs its network calls on.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("doorstep-core")
+            .enable_all()
+            .build()
+            .expect("the core's tokio runtime starts")
+    })
+}
+
+/// How often and how patiently a request is retried.
+#[derive(Clone, Debug)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { attempts: 5, first_delay: Duration::from_millis(200), max_delay: Duration::from_secs(10) }
+    }
+}
+
+/// What the server returns when a device registers.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Registration {
+    pub device_id: String,
+    pub user_id: String,
+    /// The bearer token of every later request; the app keeps it in the platform's keystore.
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    message: String,
+}
+
+/// A connection to one sync server.
+#[derive(Clone)]
+pub struct ServerClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+    pub retry: Retry,
+}
+
+impl ServerClient {
+    /// A client for the server at `base_url` (e.g. `https://sync.example.org`).
+    pub fn new(base_url: &str) -> Result<ServerClient> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(ServerClient {
+            base: base_url.trim_end_matches('/').to_string(),
+            token: None,
+            http,
+            retry: Retry::default(),
+        })
+    }
+
+    /// The same client, signed in with a device token.
+    pub fn with_token(mut self, token: impl Into<String>) -> ServerClient {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Registers this store's device with an enrolment code from an admin.
+    pub fn register(&self, code: &str, store: &Store, name: &str) -> Result<Registration> {
+        let body = serde_json::json!({ "code": code, "actor": store.actor_id(), "name": name });
+        block_on(async {
+            let bytes = self.post("/v1/devices", "application/json", serde_json::to_vec(&body).expect("json")).await?;
+            serde_json::from_slice(&bytes).map_err(|e| Error::Network(format!("unexpected answer: {e}")))
+        })
+    }
+
+    /// Sends one sync message and returns the server's answer.
+    pub async fn exchange(&self, message: Vec<u8>) -> Result<Vec<u8>> {
+        self.post("/v1/sync", "application/x-doorstep-sync", message).await
+    }
+
+    /// Runs a whole session with the server: blocks the calling thread (never call it from the
+    /// UI thread, or from inside an async runtime).
+    pub fn sync(&self, store: &mut Store) -> Result<Progress> {
+        let mut session = Session::with_server(store)?;
+        while let Some(msg) = session.next_message(store)? {
+            let answer = block_on(self.exchange(msg));
+            match answer {
+                Ok(answer) => session.receive(store, &answer)?,
+                Err(e) => {
+                    store.record_session(crate::store::SERVER_PEER, Err(&e)).ok();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(session.progress())
+    }
+
+    async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>> {
+        let url = format!("{}{}", self.base, path);
+        let mut delay = self.retry.first_delay;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self.http.post(&url).header("content-type", content_type).body(body.clone());
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            let failure = match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    return resp.bytes().await.map(|b| b.to_vec()).map_err(|e| Error::Network(e.to_string()))
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retryable = status.is_server_error() || status.as_u16() == 429;
+                    let body: Option<ErrorBody> = resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+                    let e = match body {
+                        Some(b) => Error::Refused { code: b.error, message: b.message },
+                        None => {
+                            Error::Refused { code: format!("http_{}", status.as_u16()), message: status.to_string() }
+                        }
+                    };
+                    if !retryable {
+                        return Err(e);
+                    }
+                    e
+                }
+                Err(e) => Error::Network(without_url(e)),
+            };
+            if attempt >= self.retry.attempts {
+                return Err(match failure {
+                    Error::Refused { code, message } => {
+                        Error::Network(format!("{message} ({code}), after {attempt} attempts"))
+                    }
+                    Error::Network(m) => Error::Network(format!("{m}, after {attempt} attempts")),
+                    other => other,
+                });
+            }
+            let jitter = rand::random::<f64>() * 0.5 + 0.75;
+            tokio::time::sleep(delay.mul_f64(jitter)).await;
+            delay = (delay * 2).min(self.retry.max_delay);
+        }
+    }
+}
+
+fn without_url(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "the request timed out"
+    } else if e.is_connect() {
+        "no connection to the server"
+    } else {
+        "the connection failed"
+    };
+    format!("{kind} ({})", e.without_url())
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    runtime().block_on(f)
+}

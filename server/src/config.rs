@@ -1,0 +1,111 @@
+//! The server's configuration: defaults, then a TOML file, then `DOORSTEP_*` environment
+//! variables (which win), so the same binary runs on a laptop with no file at all and in a
+//! container configured only by its environment.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`DOORSTEP_LISTEN`); port 0 picks a free port.
+    pub listen: String,
+    /// The embedded SQLite database file (`DOORSTEP_DATABASE`).
+    pub database: PathBuf,
+    /// Bearer token of the operator's admin calls (`DOORSTEP_ADMIN_TOKEN`); without one the
+    /// admin endpoints answer 404.
+    pub admin_token: Option<String>,
+    /// Largest request body accepted (`DOORSTEP_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// `text` or `json` (`DOORSTEP_LOG_FORMAT`); the level comes from `RUST_LOG`.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:7300".into(),
+            database: PathBuf::from("doorstep-server.sqlite"),
+            admin_token: None,
+            max_body_bytes: doorstep_core::sync::wire::MAX_MESSAGE_BYTES,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file could not be read: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("the configuration file is not valid: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("environment variable {name} is not valid: {reason}")]
+    Env { name: &'static str, reason: String },
+}
+
+impl Config {
+    /// Defaults, overridden by `file` when given, overridden by the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => toml::from_str(&std::fs::read_to_string(path)?)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("DOORSTEP_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("DOORSTEP_DATABASE") {
+            self.database = PathBuf::from(v);
+        }
+        if let Some(v) = var("DOORSTEP_ADMIN_TOKEN") {
+            self.admin_token = Some(v);
+        }
+        if let Some(v) = var("DOORSTEP_MAX_BODY_BYTES") {
+            self.max_body_bytes = v
+                .parse()
+                .map_err(|_| ConfigError::Env { name: "DOORSTEP_MAX_BODY_BYTES", reason: "not a number".into() })?;
+        }
+        if let Some(v) = var("DOORSTEP_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(ConfigError::Env { name: "DOORSTEP_LOG_FORMAT", reason: "use text or json".into() }),
+            };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let mut c: Config = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\ndatabase = \"/var/lib/doorstep/server.sqlite\"\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9000");
+        assert_eq!(c.log_format, LogFormat::Json);
+        c.apply_env(|n| (n == "DOORSTEP_LISTEN").then(|| "127.0.0.1:0".to_string())).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:0");
+        assert_eq!(c.database, PathBuf::from("/var/lib/doorstep/server.sqlite"));
+        assert!(c.apply_env(|n| (n == "DOORSTEP_MAX_BODY_BYTES").then(|| "lots".to_string())).is_err());
+        assert!(toml::from_str::<Config>("listn = \"typo\"").is_err(), "unknown keys are refused");
+    }
+}

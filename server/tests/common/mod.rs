@@ -1,0 +1,148 @@
+//! A small district served by a real `doorstep-server` on 127.0.0.1, with phones that enrol
+//! through its HTTP API like the app does.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use doorstep_core::sync::http::{runtime, ServerClient};
+use doorstep_core::*;
+use doorstep_server::{Config, RunningServer};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct People {
+    pub grid: Unit,
+    pub other_grid: Unit,
+    pub micro_grid: Unit,
+    pub li_na: User,
+    pub volunteer: User,
+    pub zhang_wei: User,
+    pub courier: User,
+    pub supervisor: User,
+    pub admin: User,
+}
+
+/// The office's store with the directory of a small district.
+pub fn office(path: &Path) -> (Store, People) {
+    let mut s = Store::open(path, OpenOptions::default()).unwrap();
+    let unit = |s: &mut Store, kind, parent: Option<&Unit>, name: &str| {
+        s.add_unit(NewUnit { kind, parent: parent.map(|p| p.id.clone()), name: name.into() }).unwrap()
+    };
+    let district = unit(&mut s, UnitKind::District, None, "Jinshui District");
+    let street = unit(&mut s, UnitKind::Street, Some(&district), "Wenhua Road");
+    let community = unit(&mut s, UnitKind::Community, Some(&street), "Weilai");
+    let grid = unit(&mut s, UnitKind::Grid, Some(&community), "Weilai Grid 1");
+    let other_grid = unit(&mut s, UnitKind::Grid, Some(&community), "Weilai Grid 2");
+    let micro_grid = unit(&mut s, UnitKind::MicroGrid, Some(&grid), "Building 3");
+    for c in NewCategory::defaults() {
+        s.set_category(c).unwrap();
+    }
+    let mut user = |name: &str, role, unit: &Unit| {
+        s.add_user(NewUser { name: Personal::new(name), role, unit: unit.id.clone(), department: None }).unwrap()
+    };
+    let li_na = user("Li Na", Role::GridWorker, &grid);
+    let volunteer = user("Wang Guiying", Role::MicroGridVolunteer, &micro_grid);
+    let zhang_wei = user("Zhang Wei", Role::GridWorker, &other_grid);
+    let courier = user("Chen Jie", Role::FlowingReporter, &community);
+    let supervisor = user("Liu Min", Role::Supervisor, &community);
+    let admin = user("Office admin", Role::Admin, &district);
+    (s, People { grid, other_grid, micro_grid, li_na, volunteer, zhang_wei, courier, supervisor, admin })
+}
+
+pub fn start_server(dir: &Path, tweak: impl FnOnce(&mut Config)) -> RunningServer {
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        database: dir.join("server.sqlite"),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    RunningServer::start(config).unwrap()
+}
+
+/// One HTTP call with reqwest: (status, body).
+pub fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>) {
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.request(method.parse().unwrap(), url).body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if url.contains("/admin/enrolments") || url.ends_with("/v1/devices") {
+            req = req.header("content-type", "application/json");
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+    })
+}
+
+/// The admin seeds the server with the office's directory.
+pub fn seed(server: &RunningServer, office: &mut Store) {
+    let bytes = office.save_document(&DocId::Directory).unwrap();
+    let (status, body) =
+        http("POST", &format!("{}/v1/admin/documents?doc=directory", server.url()), Some(ADMIN_TOKEN), bytes);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+/// An enrolment code for `user`, from the admin API.
+pub fn enrolment_code(server: &RunningServer, user: &User) -> String {
+    let body = serde_json::json!({ "user_id": user.id.as_str() }).to_string().into_bytes();
+    let (status, body) = http("POST", &format!("{}/v1/admin/enrolments", server.url()), Some(ADMIN_TOKEN), body);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["code"].as_str().unwrap().to_string()
+}
+
+/// A new phone for `user`: a fresh store, enrolled, with its first sync done.
+pub fn phone(server: &RunningServer, dir: &Path, name: &str, user: &User) -> (Store, ServerClient) {
+    let mut store = Store::open(dir.join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
+    let client = ServerClient::new(&server.url()).unwrap();
+    let reg = client.register(&enrolment_code(server, user), &store, name).unwrap();
+    assert_eq!(reg.user_id, user.id.as_str());
+    let client = client.with_token(reg.token);
+    client.sync(&mut store).unwrap();
+    (store, client)
+}
+
+pub fn household(s: &mut Store, p: &People, room: &str) -> Household {
+    s.add_household(
+        &p.grid.id,
+        NewHousehold {
+            micro_grid: Some(p.micro_grid.id.clone()),
+            address: Address { building: "3".into(), unit: "2".into(), room: room.into() },
+            location: Some(GeoPoint::new(34.7561, 113.6532).unwrap()),
+            care_tags: [CareTag::ElderlyAlone].into_iter().collect(),
+            risk: Some(RiskLevel::Yellow),
+            notes: String::new(),
+        },
+    )
+    .unwrap()
+}
+
+pub fn visit(s: &mut Store, household: &HouseholdId, worker: &User, notes: &str) -> Visit {
+    s.record_visit(NewVisit {
+        household: household.clone(),
+        worker: worker.id.clone(),
+        at: None,
+        location: Some(GeoPoint::new(34.7561, 113.6532).unwrap()),
+        kind: VisitKind::WelfareCheck,
+        outcome: VisitOutcome::AllWell,
+        notes: notes.into(),
+        follow_up: false,
+        photos: vec![],
+    })
+    .unwrap()
+}
+
+pub fn report(s: &mut Store, p: &People, reporter: &User, text: &str) -> Report {
+    s.file_report(NewReport {
+        reporter: reporter.id.clone(),
+        category: CategoryId::parse("safety-hazard").unwrap(),
+        description: text.into(),
+        location: Some(GeoPoint::new(34.7565, 113.6540).unwrap()),
+        address: Some("Building 3, Unit 2".into()),
+        grid: Some(p.grid.id.clone()),
+        photos: vec![],
+    })
+    .unwrap()
+}
