@@ -34,13 +34,23 @@ pub(crate) struct Exchange<G: Gate> {
     /// on a change the server would refuse), since the server accepts no other device's changes.
     pub own_only: Option<ActorId>,
     states: HashMap<DocId, sync::State>,
+    /// Per document, the peer's heads and our heads when we last sent a message without
+    /// changes: sending the same again would only ping-pong (see [`Exchange::generate`]).
+    idle: HashMap<DocId, (Option<Vec<ChangeHash>>, Vec<ChangeHash>)>,
     /// Documents received or sent whole or in part during this session.
     pub documents_touched: HashSet<DocId>,
 }
 
 impl<G: Gate> Exchange<G> {
     pub fn new(peer_id: String, gate: G, own_only: Option<ActorId>) -> Self {
-        Exchange { peer_id, gate, own_only, states: HashMap::new(), documents_touched: HashSet::new() }
+        Exchange {
+            peer_id,
+            gate,
+            own_only,
+            states: HashMap::new(),
+            idle: HashMap::new(),
+            documents_touched: HashSet::new(),
+        }
     }
 
     /// Takes the other side's entries in and returns the answers. `answer_in_sync`: say so
@@ -222,25 +232,71 @@ impl<G: Gate> Exchange<G> {
                 let kept = sendable(doc, own, changes_in(&msg)?);
                 msg.changes = kept.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
             }
+            // Changes held back (they depend on another device's changes the server lacks)
+            // leave the heads apart: Automerge would send the same heads back and forth. Once
+            // the peer's heads and ours stay as they were after a message without changes, stop;
+            // the held changes go when their dependencies reached the server.
+            if msg.changes.is_empty() && msg.need.is_empty() {
+                let now = (self.states.get(doc).and_then(|s| s.their_heads.clone()), msg.heads.clone());
+                if self.idle.get(doc) == Some(&now) {
+                    return Ok(None);
+                }
+                self.idle.insert(doc.clone(), now);
+            }
         }
         Ok(Some(Entry { doc: doc.to_string(), kind: Kind::Sync, data: msg.encode() }))
     }
 }
 
-/// The changes a sync message carries, whether as single changes or as one whole document.
+/// The changes a sync message carries: single changes (V1 messages), or chunks concatenated into
+/// one (V2: several changes, or a whole document).
 fn changes_in(msg: &sync::Message) -> Result<Vec<Change>> {
+    let damaged = |e: &dyn std::fmt::Display| Error::protocol(format!("a change is damaged ({e})"));
     let mut out = Vec::new();
-    for chunk in msg.changes.iter() {
-        match Change::from_bytes(chunk.to_vec()) {
-            Ok(c) => out.push(c),
-            Err(_) => {
-                let mut am =
-                    AutoCommit::load(chunk).map_err(|e| Error::protocol(format!("a change is damaged ({e})")))?;
+    for data in msg.changes.iter() {
+        for chunk in split_chunks(data)? {
+            if chunk[8] == CHUNK_DOCUMENT {
+                let mut am = AutoCommit::load(chunk).map_err(|e| damaged(&e))?;
                 out.extend(am.get_changes(&[]));
+            } else {
+                out.push(Change::from_bytes(chunk.to_vec()).map_err(|e| damaged(&e))?);
             }
         }
     }
     Ok(out)
+}
+
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const CHUNK_DOCUMENT: u8 = 0;
+
+/// Splits concatenated Automerge chunks: each is the magic bytes, a 4-byte checksum, a type
+/// byte, the body's length as unsigned LEB128, and the body.
+fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let cut = || Error::protocol("a change chunk is cut short or malformed");
+    let mut chunks = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 10 || bytes[..4] != CHUNK_MAGIC {
+            return Err(cut());
+        }
+        let (mut len, mut shift, mut i) = (0u64, 0u32, 9);
+        loop {
+            let b = *bytes.get(i).ok_or_else(cut)?;
+            if shift > 56 {
+                return Err(cut());
+            }
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end =
+            usize::try_from(len).ok().and_then(|l| l.checked_add(i)).filter(|e| *e <= bytes.len()).ok_or_else(cut)?;
+        chunks.push(&bytes[..end]);
+        bytes = &bytes[end..];
+    }
+    Ok(chunks)
 }
 
 /// Of `changes`, those written by `own` (or the document's genesis) that do not depend on one

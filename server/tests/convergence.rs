@@ -1,0 +1,424 @@
+//! Convergence under a hostile network: five phones and the server (six replicas) make random
+//! edits, sync in random pairings (phone to phone, phone to server) while messages are lost,
+//! duplicated, replayed out of order and cut short, and the server restarts mid-session. After
+//! the network heals, every replica holds identical documents and identical query tables, and
+//! every record any phone wrote (and did not delete) is everywhere.
+//!
+//! The server side is core's `Responder` over the server's store file, the same code
+//! `doorstep serve` runs behind HTTP; the HTTP layer itself is covered by `http_sync.rs`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use automerge::ActorId;
+use common::{office, People};
+use doorstep_core::sync::{Responder, Session};
+use doorstep_core::*;
+use proptest::prelude::*;
+
+const PHONES: usize = 5;
+
+#[derive(Clone, Debug)]
+enum Edit {
+    AddHousehold,
+    Visit(usize),
+    EditNotes(usize, u8),
+    DeleteVisit(usize),
+    FileReport,
+    Comment(usize),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    Deliver,
+    /// The request never arrives.
+    LoseRequest,
+    /// The request is handled, the answer never arrives.
+    LoseAnswer,
+    /// The request arrives twice.
+    Duplicate,
+    /// An earlier request of the session arrives again first.
+    Replay,
+    /// Only the first half of the request arrives.
+    Truncate,
+    /// The server restarts before handling the request.
+    Restart,
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Edit(usize, Edit),
+    PeerSync(usize, usize, Vec<Fault>),
+    ServerSync(usize, Vec<Fault>),
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        6 => Just(Fault::Deliver),
+        1 => Just(Fault::LoseRequest),
+        1 => Just(Fault::LoseAnswer),
+        1 => Just(Fault::Duplicate),
+        1 => Just(Fault::Replay),
+        1 => Just(Fault::Truncate),
+        1 => Just(Fault::Restart),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let edit = prop_oneof![
+        Just(Edit::AddHousehold),
+        any::<usize>().prop_map(Edit::Visit),
+        any::<usize>().prop_map(Edit::Visit),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, n)| Edit::EditNotes(i, n)),
+        any::<usize>().prop_map(Edit::DeleteVisit),
+        Just(Edit::FileReport),
+        any::<usize>().prop_map(Edit::Comment),
+    ];
+    prop_oneof![
+        3 => (0..PHONES, edit).prop_map(|(p, e)| Step::Edit(p, e)),
+        1 => (0..PHONES, 0..PHONES, prop::collection::vec(fault(), 1..6))
+            .prop_filter("two phones", |(a, b, _)| a != b)
+            .prop_map(|(a, b, f)| Step::PeerSync(a, b, f)),
+        1 => (0..PHONES, prop::collection::vec(fault(), 1..6)).prop_map(|(p, f)| Step::ServerSync(p, f)),
+    ]
+}
+
+struct Phone {
+    store: Store,
+    user: User,
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    server_path: PathBuf,
+    server: Option<Store>,
+    clock: Arc<FixedClock>,
+    phones: Vec<Phone>,
+    people: People,
+    /// Records written and not deleted: they must end up on every replica.
+    households: BTreeSet<HouseholdId>,
+    visits: BTreeSet<VisitId>,
+    reports: BTreeSet<ReportId>,
+    deleted_visits: BTreeSet<VisitId>,
+}
+
+fn open(path: &std::path::Path, clock: &Arc<FixedClock>) -> Store {
+    Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() }).unwrap()
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FixedClock::new(1_795_392_000_000));
+    let (mut office, people) = office(&dir.path().join("office.sqlite"));
+    let extra = office
+        .add_user(NewUser {
+            name: Personal::new("Zhao Lei"),
+            role: Role::GridWorker,
+            unit: people.grid.id.clone(),
+            department: None,
+        })
+        .unwrap();
+    let users = [&people.li_na, &people.volunteer, &people.supervisor, &extra, &people.li_na];
+    let mut phones = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let store = open(&dir.path().join(format!("phone{i}.sqlite")), &clock);
+        office.enrol_device(&user.id, &store.actor_id()).unwrap();
+        phones.push(Phone { store, user: (*user).clone() });
+    }
+    let server_path = dir.path().join("server.sqlite");
+    let mut server = open(&server_path, &clock);
+    server.merge_document(&DocId::Directory, &office.save_document(&DocId::Directory).unwrap()).unwrap();
+    let mut w = World {
+        _dir: dir,
+        server_path,
+        server: Some(server),
+        clock,
+        phones,
+        people,
+        households: BTreeSet::new(),
+        visits: BTreeSet::new(),
+        reports: BTreeSet::new(),
+        deleted_visits: BTreeSet::new(),
+    };
+    for p in 0..PHONES {
+        w.server_sync(p, &[Fault::Deliver]).unwrap();
+    }
+    w
+}
+
+impl World {
+    fn edit(&mut self, p: usize, e: &Edit) {
+        self.clock.advance(60_000);
+        let grid = self.people.grid.id.clone();
+        let micro = self.people.micro_grid.id.clone();
+        let phone = &mut self.phones[p];
+        let households = phone.store.households(&HouseholdFilter::default()).unwrap();
+        let reports = phone.store.reports(&ReportFilter::default()).unwrap();
+        let pick = |n: usize, len: usize| n % len.max(1);
+        match e {
+            Edit::AddHousehold => {
+                let h = phone
+                    .store
+                    .add_household(
+                        &grid,
+                        NewHousehold {
+                            micro_grid: Some(micro),
+                            address: Address { building: "3".into(), unit: "1".into(), room: format!("{}", 100 + p) },
+                            location: None,
+                            care_tags: Default::default(),
+                            risk: None,
+                            notes: String::new(),
+                        },
+                    )
+                    .unwrap();
+                self.households.insert(h.id);
+            }
+            Edit::Visit(i) if !households.is_empty() => {
+                let h = &households[pick(*i, households.len())];
+                let v = phone
+                    .store
+                    .record_visit(NewVisit {
+                        household: h.id.clone(),
+                        worker: phone.user.id.clone(),
+                        at: None,
+                        location: None,
+                        kind: VisitKind::Routine,
+                        outcome: VisitOutcome::AllWell,
+                        notes: format!("visit by phone {p}"),
+                        follow_up: false,
+                        photos: vec![],
+                    })
+                    .unwrap();
+                self.visits.insert(v.id);
+            }
+            Edit::EditNotes(i, n) if !households.is_empty() => {
+                let h = &households[pick(*i, households.len())];
+                let update = HouseholdUpdate { notes: Some(format!("note {n} from phone {p}")), ..Default::default() };
+                phone.store.update_household(&h.id, update).unwrap();
+            }
+            Edit::DeleteVisit(i) if !households.is_empty() => {
+                let h = &households[pick(*i, households.len())];
+                if let Some(v) = phone.store.visit_history(&h.id, 100).unwrap().first() {
+                    phone.store.delete_visit(&v.id).unwrap();
+                    self.deleted_visits.insert(v.id.clone());
+                }
+            }
+            Edit::FileReport => {
+                let r = phone
+                    .store
+                    .file_report(NewReport {
+                        reporter: phone.user.id.clone(),
+                        category: CategoryId::parse("environment").unwrap(),
+                        description: format!("rubbish piling up, seen by phone {p}"),
+                        location: None,
+                        address: Some("Building 3 bin store".into()),
+                        grid: Some(grid),
+                        photos: vec![],
+                    })
+                    .unwrap();
+                self.reports.insert(r.id);
+            }
+            Edit::Comment(i) if !reports.is_empty() => {
+                let r = &reports[pick(*i, reports.len())];
+                phone
+                    .store
+                    .add_report_event(NewReportEvent {
+                        report: r.id.clone(),
+                        author: phone.user.id.clone(),
+                        kind: ReportEventKind::Comment,
+                        note: format!("comment from phone {p}"),
+                        target: None,
+                        score: None,
+                        photos: vec![],
+                    })
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+
+    fn restart_server(&mut self) {
+        self.server = None;
+        self.server = Some(open(&self.server_path, &self.clock));
+    }
+
+    /// One session of phone `p` with the server; `Err` when a fault ended it.
+    fn server_sync(&mut self, p: usize, faults: &[Fault]) -> std::result::Result<(), String> {
+        let phone = &mut self.phones[p].store;
+        let actor = phone.actor_id();
+        let mut session = Session::with_server(phone).map_err(|e| e.to_string())?;
+        let mut sent: Vec<Vec<u8>> = Vec::new();
+        let mut i = 0;
+        while let Some(msg) = self.phones[p].store_next(&mut session)? {
+            let fault = faults[i % faults.len()];
+            i += 1;
+            if let Fault::Restart = fault {
+                self.restart_server();
+            }
+            let server = self.server.as_mut().unwrap();
+            let user = server.user_of_actor(&actor).unwrap().unwrap();
+            let mut respond = |bytes: &[u8]| {
+                Responder::for_device(&actor, user.clone(), vec![ActorId::from(hex(&actor))]).respond(server, bytes)
+            };
+            let answer = match fault {
+                Fault::LoseRequest => return Err("request lost".into()),
+                Fault::Truncate => {
+                    assert!(respond(&msg[..msg.len() / 2]).is_err(), "a cut message is refused");
+                    return Err("request cut short".into());
+                }
+                Fault::Replay => {
+                    if let Some(old) = sent.last() {
+                        let _ = respond(old);
+                    }
+                    respond(&msg)
+                }
+                Fault::Duplicate => {
+                    let _ = respond(&msg);
+                    respond(&msg)
+                }
+                Fault::LoseAnswer => {
+                    let _ = respond(&msg);
+                    return Err("answer lost".into());
+                }
+                Fault::Deliver | Fault::Restart => respond(&msg),
+            }
+            .map_err(|e| e.to_string())?;
+            sent.push(msg);
+            session.receive(&mut self.phones[p].store, &answer).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// One session started by phone `a` with phone `b`.
+    fn peer_sync(&mut self, a: usize, b: usize, faults: &[Fault]) -> std::result::Result<(), String> {
+        let (first, second) = if a < b { self.phones.split_at_mut(b) } else { self.phones.split_at_mut(a) };
+        let (pa, pb) = if a < b { (&mut first[a], &mut second[0]) } else { (&mut second[0], &mut first[b]) };
+        let mut session = Session::with_peer(&mut pa.store).map_err(|e| e.to_string())?;
+        let mut responder = Responder::for_peer(&pb.store).map_err(|e| e.to_string())?;
+        let mut sent: Vec<Vec<u8>> = Vec::new();
+        let mut i = 0;
+        while let Some(msg) = session.next_message(&mut pa.store).map_err(|e| e.to_string())? {
+            let fault = faults[i % faults.len()];
+            i += 1;
+            let answer = match fault {
+                Fault::LoseRequest => return Err("request lost".into()),
+                Fault::Truncate => {
+                    assert!(responder.respond(&mut pb.store, &msg[..msg.len() / 2]).is_err());
+                    return Err("request cut short".into());
+                }
+                Fault::Replay => {
+                    if let Some(old) = sent.last() {
+                        let _ = responder.respond(&mut pb.store, old);
+                    }
+                    responder.respond(&mut pb.store, &msg)
+                }
+                Fault::Duplicate => {
+                    let _ = responder.respond(&mut pb.store, &msg);
+                    responder.respond(&mut pb.store, &msg)
+                }
+                Fault::LoseAnswer => {
+                    let _ = responder.respond(&mut pb.store, &msg);
+                    return Err("answer lost".into());
+                }
+                Fault::Deliver | Fault::Restart => responder.respond(&mut pb.store, &msg),
+            }
+            .map_err(|e| e.to_string())?;
+            sent.push(msg);
+            session.receive(&mut pa.store, &answer).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The network heals: every phone syncs with the server, pass after pass, until no phone
+    /// has changes the server lacks and a last pass has brought everyone everything. (A change
+    /// that depends on another phone's change goes to the server after that one.)
+    fn heal(&mut self) {
+        for _ in 0..10 {
+            for p in 0..PHONES {
+                self.server_sync(p, &[Fault::Deliver]).expect("a clean sync succeeds");
+            }
+            if self.phones.iter_mut().all(|p| p.store.sync_status().unwrap().pending_documents == 0) {
+                // Everything reached the server; one more pass brings it to every phone.
+                for p in 0..PHONES {
+                    self.server_sync(p, &[Fault::Deliver]).expect("a clean sync succeeds");
+                }
+                return;
+            }
+        }
+        panic!("changes still pending after ten passes");
+    }
+}
+
+impl Phone {
+    fn store_next(&mut self, session: &mut Session) -> std::result::Result<Option<Vec<u8>>, String> {
+        session.next_message(&mut self.store).map_err(|e| e.to_string())
+    }
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
+
+fn documents(s: &mut Store) -> Vec<(DocId, Vec<u8>)> {
+    // Compare document *content*: the same changes, whatever order they arrived in.
+    s.document_ids()
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let bytes = s.save_document(&d).unwrap();
+            let mut am = automerge::AutoCommit::load(&bytes).unwrap();
+            let mut heads = am.get_heads();
+            heads.sort();
+            (d, heads.iter().flat_map(|h| h.0).collect())
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, max_shrink_iters: 50, ..ProptestConfig::default() })]
+
+    #[test]
+    fn six_replicas_converge_through_a_hostile_network(steps in prop::collection::vec(step(), 10..40)) {
+        let mut w = world();
+        for s in &steps {
+            match s {
+                Step::Edit(p, e) => w.edit(*p, e),
+                Step::PeerSync(a, b, f) => { let _ = w.peer_sync(*a, *b, f); }
+                Step::ServerSync(p, f) => { let _ = w.server_sync(*p, f); }
+            }
+        }
+        w.heal();
+        let mut server = w.server.take().unwrap();
+        let expected_docs = documents(&mut server);
+        let expected_tables = server.dump_query_tables().unwrap();
+        for (i, phone) in w.phones.iter_mut().enumerate() {
+            prop_assert_eq!(&documents(&mut phone.store), &expected_docs, "documents of phone {}", i);
+            prop_assert_eq!(&phone.store.dump_query_tables().unwrap(), &expected_tables, "tables of phone {}", i);
+            let status = phone.store.sync_status().unwrap();
+            prop_assert_eq!(status.pending_changes, 0, "phone {} has unacknowledged changes", i);
+        }
+        for h in &w.households {
+            prop_assert!(server.household(h).is_ok(), "household {} was lost", h);
+        }
+        let grid = w.people.grid.id.clone();
+        let all_visits: BTreeSet<VisitId> = server
+            .households(&HouseholdFilter { grid: Some(grid), ..Default::default() })
+            .unwrap()
+            .iter()
+            .flat_map(|h| server.visit_history(&h.id, 10_000).unwrap())
+            .map(|v| v.id)
+            .collect();
+        for v in w.visits.difference(&w.deleted_visits) {
+            prop_assert!(all_visits.contains(v), "visit {} was lost", v);
+        }
+        for v in &w.deleted_visits {
+            prop_assert!(!all_visits.contains(v), "deleted visit {} came back", v);
+        }
+        let reports: BTreeSet<ReportId> =
+            server.reports(&ReportFilter::default()).unwrap().into_iter().map(|r| r.id).collect();
+        prop_assert_eq!(&reports, &w.reports);
+    }
+}
