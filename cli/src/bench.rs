@@ -42,7 +42,7 @@ fn options(clock: &Arc<FixedClock>) -> OpenOptions {
     OpenOptions { durability: Durability::Normal, clock: clock.clone(), ..OpenOptions::default() }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
@@ -80,7 +80,7 @@ fn evict_from_page_cache(path: &Path) {
     }
 }
 
-struct VisitPlan {
+pub(crate) struct VisitPlan {
     household: doorstep_core::HouseholdId,
     kind: doorstep_core::VisitKind,
     outcome: doorstep_core::VisitOutcome,
@@ -89,7 +89,7 @@ struct VisitPlan {
     at: UnixMillis,
 }
 
-fn plan_visits(
+pub(crate) fn plan_visits(
     rng: &mut StdRng,
     households: &[doorstep_core::Household],
     n: usize,
@@ -111,7 +111,7 @@ fn plan_visits(
         .collect()
 }
 
-fn record(store: &mut Store, worker: &doorstep_core::UserId, p: &VisitPlan) -> Result<()> {
+pub(crate) fn record(store: &mut Store, worker: &doorstep_core::UserId, p: &VisitPlan) -> Result<()> {
     store.record_visit(sample::visit_to(
         &p.household,
         Some(p.location),
@@ -123,7 +123,7 @@ fn record(store: &mut Store, worker: &doorstep_core::UserId, p: &VisitPlan) -> R
     Ok(())
 }
 
-fn progress(msg: &str) {
+pub(crate) fn progress(msg: &str) {
     eprintln!("  .. {msg}");
 }
 

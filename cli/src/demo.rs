@@ -1,20 +1,24 @@
 //! `doorstep demo`: a working day in a sample district, on fresh SQLite files.
 //!
-//! The district office seeds the register (1,200 households with residents in four grids), two
-//! grid workers and a volunteer take copies onto their phones, work offline all day (bell
-//! checks, visits, a hazard found, a report with a photo), and in the evening their phones'
-//! documents are merged into the office store, whose screens then show everything.
-//! Until sync lands, documents travel as whole-document bytes (`save_document` /
-//! `merge_document`), which is exactly what a phone-to-phone exchange will carry.
+//! A field day: the district office seeds the register (1,200 households with residents in four
+//! grids) and loads it onto a sync server started on 127.0.0.1; two grid workers, a volunteer, a
+//! courier and a supervisor enrol their phones with codes from the admin and pull what they may
+//! see. The phones work offline all day (bell checks, visits, a hazard found, a report with a
+//! photo); at noon the volunteer's and Li Na's phones sync directly in a stairwell with no
+//! network; in the evening every phone reaches the server, and the supervisor's phone shows
+//! everything.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use doorstep_core::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
+use doorstep_core::sync::{http::ServerClient, Responder, Session};
 use doorstep_core::{
-    CareTag, Clock, DocId, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewVisit, OpenOptions,
-    ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, VisitKind, VisitOutcome,
+    CareTag, Clock, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewVisit, OpenOptions, RecordRef,
+    ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, User, VisitKind, VisitOutcome,
 };
+use doorstep_server::{admin::AdminClient, Config, RunningServer};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::sample;
@@ -48,23 +52,46 @@ fn tags(t: &std::collections::BTreeSet<CareTag>) -> String {
 }
 
 struct Phone {
+    name: &'static str,
     store: Store,
     clock: Arc<FixedClock>,
+    client: ServerClient,
+}
+
+impl Phone {
+    /// A sync with the server; prints what it carried.
+    fn sync(&mut self, when: &str) -> Result<()> {
+        let started = Instant::now();
+        let p = self.client.sync(&mut self.store)?;
+        let status = self.store.sync_status()?;
+        println!(
+            "[{}] {when}: synced with the server in {} round trip(s), {} B up, {} B down, {} document(s), {} ms; pending changes: {}",
+            self.name,
+            p.round,
+            p.bytes_sent,
+            p.bytes_received,
+            p.documents,
+            started.elapsed().as_millis(),
+            status.pending_changes
+        );
+        Ok(())
+    }
 }
 
 fn open(path: &Path, clock: &Arc<FixedClock>) -> Result<Store> {
     Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })
 }
 
-/// Copies documents from one store to another as whole-document bytes.
-fn carry(from: &mut Store, to: &mut Store, docs: &[DocId]) -> Result<(usize, usize)> {
-    let (mut bytes, mut changes) = (0, 0);
-    for d in docs {
-        let b = from.save_document(d)?;
-        bytes += b.len();
-        changes += to.merge_document(d, &b)?.new_changes;
+/// Two phones sync directly: the app would carry these bytes over Wi-Fi Direct or Bluetooth.
+fn stairwell(a: &mut Store, b: &mut Store) -> Result<(u32, u64)> {
+    let mut session = Session::with_peer(a)?;
+    let mut responder = Responder::for_peer(b)?;
+    while let Some(msg) = session.next_message(a)? {
+        let answer = responder.respond(b, &msg)?;
+        session.receive(a, &answer)?;
     }
-    Ok((bytes, changes))
+    let p = session.progress();
+    Ok((p.round, p.bytes_sent + p.bytes_received))
 }
 
 pub fn run(dir: Option<&Path>) -> Result<()> {
@@ -134,30 +161,47 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     }
     office.compact_all()?;
 
-    // ---- phones take their copies in the morning --------------------------------------------
+    // ---- the sync server, loaded with the register ----------------------------------------------
+    let admin_token = format!("demo-admin-{}", ulid_like(&mut rng));
+    let server = RunningServer::start(Config {
+        listen: "127.0.0.1:0".into(),
+        database: dir.join("server.sqlite"),
+        admin_token: Some(admin_token.clone()),
+        ..Config::default()
+    })?;
+    let admin = AdminClient::new(&server.url(), &admin_token);
+    let mut loaded = 0;
+    for doc in office.document_ids()? {
+        let bytes = office.save_document(&doc)?;
+        loaded += bytes.len();
+        admin.import(&doc, bytes)?;
+    }
+    println!("\n[server] listening on {}; the office loaded the register ({} KB)", server.url(), loaded / 1024);
+
+    // ---- phones enrol and take their copies in the morning -------------------------------------
     let morning = DAY_START + 8 * HOUR;
-    let phone = |name: &str, docs: &[DocId], office: &mut Store| -> Result<Phone> {
-        let clock = Arc::new(FixedClock::new(morning));
-        let mut store = open(&dir.join(format!("{name}.sqlite")), &clock)?;
-        let (bytes, changes) = carry(office, &mut store, docs)?;
-        println!(
-            "[{name}] took {} documents ({} KB, {changes} changes) at {}",
-            docs.len(),
-            bytes / 1024,
-            clock_time(morning)
-        );
-        Ok(Phone { store, clock })
+    let phone = |name: &'static str, user: &User, at: UnixMillis| -> Result<Phone> {
+        let clock = Arc::new(FixedClock::new(at));
+        let store = open(&dir.join(format!("{name}.sqlite")), &clock)?;
+        let client = ServerClient::new(&server.url())?;
+        let code = admin.enrolment_code(&user.id, 72)?;
+        let reg = client.register(&code, &store, name)?;
+        let mut p = Phone { name, store, clock, client: client.with_token(reg.token) };
+        p.sync(&format!("{} enrolled with code {code}", clock_time(at)))?;
+        Ok(p)
     };
-    let grid0 = DocId::Grid(d.grids[0].id.clone());
-    let grid1 = DocId::Grid(d.grids[1].id.clone());
-    let mut li_na = phone("li-na-phone", &[DocId::Directory, grid0.clone()], &mut office)?;
-    let mut zhang_wei = phone("zhang-wei-phone", &[DocId::Directory, grid1.clone()], &mut office)?;
-    let mut volunteer = phone("volunteer-phone", &[DocId::Directory, grid0.clone()], &mut office)?;
-    let mut courier = phone("courier-phone", &[DocId::Directory], &mut office)?;
-    li_na.store.register_device(&staff.workers[0].id)?;
-    zhang_wei.store.register_device(&staff.workers[1].id)?;
-    volunteer.store.register_device(&staff.volunteer.id)?;
-    courier.store.register_device(&staff.courier.id)?;
+    let enrol = morning - 30 * 60_000;
+    let mut li_na = phone("li-na-phone", &staff.workers[0], enrol)?;
+    let mut zhang_wei = phone("zhang-wei-phone", &staff.workers[1], enrol)?;
+    let mut volunteer = phone("volunteer-phone", &staff.volunteer, enrol)?;
+    let mut courier = phone("courier-phone", &staff.courier, enrol)?;
+    // Before they leave the office, a last sync brings every phone the colleagues enrolled after
+    // it (their devices are in the directory): phones only sync directly with known devices.
+    for p in [&mut li_na, &mut zhang_wei, &mut volunteer, &mut courier] {
+        p.clock.set(morning - 5 * 60_000);
+        p.sync(&clock_time(morning - 5 * 60_000))?;
+        p.clock.set(morning);
+    }
 
     // ---- the morning screens -------------------------------------------------------------------
     let grid = &d.grids[0];
@@ -323,6 +367,21 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         photo.byte_size
     );
 
+    // ---- noon: the volunteer meets Li Na in the stairwell; their phones sync without network --
+    volunteer.clock.set(DAY_START + 12 * HOUR + 10 * 60_000);
+    li_na.clock.set(DAY_START + 12 * HOUR + 10 * 60_000);
+    let (rounds, bytes) = stairwell(&mut volunteer.store, &mut li_na.store)?;
+    let li_open = li_na.store.reports(&ReportFilter {
+        status: Some(ReportStatus::Open),
+        grid: Some(d.grids[0].id.clone()),
+        ..Default::default()
+    })?;
+    println!(
+        "[stairwell] {}: the volunteer's and Li Na's phones synced directly, no network: {rounds} round trip(s), {bytes} B; Li Na's phone now shows {} open report(s) in her grid",
+        clock_time(volunteer.clock.now_ms()),
+        li_open.len()
+    );
+
     // ---- a courier on his round reports a leaning tree -----------------------------------------
     courier.clock.set(DAY_START + 14 * HOUR + 5 * 60_000);
     courier.store.file_report(NewReport {
@@ -336,26 +395,25 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     })?;
     println!("[courier-phone] {}: reported a leaning tree on his delivery round", clock_time(courier.clock.now_ms()));
 
-    // ---- evening: the phones reach the office --------------------------------------------------
-    office_clock.set(DAY_START + 18 * HOUR);
+    // ---- evening: every phone reaches the server --------------------------------------------------
     println!();
-    for (name, p) in [
-        ("li-na-phone", &mut li_na),
-        ("zhang-wei-phone", &mut zhang_wei),
-        ("volunteer-phone", &mut volunteer),
-        ("courier-phone", &mut courier),
-    ] {
-        let docs = p.store.document_ids()?;
-        let (bytes, changes) = carry(&mut p.store, &mut office, &docs)?;
-        println!(
-            "[{name}] handed in {} documents ({} KB): {changes} new changes for the office",
-            docs.len(),
-            bytes / 1024
-        );
+    let evening = DAY_START + 18 * HOUR;
+    for p in [&mut li_na, &mut zhang_wei, &mut volunteer, &mut courier] {
+        p.clock.set(evening);
+        p.sync(&clock_time(evening))?;
     }
+    if let Some(h) = &unanswered {
+        if let Some(v) = li_na.store.visit_history(&h.id, 1)?.first() {
+            let reached = li_na.store.reached_server(&RecordRef::Visit(v.id.clone()))?;
+            let receipt = if reached { "reached" } else { "has not reached" };
+            println!("[li-na-phone] receipt: the follow-up visit after the unanswered bell {receipt} the server");
+        }
+    }
+    let mut supervisor = phone("supervisor-phone", &staff.supervisor, evening + 30 * 60_000)?;
+    let office = &mut supervisor.store;
 
     // ---- the supervisor's screens ----------------------------------------------------------------
-    let now = office_clock.now_ms();
+    let now = supervisor.clock.now_ms();
     println!("\n=== Supervisor's view, {} ===", clock_time(now));
     for g in &d.grids {
         let all = office.households(&HouseholdFilter { grid: Some(g.id.clone()), ..Default::default() })?;
@@ -410,11 +468,16 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         office.reports(&ReportFilter { near: households[0][3].location.map(|p| (p, 300.0)), ..Default::default() })?;
     println!("Reports within 300 m of the volunteer's photo: {}", near.len());
     if kept {
-        println!("\nDone. Stores: office.sqlite and four phones in {}", dir.display());
+        println!("\nDone. Stores: office.sqlite, server.sqlite and five phones in {}", dir.display());
     } else {
         println!("\nDone. The stores were in a temporary folder; `doorstep demo --dir DIR` keeps them.");
     }
+    server.stop();
     Ok(())
+}
+
+fn ulid_like(rng: &mut StdRng) -> String {
+    (0..16).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
 }
 
 /// What a worker sees first in the morning: overdue and due visits in their area, the most

@@ -1,15 +1,18 @@
-//! The `doorstep` command: the demo of a working day, the benches, and (later) the sync server
-//! and admin tools. Each subcommand is a thin driver over `doorstep-core`.
+//! The `doorstep` command: the demo of a field day, the benches, and the sync server. Each
+//! subcommand is a thin driver over `doorstep-core` and `doorstep-server`.
 
 mod bench;
 mod demo;
 mod sample;
+mod sync_bench;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   doorstep demo [--dir DIR]        seed a sample district on a fresh SQLite file and play a working day
-  doorstep bench store [--quick]   measure the store against plain SQLite (prints `name: value unit`)";
+  doorstep bench store [--quick]   measure the store against plain SQLite (prints `name: value unit`)
+  doorstep bench sync [--quick]    measure sync bytes and time against raw changes and a local load
+  doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)";
 
 fn main() -> ExitCode {
     // Like any Unix command: when the reader of our output goes away (`doorstep demo | head`),
@@ -23,6 +26,10 @@ fn main() -> ExitCode {
         ["demo", "--dir", dir] => demo::run(Some(std::path::Path::new(dir))),
         ["bench", "store"] => bench::store(&bench::Sizes::full()),
         ["bench", "store", "--quick"] => bench::store(&bench::Sizes::quick()),
+        ["bench", "sync"] => sync_bench::sync(&sync_bench::SyncSizes::full()),
+        ["bench", "sync", "--quick"] => sync_bench::sync(&sync_bench::SyncSizes::quick()),
+        ["serve"] => serve(None),
+        ["serve", "--config", file] => serve(Some(std::path::Path::new(file))),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -39,4 +46,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn serve(config: Option<&std::path::Path>) -> doorstep_core::Result<()> {
+    let config = doorstep_server::Config::load(config).map_err(|e| doorstep_core::Error::File(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(doorstep_server::serve(config))
 }

@@ -8,7 +8,7 @@ fn doorstep(args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn the_demo_plays_a_working_day_and_shows_the_supervisor_everything() {
+fn the_demo_plays_a_field_day_and_the_supervisor_sees_everything() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("demo");
     let (ok, out, err) = doorstep(&["demo", "--dir", target.to_str().unwrap()]);
@@ -17,8 +17,13 @@ fn the_demo_plays_a_working_day_and_shows_the_supervisor_everything() {
     assert!(out.contains("=== Li Na's phone"), "{out}");
     assert!(out.contains("Open reports: 3"), "{out}");
     assert!(out.contains("Report ") && out.contains("carries 1 photo(s)"), "{out}");
+    assert!(out.contains("[stairwell]") && out.contains("Li Na's phone now shows 1 open report(s)"), "{out}");
+    assert!(out.contains("the follow-up visit after the unanswered bell reached the server"), "{out}");
+    assert!(out.contains("[li-na-phone] 18:00: synced with the server") && out.contains("pending changes: 0"), "{out}");
     for f in [
         "office.sqlite",
+        "server.sqlite",
+        "supervisor-phone.sqlite",
         "li-na-phone.sqlite",
         "zhang-wei-phone.sqlite",
         "volunteer-phone.sqlite",

@@ -8,6 +8,7 @@
 //! device's own is refused with the whole message. Nothing here logs a resident's personal data:
 //! log lines name devices, documents and sizes.
 
+pub mod admin;
 mod auth;
 mod config;
 mod metrics;

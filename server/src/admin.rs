@@ -1,0 +1,55 @@
+//! A client for the operator's admin calls (seeding documents, enrolment codes, revoking
+//! devices), used by `doorstep demo` and the benches; operators can make the same calls with
+//! curl (see `docs/OPERATIONS.md`).
+
+use doorstep_core::sync::http::runtime;
+use doorstep_core::{DocId, Error, Result, UserId};
+
+pub struct AdminClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    pub fn new(base_url: &str, admin_token: &str) -> AdminClient {
+        AdminClient {
+            base: base_url.trim_end_matches('/').to_string(),
+            token: admin_token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Puts a whole document on the server (the office's register before phones enrol).
+    pub fn import(&self, doc: &DocId, bytes: Vec<u8>) -> Result<()> {
+        let url = format!("{}/v1/admin/documents?doc={doc}", self.base);
+        self.call(self.http.post(url).body(bytes)).map(|_| ())
+    }
+
+    /// A one-time enrolment code for a device of `user`, valid for `valid_hours`.
+    pub fn enrolment_code(&self, user: &UserId, valid_hours: u32) -> Result<String> {
+        let body = serde_json::json!({ "user_id": user.as_str(), "valid_hours": valid_hours });
+        let url = format!("{}/v1/admin/enrolments", self.base);
+        let answer = self.call(self.http.post(url).json(&body))?;
+        let v: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| Error::Network(e.to_string()))?;
+        v["code"].as_str().map(str::to_string).ok_or_else(|| Error::Network("no code in the answer".into()))
+    }
+
+    pub fn revoke(&self, device_id: &str) -> Result<()> {
+        let url = format!("{}/v1/admin/devices/{device_id}", self.base);
+        self.call(self.http.delete(url)).map(|_| ())
+    }
+
+    fn call(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>> {
+        runtime().block_on(async {
+            let resp = req.bearer_auth(&self.token).send().await.map_err(|e| Error::Network(e.to_string()))?;
+            let status = resp.status();
+            let body = resp.bytes().await.map_err(|e| Error::Network(e.to_string()))?.to_vec();
+            if status.is_success() {
+                Ok(body)
+            } else {
+                Err(Error::refused(format!("http_{}", status.as_u16()), String::from_utf8_lossy(&body).into_owned()))
+            }
+        })
+    }
+}
