@@ -68,3 +68,35 @@ fn unknown_commands_print_usage() {
     let (ok, _, err) = doorstep(&["frobnicate"]);
     assert!(!ok && err.contains("usage:"));
 }
+
+#[test]
+fn bench_sync_prints_every_figure_as_name_value_unit() {
+    let (ok, out, err) = doorstep(&["bench", "sync", "--quick"]);
+    assert!(ok, "bench failed: {err}");
+    for name in [
+        "steady_sync_bytes_ratio",
+        "automerge_warm_sync_bytes_ratio",
+        "one_visit_sync_bytes",
+        "noop_sync_bytes",
+        "noop_sync_round_trips",
+        "initial_sync_ms",
+        "local_load_ms",
+        "initial_sync_ratio",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(value > 0.0, "{line}");
+    }
+}
+
+#[test]
+fn serve_refuses_a_bad_configuration_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nlisten_typo = 1\n").unwrap();
+    let (ok, _, err) = doorstep(&["serve", "--config", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("configuration file is not valid"), "{err}");
+}

@@ -183,3 +183,93 @@ fn damaged_messages_end_the_session_with_a_typed_error() {
     assert!(li.sync_status().unwrap().last_error.is_some());
     assert!(Batch::decode(&reply).is_ok());
 }
+
+mod hostile {
+    use super::*;
+    use doorstep_core::sync::wire::Batch;
+    use proptest::prelude::*;
+
+    /// A message from Li Na's phone to the volunteer's that carries her new household and visits.
+    fn li_message(dir: &TempDir) -> (Store, Store, Responder<doorstep_core::sync::PhoneGate>, Vec<u8>) {
+        let (_office, f, mut li, mut vol) = world(dir);
+        let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
+        for _ in 0..3 {
+            li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+        }
+        let mut session = Session::with_peer(&mut li).unwrap();
+        let mut responder = Responder::for_peer(&vol).unwrap();
+        // Hello, then the inventory; the volunteer answers with a want for the grid; the next
+        // message carries it whole.
+        loop {
+            let msg = session.next_message(&mut li).unwrap().unwrap();
+            if Batch::decode(&msg).unwrap().docs.iter().any(|e| e.data.len() > 200) {
+                return (li, vol, responder, msg);
+            }
+            let answer = responder.respond(&mut vol, &msg).unwrap();
+            session.receive(&mut li, &answer).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Damaged messages, in the frame or inside an entry's Automerge bytes, never panic; a
+        /// refused one leaves the receiving phone as it was, and its tables always equal a
+        /// rebuild from its documents.
+        #[test]
+        fn damaged_sync_messages_never_panic_or_half_apply(
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            inside in any::<bool>(),
+            cut in prop::option::of(any::<prop::sample::Index>()),
+        ) {
+            let dir = TempDir::new().unwrap();
+            let (_li, mut vol, mut responder, msg) = li_message(&dir);
+            let damaged = if inside {
+                let mut batch = Batch::decode(&msg).unwrap();
+                let entry = batch.docs.iter_mut().max_by_key(|e| e.data.len()).unwrap();
+                for (at, v) in &flips {
+                    let i = at.index(entry.data.len());
+                    entry.data[i] ^= v | 1;
+                }
+                if let Some(c) = cut {
+                    let n = c.index(entry.data.len());
+                    entry.data.truncate(n);
+                }
+                batch.encode()
+            } else {
+                let mut m = msg.clone();
+                for (at, v) in &flips {
+                    let i = at.index(m.len());
+                    m[i] ^= v | 1;
+                }
+                if let Some(c) = cut {
+                    m.truncate(c.index(m.len()));
+                }
+                m
+            };
+            let tables = vol.dump_query_tables().unwrap();
+            let docs = vol.document_ids().unwrap();
+            if responder.respond(&mut vol, &damaged).is_err() {
+                prop_assert_eq!(vol.dump_query_tables().unwrap(), tables);
+                prop_assert_eq!(vol.document_ids().unwrap(), docs);
+            }
+            let now = vol.dump_query_tables().unwrap();
+            vol.rebuild_indexes().unwrap();
+            prop_assert_eq!(vol.dump_query_tables().unwrap(), now, "tables match the documents");
+        }
+
+        #[test]
+        fn random_bytes_end_a_session_with_a_typed_error(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let dir = TempDir::new().unwrap();
+            let (mut server, _f, mut li, _vol) = world(&dir);
+            let before = server.dump_query_tables().unwrap();
+            let err = server_responder(&server, &li).respond(&mut server, &bytes).unwrap_err();
+            prop_assert!(matches!(err, Error::Protocol(_)), "{}", err);
+            prop_assert_eq!(server.dump_query_tables().unwrap(), before);
+            let mut session = Session::with_server(&mut li).unwrap();
+            session.next_message(&mut li).unwrap();
+            let err = session.receive(&mut li, &bytes).unwrap_err();
+            prop_assert!(matches!(err, Error::Protocol(_)), "{}", err);
+        }
+    }
+}

@@ -25,7 +25,7 @@ const PHONES: usize = 5;
 enum Edit {
     AddHousehold,
     Visit(usize),
-    EditNotes(usize, u8),
+    Notes(usize, u8),
     DeleteVisit(usize),
     FileReport,
     Comment(usize),
@@ -72,7 +72,7 @@ fn step() -> impl Strategy<Value = Step> {
         Just(Edit::AddHousehold),
         any::<usize>().prop_map(Edit::Visit),
         any::<usize>().prop_map(Edit::Visit),
-        (any::<usize>(), any::<u8>()).prop_map(|(i, n)| Edit::EditNotes(i, n)),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, n)| Edit::Notes(i, n)),
         any::<usize>().prop_map(Edit::DeleteVisit),
         Just(Edit::FileReport),
         any::<usize>().prop_map(Edit::Comment),
@@ -194,7 +194,7 @@ impl World {
                     .unwrap();
                 self.visits.insert(v.id);
             }
-            Edit::EditNotes(i, n) if !households.is_empty() => {
+            Edit::Notes(i, n) if !households.is_empty() => {
                 let h = &households[pick(*i, households.len())];
                 let update = HouseholdUpdate { notes: Some(format!("note {n} from phone {p}")), ..Default::default() };
                 phone.store.update_household(&h.id, update).unwrap();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use automerge::sync::SyncDoc;
 use automerge::{transaction::Transactable, AutoCommit, ROOT};
 use common::*;
 use doorstep_core::sync::{http::runtime, wire, Session};
@@ -123,12 +124,11 @@ fn a_forged_actor_id_refuses_the_whole_message() {
     let mut forged = AutoCommit::new().with_actor(automerge::ActorId::random());
     forged.put(ROOT, "doc", grid.to_string()).unwrap();
     let report = DocId::Report(ReportId::generate());
-    let mut state = automerge::sync::State::new();
     // Tell the forging doc the server has nothing, so the message carries its changes.
-    let mut empty = automerge::sync::State::new();
-    let hello = automerge::sync::SyncDoc::generate_sync_message(&mut AutoCommit::new().sync(), &mut empty).unwrap();
-    automerge::sync::SyncDoc::receive_sync_message(&mut forged.sync(), &mut state, hello).unwrap();
-    let msg = automerge::sync::SyncDoc::generate_sync_message(&mut forged.sync(), &mut state).unwrap();
+    let (mut state, mut empty) = (automerge::sync::State::new(), automerge::sync::State::new());
+    let hello = AutoCommit::new().sync().generate_sync_message(&mut empty).unwrap();
+    forged.sync().receive_sync_message(&mut state, hello).unwrap();
+    let msg = forged.sync().generate_sync_message(&mut state).unwrap();
     batch.docs.push(wire::Entry { doc: report.to_string(), kind: wire::Kind::Sync, data: msg.encode() });
     let before = server_state(&w.server);
     let token = w.li_token.clone();
