@@ -108,6 +108,17 @@ fn a_phone_is_offered_only_what_both_may_hold() {
     li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
     pump_peer(&mut zhang, &mut li).unwrap();
     assert!(zhang.household(&h.id).is_err(), "Zhang Wei works in another grid");
+
+    // A phone the directory does not know is refused, and learns why.
+    let mut stranger = open(&dir.path().join("stranger.db"), &f.clock);
+    stranger.merge_document(&DocId::Directory, &directory).unwrap();
+    stranger.register_device(&other.id).unwrap(); // claims to be Zhang Wei's, only in its own copy
+    let mut session = Session::with_peer(&mut stranger).unwrap();
+    let hello = session.next_message(&mut stranger).unwrap().unwrap();
+    let err = Responder::for_peer(&li).unwrap().respond(&mut li, &hello).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
+    let err = session.receive(&mut stranger, &doorstep_core::sync::refusal(&err)).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
     assert!(!zhang.document_ids().unwrap().contains(&DocId::Grid(f.grid.id.clone())));
 }
 

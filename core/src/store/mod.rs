@@ -402,8 +402,10 @@ fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis
 fn mark_heads(tx: &rusqlite::Transaction<'_>, doc: &mut Doc) -> Result<()> {
     let heads = encode_heads(&doc.am.get_heads());
     tx.prepare_cached(
-        "UPDATE documents SET heads = ?2, feed_seq = (SELECT COALESCE(MAX(feed_seq), 0) + 1 FROM documents)
-         WHERE doc_id = ?1 AND heads IS NOT ?2",
+        "INSERT INTO document_heads (doc_id, heads, feed_seq)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(feed_seq), 0) + 1 FROM document_heads))
+         ON CONFLICT(doc_id) DO UPDATE SET heads = excluded.heads, feed_seq = excluded.feed_seq
+         WHERE heads IS NOT excluded.heads",
     )?
     .execute(params![doc.id.to_string(), heads])?;
     Ok(())

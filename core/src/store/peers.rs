@@ -1,7 +1,7 @@
 //! What the store remembers about the peers it syncs with, and how a peer's bytes are taken in.
 //!
-//! * `documents.heads` / `documents.feed_seq`: each document's current heads and its place in
-//!   this store's change feed, updated in the transaction of every change. They let a sync find
+//! * `document_heads`: each document's current heads and its place in this store's change feed,
+//!   updated in the transaction of every change. They let a sync find
 //!   which documents differ (and the server answer "what changed since N") without loading any.
 //! * `peer_docs`: per peer and document, the heads both sides were last known to share (the
 //!   persistent part of `automerge::sync::State`). A document is *dirty* for a peer when its heads
@@ -54,7 +54,9 @@ impl Store {
     pub(crate) fn stored_heads(&mut self, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
         let row: Option<Option<Vec<u8>>> = self
             .conn
-            .prepare_cached("SELECT heads FROM documents WHERE doc_id = ?1")?
+            .prepare_cached(
+                "SELECT h.heads FROM documents d LEFT JOIN document_heads h ON h.doc_id = d.doc_id WHERE d.doc_id = ?1",
+            )?
             .query_row([id.to_string()], |r| r.get(0))
             .optional()?;
         match row {
@@ -87,8 +89,10 @@ impl Store {
     /// Documents whose heads differ from what `peer` is known to hold (or that it never saw).
     pub(crate) fn dirty_documents(&self, peer: &str) -> Result<Vec<DocId>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.doc_id FROM documents d LEFT JOIN peer_docs p ON p.peer_id = ?1 AND p.doc_id = d.doc_id
-             WHERE p.heads IS NULL OR d.heads IS NULL OR p.heads != d.heads ORDER BY d.feed_seq",
+            "SELECT d.doc_id FROM documents d
+             LEFT JOIN document_heads h ON h.doc_id = d.doc_id
+             LEFT JOIN peer_docs p ON p.peer_id = ?1 AND p.doc_id = d.doc_id
+             WHERE p.heads IS NULL OR h.heads IS NULL OR p.heads != h.heads ORDER BY h.feed_seq",
         )?;
         let ids = stmt.query_map([peer], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         ids.iter().map(|s| DocId::parse(s)).collect()
@@ -97,9 +101,9 @@ impl Store {
     /// Documents changed after feed position `cursor`, oldest first, at most `limit`, with their
     /// feed positions (the server's change feed).
     pub(crate) fn changed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(DocId, u64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id, feed_seq FROM documents WHERE feed_seq > ?1 ORDER BY feed_seq LIMIT ?2")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc_id, feed_seq FROM document_heads WHERE feed_seq > ?1 ORDER BY feed_seq LIMIT ?2",
+        )?;
         let rows = stmt
             .query_map(params![cursor as i64, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -108,7 +112,7 @@ impl Store {
 
     /// The newest position of this store's change feed.
     pub(crate) fn feed_head(&self) -> Result<u64> {
-        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(feed_seq), 0) FROM documents", [], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(feed_seq), 0) FROM document_heads", [], |r| r.get(0))?;
         Ok(n as u64)
     }
 

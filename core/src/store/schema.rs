@@ -1,7 +1,7 @@
 //! The SQLite schema and its versioned migrations.
 //!
 //! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, and the sync
-//! bookkeeping `peers`, `peer_docs`), which
+//! bookkeeping `document_heads`, `peers`, `peer_docs`), which
 //! migrations must carry forward row by row, and the **derived query tables** the screens read,
 //! which can always be rebuilt from the documents. A migration that changes derived tables asks
 //! for a rebuild instead of converting rows.
@@ -143,13 +143,15 @@ CREATE VIRTUAL TABLE report_search USING fts5(body, tokenize = 'trigram');
         rebuild: true,
     },
     // 2 → 3: sync. Each document's current heads and its place in the local change feed (so a
-    // sync finds what differs without loading documents), and what each peer is known to hold.
-    // The rebuild fills in the heads of documents stored before.
+    // sync finds what differs without loading documents), in a table of their own so that
+    // updating them never rewrites a snapshot; and what each peer is known to hold. The rebuild
+    // fills in the heads of documents stored before.
     Migration {
         sql: r#"
-ALTER TABLE documents ADD COLUMN heads BLOB;
-ALTER TABLE documents ADD COLUMN feed_seq INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX documents_feed ON documents(feed_seq);
+CREATE TABLE document_heads (
+    doc_id TEXT PRIMARY KEY, heads BLOB NOT NULL, feed_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX document_heads_feed ON document_heads(feed_seq);
 CREATE TABLE peers (
     peer_id TEXT PRIMARY KEY, cursor INTEGER NOT NULL DEFAULT 0, last_sync_at INTEGER,
     last_error TEXT

@@ -25,7 +25,7 @@ mod session;
 pub mod wire;
 
 pub use gate::{DeviceGate, Gate, PhoneGate};
-pub use responder::Responder;
+pub use responder::{refusal, Responder};
 pub use session::Session;
 
 /// Sync entries started per round (the rest wait for the next round).

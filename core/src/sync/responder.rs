@@ -13,7 +13,7 @@ use automerge::ActorId;
 use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
 use super::session::inventory;
-use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode};
+use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode, Refusal};
 use super::{FEED_PAGE, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
@@ -53,6 +53,17 @@ impl Responder<PhoneGate> {
             outbox: VecDeque::new(),
         })
     }
+}
+
+/// The message a phone sends back instead of an answer when it refused the other phone's
+/// message (`respond` returned `err`), so that the other side learns why.
+pub fn refusal(err: &Error) -> Vec<u8> {
+    let code = match err {
+        Error::Refused { code, .. } => code.clone(),
+        Error::Protocol(_) => "bad_message".to_string(),
+        _ => "refused".to_string(),
+    };
+    Batch { refused: Some(Refusal { code, message: err.to_string() }), ..Batch::default() }.encode()
 }
 
 impl<G: Gate> Responder<G> {
