@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doorstep_core::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
-use doorstep_core::sync::{http::ServerClient, Responder, Session};
+use doorstep_core::sync::{http::ServerClient, PeerResponder, Session};
 use doorstep_core::{
     CareTag, Clock, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewVisit, OpenOptions, RecordRef,
     ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, User, VisitKind, VisitOutcome,
@@ -85,7 +85,7 @@ fn open(path: &Path, clock: &Arc<FixedClock>) -> Result<Store> {
 /// Two phones sync directly: the app would carry these bytes over Wi-Fi Direct or Bluetooth.
 fn stairwell(a: &mut Store, b: &mut Store) -> Result<(u32, u64)> {
     let mut session = Session::with_peer(a)?;
-    let mut responder = Responder::for_peer(b)?;
+    let mut responder = PeerResponder::new(b)?;
     while let Some(msg) = session.next_message(a)? {
         let answer = responder.respond(b, &msg)?;
         session.receive(a, &answer)?;

@@ -3,16 +3,15 @@
 
 mod common;
 
-use automerge::ActorId;
 use common::*;
-use doorstep_core::sync::{wire::Batch, Responder, Session};
+use doorstep_core::sync::{wire::Batch, PeerResponder, ServerResponder, Session};
 use doorstep_core::*;
 use tempfile::TempDir;
 
 /// Carries a session's messages to a phone responder until the session is done.
 fn pump_peer(a: &mut Store, b: &mut Store) -> Result<Session> {
     let mut session = Session::with_peer(a)?;
-    let mut responder = Responder::for_peer(b)?;
+    let mut responder = PeerResponder::new(b)?;
     while let Some(msg) = session.next_message(a)? {
         let reply = responder.respond(b, &msg)?;
         session.receive(a, &reply)?;
@@ -20,10 +19,10 @@ fn pump_peer(a: &mut Store, b: &mut Store) -> Result<Session> {
     Ok(session)
 }
 
-fn server_responder(server: &Store, phone: &Store) -> Responder<doorstep_core::sync::DeviceGate> {
+fn server_responder(server: &Store, phone: &Store) -> ServerResponder {
     let actor = phone.actor_id();
     let user = server.user_of_actor(&actor).unwrap().expect("phone registered");
-    Responder::for_device(&actor, user, vec![ActorId::from(hex(&actor))])
+    ServerResponder::for_device(&actor, user, std::slice::from_ref(&actor)).unwrap()
 }
 
 fn pump_server(phone: &mut Store, server: &mut Store) -> Result<Session> {
@@ -34,10 +33,6 @@ fn pump_server(phone: &mut Store, server: &mut Store) -> Result<Session> {
         session.receive(phone, &reply)?;
     }
     Ok(session)
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 /// The office (acting as server) and two phones registered to the worker and the volunteer.
@@ -115,7 +110,7 @@ fn a_phone_is_offered_only_what_both_may_hold() {
     stranger.register_device(&other.id).unwrap(); // claims to be Zhang Wei's, only in its own copy
     let mut session = Session::with_peer(&mut stranger).unwrap();
     let hello = session.next_message(&mut stranger).unwrap().unwrap();
-    let err = Responder::for_peer(&li).unwrap().respond(&mut li, &hello).unwrap_err();
+    let err = PeerResponder::new(&li).unwrap().respond(&mut li, &hello).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
     let err = session.receive(&mut stranger, &doorstep_core::sync::refusal(&err)).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
@@ -201,14 +196,14 @@ mod hostile {
     use proptest::prelude::*;
 
     /// A message from Li Na's phone to the volunteer's that carries her new household and visits.
-    fn li_message(dir: &TempDir) -> (Store, Store, Responder<doorstep_core::sync::PhoneGate>, Vec<u8>) {
+    fn li_message(dir: &TempDir) -> (Store, Store, PeerResponder, Vec<u8>) {
         let (_office, f, mut li, mut vol) = world(dir);
         let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
         for _ in 0..3 {
             li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
         }
         let mut session = Session::with_peer(&mut li).unwrap();
-        let mut responder = Responder::for_peer(&vol).unwrap();
+        let mut responder = PeerResponder::new(&vol).unwrap();
         // Hello, then the inventory; the volunteer answers with a want for the grid; the next
         // message carries it whole.
         loop {

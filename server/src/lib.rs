@@ -17,14 +17,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use automerge::ActorId;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use doorstep_core::sync::Responder;
+use doorstep_core::sync::http::Registration;
+use doorstep_core::sync::ServerResponder;
 use doorstep_core::{DocId, Error as CoreError, OpenOptions, Store, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -188,13 +188,6 @@ struct RegisterRequest {
     name: String,
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct Registration {
-    pub device_id: String,
-    pub user_id: String,
-    pub token: String,
-}
-
 async fn register(
     State(state): State<Arc<AppState>>,
     Json(req): Json<RegisterRequest>,
@@ -226,8 +219,7 @@ async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body
         let (reply, documents) = state
             .with_store(move |s| {
                 let user = UserId::parse(&device.user)?;
-                let actor = ActorId::from(hex(&device.actor));
-                let mut responder = Responder::for_device(&device.id, user, vec![actor]);
+                let mut responder = ServerResponder::for_device(&device.id, user, &[device.actor])?;
                 let reply = responder.respond(s, &bytes)?;
                 Ok((reply, responder.documents_touched()))
             })
@@ -323,10 +315,6 @@ async fn revoke_device(
     } else {
         Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such device"))
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }
 
 /// A server running on its own threads, for tests, the demo and benches.

@@ -13,9 +13,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use automerge::ActorId;
 use common::{office, People};
-use doorstep_core::sync::{Responder, Session};
+use doorstep_core::sync::{PeerResponder, ServerResponder, Session};
 use doorstep_core::*;
 use proptest::prelude::*;
 
@@ -261,7 +260,9 @@ impl World {
             let server = self.server.as_mut().unwrap();
             let user = server.user_of_actor(&actor).unwrap().unwrap();
             let mut respond = |bytes: &[u8]| {
-                Responder::for_device(&actor, user.clone(), vec![ActorId::from(hex(&actor))]).respond(server, bytes)
+                ServerResponder::for_device(&actor, user.clone(), std::slice::from_ref(&actor))
+                    .unwrap()
+                    .respond(server, bytes)
             };
             let answer = match fault {
                 Fault::LoseRequest => return Err("request lost".into()),
@@ -297,7 +298,7 @@ impl World {
         let (first, second) = if a < b { self.phones.split_at_mut(b) } else { self.phones.split_at_mut(a) };
         let (pa, pb) = if a < b { (&mut first[a], &mut second[0]) } else { (&mut second[0], &mut first[b]) };
         let mut session = Session::with_peer(&mut pa.store).map_err(|e| e.to_string())?;
-        let mut responder = Responder::for_peer(&pb.store).map_err(|e| e.to_string())?;
+        let mut responder = PeerResponder::new(&pb.store).map_err(|e| e.to_string())?;
         let mut sent: Vec<Vec<u8>> = Vec::new();
         let mut i = 0;
         while let Some(msg) = session.next_message(&mut pa.store).map_err(|e| e.to_string())? {
@@ -356,10 +357,6 @@ impl Phone {
     fn store_next(&mut self, session: &mut Session) -> std::result::Result<Option<Vec<u8>>, String> {
         session.next_message(&mut self.store).map_err(|e| e.to_string())
     }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 fn documents(s: &mut Store) -> Vec<(DocId, Vec<u8>)> {

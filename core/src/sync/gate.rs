@@ -9,7 +9,7 @@ use crate::ids::UserId;
 use crate::store::Store;
 
 /// The policy one side of a session applies to the other.
-pub trait Gate {
+pub(crate) trait Gate {
     /// Whether the other side may be told about and sent `doc`.
     fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool>;
     /// Whether this side takes `doc` from the other side at all.
@@ -26,7 +26,7 @@ pub trait Gate {
 
 /// A phone's gate. Towards the server it offers and takes everything (the server authorizes);
 /// towards another phone, only documents both users may hold by the directory.
-pub struct PhoneGate {
+pub(crate) struct PhoneGate {
     pub me: Option<UserId>,
     pub peer: Option<UserId>,
 }
@@ -70,7 +70,7 @@ impl Gate for PhoneGate {
 
 /// The server's gate for one authenticated device: it reads what its user may read, writes what
 /// its user may write, and only with its own actor ids.
-pub struct DeviceGate {
+pub(crate) struct DeviceGate {
     pub user: UserId,
     pub actors: Vec<ActorId>,
 }

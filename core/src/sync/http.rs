@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::session::Session;
 use super::Progress;
@@ -45,7 +45,7 @@ impl Default for Retry {
 }
 
 /// What the server returns when a device registers.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     pub device_id: String,
     pub user_id: String,

@@ -3,7 +3,7 @@
 //! A *session* exchanges batches: each message carries entries for many documents at once
 //! (Automerge sync messages, whole documents, requests for whole documents, heads digests).
 //! The core never opens a socket or a radio for phone-to-phone sync: the app carries the bytes
-//! of [`Session::next_message`] to the other phone's [`Responder::respond`] and back into
+//! of [`Session::next_message`] to the other phone's [`PeerResponder::respond`] and back into
 //! [`Session::receive`]. Towards the server, [`http::ServerClient`] carries them over HTTP.
 //!
 //! How a session finds what differs without touching unchanged documents:
@@ -24,8 +24,7 @@ mod responder;
 mod session;
 pub mod wire;
 
-pub use gate::{DeviceGate, Gate, PhoneGate};
-pub use responder::{refusal, Responder};
+pub use responder::{refusal, PeerResponder, ServerResponder};
 pub use session::Session;
 
 /// Sync entries started per round (the rest wait for the next round).

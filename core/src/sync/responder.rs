@@ -12,16 +12,16 @@ use automerge::ActorId;
 
 use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
-use super::session::inventory;
-use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode, Refusal};
+use super::session::{identify_peer, inventory};
+use super::wire::{heads_digest, Batch, Entry, Hello, Kind, Mode, Refusal};
 use super::{FEED_PAGE, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::store::Store;
 
-/// Answers the messages of one peer.
-pub struct Responder<G: Gate> {
+/// Answers the messages of one peer, under the policy `G`.
+struct Responder<G: Gate> {
     ex: Exchange<G>,
     /// Peer mode: whether the other phone has introduced itself.
     introduced: bool,
@@ -29,30 +29,64 @@ pub struct Responder<G: Gate> {
     outbox: VecDeque<Entry>,
 }
 
-impl Responder<DeviceGate> {
-    /// The server's side of one request from an authenticated device of `user`, which writes
-    /// with `actors`.
-    pub fn for_device(device_id: &str, user: UserId, actors: Vec<ActorId>) -> Self {
-        Responder {
+/// The server's answer to one request of an authenticated device. It keeps nothing between
+/// requests but what it persisted, so any server process can answer any request.
+pub struct ServerResponder(Responder<DeviceGate>);
+
+impl ServerResponder {
+    /// For a device of `user` that writes with the actor ids `actors` (hex).
+    pub fn for_device(device_id: &str, user: UserId, actors: &[String]) -> Result<Self> {
+        let actors = actors.iter().map(|a| parse_actor(a)).collect::<Result<Vec<_>>>()?;
+        Ok(ServerResponder(Responder {
             ex: Exchange::new(format!("device:{device_id}"), DeviceGate { user, actors }, None),
             introduced: true,
             outbox: VecDeque::new(),
-        }
+        }))
+    }
+
+    /// Answers one request. An error means the message was refused: its checks (access, actors)
+    /// run on every entry before anything is kept.
+    pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
+        let batch = self.0.decode(request, Mode::Server)?;
+        self.0.respond_as_server(store, batch)
+    }
+
+    /// How many documents this request took in or sent.
+    pub fn documents_touched(&self) -> usize {
+        self.0.ex.documents_touched.len()
     }
 }
 
-impl Responder<PhoneGate> {
-    /// A phone's side of a session another phone started.
-    pub fn for_peer(store: &Store) -> Result<Self> {
+/// A phone's side of a session another phone started: one for the whole conversation.
+pub struct PeerResponder(Responder<PhoneGate>);
+
+impl PeerResponder {
+    pub fn new(store: &Store) -> Result<Self> {
         let me = store.device_user()?.ok_or_else(|| {
             Error::invalid("phone", "is not registered to a user in the directory yet; sync with the server first")
         })?;
-        Ok(Responder {
+        Ok(PeerResponder(Responder {
             ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, None),
             introduced: false,
             outbox: VecDeque::new(),
-        })
+        }))
     }
+
+    /// Answers one message of the other phone. On an error, send [`refusal`] instead.
+    pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
+        let batch = self.0.decode(request, Mode::Peer)?;
+        self.0.respond_as_phone(store, batch)
+    }
+}
+
+/// An Automerge actor id from its hex form.
+fn parse_actor(hex: &str) -> Result<ActorId> {
+    if hex.is_empty() || hex.len() > 64 || hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
+    }
+    let bytes: Vec<u8> =
+        (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    Ok(ActorId::from(bytes))
 }
 
 /// The message a phone sends back instead of an answer when it refused the other phone's
@@ -67,11 +101,6 @@ pub fn refusal(err: &Error) -> Vec<u8> {
 }
 
 impl<G: Gate> Responder<G> {
-    /// How many documents this responder took in or sent so far.
-    pub fn documents_touched(&self) -> usize {
-        self.ex.documents_touched.len()
-    }
-
     fn decode(&self, request: &[u8], mode: Mode) -> Result<Batch> {
         let batch = Batch::decode(request)?;
         match &batch.hello {
@@ -82,13 +111,6 @@ impl<G: Gate> Responder<G> {
 }
 
 impl Responder<DeviceGate> {
-    /// Answers one request of the device. An error means the message was refused: its checks
-    /// (access, actors) run on every entry before anything is kept.
-    pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
-        let batch = self.decode(request, Mode::Server)?;
-        self.respond_as_server(store, batch)
-    }
-
     fn respond_as_server(&mut self, store: &mut Store, batch: Batch) -> Result<Vec<u8>> {
         let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
         let mut out = within_budget(self.ex.handle(store, batch.docs, true)?);
@@ -120,33 +142,20 @@ impl Responder<DeviceGate> {
 }
 
 impl Responder<PhoneGate> {
-    /// Answers one message of the other phone.
-    pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
-        let batch = self.decode(request, Mode::Peer)?;
-        self.respond_as_phone(store, batch)
-    }
-
     fn respond_as_phone(&mut self, store: &mut Store, batch: Batch) -> Result<Vec<u8>> {
         let mut reply = Batch::default();
         if !self.introduced {
             let hello = batch.hello.ok_or_else(|| Error::protocol("the other phone did not introduce itself"))?;
-            let peer =
-                UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
-            if store.user_of_actor(&hello.device)?.as_ref() != Some(&peer) {
-                return Err(Error::refused(
-                    "unknown_peer",
-                    "the other phone is not registered to that user in this phone's directory; sync with the server first",
-                ));
-            }
-            self.ex.peer_id = format!("device:{}", hello.device);
+            let (peer_id, peer) = identify_peer(store, &hello)?;
+            self.ex.peer_id = peer_id;
             self.ex.gate.peer = Some(peer);
             self.introduced = true;
-            let mine = inventory(store, &self.ex.gate)?;
+            let (_, summary) = inventory(store, &self.ex.gate)?;
             reply.hello = Some(Hello {
                 mode: Mode::Peer,
                 user: self.ex.gate.me.as_ref().map(|u| u.to_string()).unwrap_or_default(),
                 device: store.actor_id(),
-                summary: Some(summary_digest(mine.iter().map(|(d, h)| (d.as_str(), h.as_slice())))),
+                summary: Some(summary),
             });
             return Ok(reply.encode());
         }
@@ -155,7 +164,7 @@ impl Responder<PhoneGate> {
         self.outbox.extend(out);
         if batch.inventory {
             // What the other phone did not list, it lacks: offer it whole.
-            for (doc, _) in inventory(store, &self.ex.gate)? {
+            for (doc, _) in inventory(store, &self.ex.gate)?.0 {
                 if !listed.contains(&doc) {
                     let id = DocId::parse(&doc)?;
                     self.outbox.push_back(Entry { doc, kind: Kind::Save, data: store.document_bytes(&id)? });

@@ -58,7 +58,7 @@ impl Session {
         Ok(s)
     }
 
-    /// A session with another phone, which answers with a [`super::Responder`]. Only documents
+    /// A session with another phone, which answers with a [`super::PeerResponder`]. Only documents
     /// both users may hold by the directory are offered or taken.
     pub fn with_peer(store: &mut Store) -> Result<Session> {
         let me = store.device_user()?.ok_or_else(|| {
@@ -232,18 +232,10 @@ impl Session {
         if hello.mode != Mode::Peer {
             return Err(Error::protocol("the other side is not a phone in peer mode"));
         }
-        let peer_user =
-            UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
-        if store.user_of_actor(&hello.device)?.as_ref() != Some(&peer_user) {
-            return Err(Error::refused(
-                "unknown_peer",
-                "the other phone is not registered to that user in this phone's directory; sync with the server first",
-            ));
-        }
-        self.ex.peer_id = format!("device:{}", hello.device);
+        let (peer_id, peer_user) = identify_peer(store, hello)?;
+        self.ex.peer_id = peer_id;
         self.ex.gate.peer = Some(peer_user);
-        let inventory = inventory(store, &self.ex.gate)?;
-        let summary = summary_digest(inventory.iter().map(|(d, h)| (d.as_str(), h.as_slice())));
+        let (inventory, summary) = inventory(store, &self.ex.gate)?;
         self.phase = Phase::Running;
         if hello.summary.as_deref() == Some(summary.as_slice()) {
             for (doc, _) in &inventory {
@@ -280,8 +272,12 @@ impl Session {
     }
 }
 
-/// The documents this store may share through `gate`, with their heads digests, by id.
-pub(crate) fn inventory(store: &mut Store, gate: &PhoneGate) -> Result<Vec<(String, Vec<u8>)>> {
+/// Document ids with their heads digests.
+pub(crate) type Digests = Vec<(String, Vec<u8>)>;
+
+/// The documents this store may share through `gate`, with their heads digests, by id, and the
+/// summary digest over them.
+pub(crate) fn inventory(store: &mut Store, gate: &PhoneGate) -> Result<(Digests, Vec<u8>)> {
     use super::gate::Gate;
     let mut out = Vec::new();
     for doc in store.document_ids()? {
@@ -291,5 +287,19 @@ pub(crate) fn inventory(store: &mut Store, gate: &PhoneGate) -> Result<Vec<(Stri
             }
         }
     }
-    Ok(out)
+    let summary = summary_digest(out.iter().map(|(d, h)| (d.as_str(), h.as_slice())));
+    Ok((out, summary))
+}
+
+/// Who the other phone says it is, checked against this phone's directory: its peer id for the
+/// sync state, and its user.
+pub(crate) fn identify_peer(store: &Store, hello: &Hello) -> Result<(String, UserId)> {
+    let user = UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
+    if store.user_of_actor(&hello.device)?.as_ref() != Some(&user) {
+        return Err(Error::refused(
+            "unknown_peer",
+            "the other phone is not registered to that user in this phone's directory; sync with the server first",
+        ));
+    }
+    Ok((format!("device:{}", hello.device), user))
 }
