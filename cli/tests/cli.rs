@@ -100,3 +100,38 @@ fn serve_refuses_a_bad_configuration_with_a_clear_message() {
     let (ok, _, err) = doorstep(&["serve", "--config", file.to_str().unwrap()]);
     assert!(!ok && err.contains("configuration file is not valid"), "{err}");
 }
+
+#[test]
+fn serve_logs_json_answers_healthz_and_stops_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .arg("serve")
+        .env("DOORSTEP_LISTEN", "127.0.0.1:0")
+        .env("DOORSTEP_DATABASE", dir.path().join("server.sqlite"))
+        .env("DOORSTEP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    assert_eq!(log["fields"]["message"], "doorstep server listening", "{line}");
+    let addr = log["fields"]["addr"].as_str().unwrap().to_string();
+
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"), "{answer}");
+
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status:?} {rest}");
+    assert!(rest.contains("doorstep server stopped"), "{rest}");
+}
