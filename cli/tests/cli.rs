@@ -117,7 +117,8 @@ fn serve_logs_json_answers_healthz_and_stops_gracefully_on_sigterm() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    let log: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
     assert_eq!(log["fields"]["message"], "doorstep server listening", "{line}");
     let addr = log["fields"]["addr"].as_str().unwrap().to_string();
 
