@@ -145,6 +145,41 @@ fn a_phone_syncs_with_the_server_and_the_next_sync_is_one_small_round_trip() {
 }
 
 #[test]
+fn an_interrupted_sync_continues_where_it_stopped() {
+    let dir = TempDir::new().unwrap();
+    let (mut server, f, _li, mut vol) = world(&dir);
+    // 300 reports: more documents than one round starts.
+    for i in 0..300 {
+        vol.file_report(report(&f, &format!("Bin {i} overflowing"))).unwrap();
+    }
+    let mut session = Session::with_server(&mut vol).unwrap();
+    let total = session.progress().documents_waiting;
+    assert_eq!(total, 301, "the reports and the directory");
+    for _ in 0..2 {
+        let msg = session.next_message(&mut vol).unwrap().unwrap();
+        let answer = server_responder(&server, &vol).respond(&mut server, &msg).unwrap();
+        session.receive(&mut vol, &answer).unwrap();
+    }
+    let p = session.progress();
+    assert!(p.documents_waiting > 0 && p.documents + p.documents_waiting >= total, "{p:?}");
+    // The connection drops here. What the server confirmed is not sent again.
+    drop(session);
+    let mut session = Session::with_server(&mut vol).unwrap();
+    let waiting = session.progress().documents_waiting;
+    assert!(waiting > 0 && waiting < total / 2, "{waiting} documents left to sync");
+    let msg = session.next_message(&mut vol).unwrap().unwrap();
+    assert_eq!(Batch::decode(&msg).unwrap().docs.len(), waiting);
+    let answer = server_responder(&server, &vol).respond(&mut server, &msg).unwrap();
+    session.receive(&mut vol, &answer).unwrap();
+    while let Some(msg) = session.next_message(&mut vol).unwrap() {
+        let answer = server_responder(&server, &vol).respond(&mut server, &msg).unwrap();
+        session.receive(&mut vol, &answer).unwrap();
+    }
+    assert_eq!(server.reports(&ReportFilter::default()).unwrap().len(), 300);
+    assert_eq!(vol.sync_status().unwrap().pending_documents, 0);
+}
+
+#[test]
 fn the_server_refuses_another_devices_changes_and_keeps_nothing() {
     let dir = TempDir::new().unwrap();
     let (mut server, f, mut li, mut vol) = world(&dir);

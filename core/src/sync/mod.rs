@@ -43,6 +43,9 @@ pub struct Progress {
     pub round: u32,
     /// Documents exchanged in part or whole.
     pub documents: usize,
+    /// Documents known to need syncing that this session has not started yet (for a progress
+    /// bar: `documents / (documents + documents_waiting)`).
+    pub documents_waiting: usize,
     pub entries_sent: usize,
     pub entries_received: usize,
     pub bytes_sent: u64,

@@ -91,7 +91,12 @@ impl Session {
     }
 
     pub fn progress(&self) -> Progress {
-        Progress { done: self.is_done(), ..self.progress.clone() }
+        Progress {
+            done: self.is_done(),
+            documents: self.ex.documents_touched.len(),
+            documents_waiting: self.to_start.len(),
+            ..self.progress.clone()
+        }
     }
 
     /// The next message to send, or `None` when the session is over.
@@ -221,7 +226,6 @@ impl Session {
             }
         }
         self.more = batch.more;
-        self.progress.documents = self.ex.documents_touched.len();
         Ok(())
     }
 
