@@ -26,6 +26,7 @@ pub mod store;
 pub mod sync;
 mod text;
 pub mod visit;
+pub mod workflow;
 
 pub use clock::{Clock, FixedClock, SystemClock, UnixMillis};
 pub use directory::{Category, NewCategory, NewUnit, NewUser, Role, Unit, UnitKind, User, VisitRules};
@@ -45,3 +46,4 @@ pub use store::{
     Durability, MergeOutcome, OpenOptions, RecordRef, Store, SyncStatus,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};
+pub use workflow::{Classification, Derived, Step};

@@ -1,9 +1,9 @@
 //! Citizen reports (随手拍): a header written once by the reporter and an append-only log of
 //! workflow events, each in the report's own document.
 //!
-//! The report's status is derived from its log by [`derive_status`], never stored in the
-//! document, so every phone that holds the same events shows the same status. The role checks
-//! and deadlines of the closed loop build on this fold.
+//! The report's status, assignee, escalation level and deadlines are derived from its log by
+//! [`crate::workflow::derive`], never stored in the document, so every phone that holds the same
+//! events shows the same state.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,9 +11,11 @@ use crate::clock::UnixMillis;
 use crate::document::Tombstone;
 use crate::error::{Error, Result};
 use crate::geo::GeoPoint;
+use crate::household::RiskLevel;
 use crate::ids::{CategoryId, EventId, ReportId, UnitId, UserId};
 use crate::photo::PhotoMeta;
 use crate::text::{check_len, check_required, NOTES_MAX, SHORT_MAX};
+use crate::workflow::Classification;
 
 /// What a report says, as filed. Written once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,6 +109,12 @@ pub struct ReportEvent {
     pub score: Option<u8>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub photos: Vec<PhotoMeta>,
+    /// Set at triage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    /// Set at triage: the report's risk colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskLevel>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +126,25 @@ pub struct NewReportEvent {
     pub target: Option<String>,
     pub score: Option<u8>,
     pub photos: Vec<PhotoMeta>,
+    pub classification: Option<Classification>,
+    pub risk: Option<RiskLevel>,
+}
+
+impl NewReportEvent {
+    /// An event with no note, target, score, photos or triage fields; set what applies.
+    pub fn new(report: ReportId, author: UserId, kind: ReportEventKind) -> NewReportEvent {
+        NewReportEvent {
+            report,
+            author,
+            kind,
+            note: String::new(),
+            target: None,
+            score: None,
+            photos: Vec::new(),
+            classification: None,
+            risk: None,
+        }
+    }
 }
 
 impl ReportEvent {
@@ -151,80 +178,5 @@ field_enum! {
         Resolved = "resolved",
         Closed = "closed",
         Duplicate = "duplicate",
-    }
-}
-
-/// The status a log implies: events in (time, id) order, the last one that moves the report
-/// decides. Deterministic whatever order a phone received the events in.
-///
-/// This fold does not yet check who may emit which event (that is the workflow's role rules).
-pub fn derive_status(events: &[ReportEvent]) -> ReportStatus {
-    let mut sorted: Vec<&ReportEvent> = events.iter().collect();
-    sorted.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-    let mut status = ReportStatus::Open;
-    for e in sorted {
-        status = match e.kind {
-            ReportEventKind::Submitted | ReportEventKind::Reopened => ReportStatus::Open,
-            ReportEventKind::Triaged => ReportStatus::Triaged,
-            ReportEventKind::Dispatched | ReportEventKind::Escalated => ReportStatus::Dispatched,
-            ReportEventKind::Accepted => ReportStatus::InProgress,
-            ReportEventKind::Resolved => ReportStatus::Resolved,
-            ReportEventKind::Closed => ReportStatus::Closed,
-            ReportEventKind::MergedAsDuplicate => ReportStatus::Duplicate,
-            ReportEventKind::ProgressNote
-            | ReportEventKind::FeedbackSent
-            | ReportEventKind::Confirmed
-            | ReportEventKind::Disputed
-            | ReportEventKind::Comment => status,
-        };
-    }
-    status
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(at: i64, kind: ReportEventKind) -> ReportEvent {
-        ReportEvent {
-            id: EventId::generate(),
-            at,
-            author: UserId::parse("li-na").unwrap(),
-            kind,
-            note: String::new(),
-            target: None,
-            score: None,
-            photos: vec![],
-        }
-    }
-
-    #[test]
-    fn status_does_not_depend_on_the_order_events_arrived_in() {
-        let log = vec![
-            event(1, ReportEventKind::Submitted),
-            event(2, ReportEventKind::Triaged),
-            event(3, ReportEventKind::Dispatched),
-            event(4, ReportEventKind::Accepted),
-            event(5, ReportEventKind::Comment),
-            event(6, ReportEventKind::Resolved),
-        ];
-        let expected = derive_status(&log);
-        assert_eq!(expected, ReportStatus::Resolved);
-        let mut shuffled = log.clone();
-        for i in 0..shuffled.len() {
-            shuffled.rotate_left(1);
-            shuffled.swap(0, i);
-            assert_eq!(derive_status(&shuffled), expected);
-        }
-    }
-
-    #[test]
-    fn events_at_the_same_moment_are_ordered_by_id() {
-        let mut a = event(7, ReportEventKind::Closed);
-        let mut b = event(7, ReportEventKind::Reopened);
-        a.id = EventId::parse("A").unwrap();
-        b.id = EventId::parse("B").unwrap();
-        assert_eq!(derive_status(&[a.clone(), b.clone()]), ReportStatus::Open);
-        assert_eq!(derive_status(&[b, a]), ReportStatus::Open);
     }
 }

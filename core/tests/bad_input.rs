@@ -89,6 +89,8 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
         target: None,
         score: Some(6),
         photos: vec![],
+        classification: None,
+        risk: None,
     };
     assert!(matches!(s.add_report_event(ev), Err(Error::NotFound { what: "report", .. })));
 
@@ -126,12 +128,22 @@ fn satisfaction_score_and_event_text_are_checked() {
         target: None,
         score,
         photos: vec![],
+        classification: None,
+        risk: None,
     };
     assert_invalid(s.add_report_event(ev(Some(0))), "satisfaction score");
     assert_invalid(s.add_report_event(ev(Some(6))), "satisfaction score");
+    // A valid score on a report that is not resolved yet: the workflow refuses it, with why.
+    assert_invalid(s.add_report_event(ev(Some(5))), "report event");
+    for kind in [ReportEventKind::Dispatched, ReportEventKind::Accepted, ReportEventKind::Resolved] {
+        let mut e = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), kind);
+        e.target = Some(f.worker.id.to_string());
+        s.add_report_event(e).unwrap();
+    }
     s.add_report_event(ev(Some(5))).unwrap();
     let (_, events) = s.report(&r.id).unwrap();
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 5);
+    assert_eq!(s.report_state(&r.id).unwrap().satisfaction, Some(5));
 }
 
 #[test]

@@ -215,6 +215,8 @@ fn reports_are_listed_by_status_grid_category_and_place() {
         target: Some("landscaping".into()),
         score: None,
         photos: vec![photo()],
+        classification: None,
+        risk: None,
     })
     .unwrap();
     let ids =
@@ -267,16 +269,26 @@ fn a_report_log_appended_on_two_phones_offline_merges_to_the_same_status() {
         target: None,
         score: None,
         photos: vec![],
+        classification: None,
+        risk: None,
     };
     f.clock.advance(60_000);
-    office.add_report_event(event(ReportEventKind::Triaged)).unwrap();
+    let mut dispatch = event(ReportEventKind::Dispatched);
+    dispatch.target = Some(f.worker.id.to_string());
+    office.add_report_event(dispatch).unwrap();
+    exchange(&mut office, &mut li);
+    // Offline on both sides: the office tells the reporter it is in hand, Li Na accepts.
     f.clock.advance(60_000);
+    office.add_report_event(event(ReportEventKind::FeedbackSent)).unwrap();
     li.add_report_event(event(ReportEventKind::Accepted)).unwrap();
     exchange(&mut office, &mut li);
     for s in [&office, &li] {
         let listed = s.reports(&ReportFilter::default()).unwrap();
         assert_eq!(listed[0].status, ReportStatus::InProgress);
-        assert_eq!(listed[0].event_count, 3);
+        assert_eq!(listed[0].event_count, 4);
+        let state = s.report_state(&r.id).unwrap();
+        assert_eq!(state.accepted_by.as_ref(), Some(&f.worker.id));
+        assert!(state.first_feedback_at.is_some() && state.rejected.is_empty());
     }
 }
 

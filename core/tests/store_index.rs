@@ -69,8 +69,10 @@ fn merge_all(from: &mut Store, to: &mut Store) {
 fn expected_ok<T>(r: Result<T>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
-        // A phone that has not received the household or report yet refuses, as the app would.
-        Err(Error::NotFound { .. }) => None,
+        // A phone that has not received the household or report yet refuses, as the app would;
+        // so does the workflow for an event that does not apply to the report as this phone
+        // knows it.
+        Err(Error::NotFound { .. }) | Err(Error::InvalidInput { field: "report event", .. }) => None,
         Err(e) => panic!("unexpected error: {e}"),
     }
 }
@@ -147,14 +149,18 @@ fn run(ops: Vec<Op>) {
                 reports.push(phones[phone].file_report(report(&f, &format!("Broken street lamp {step}"))).unwrap().id);
             }
             Op::AddEvent { phone, pick, kind } if !reports.is_empty() => {
+                let kind = ReportEventKind::ALL[kind];
+                let report = reports[pick % reports.len()].clone();
+                let target = match kind {
+                    ReportEventKind::Dispatched => Some(f.worker.id.to_string()),
+                    ReportEventKind::Escalated => Some("community".to_string()),
+                    ReportEventKind::MergedAsDuplicate => Some(reports[(pick + 1) % reports.len()].to_string()),
+                    _ => None,
+                };
                 expected_ok(phones[phone].add_report_event(NewReportEvent {
-                    report: reports[pick % reports.len()].clone(),
-                    author: f.worker.id.clone(),
-                    kind: ReportEventKind::ALL[kind],
+                    target,
                     note: "on it".into(),
-                    target: None,
-                    score: None,
-                    photos: vec![],
+                    ..NewReportEvent::new(report, f.worker.id.clone(), kind)
                 }));
             }
             Op::SetRules { phone, hours } => {

@@ -232,6 +232,8 @@ impl World {
                         target: None,
                         score: None,
                         photos: vec![],
+                        classification: None,
+                        risk: None,
                     })
                     .unwrap();
             }

@@ -125,35 +125,8 @@ impl Store {
         }))
     }
 
-    /// Whether the member works in `grid`, in one of its micro-grids, or in a unit above it.
     fn covers(&self, m: &Member, grid: &str) -> Result<bool> {
-        match m.role {
-            Role::Admin => return Ok(true),
-            Role::FlowingReporter | Role::DepartmentHandler => return Ok(false),
-            Role::GridWorker | Role::MicroGridVolunteer | Role::Supervisor => {}
-        }
-        let parent_of = |id: &str| -> Result<Option<String>> {
-            Ok(self
-                .conn
-                .prepare_cached("SELECT parent_id FROM units WHERE id = ?1 AND deleted = 0")?
-                .query_row([id], |r| r.get::<_, Option<String>>(0))
-                .optional()?
-                .flatten())
-        };
-        // Their micro-grid lies in the grid.
-        if parent_of(&m.unit)?.as_deref() == Some(grid) {
-            return Ok(true);
-        }
-        // The grid itself, or a unit above it (at most district → street → community → grid).
-        let mut unit = Some(grid.to_string());
-        for _ in 0..8 {
-            match unit {
-                Some(u) if u == m.unit => return Ok(true),
-                Some(u) => unit = parent_of(&u)?,
-                None => break,
-            }
-        }
-        Ok(false)
+        covers(&self.conn, m.role, &m.unit, grid)
     }
 
     fn dispatched_to(&self, m: &Member, report: &str) -> Result<bool> {
@@ -169,4 +142,35 @@ impl Store {
             )?
             .query_row(rusqlite::params![report, m.id, department], |r| r.get(0))?)
     }
+}
+
+/// Whether someone with `role` working in `unit` works in `grid`, in one of its micro-grids, or
+/// in a unit above it (flowing reporters and department handlers work in no grid).
+pub(crate) fn covers(conn: &rusqlite::Connection, role: Role, unit: &str, grid: &str) -> Result<bool> {
+    match role {
+        Role::Admin => return Ok(true),
+        Role::FlowingReporter | Role::DepartmentHandler => return Ok(false),
+        Role::GridWorker | Role::MicroGridVolunteer | Role::Supervisor => {}
+    }
+    let parent_of = |id: &str| -> Result<Option<String>> {
+        Ok(conn
+            .prepare_cached("SELECT parent_id FROM units WHERE id = ?1 AND deleted = 0")?
+            .query_row([id], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
+    };
+    // Their micro-grid lies in the grid.
+    if parent_of(unit)?.as_deref() == Some(grid) {
+        return Ok(true);
+    }
+    // The grid itself, or a unit above it (at most district → street → community → grid).
+    let mut at = Some(grid.to_string());
+    for _ in 0..8 {
+        match at {
+            Some(u) if u == unit => return Ok(true),
+            Some(u) => at = parent_of(&u)?,
+            None => break,
+        }
+    }
+    Ok(false)
 }

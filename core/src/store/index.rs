@@ -17,7 +17,7 @@ use crate::document::{Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
 use crate::household::{CareTag, Household, Resident, RiskLevel};
 use crate::photo::PhotoMeta;
-use crate::report::{derive_status, Report, ReportEvent};
+use crate::report::{Report, ReportEvent};
 use crate::visit::Visit;
 
 pub(crate) struct Indexer<'t> {
@@ -26,11 +26,13 @@ pub(crate) struct Indexer<'t> {
     due: BTreeSet<String>,
     report_status: bool,
     rules_changed: bool,
+    /// Users, units or categories changed: every report's derived state may have.
+    roster_changed: bool,
 }
 
 impl<'t> Indexer<'t> {
     pub fn new(tx: &'t Transaction<'t>, rules: &'t VisitRules) -> Self {
-        Indexer { tx, rules, due: BTreeSet::new(), report_status: false, rules_changed: false }
+        Indexer { tx, rules, due: BTreeSet::new(), report_status: false, rules_changed: false, roster_changed: false }
     }
 
     /// Re-reads one touched record (or a whole collection) from the document into the tables.
@@ -43,6 +45,9 @@ impl<'t> Indexer<'t> {
             return Ok(());
         };
         let key = key.as_str();
+        if matches!((&doc.id, t.collection.as_str()), (DocId::Directory, "units" | "users" | "categories")) {
+            self.roster_changed = true;
+        }
         match (&doc.id, t.collection.as_str()) {
             (DocId::Directory, "units") => match readable(doc, "units", key, doc.get_map::<Unit>("units", key))? {
                 Some(u) if u.id.as_str() == key => self.unit(&u),
@@ -127,6 +132,9 @@ impl<'t> Indexer<'t> {
     pub fn finish(mut self, doc: &Doc) -> Result<Option<VisitRules>> {
         if self.report_status {
             self.report(doc)?;
+        }
+        if self.roster_changed {
+            super::workflow::derive_all_reports(self.tx)?;
         }
         if self.rules_changed {
             return refresh_all_due(self.tx).map(Some);
@@ -373,8 +381,9 @@ impl<'t> Indexer<'t> {
         for e in &events {
             self.tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO report_events (id, report_id, at, author_id, kind, note, target, score, photo_count)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT OR REPLACE INTO report_events (id, report_id, at, author_id, kind, note, target, score, photo_count,
+                                                        classification, risk)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     e.id.as_str(),
@@ -385,7 +394,9 @@ impl<'t> Indexer<'t> {
                     e.note,
                     e.target,
                     e.score,
-                    e.photos.len() as i64
+                    e.photos.len() as i64,
+                    e.classification.map(|c| c.as_str()),
+                    e.risk.map(|r| r.as_str())
                 ])?;
             self.photos(&doc.id, "report_event", e.id.as_str(), &e.photos)?;
         }
@@ -397,18 +408,19 @@ impl<'t> Indexer<'t> {
         }
         let Some(r) = header.filter(|r| &r.id == report_id) else {
             self.tx.execute("DELETE FROM reports WHERE id = ?1", [rid])?;
+            self.tx.execute("DELETE FROM report_rejections WHERE report_id = ?1", [rid])?;
             return Ok(());
         };
-        let status = derive_status(&events);
         let updated_at = events.iter().map(|e| e.at).max().unwrap_or(r.created_at).max(r.created_at);
         let (lat, lon) = r.location.map(|p| (p.lat, p.lon)).unzip();
+        // The derived columns are filled in by `derive_report` below.
         self.tx
             .prepare_cached(
                 "INSERT INTO reports (id, grid_id, reporter_id, category_id, description, address, lat, lon, created_at,
-                                      status, updated_at, event_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                      status, updated_at, event_count, level, reopen_count, rejected_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10, ?11, 'grid', 0, 0)
                  ON CONFLICT(id) DO UPDATE SET grid_id = ?2, reporter_id = ?3, category_id = ?4, description = ?5,
-                     address = ?6, lat = ?7, lon = ?8, created_at = ?9, status = ?10, updated_at = ?11, event_count = ?12",
+                     address = ?6, lat = ?7, lon = ?8, created_at = ?9, updated_at = ?10, event_count = ?11",
             )?
             .execute(params![
                 rid,
@@ -420,10 +432,10 @@ impl<'t> Indexer<'t> {
                 lat,
                 lon,
                 r.created_at,
-                status.as_str(),
                 updated_at,
                 events.len() as i64
             ])?;
+        super::workflow::derive_report(self.tx, rid)?;
         self.photos(&doc.id, "report", rid, &r.photos)?;
         let rowid: i64 = self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0))?;
         let body = format!("{} {}", r.description, r.address.as_deref().unwrap_or(""));

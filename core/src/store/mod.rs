@@ -23,6 +23,7 @@ pub mod query;
 mod reports;
 pub mod schema;
 mod visits;
+mod workflow;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ use crate::ids::{HouseholdId, UnitId, UserId};
 pub(crate) use documents::load_document;
 use index::Indexer;
 pub use peers::{RecordRef, SyncStatus, SERVER_PEER};
+pub use workflow::OverdueReport;
 
 /// Largest document a peer may hand to [`Store::merge_document`].
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;

@@ -44,6 +44,8 @@ impl Store {
             target: None,
             score: None,
             photos: vec![],
+            classification: None,
+            risk: None,
         };
         self.write(
             &DocId::Report(report.id.clone()),
@@ -56,24 +58,38 @@ impl Store {
         Ok(report)
     }
 
-    /// Appends an event to a report's log.
+    /// Appends an event to a report's log. An event the workflow would refuse as things stand on
+    /// this phone (a volunteer closing a report, accepting a report not dispatched to you) is
+    /// refused with the reason, and nothing is written.
     pub fn add_report_event(&mut self, new: NewReportEvent) -> Result<ReportEvent> {
         self.require_user(&new.author)?;
         let doc_id = DocId::Report(new.report.clone());
         if !self.has_document(&doc_id)? {
             return Err(Error::not_found("report", &new.report));
         }
+        // An event follows everything this phone already knows of the log, even within one
+        // millisecond: the fold orders by time, and a log's local order is its causal order.
+        let last: Option<i64> = self.conn.query_row(
+            "SELECT MAX(at) FROM report_events WHERE report_id = ?1",
+            [new.report.as_str()],
+            |r| r.get(0),
+        )?;
         let e = ReportEvent {
             id: EventId::generate(),
-            at: self.now(),
+            at: self.now().max(last.map_or(i64::MIN, |l| l + 1)),
             author: new.author,
             kind: new.kind,
             note: new.note,
             target: new.target,
             score: new.score,
             photos: new.photos,
+            classification: new.classification,
+            risk: new.risk,
         };
         e.validate()?;
+        if let Some(reason) = self.refusal_of(&new.report, &e)? {
+            return Err(Error::invalid("report event", reason));
+        }
         self.write(
             &doc_id,
             |d| d.put_value("events", e.id.as_str(), &e),

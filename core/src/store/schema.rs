@@ -163,6 +163,35 @@ CREATE TABLE peer_docs (
 "#,
         rebuild: true,
     },
+    // 3 → 4: the report workflow. A report's row carries what the fold derives from its log
+    // (assignee, escalation level, the next deadline, …), events carry triage fields, and
+    // events the fold refused are listed with their reason.
+    Migration {
+        sql: r#"
+DROP TABLE reports;
+CREATE TABLE reports (
+    id TEXT PRIMARY KEY, grid_id TEXT, reporter_id TEXT NOT NULL, category_id TEXT NOT NULL,
+    description TEXT NOT NULL, address TEXT, lat REAL, lon REAL, created_at INTEGER NOT NULL,
+    status TEXT NOT NULL, updated_at INTEGER NOT NULL, event_count INTEGER NOT NULL,
+    classification TEXT, risk TEXT, assignee TEXT, accepted_by TEXT, level TEXT NOT NULL,
+    next_due_step TEXT, next_due_at INTEGER, triaged_at INTEGER, first_feedback_at INTEGER,
+    resolved_at INTEGER, closed_at INTEGER, satisfaction INTEGER, reopen_count INTEGER NOT NULL,
+    duplicate_of TEXT, rejected_count INTEGER NOT NULL
+);
+CREATE INDEX reports_status ON reports(status, grid_id, created_at);
+CREATE INDEX reports_grid ON reports(grid_id, created_at);
+CREATE INDEX reports_category ON reports(category_id, created_at);
+CREATE INDEX reports_place ON reports(lat, lon);
+CREATE INDEX reports_due ON reports(grid_id, next_due_at) WHERE next_due_at IS NOT NULL;
+ALTER TABLE report_events ADD COLUMN classification TEXT;
+ALTER TABLE report_events ADD COLUMN risk TEXT;
+CREATE TABLE report_rejections (
+    event_id TEXT PRIMARY KEY, report_id TEXT NOT NULL, reason TEXT NOT NULL
+);
+CREATE INDEX report_rejections_report ON report_rejections(report_id);
+"#,
+        rebuild: true,
+    },
 ];
 
 /// The schema version this build writes.
@@ -181,6 +210,7 @@ pub(crate) const DERIVED_TABLES: &[&str] = &[
     "photos",
     "reports",
     "report_events",
+    "report_rejections",
     "household_search",
     "report_search",
 ];
