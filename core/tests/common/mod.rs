@@ -13,6 +13,8 @@ pub const MORNING: i64 = 1_795_392_000_000;
 
 pub struct Fixture {
     pub district: Unit,
+    pub street: Unit,
+    pub community: Unit,
     pub grid: Unit,
     pub other_grid: Unit,
     pub micro_grid: Unit,
@@ -64,7 +66,7 @@ pub fn district(path: &Path) -> (Store, Fixture) {
             department: None,
         })
         .unwrap();
-    (s, Fixture { district, grid, other_grid, micro_grid, worker, volunteer, clock })
+    (s, Fixture { district, street, community, grid, other_grid, micro_grid, worker, volunteer, clock })
 }
 
 pub fn household(s: &mut Store, f: &Fixture, room: &str, tags: &[CareTag]) -> Household {
