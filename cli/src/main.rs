@@ -5,13 +5,15 @@ mod bench;
 mod demo;
 mod sample;
 mod sync_bench;
+mod workflow_bench;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  doorstep demo [--dir DIR]        seed a sample district on a fresh SQLite file and play a working day
+  doorstep demo [--dir DIR]        a field day in a sample district: a sync server, five phones, fresh SQLite files
   doorstep bench store [--quick]   measure the store against plain SQLite (prints `name: value unit`)
   doorstep bench sync [--quick]    measure sync bytes and time against raw changes and a local load
+  doorstep bench workflow [--quick] derive a report's state; overdue reports in a street vs plain SQLite
   doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)";
 
 fn main() -> ExitCode {
@@ -28,6 +30,8 @@ fn main() -> ExitCode {
         ["bench", "store", "--quick"] => bench::store(&bench::Sizes::quick()),
         ["bench", "sync"] => sync_bench::sync(&sync_bench::SyncSizes::full()),
         ["bench", "sync", "--quick"] => sync_bench::sync(&sync_bench::SyncSizes::quick()),
+        ["bench", "workflow"] => workflow_bench::workflow(&workflow_bench::WorkflowSizes::full()),
+        ["bench", "workflow", "--quick"] => workflow_bench::workflow(&workflow_bench::WorkflowSizes::quick()),
         ["serve"] => serve(None),
         ["serve", "--config", file] => serve(Some(std::path::Path::new(file))),
         ["help" | "--help" | "-h"] => {

@@ -91,6 +91,7 @@ pub struct Staff {
 /// The units of the sample district.
 pub struct District {
     pub district: Unit,
+    pub streets: Vec<Unit>,
     pub grids: Vec<Unit>,
     /// Micro-grids per grid, in the order of `grids`.
     pub micro_grids: Vec<Vec<Unit>>,
@@ -143,7 +144,7 @@ pub fn district(store: &mut Store, grids: usize, micro_per_grid: usize) -> doors
         grid_units.push(grid);
         micro.push(ms);
     }
-    Ok(District { district, grids: grid_units, micro_grids: micro })
+    Ok(District { district, streets: street_units, grids: grid_units, micro_grids: micro })
 }
 
 pub fn staff(store: &mut Store, d: &District) -> doorstep_core::Result<Staff> {

@@ -136,3 +136,25 @@ fn serve_logs_json_answers_healthz_and_stops_gracefully_on_sigterm() {
     assert!(status.success(), "{status:?} {rest}");
     assert!(rest.contains("doorstep server stopped"), "{rest}");
 }
+
+#[test]
+fn bench_workflow_prints_every_figure_as_name_value_unit() {
+    let (ok, out, err) = doorstep(&["bench", "workflow", "--quick"]);
+    assert!(ok, "bench failed: {err}");
+    for name in [
+        "derive_report_us",
+        "derive_report_store_us",
+        "overdue_query_ms",
+        "sqlite_overdue_query_ms",
+        "overdue_query_ratio",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(value > 0.0, "{line}");
+    }
+    let overdue = out.lines().find_map(|l| l.strip_prefix("overdue_in_street: ")).unwrap();
+    assert!(overdue.parse::<u32>().unwrap() > 0, "the sample has overdue reports");
+}

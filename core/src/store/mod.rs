@@ -41,7 +41,7 @@ use crate::ids::{HouseholdId, UnitId, UserId};
 pub(crate) use documents::load_document;
 use index::Indexer;
 pub use peers::{RecordRef, SyncStatus, SERVER_PEER};
-pub use workflow::OverdueReport;
+pub use workflow::{OverdueReport, OVERDUE_SQL};
 
 /// Largest document a peer may hand to [`Store::merge_document`].
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;

@@ -17,6 +17,17 @@ use crate::ids::{EventId, ReportId, UnitId, UserId};
 use crate::report::{NewReportEvent, ReportEvent, ReportEventKind};
 use crate::workflow::{derive, Classification, Derived, Facts, Person, Policy, Rejected, Roster, Step};
 
+/// "Overdue in my area": the grids under a unit (`?1`), and their reports whose earliest open
+/// deadline passed before `?2`, most overdue first. Public so that `doorstep bench workflow`
+/// runs the very same query on plain SQLite.
+pub const OVERDUE_SQL: &str = "WITH RECURSIVE area(id) AS (
+         SELECT ?1 UNION ALL SELECT u.id FROM units u JOIN area a ON u.parent_id = a.id WHERE u.deleted = 0
+     )
+     SELECT r.id, r.grid_id, r.category_id, r.description, r.status, r.next_due_step, r.next_due_at, r.level,
+            r.assignee
+     FROM reports r WHERE r.grid_id IN (SELECT id FROM area) AND r.next_due_at IS NOT NULL AND r.next_due_at < ?2
+     ORDER BY r.next_due_at, r.id";
+
 /// A report whose deadline passed, for the supervisor's view.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OverdueReport {
@@ -204,15 +215,7 @@ impl Store {
     /// street or district) whose earliest open deadline passed before `now`, most overdue first.
     pub fn overdue_reports(&self, area: &UnitId, now: UnixMillis) -> Result<Vec<OverdueReport>> {
         self.unit_kind(area)?;
-        let mut stmt = self.conn.prepare_cached(
-            "WITH RECURSIVE area(id) AS (
-                 SELECT ?1 UNION ALL SELECT u.id FROM units u JOIN area a ON u.parent_id = a.id WHERE u.deleted = 0
-             )
-             SELECT r.id, r.grid_id, r.category_id, r.description, r.status, r.next_due_step, r.next_due_at, r.level,
-                    r.assignee
-             FROM reports r WHERE r.grid_id IN (SELECT id FROM area) AND r.next_due_at IS NOT NULL AND r.next_due_at < ?2
-             ORDER BY r.next_due_at, r.id",
-        )?;
+        let mut stmt = self.conn.prepare_cached(OVERDUE_SQL)?;
         let rows = stmt.query_map(params![area.as_str(), now], |r| {
             Ok((
                 r.get::<_, String>(0)?,
