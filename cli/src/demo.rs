@@ -15,8 +15,9 @@ use std::time::Instant;
 use doorstep_core::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
 use doorstep_core::sync::{http::ServerClient, PeerResponder, Session};
 use doorstep_core::{
-    CareTag, Clock, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewVisit, OpenOptions, RecordRef,
-    ReportFilter, ReportStatus, Result, SearchHit, Store, UnixMillis, User, VisitKind, VisitOutcome,
+    CareTag, Classification, Clock, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewReportEvent, NewVisit,
+    OpenOptions, RecordRef, ReportEventKind, ReportFilter, ReportStatus, Result, RiskLevel, SearchHit, Store,
+    UnixMillis, User, VisitKind, VisitOutcome,
 };
 use doorstep_server::{admin::AdminClient, Config, RunningServer};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -159,6 +160,17 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         }
         println!("[office] visit history: grid {} of {} done ({past} visits so far)", g + 1, GRIDS);
     }
+    // A courier's report from four days ago that nobody has triaged yet.
+    office_clock.set(DAY_START - 4 * DAY + 16 * HOUR);
+    let stale = office.file_report(NewReport {
+        reporter: staff.courier.id.clone(),
+        category: doorstep_core::CategoryId::parse("city-management")?,
+        description: "Street light out at the north gate, the path is dark at night".into(),
+        location: households[1][0].location,
+        address: Some("North gate".into()),
+        grid: Some(d.grids[1].id.clone()),
+        photos: vec![],
+    })?;
     office.compact_all()?;
 
     // ---- the sync server, loaded with the register ----------------------------------------------
@@ -382,6 +394,21 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         li_open.len()
     );
 
+    // ---- Li Na triages the volunteer's report on the spot and sends it to fire safety ------------
+    li_na.clock.set(DAY_START + 12 * HOUR + 20 * 60_000);
+    let mut triage = NewReportEvent::new(report.id.clone(), staff.workers[0].id.clone(), ReportEventKind::Triaged);
+    triage.classification = Some(Classification::General);
+    triage.risk = Some(RiskLevel::Orange);
+    li_na.store.add_report_event(triage)?;
+    let mut dispatch = NewReportEvent::new(report.id.clone(), staff.workers[0].id.clone(), ReportEventKind::Dispatched);
+    dispatch.target = Some(sample::FIRE_SAFETY.into());
+    li_na.store.add_report_event(dispatch)?;
+    println!(
+        "[li-na-phone] {}: triaged the e-bike report (general, orange) and dispatched it to {}, still offline",
+        clock_time(li_na.clock.now_ms()),
+        sample::FIRE_SAFETY
+    );
+
     // ---- a courier on his round reports a leaning tree -----------------------------------------
     courier.clock.set(DAY_START + 14 * HOUR + 5 * 60_000);
     courier.store.file_report(NewReport {
@@ -398,7 +425,9 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     // ---- evening: every phone reaches the server --------------------------------------------------
     println!();
     let evening = DAY_START + 18 * HOUR;
-    for p in [&mut li_na, &mut zhang_wei, &mut volunteer, &mut courier] {
+    // The volunteer first: Li Na's triage builds on the volunteer's report, and the server takes
+    // each phone's own changes only, so hers wait until the report itself has arrived.
+    for p in [&mut volunteer, &mut courier, &mut zhang_wei, &mut li_na] {
         p.clock.set(evening);
         p.sync(&clock_time(evening))?;
     }
@@ -409,7 +438,63 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             println!("[li-na-phone] receipt: the follow-up visit after the unanswered bell {receipt} the server");
         }
     }
-    let mut supervisor = phone("supervisor-phone", &staff.supervisor, evening + 30 * 60_000)?;
+
+    // ---- the rest of the loop: the handler, Li Na, the volunteer ------------------------------------
+    let mut handler = phone("handler-phone", &staff.handler, evening + 30 * 60_000)?;
+    let step = |p: &mut Phone, at: UnixMillis, who: &User, kind: ReportEventKind| -> Result<()> {
+        p.clock.set(at);
+        p.store.add_report_event(NewReportEvent::new(report.id.clone(), who.id.clone(), kind))?;
+        Ok(())
+    };
+    step(&mut handler, evening + 40 * 60_000, &staff.handler, ReportEventKind::Accepted)?;
+    handler.clock.set(evening + 90 * 60_000);
+    let evidence = handler.store.import_photo(&photo_file, "image/png", 1, 1, Some(handler.clock.now_ms()), None)?;
+    let mut resolved = NewReportEvent::new(report.id.clone(), staff.handler.id.clone(), ReportEventKind::Resolved);
+    resolved.note = "E-bikes moved to the charging shed; residents told, owner of flat 302 warned in writing".into();
+    resolved.photos = vec![evidence];
+    handler.store.add_report_event(resolved)?;
+    handler.sync(&format!(
+        "{} accepted the e-bike report, resolved it with a photo",
+        clock_time(handler.clock.now_ms())
+    ))?;
+    li_na.clock.set(evening + 105 * 60_000);
+    li_na.sync(&clock_time(li_na.clock.now_ms()))?;
+    step(&mut li_na, evening + 106 * 60_000, &staff.workers[0], ReportEventKind::FeedbackSent)?;
+    li_na.sync(&format!("{} told the volunteer it is handled", clock_time(li_na.clock.now_ms())))?;
+    volunteer.clock.set(evening + 2 * HOUR);
+    volunteer.sync(&clock_time(volunteer.clock.now_ms()))?;
+    let mut confirm = NewReportEvent::new(report.id.clone(), staff.volunteer.id.clone(), ReportEventKind::Confirmed);
+    confirm.score = Some(5);
+    volunteer.store.add_report_event(confirm)?;
+    volunteer.sync(&format!("{} confirmed, 5 of 5", clock_time(volunteer.clock.now_ms())))?;
+    li_na.clock.set(evening + 2 * HOUR + 10 * 60_000);
+    li_na.sync(&clock_time(li_na.clock.now_ms()))?;
+    step(&mut li_na, evening + 2 * HOUR + 11 * 60_000, &staff.workers[0], ReportEventKind::Closed)?;
+    li_na.sync(&format!("{} closed the e-bike report", clock_time(li_na.clock.now_ms())))?;
+
+    // ---- the supervisor enrols, sees what is overdue in the district and escalates it -----------
+    let mut supervisor = phone("supervisor-phone", &staff.supervisor, evening + 2 * HOUR + 30 * 60_000)?;
+    let now = supervisor.clock.now_ms();
+    let overdue = supervisor.store.overdue_reports(&d.district.id, now)?;
+    println!("\n=== Overdue in Jinshui District, {} ===", clock_time(now));
+    for r in &overdue {
+        println!(
+            "  {} — {} deadline missed by {} h (level {}, {})",
+            r.description,
+            r.step.as_str(),
+            r.overdue_ms / HOUR,
+            r.level.as_str(),
+            r.status.as_str()
+        );
+    }
+    let escalated = supervisor.store.escalate_overdue(&staff.supervisor.id, &d.district.id)?;
+    for id in &escalated {
+        let state = supervisor.store.report_state(id)?;
+        let (filed, _) = supervisor.store.report(id)?;
+        println!("[supervisor-phone] escalated to the {} level: {}", state.level.as_str(), filed.description);
+    }
+    supervisor.sync(&clock_time(now))?;
+    let _ = &stale;
     let office = &mut supervisor.store;
 
     // ---- the supervisor's screens ----------------------------------------------------------------
@@ -435,20 +520,29 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     println!("Open reports: {}", open.len());
     for r in &open {
         println!(
-            "  [{}] {} — {} (filed {})",
+            "  [{}] {} — {} (filed {} {})",
             r.category,
             r.description,
             r.address.as_deref().unwrap_or("-"),
+            days_ago(now, r.created_at),
             clock_time(r.created_at)
         );
     }
     let (filed, events) = office.report(&report.id)?;
+    let state = office.report_state(&report.id)?;
     println!(
         "Report {} carries {} photo(s) and {} event(s): {}",
         filed.id,
         filed.photos.len(),
         events.len(),
-        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>().join(", ")
+        events.iter().map(|e| format!("{} {}", clock_time(e.at), e.kind.as_str())).collect::<Vec<_>>().join(" → ")
+    );
+    println!(
+        "  now {}, handled by {}, satisfaction {}/5, evidence photos {}",
+        state.status.as_str(),
+        state.assignee.as_deref().unwrap_or("-"),
+        state.satisfaction.unwrap_or(0),
+        events.iter().map(|e| e.photos.len()).sum::<usize>()
     );
     if let Some(h) = &unanswered {
         println!("Visit history of {} (the unanswered bell):", h.address.label());

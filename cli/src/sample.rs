@@ -86,6 +86,8 @@ pub struct Staff {
     pub workers: Vec<User>,
     pub volunteer: User,
     pub courier: User,
+    /// A department handler of "Housing and fire safety".
+    pub handler: User,
 }
 
 /// The units of the sample district.
@@ -147,6 +149,9 @@ pub fn district(store: &mut Store, grids: usize, micro_per_grid: usize) -> doors
     Ok(District { district, streets: street_units, grids: grid_units, micro_grids: micro })
 }
 
+/// The department reports about blocked exits and unsafe charging go to.
+pub const FIRE_SAFETY: &str = "Housing and fire safety";
+
 pub fn staff(store: &mut Store, d: &District) -> doorstep_core::Result<Staff> {
     let user = |store: &mut Store, name: &str, role: Role, unit: &UnitId, dept: Option<&str>| {
         store.add_user(NewUser {
@@ -170,7 +175,8 @@ pub fn staff(store: &mut Store, d: &District) -> doorstep_core::Result<Staff> {
         None,
     )?;
     let courier = user(store, "Courier Liu Qiang", Role::FlowingReporter, &d.district.id, None)?;
-    Ok(Staff { supervisor, workers, volunteer, courier })
+    let handler = user(store, "Handler Sun Hao", Role::DepartmentHandler, &d.district.id, Some(FIRE_SAFETY))?;
+    Ok(Staff { supervisor, workers, volunteer, courier, handler })
 }
 
 /// One household with 1–4 residents; about a quarter of households in an old compound are elderly

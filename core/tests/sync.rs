@@ -314,3 +314,47 @@ mod hostile {
         }
     }
 }
+
+/// Li Na triages a report she got from the volunteer's phone in a stairwell; once the volunteer's
+/// phone has brought the report to the server, Li Na's events go up in her next sync (they are
+/// hers alone, even though Automerge would pack the whole report document). A department handler
+/// then works on the report through the server.
+#[test]
+fn events_on_a_report_from_another_phone_reach_the_server_and_the_handler() {
+    let dir = TempDir::new().unwrap();
+    let (mut server, f, mut li, mut vol) = world(&dir);
+    let handler_user = server
+        .add_user(NewUser {
+            name: Personal::new("Sun Hao"),
+            role: Role::DepartmentHandler,
+            unit: f.district.id.clone(),
+            department: Some("Fire safety".into()),
+        })
+        .unwrap();
+    let mut handler = open(&dir.path().join("handler.db"), &f.clock);
+    server.enrol_device(&handler_user.id, &handler.actor_id()).unwrap();
+    for p in [&mut li, &mut vol, &mut handler] {
+        pump_server(p, &mut server).unwrap();
+    }
+    let r = vol.file_report(report(&f, "Bicycles chained to the fire exit")).unwrap();
+    pump_peer(&mut vol, &mut li).unwrap();
+    let mut dispatch = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Dispatched);
+    dispatch.target = Some("Fire safety".into());
+    li.add_report_event(NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged)).unwrap();
+    li.add_report_event(dispatch).unwrap();
+
+    pump_server(&mut li, &mut server).unwrap();
+    assert_eq!(li.sync_status().unwrap().pending_changes, 2, "held until the report itself is there");
+    pump_server(&mut vol, &mut server).unwrap();
+    pump_server(&mut li, &mut server).unwrap();
+    assert_eq!(li.sync_status().unwrap().pending_changes, 0);
+    assert_eq!(server.report_state(&r.id).unwrap().status, ReportStatus::Dispatched);
+
+    pump_server(&mut handler, &mut server).unwrap();
+    for kind in [ReportEventKind::Accepted, ReportEventKind::Resolved] {
+        handler.add_report_event(NewReportEvent::new(r.id.clone(), handler_user.id.clone(), kind)).unwrap();
+    }
+    pump_server(&mut handler, &mut server).unwrap();
+    assert_eq!(server.report_state(&r.id).unwrap().status, ReportStatus::Resolved);
+    assert_eq!(handler.sync_status().unwrap().pending_changes, 0);
+}

@@ -228,8 +228,16 @@ impl<G: Gate> Exchange<G> {
         let msg = store.with_am(doc, |am| am.sync().generate_sync_message(state))?;
         let Some(mut msg) = msg else { return Ok(None) };
         if let Some(own) = &self.own_only {
-            if !msg.changes.is_empty() {
-                let kept = sendable(doc, own, changes_in(&msg)?);
+            // What the server lacks, as single changes, whenever its heads are known: Automerge
+            // may have packed the whole document (a V2 message, with other devices' changes the
+            // server already has), or think it sent changes this filter held back last time.
+            if let Some(their) = self.states.get(doc).and_then(|s| s.their_heads.clone()) {
+                let lacking = store.with_am(doc, |am| {
+                    let known: Vec<ChangeHash> =
+                        their.iter().filter(|h| am.get_change_by_hash(h).is_some()).copied().collect();
+                    am.get_changes(&known)
+                })?;
+                let kept = sendable(doc, own, lacking);
                 msg.changes = kept.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
             }
             // Changes held back (they depend on another device's changes the server lacks)
