@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::workflow::Classification;
+
 use crate::document::Tombstone;
 use crate::error::{Error, Result};
 use crate::household::{CareTag, RiskLevel};
@@ -137,8 +139,25 @@ pub struct Category {
     pub triage_hours: u32,
     pub feedback_hours: u32,
     pub resolve_hours: u32,
+    /// Resolution deadlines for some classifications, instead of `resolve_hours`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolve_hours_by_class: BTreeMap<Classification, u32>,
+    /// Reports of this category within this distance and time window of each other are offered
+    /// as possible duplicates.
+    #[serde(default = "default_duplicate_radius")]
+    pub duplicate_radius_m: u32,
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window_hours: u32,
     #[serde(default)]
     pub deleted: bool,
+}
+
+fn default_duplicate_radius() -> u32 {
+    100
+}
+
+fn default_duplicate_window() -> u32 {
+    72
 }
 
 #[derive(Clone, Debug)]
@@ -148,10 +167,15 @@ pub struct NewCategory {
     pub triage_hours: u32,
     pub feedback_hours: u32,
     pub resolve_hours: u32,
+    pub resolve_hours_by_class: BTreeMap<Classification, u32>,
+    pub duplicate_radius_m: u32,
+    pub duplicate_window_hours: u32,
 }
 
 impl NewCategory {
-    /// The categories grid offices start with; 1 day to triage, 3 to give feedback, 7 to resolve.
+    /// The categories grid offices start with; 1 day to triage, 3 to give feedback, 7 to resolve
+    /// (whatever the classification); reports within 100 m and 3 days of each other may be
+    /// duplicates.
     pub fn defaults() -> Vec<NewCategory> {
         [
             ("city-management", "City management"),
@@ -170,6 +194,9 @@ impl NewCategory {
             triage_hours: 24,
             feedback_hours: 72,
             resolve_hours: 168,
+            resolve_hours_by_class: BTreeMap::new(),
+            duplicate_radius_m: default_duplicate_radius(),
+            duplicate_window_hours: default_duplicate_window(),
         })
         .collect()
     }
@@ -184,6 +211,12 @@ impl NewCategory {
             if h == 0 || h > 24 * 365 {
                 return Err(Error::invalid(field, "must be between 1 hour and 1 year"));
             }
+        }
+        if self.resolve_hours_by_class.values().any(|h| *h == 0 || *h > 24 * 365) {
+            return Err(Error::invalid("resolution deadline", "must be between 1 hour and 1 year"));
+        }
+        if self.duplicate_radius_m > 10_000 || self.duplicate_window_hours > 24 * 365 {
+            return Err(Error::invalid("duplicate window", "at most 10 km and 1 year"));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 //! for each event kind, and how concurrent offline events resolve, are written down in
 //! `docs/DATA-MODEL.md` ("Report workflow").
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,11 +57,13 @@ pub type Roster = HashMap<UserId, Person>;
 
 /// The deadlines of a report's category, in milliseconds from filing (resolution: from filing,
 /// or from the last reopening).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub triage_ms: i64,
     pub feedback_ms: i64,
     pub resolve_ms: i64,
+    /// Resolution deadlines that replace `resolve_ms` once a report is classified so.
+    pub resolve_ms_by_class: BTreeMap<Classification, i64>,
 }
 
 impl Policy {
@@ -70,7 +72,12 @@ impl Policy {
             triage_ms: i64::from(triage) * HOUR_MS,
             feedback_ms: i64::from(feedback) * HOUR_MS,
             resolve_ms: i64::from(resolve) * HOUR_MS,
+            resolve_ms_by_class: BTreeMap::new(),
         }
+    }
+
+    fn resolve_ms(&self, class: Option<Classification>) -> i64 {
+        class.and_then(|c| self.resolve_ms_by_class.get(&c).copied()).unwrap_or(self.resolve_ms)
     }
 }
 
@@ -119,6 +126,8 @@ pub struct Derived {
     pub reopen_count: u32,
     pub duplicate_of: Option<String>,
     pub rejected: Vec<Rejected>,
+    /// When the resolution clock started: filing, or the last reopening.
+    pub resolve_from: UnixMillis,
 }
 
 impl Derived {
@@ -203,6 +212,7 @@ pub fn derive(facts: &Facts, events: &[ReportEvent], roster: &Roster, policy: &P
         reopen_count: 0,
         duplicate_of: None,
         rejected: Vec::new(),
+        resolve_from: facts.created_at,
     };
     let mut submitted = false;
     for e in sorted {
@@ -255,6 +265,7 @@ fn apply(
             }
             d.classification = e.classification.or(d.classification);
             d.risk = e.risk.or(d.risk);
+            d.resolve_due = d.resolve_from + policy.resolve_ms(d.classification);
             d.triaged_at.get_or_insert(e.at);
             d.status = S::Triaged;
             if d.classification == Some(Classification::MajorDifficult) {
@@ -363,7 +374,8 @@ fn apply(
             d.resolved_at = None;
             d.closed_at = None;
             d.accepted_by = None;
-            d.resolve_due = e.at + policy.resolve_ms;
+            d.resolve_from = e.at;
+            d.resolve_due = e.at + policy.resolve_ms(d.classification);
             d.status = if d.assignee.is_some() { S::Dispatched } else { S::Open };
         }
         K::Closed => {
@@ -546,6 +558,19 @@ mod tests {
         t.classification = Some(Classification::MajorDifficult);
         let d = derive(&facts(), &[events[0].clone(), t], &roster(), &Policy::default());
         assert_eq!(d.level, UnitKind::District);
+    }
+
+    #[test]
+    fn a_classification_can_have_its_own_resolution_deadline() {
+        let mut policy = Policy::default();
+        policy.resolve_ms_by_class.insert(Classification::Complex, 336 * H);
+        let mut t = ev(2, H, "li-na", ReportEventKind::Triaged);
+        t.classification = Some(Classification::Complex);
+        let events = vec![ev(1, 0, "reporter", ReportEventKind::Submitted), t];
+        let d = derive(&facts(), &events, &roster(), &policy);
+        assert_eq!(d.resolve_due, 336 * H);
+        let d = derive(&facts(), &events[..1], &roster(), &policy);
+        assert_eq!(d.resolve_due, 168 * H, "unclassified: the category's deadline");
     }
 
     #[test]

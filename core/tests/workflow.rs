@@ -305,3 +305,55 @@ fn concurrent_transitions_merge_to_one_state_on_every_phone() {
     assert_eq!(s.rejected.len(), 2, "{:?}", s.rejected);
     assert_eq!(office.rejected_events(&r.id).unwrap(), s.rejected);
 }
+
+/// Three people report the same overflowing bin within an hour; one report of another kind is
+/// next to it, one of the same kind is across the district, one the same spot a week earlier.
+#[test]
+fn reports_of_one_problem_are_offered_as_possible_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let file = |s: &mut Store, text: &str, category: &str, at: (f64, f64)| {
+        let mut r = report(&f, text);
+        r.category = CategoryId::parse(category).unwrap();
+        r.location = Some(GeoPoint::new(at.0, at.1).unwrap());
+        s.file_report(r).unwrap().id
+    };
+    let bin = (34.75650, 113.65400);
+    let week_ago = file(&mut s, "Bin overflowing (last week)", "environment", bin);
+    f.clock.advance(7 * 24 * H);
+    let first = file(&mut s, "Bin overflowing by gate 2", "environment", bin);
+    f.clock.advance(H / 2);
+    let second = file(&mut s, "Rubbish everywhere at gate 2", "environment", (34.75660, 113.65410));
+    let third = file(&mut s, "垃圾桶满了 bin full", "environment", (34.75640, 113.65395));
+    let other_kind = file(&mut s, "Car parked on the pavement at gate 2", "road-traffic", bin);
+    let far = file(&mut s, "Bin overflowing at the market", "environment", (34.78, 113.69));
+    let offered: Vec<ReportId> = s.possible_duplicates(&first).unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(offered.len(), 2, "{offered:?}");
+    assert!(offered.contains(&second) && offered.contains(&third));
+    for not in [&week_ago, &other_kind, &far] {
+        assert!(!offered.contains(not));
+    }
+    // Li Na merges the third into the first: it is no longer offered.
+    let mut merge = NewReportEvent::new(third.clone(), f.worker.id.clone(), ReportEventKind::MergedAsDuplicate);
+    merge.target = Some(first.to_string());
+    s.add_report_event(merge).unwrap();
+    assert_eq!(s.report_state(&third).unwrap().status, ReportStatus::Duplicate);
+    let offered: Vec<ReportId> = s.possible_duplicates(&first).unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(offered, vec![second]);
+}
+
+/// A category can give complex reports longer to resolve; the deadline follows the triage.
+#[test]
+fn a_categorys_deadline_for_complex_reports_is_used_after_triage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let mut c = NewCategory::defaults().into_iter().find(|c| c.id.as_str() == "safety-hazard").unwrap();
+    c.resolve_hours_by_class.insert(Classification::Complex, 14 * 24);
+    s.set_category(c).unwrap();
+    let r = s.file_report(report(&f, "Cracked balcony slab above the entrance")).unwrap();
+    assert_eq!(s.report_state(&r.id).unwrap().resolve_due, MORNING + 7 * 24 * H);
+    let mut triage = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged);
+    triage.classification = Some(Classification::Complex);
+    s.add_report_event(triage).unwrap();
+    assert_eq!(s.report_state(&r.id).unwrap().resolve_due, MORNING + 14 * 24 * H);
+}

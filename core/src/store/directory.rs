@@ -71,6 +71,9 @@ impl Store {
             triage_hours: new.triage_hours,
             feedback_hours: new.feedback_hours,
             resolve_hours: new.resolve_hours,
+            resolve_hours_by_class: new.resolve_hours_by_class,
+            duplicate_radius_m: new.duplicate_radius_m,
+            duplicate_window_hours: new.duplicate_window_hours,
             deleted: false,
         };
         self.write(&DocId::Directory, |d| d.put_map("categories", c.id.as_str(), &c), |ix, _| ix.category(&c))

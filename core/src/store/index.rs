@@ -217,10 +217,21 @@ impl<'t> Indexer<'t> {
     pub fn category(&mut self, c: &Category) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO categories (id, name, triage_hours, feedback_hours, resolve_hours, deleted)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO categories (id, name, triage_hours, feedback_hours, resolve_hours, deleted,
+                                                  class_resolve_hours, duplicate_radius_m, duplicate_window_hours)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![c.id.as_str(), c.name, c.triage_hours, c.feedback_hours, c.resolve_hours, c.deleted])?;
+            .execute(params![
+                c.id.as_str(),
+                c.name,
+                c.triage_hours,
+                c.feedback_hours,
+                c.resolve_hours,
+                c.deleted,
+                serde_json::to_string(&c.resolve_hours_by_class).map_err(|e| Error::Storage(e.to_string()))?,
+                c.duplicate_radius_m,
+                c.duplicate_window_hours
+            ])?;
         Ok(())
     }
 

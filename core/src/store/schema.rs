@@ -183,6 +183,9 @@ CREATE INDEX reports_grid ON reports(grid_id, created_at);
 CREATE INDEX reports_category ON reports(category_id, created_at);
 CREATE INDEX reports_place ON reports(lat, lon);
 CREATE INDEX reports_due ON reports(grid_id, next_due_at) WHERE next_due_at IS NOT NULL;
+ALTER TABLE categories ADD COLUMN class_resolve_hours TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE categories ADD COLUMN duplicate_radius_m INTEGER NOT NULL DEFAULT 100;
+ALTER TABLE categories ADD COLUMN duplicate_window_hours INTEGER NOT NULL DEFAULT 72;
 ALTER TABLE report_events ADD COLUMN classification TEXT;
 ALTER TABLE report_events ADD COLUMN risk TEXT;
 CREATE TABLE report_rejections (

@@ -167,11 +167,17 @@ fn roster_for(conn: &Connection, events: &[ReportEvent], grid: Option<&str>) -> 
 }
 
 fn policy_for(conn: &Connection, category: &str) -> Result<Policy> {
-    let hours: Option<(u32, u32, u32)> = conn
-        .prepare_cached("SELECT triage_hours, feedback_hours, resolve_hours FROM categories WHERE id = ?1")?
-        .query_row([category], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let row: Option<(u32, u32, u32, String)> = conn
+        .prepare_cached(
+            "SELECT triage_hours, feedback_hours, resolve_hours, class_resolve_hours FROM categories WHERE id = ?1",
+        )?
+        .query_row([category], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
-    Ok(hours.map_or_else(Policy::default, |(t, f, r)| Policy::from_hours(t, f, r)))
+    let Some((t, f, r, by_class)) = row else { return Ok(Policy::default()) };
+    let mut policy = Policy::from_hours(t, f, r);
+    let by_class: std::collections::BTreeMap<Classification, u32> = serde_json::from_str(&by_class).unwrap_or_default();
+    policy.resolve_ms_by_class = by_class.into_iter().map(|(c, h)| (c, i64::from(h) * crate::clock::HOUR_MS)).collect();
+    Ok(policy)
 }
 
 impl Store {
@@ -209,6 +215,39 @@ impl Store {
             out.push(Rejected { event: EventId::parse(&event)?, reason });
         }
         Ok(out)
+    }
+
+    /// Reports that may be the same problem as `id`: same category, filed within the category's
+    /// time window of it and within its distance (directory, `categories`), not already merged
+    /// as duplicates. Nearest first.
+    pub fn possible_duplicates(&self, id: &ReportId) -> Result<Vec<crate::store::query::ReportSummary>> {
+        let row: Option<(String, Option<f64>, Option<f64>, i64, u32, u32)> = self
+            .conn
+            .query_row(
+                "SELECT r.category_id, r.lat, r.lon, r.created_at, COALESCE(c.duplicate_radius_m, 100),
+                        COALESCE(c.duplicate_window_hours, 72)
+                 FROM reports r LEFT JOIN categories c ON c.id = r.category_id WHERE r.id = ?1",
+                [id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()?;
+        let (category, lat, lon, at, radius, window_h) = row.ok_or_else(|| Error::not_found("report", id))?;
+        let (Some(lat), Some(lon)) = (lat, lon) else { return Ok(Vec::new()) };
+        let here = crate::geo::GeoPoint::new(lat, lon)?;
+        let window = i64::from(window_h) * crate::clock::HOUR_MS;
+        let mut near = self.reports(&crate::store::query::ReportFilter {
+            category: Some(crate::ids::CategoryId::parse(&category)?),
+            near: Some((here, f64::from(radius.max(1)))),
+            ..Default::default()
+        })?;
+        near.retain(|r| {
+            &r.id != id && (r.created_at - at).abs() <= window && r.status != crate::report::ReportStatus::Duplicate
+        });
+        near.sort_by(|a, b| {
+            let d = |r: &crate::store::query::ReportSummary| r.location.map_or(f64::MAX, |p| here.distance_m(&p));
+            d(a).total_cmp(&d(b)).then(a.id.cmp(&b.id))
+        });
+        Ok(near)
     }
 
     /// "Overdue in my area, by how long": reports in the grids under `area` (a grid, community,
