@@ -221,17 +221,34 @@ impl Store {
     /// time window of it and within its distance (directory, `categories`), not already merged
     /// as duplicates. Nearest first.
     pub fn possible_duplicates(&self, id: &ReportId) -> Result<Vec<crate::store::query::ReportSummary>> {
-        let row: Option<(String, Option<f64>, Option<f64>, i64, u32, u32)> = self
+        struct Row {
+            category: String,
+            lat: Option<f64>,
+            lon: Option<f64>,
+            at: i64,
+            radius: u32,
+            window_h: u32,
+        }
+        let row = self
             .conn
             .query_row(
                 "SELECT r.category_id, r.lat, r.lon, r.created_at, COALESCE(c.duplicate_radius_m, 100),
                         COALESCE(c.duplicate_window_hours, 72)
                  FROM reports r LEFT JOIN categories c ON c.id = r.category_id WHERE r.id = ?1",
                 [id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| {
+                    Ok(Row {
+                        category: r.get(0)?,
+                        lat: r.get(1)?,
+                        lon: r.get(2)?,
+                        at: r.get(3)?,
+                        radius: r.get(4)?,
+                        window_h: r.get(5)?,
+                    })
+                },
             )
             .optional()?;
-        let (category, lat, lon, at, radius, window_h) = row.ok_or_else(|| Error::not_found("report", id))?;
+        let Row { category, lat, lon, at, radius, window_h } = row.ok_or_else(|| Error::not_found("report", id))?;
         let (Some(lat), Some(lon)) = (lat, lon) else { return Ok(Vec::new()) };
         let here = crate::geo::GeoPoint::new(lat, lon)?;
         let window = i64::from(window_h) * crate::clock::HOUR_MS;
