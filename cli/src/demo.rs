@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doorstep_core::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
+use doorstep_core::store::{assessment_csv, Scope};
 use doorstep_core::sync::{http::ServerClient, PeerResponder, Session};
 use doorstep_core::{
     CareTag, Classification, Clock, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewReportEvent, NewVisit,
@@ -561,6 +562,29 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let near =
         office.reports(&ReportFilter { near: households[0][3].location.map(|p| (p, 300.0)), ..Default::default() })?;
     println!("Reports within 300 m of the volunteer's photo: {}", near.len());
+    // ---- the week's assessment, per grid and per worker, as CSV -----------------------------
+    let week = (DAY_START - 6 * DAY, DAY_START + DAY);
+    let mut rows = Vec::new();
+    for g in &d.grids {
+        rows.push(office.assessment(&Scope::Grid(g.id.clone()), week.0, week.1)?);
+    }
+    for w in [&staff.workers[0], &staff.workers[1], &staff.volunteer] {
+        rows.push(office.assessment(&Scope::Worker(w.id.clone()), week.0, week.1)?);
+    }
+    let csv = assessment_csv(&rows);
+    std::fs::write(dir.join("assessment.csv"), &csv)?;
+    println!("Assessment of the last 7 days (assessment.csv):");
+    for (row, g) in rows.iter().zip(&d.grids) {
+        println!(
+            "  {:<18} coverage {:>5.1}% ({} of {} due)   visits/day {:>4.1}   reports {}",
+            g.name,
+            row.coverage * 100.0,
+            row.households_covered,
+            row.households_due,
+            row.visits_per_day,
+            row.reports
+        );
+    }
     if kept {
         println!("\nDone. Stores: office.sqlite, server.sqlite and five phones in {}", dir.display());
     } else {

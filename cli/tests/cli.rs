@@ -20,6 +20,10 @@ fn the_demo_plays_a_field_day_and_the_supervisor_sees_everything() {
     assert!(out.contains("[stairwell]") && out.contains("Li Na's phone now shows 1 open report(s)"), "{out}");
     assert!(out.contains("the follow-up visit after the unanswered bell reached the server"), "{out}");
     assert!(out.contains("[li-na-phone] 18:00: synced with the server") && out.contains("pending changes: 0"), "{out}");
+    assert!(out.contains("escalated to the street level"), "{out}");
+    assert!(out.contains("now closed, handled by Housing and fire safety, satisfaction 5/5"), "{out}");
+    let csv = std::fs::read_to_string(target.join("assessment.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4 + 3, "{csv}");
     for f in [
         "office.sqlite",
         "server.sqlite",

@@ -357,3 +357,82 @@ fn a_categorys_deadline_for_complex_reports_is_used_after_triage() {
     s.add_report_event(triage).unwrap();
     assert_eq!(s.report_state(&r.id).unwrap().resolve_due, MORNING + 14 * 24 * H);
 }
+
+/// A week of Li Na's grid, assessed per grid and per worker, the same on two phones.
+#[test]
+fn assessment_of_a_week_per_grid_and_per_worker() {
+    use doorstep_core::store::{assessment_csv, Scope};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("office.sqlite"));
+    const D: i64 = 24 * H;
+    let elderly = household(&mut s, &f, "301", &[CareTag::ElderlyAlone]);
+    let plain = household(&mut s, &f, "302", &[]);
+    let never = household(&mut s, &f, "303", &[]);
+    f.clock.set(MORNING + D);
+    s.record_visit(visit(&plain.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let (from, to) = (MORNING + 3 * D, MORNING + 10 * D);
+
+    f.clock.set(MORNING + 4 * D);
+    s.record_visit(visit(&elderly.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    s.record_visit(visit(&plain.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let found =
+        s.file_report(NewReport { reporter: f.worker.id.clone(), ..report(&f, "Loose railing on stair 2") }).unwrap();
+    let late = s.file_report(report(&f, "Broken intercom at entrance 1")).unwrap();
+    f.clock.advance(H);
+    let step = |s: &mut Store, kind, target: Option<String>, score: Option<u8>| {
+        let mut e = NewReportEvent::new(found.id.clone(), f.worker.id.clone(), kind);
+        e.target = target;
+        e.score = score;
+        s.add_report_event(e).unwrap();
+    };
+    step(&mut s, ReportEventKind::Triaged, None, None);
+    step(&mut s, ReportEventKind::Dispatched, Some(f.worker.id.to_string()), None);
+    step(&mut s, ReportEventKind::Accepted, None, None);
+    f.clock.advance(H);
+    step(&mut s, ReportEventKind::FeedbackSent, None, None);
+    f.clock.set(MORNING + 5 * D);
+    s.record_visit(visit(&elderly.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&never.id, &f.volunteer.id, VisitKind::BellCheckAnswered)).unwrap();
+    step(&mut s, ReportEventKind::Resolved, None, None);
+    f.clock.advance(H);
+    step(&mut s, ReportEventKind::Confirmed, None, Some(4));
+    let _ = &late;
+
+    let grid = s.assessment(&Scope::Grid(f.grid.id.clone()), from, to).unwrap();
+    assert_eq!((grid.households_due, grid.households_covered, grid.coverage), (2, 2, 1.0), "{grid:?}");
+    assert_eq!((grid.visits, grid.reports_found, grid.reports), (4, 2, 2));
+    assert!((grid.visits_per_day - 4.0 / 7.0).abs() < 1e-9);
+    assert_eq!(grid.triage_on_time, Some(0.5), "the intercom report was never triaged");
+    assert_eq!(grid.feedback_on_time, Some(0.5));
+    assert_eq!(grid.resolution_on_time, Some(1.0), "the intercom's resolution deadline is after the period");
+    assert_eq!((grid.resolution_rate, grid.average_satisfaction, grid.reopen_rate), (Some(0.5), Some(4.0), Some(0.0)));
+
+    let worker = s.assessment(&Scope::Worker(f.worker.id.clone()), from, to).unwrap();
+    assert_eq!((worker.visits, worker.reports_found, worker.households_due), (3, 1, 2));
+    let volunteer = s.assessment(&Scope::Worker(f.volunteer.id.clone()), from, to).unwrap();
+    assert_eq!((volunteer.visits, volunteer.reports_found), (1, 1));
+    assert!(matches!(s.assessment(&Scope::Grid(f.grid.id.clone()), to, from), Err(Error::InvalidInput { .. })));
+
+    // Another phone holding the same documents computes the same CSV.
+    let csv = assessment_csv(&[grid, worker]);
+    let mut copy = open(&dir.path().join("copy.sqlite"), &f.clock);
+    for d in s.document_ids().unwrap() {
+        copy.merge_document(&d, &s.save_document(&d).unwrap()).unwrap();
+    }
+    let again = assessment_csv(&[
+        copy.assessment(&Scope::Grid(f.grid.id.clone()), from, to).unwrap(),
+        copy.assessment(&Scope::Worker(f.worker.id.clone()), from, to).unwrap(),
+    ]);
+    assert_eq!(csv, again);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("scope,from,to,households_due"));
+    assert!(
+        lines[1].starts_with(&format!(
+            "grid:{},{from},{to},2,2,1.0000,4,0.5714,2,2,0.5000,0.5000,1.0000,0.5000,4.0000,0.0000",
+            f.grid.id
+        )),
+        "{}",
+        lines[1]
+    );
+}

@@ -14,6 +14,7 @@
 //! types to its callers.
 
 mod access;
+mod assessment;
 mod directory;
 mod documents;
 mod households;
@@ -38,6 +39,7 @@ use crate::document::{Doc, DocId};
 use crate::error::{Error, Result};
 use crate::household::Household;
 use crate::ids::{HouseholdId, UnitId, UserId};
+pub use assessment::{assessment_csv, Assessment, Scope};
 pub(crate) use documents::load_document;
 use index::Indexer;
 pub use peers::{RecordRef, SyncStatus, SERVER_PEER};

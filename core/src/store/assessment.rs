@@ -1,0 +1,265 @@
+//! Assessment of a worker or a grid over a period, computed from what the documents hold (the
+//! visits and report logs, through the query tables), so any phone or the server holding the same
+//! documents computes the same figures, and exports them as CSV.
+//!
+//! Definitions (also in `docs/DATA-MODEL.md`):
+//! * a household is *due* in [from, to) if it was registered before `to` and its last contact
+//!   before `from` (a visit that saw it: not an unanswered bell) is missing or older than its
+//!   visit interval before `to`; *covered* if it had a contact in the period. Coverage = covered
+//!   due households / due households;
+//! * reports *in scope* are those filed in the period in the scope's grids; their on-time rates
+//!   compare when each step happened with the deadline the workflow derives;
+//! * for a worker, the scope is the grids their unit covers, and visits and reports found are
+//!   theirs.
+
+use rusqlite::params;
+
+use super::Store;
+use crate::clock::{UnixMillis, DAY_MS};
+use crate::error::{Error, Result};
+use crate::ids::{ReportId, UnitId, UserId};
+use crate::report::ReportStatus;
+
+/// Whom an assessment is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Grid(UnitId),
+    Worker(UserId),
+}
+
+/// One row of an assessment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// `grid:<id>` or `worker:<id>`.
+    pub scope: String,
+    pub from: UnixMillis,
+    pub to: UnixMillis,
+    pub households_due: u32,
+    pub households_covered: u32,
+    /// `households_covered / households_due` (1 when nothing was due).
+    pub coverage: f64,
+    pub visits: u32,
+    pub visits_per_day: f64,
+    pub reports_found: u32,
+    pub reports: u32,
+    /// Shares of the reports in scope that met each deadline (of those where it applied).
+    pub triage_on_time: Option<f64>,
+    pub feedback_on_time: Option<f64>,
+    pub resolution_on_time: Option<f64>,
+    /// Resolved or closed / reports in scope.
+    pub resolution_rate: Option<f64>,
+    pub average_satisfaction: Option<f64>,
+    /// Reports reopened at least once / reports resolved at least once.
+    pub reopen_rate: Option<f64>,
+}
+
+impl Store {
+    /// The assessment of `scope` over [from, to).
+    pub fn assessment(&self, scope: &Scope, from: UnixMillis, to: UnixMillis) -> Result<Assessment> {
+        if to <= from {
+            return Err(Error::invalid("assessment period", "must end after it starts"));
+        }
+        let (label, grids, worker) = match scope {
+            Scope::Grid(g) => {
+                self.require_unit(g, crate::directory::UnitKind::Grid, "grid")?;
+                (format!("grid:{g}"), vec![g.as_str().to_string()], None)
+            }
+            Scope::Worker(u) => {
+                self.require_user(u)?;
+                (format!("worker:{u}"), self.grids_of(u)?, Some(u.as_str().to_string()))
+            }
+        };
+        let mut a = Assessment {
+            scope: label,
+            from,
+            to,
+            households_due: 0,
+            households_covered: 0,
+            coverage: 1.0,
+            visits: 0,
+            visits_per_day: 0.0,
+            reports_found: 0,
+            reports: 0,
+            triage_on_time: None,
+            feedback_on_time: None,
+            resolution_on_time: None,
+            resolution_rate: None,
+            average_satisfaction: None,
+            reopen_rate: None,
+        };
+        for grid in &grids {
+            let (due, covered) = self.coverage_in(grid, from, to)?;
+            a.households_due += due;
+            a.households_covered += covered;
+        }
+        if a.households_due > 0 {
+            a.coverage = f64::from(a.households_covered) / f64::from(a.households_due);
+        }
+        a.visits = match &worker {
+            Some(w) => self.count(
+                "SELECT COUNT(*) FROM visits WHERE worker_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
+                params![w, from, to],
+            )?,
+            None => self.count(
+                "SELECT COUNT(*) FROM visits WHERE grid_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
+                params![grids[0], from, to],
+            )?,
+        };
+        a.visits_per_day = f64::from(a.visits) / ((to - from) as f64 / DAY_MS as f64);
+        a.reports_found = match &worker {
+            Some(w) => self.count(
+                "SELECT COUNT(*) FROM reports WHERE reporter_id = ?1 AND created_at >= ?2 AND created_at < ?3",
+                params![w, from, to],
+            )?,
+            None => self.count(
+                "SELECT COUNT(*) FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
+                params![grids[0], from, to],
+            )?,
+        };
+        self.report_figures(&grids, from, to, &mut a)?;
+        Ok(a)
+    }
+
+    /// The grids a user's unit covers: their grid, the grid of their micro-grid, or every grid
+    /// under the unit they work in.
+    fn grids_of(&self, user: &UserId) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "WITH RECURSIVE area(id, kind) AS (
+                 SELECT u.id, u.kind FROM units u JOIN users p ON p.unit_id = u.id WHERE p.id = ?1
+                 UNION ALL SELECT c.id, c.kind FROM units c JOIN area a ON c.parent_id = a.id WHERE c.deleted = 0
+             )
+             SELECT id FROM area WHERE kind = 'grid'
+             UNION SELECT parent_id FROM units WHERE id IN (SELECT id FROM area WHERE kind = 'micro_grid')
+             ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([user.as_str()], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// (households due, households covered) in one grid over [from, to).
+    fn coverage_in(&self, grid: &str, from: UnixMillis, to: UnixMillis) -> Result<(u32, u32)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT
+                 (SELECT MAX(v.at) FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
+                      AND v.kind != 'bell_check_no_answer' AND v.at < ?2),
+                 h.visit_interval_ms,
+                 EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
+                      AND v.kind != 'bell_check_no_answer' AND v.at >= ?2 AND v.at < ?3)
+             FROM households h WHERE h.grid_id = ?1 AND h.deleted = 0 AND h.created_at < ?3",
+        )?;
+        let rows = stmt.query_map(params![grid, from, to], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
+        })?;
+        let (mut due, mut covered) = (0, 0);
+        for row in rows {
+            let (last, interval, seen) = row?;
+            if last.is_none_or(|l| l + interval <= to) {
+                due += 1;
+                covered += u32::from(seen);
+            }
+        }
+        Ok((due, covered))
+    }
+
+    fn report_figures(&self, grids: &[String], from: UnixMillis, to: UnixMillis, a: &mut Assessment) -> Result<()> {
+        let mut ids = Vec::new();
+        for g in grids {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![g, from, to], |r| r.get::<_, String>(0))?;
+            for id in rows {
+                ids.push(ReportId::parse(&id?)?);
+            }
+        }
+        a.reports = ids.len() as u32;
+        let (mut triage, mut feedback, mut resolution) = (Ratio::default(), Ratio::default(), Ratio::default());
+        let (mut considered, mut resolved, mut ever_resolved, mut reopened) = (0u32, 0u32, 0u32, 0u32);
+        let mut scores = Vec::new();
+        for id in &ids {
+            let d = self.report_state(id)?;
+            if d.status == ReportStatus::Duplicate {
+                continue; // counted with the report it duplicates
+            }
+            considered += 1;
+            triage.add(d.triaged_at.map(|t| t <= d.triage_due), to > d.triage_due);
+            feedback.add(d.first_feedback_at.map(|t| t <= d.feedback_due), to > d.feedback_due);
+            resolution.add(d.resolved_at.or(d.closed_at).map(|t| t <= d.resolve_due), to > d.resolve_due);
+            let done = matches!(d.status, ReportStatus::Resolved | ReportStatus::Closed);
+            resolved += u32::from(done);
+            // Reopening needs a resolution first: these were all resolved at least once.
+            ever_resolved += u32::from(done || d.reopen_count > 0);
+            reopened += u32::from(d.reopen_count > 0);
+            scores.extend(d.satisfaction.map(f64::from));
+        }
+        a.triage_on_time = triage.rate();
+        a.feedback_on_time = feedback.rate();
+        a.resolution_on_time = resolution.rate();
+        a.resolution_rate = (considered > 0).then(|| f64::from(resolved) / f64::from(considered));
+        a.reopen_rate = (ever_resolved > 0).then(|| f64::from(reopened) / f64::from(ever_resolved));
+        a.average_satisfaction = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+        Ok(())
+    }
+
+    fn count(&self, sql: &str, args: impl rusqlite::Params) -> Result<u32> {
+        Ok(self.conn.prepare_cached(sql)?.query_row(args, |r| r.get(0))?)
+    }
+}
+
+/// On time / counted, for one step.
+#[derive(Default)]
+struct Ratio {
+    on_time: u32,
+    counted: u32,
+}
+
+impl Ratio {
+    /// `done`: whether the step happened in time (`None`: not yet); `passed`: whether its
+    /// deadline passed within the period (a step not done by a passed deadline is late).
+    fn add(&mut self, done: Option<bool>, passed: bool) {
+        match done {
+            Some(on_time) => {
+                self.counted += 1;
+                self.on_time += u32::from(on_time);
+            }
+            None if passed => self.counted += 1,
+            None => {}
+        }
+    }
+
+    fn rate(&self) -> Option<f64> {
+        (self.counted > 0).then(|| f64::from(self.on_time) / f64::from(self.counted))
+    }
+}
+
+/// Assessments as CSV (RFC 4180): one header line, one line per assessment, times in ms since the
+/// epoch, rates from 0 to 1 with four decimals, empty where a rate does not apply.
+pub fn assessment_csv(rows: &[Assessment]) -> String {
+    let rate = |r: Option<f64>| r.map_or(String::new(), |r| format!("{r:.4}"));
+    let mut out = String::from(
+        "scope,from,to,households_due,households_covered,coverage,visits,visits_per_day,reports_found,reports,\
+         triage_on_time,feedback_on_time,resolution_on_time,resolution_rate,average_satisfaction,reopen_rate\n",
+    );
+    for a in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{:.4},{},{:.4},{},{},{},{},{},{},{},{}\n",
+            a.scope,
+            a.from,
+            a.to,
+            a.households_due,
+            a.households_covered,
+            a.coverage,
+            a.visits,
+            a.visits_per_day,
+            a.reports_found,
+            a.reports,
+            rate(a.triage_on_time),
+            rate(a.feedback_on_time),
+            rate(a.resolution_on_time),
+            rate(a.resolution_rate),
+            rate(a.average_satisfaction),
+            rate(a.reopen_rate),
+        ));
+    }
+    out
+}
