@@ -222,13 +222,19 @@ impl NewCategory {
     }
 }
 
-/// How often a household must be visited: the shortest interval among the default, each of its
-/// care tags and its risk level. Configurable per deployment in the directory.
+/// The welfare-visit schedules, configurable per deployment in the directory:
+/// * a **home visit** at least every `interval_hours` — the shortest among the default, each of
+///   the household's care tags and its risk level;
+/// * for households with a care tag in `bell_check_hours`, a quick **bell check** at that
+///   interval as well (any contact counts);
+/// * after a bell check nobody answered, a **follow-up** due within `follow_up_hours`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VisitRules {
     pub default_hours: u32,
     pub care_tag_hours: BTreeMap<CareTag, u32>,
     pub risk_hours: BTreeMap<RiskLevel, u32>,
+    pub bell_check_hours: BTreeMap<CareTag, u32>,
+    pub follow_up_hours: u32,
 }
 
 impl Default for VisitRules {
@@ -251,6 +257,8 @@ impl Default for VisitRules {
                 (RiskLevel::Grey, 30 * 24),
             ]
             .into(),
+            bell_check_hours: [(CareTag::ElderlyAlone, 24), (CareTag::SeriouslyIll, 24)].into(),
+            follow_up_hours: 4,
         }
     }
 }
@@ -274,24 +282,48 @@ impl VisitRules {
         self.interval_hours(care_tags, risk) as i64 * crate::clock::HOUR_MS
     }
 
-    /// The rules as the directory stores them: `default`, `tag:<care tag>`, `risk:<level>`.
+    /// How often a household with these care tags needs a bell check (`None`: no bell schedule).
+    pub fn bell_interval_ms(&self, care_tags: &std::collections::BTreeSet<CareTag>) -> Option<i64> {
+        care_tags
+            .iter()
+            .filter_map(|t| self.bell_check_hours.get(t))
+            .min()
+            .map(|h| i64::from(*h) * crate::clock::HOUR_MS)
+    }
+
+    pub fn follow_up_ms(&self) -> i64 {
+        i64::from(self.follow_up_hours.max(1)) * crate::clock::HOUR_MS
+    }
+
+    /// The rules as the directory stores them: `default`, `tag:<care tag>`, `risk:<level>`,
+    /// `bell:<care tag>`, `follow_up`.
     pub(crate) fn to_entries(&self) -> Vec<(String, u32)> {
-        let mut v = vec![("default".to_string(), self.default_hours)];
+        let mut v = vec![("default".to_string(), self.default_hours), ("follow_up".to_string(), self.follow_up_hours)];
         v.extend(self.care_tag_hours.iter().map(|(t, h)| (format!("tag:{}", t.as_str()), *h)));
         v.extend(self.risk_hours.iter().map(|(r, h)| (format!("risk:{}", r.as_str()), *h)));
+        v.extend(self.bell_check_hours.iter().map(|(t, h)| (format!("bell:{}", t.as_str()), *h)));
         v
     }
 
     /// Rules from stored entries; entries a newer version added and this one does not know are ignored.
     pub(crate) fn from_entries(entries: impl IntoIterator<Item = (String, i64)>) -> VisitRules {
-        let mut rules =
-            VisitRules { default_hours: 30 * 24, care_tag_hours: BTreeMap::new(), risk_hours: BTreeMap::new() };
+        let mut rules = VisitRules {
+            default_hours: 30 * 24,
+            care_tag_hours: BTreeMap::new(),
+            risk_hours: BTreeMap::new(),
+            bell_check_hours: BTreeMap::new(),
+            follow_up_hours: VisitRules::default().follow_up_hours,
+        };
         let mut any = false;
         for (k, h) in entries {
             let Ok(h) = u32::try_from(h) else { continue };
             any = true;
             if k == "default" {
                 rules.default_hours = h;
+            } else if k == "follow_up" {
+                rules.follow_up_hours = h;
+            } else if let Some(t) = k.strip_prefix("bell:").and_then(CareTag::parse) {
+                rules.bell_check_hours.insert(t, h);
             } else if let Some(t) = k.strip_prefix("tag:").and_then(CareTag::parse) {
                 rules.care_tag_hours.insert(t, h);
             } else if let Some(r) = k.strip_prefix("risk:").and_then(RiskLevel::parse) {

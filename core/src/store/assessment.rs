@@ -3,9 +3,9 @@
 //! documents computes the same figures, and exports them as CSV.
 //!
 //! Definitions (also in `docs/DATA-MODEL.md`):
-//! * a household is *due* in [from, to) if it was registered before `to` and its last contact
-//!   before `from` (a visit that saw it: not an unanswered bell) is missing or older than its
-//!   visit interval before `to`; *covered* if it had a contact in the period. Coverage = covered
+//! * a household is *due* in [from, to) if it was registered before `to` and its last home visit
+//!   before `from` (bell checks do not count) is missing or older than its visit interval before
+//!   `to`; *covered* if it had a home visit in the period. Coverage = covered
 //!   due households / due households;
 //! * reports *in scope* are those filed in the period in the scope's grids; their on-time rates
 //!   compare when each step happened with the deadline the workflow derives;
@@ -122,7 +122,7 @@ impl Store {
 
     /// The grids a user's unit covers: their grid, the grid of their micro-grid, or every grid
     /// under the unit they work in.
-    fn grids_of(&self, user: &UserId) -> Result<Vec<String>> {
+    pub(crate) fn grids_of(&self, user: &UserId) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
             "WITH RECURSIVE area(id, kind) AS (
                  SELECT u.id, u.kind FROM units u JOIN users p ON p.unit_id = u.id WHERE p.id = ?1
@@ -141,10 +141,10 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT
                  (SELECT MAX(v.at) FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
-                      AND v.kind != 'bell_check_no_answer' AND v.at < ?2),
+                      AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at < ?2),
                  h.visit_interval_ms,
                  EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
-                      AND v.kind != 'bell_check_no_answer' AND v.at >= ?2 AND v.at < ?3)
+                      AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at >= ?2 AND v.at < ?3)
              FROM households h WHERE h.grid_id = ?1 AND h.deleted = 0 AND h.created_at < ?3",
         )?;
         let rows = stmt.query_map(params![grid, from, to], |r| {

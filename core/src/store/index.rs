@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::household::{CareTag, Household, Resident, RiskLevel};
 use crate::photo::PhotoMeta;
 use crate::report::{Report, ReportEvent};
-use crate::visit::Visit;
+use crate::visit::{Visit, VisitKind};
 
 pub(crate) struct Indexer<'t> {
     tx: &'t Transaction<'t>,
@@ -140,7 +140,7 @@ impl<'t> Indexer<'t> {
             return refresh_all_due(self.tx).map(Some);
         }
         for id in &self.due {
-            refresh_due(self.tx, id)?;
+            refresh_due(self.tx, id, self.rules.follow_up_ms())?;
         }
         Ok(None)
     }
@@ -240,11 +240,11 @@ impl<'t> Indexer<'t> {
         self.tx
             .prepare_cached(
                 "INSERT INTO households (id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk,
-                                         notes, created_at, deleted, visit_interval_ms, next_due_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?12)
+                                         notes, created_at, deleted, visit_interval_ms, next_due_at, bell_interval_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?12, ?15)
                  ON CONFLICT(id) DO UPDATE SET grid_id = ?2, micro_grid_id = ?3, building = ?4, unit = ?5, room = ?6,
                      lat = ?7, lon = ?8, care_tags = ?9, risk = ?10, notes = ?11, created_at = ?12, deleted = ?13,
-                     visit_interval_ms = ?14",
+                     visit_interval_ms = ?14, bell_interval_ms = ?15",
             )?
             .execute(params![
                 h.id.as_str(),
@@ -261,6 +261,7 @@ impl<'t> Indexer<'t> {
                 h.created_at,
                 h.deleted,
                 self.rules.interval_ms(&h.care_tags, h.risk),
+                self.rules.bell_interval_ms(&h.care_tags),
             ])?;
         let rowid: i64 =
             self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0))?;
@@ -333,15 +334,39 @@ impl<'t> Indexer<'t> {
         }
         if !fresh {
             self.due.insert(v.household.as_str().to_owned());
-        } else if v.kind.counts_as_contact() && !v.deleted {
-            // A new contact can only move the last visit forward: no need to look at the others.
-            self.tx
-                .prepare_cached(
+        } else if !v.deleted {
+            // A new visit can only move the household's clocks forward: no need to look at the
+            // other visits. One statement per kind of visit.
+            let sql = match v.kind {
+                VisitKind::BellCheckNoAnswer => {
+                    // The first unanswered bell since the last contact starts the follow-up clock.
+                    "UPDATE households SET unanswered_bell_at = COALESCE(unanswered_bell_at, ?2),
+                         follow_up_due_at = COALESCE(unanswered_bell_at, ?2) + ?3
+                     WHERE id = ?1 AND (last_contact_at IS NULL OR last_contact_at < ?2)"
+                }
+                VisitKind::BellCheckAnswered => {
+                    "UPDATE households SET last_contact_at = MAX(COALESCE(last_contact_at, ?2), ?2),
+                         next_bell_due_at = MAX(COALESCE(last_contact_at, ?2), ?2) + bell_interval_ms,
+                         unanswered_bell_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE unanswered_bell_at END,
+                         follow_up_due_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE follow_up_due_at END
+                     WHERE id = ?1"
+                }
+                _ => {
                     "UPDATE households SET last_visit_at = MAX(COALESCE(last_visit_at, ?2), ?2),
-                         next_due_at = MAX(COALESCE(last_visit_at, ?2), ?2) + visit_interval_ms
-                     WHERE id = ?1",
-                )?
-                .execute(params![v.household.as_str(), v.at])?;
+                         next_due_at = MAX(COALESCE(last_visit_at, ?2), ?2) + visit_interval_ms,
+                         last_contact_at = MAX(COALESCE(last_contact_at, ?2), ?2),
+                         next_bell_due_at = MAX(COALESCE(last_contact_at, ?2), ?2) + bell_interval_ms,
+                         unanswered_bell_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE unanswered_bell_at END,
+                         follow_up_due_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE follow_up_due_at END
+                     WHERE id = ?1"
+                }
+            };
+            let mut stmt = self.tx.prepare_cached(sql)?;
+            if v.kind == VisitKind::BellCheckNoAnswer {
+                stmt.execute(params![v.household.as_str(), v.at, self.rules.follow_up_ms()])?;
+            } else {
+                stmt.execute(params![v.household.as_str(), v.at])?;
+            }
         }
         Ok(())
     }
@@ -483,32 +508,47 @@ fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (id, mask, risk) in all {
         let risk = RiskLevel::parse(&risk).unwrap_or(RiskLevel::Grey);
-        let interval = rules.interval_ms(&CareTag::from_mask(mask), risk);
-        tx.prepare_cached("UPDATE households SET visit_interval_ms = ?2 WHERE id = ?1")?
-            .execute(params![id, interval])?;
-        refresh_due(tx, &id)?;
+        let tags = CareTag::from_mask(mask);
+        tx.prepare_cached("UPDATE households SET visit_interval_ms = ?2, bell_interval_ms = ?3 WHERE id = ?1")?
+            .execute(params![id, rules.interval_ms(&tags, risk), rules.bell_interval_ms(&tags)])?;
+        refresh_due(tx, &id, rules.follow_up_ms())?;
     }
     Ok(rules)
 }
 
-/// Recomputes when a household is next due: its last contact (a visit that saw the household,
-/// so not an unanswered bell check) plus the shortest interval its tags and risk call for.
+/// Recomputes a household's clocks from all its visits: the home-visit clock from its last home
+/// visit (bell checks do not count), the bell-check clock from its last contact (anything but an
+/// unanswered bell), and the follow-up from the first unanswered bell since that contact.
 /// Never visited: due from the day it was registered.
-fn refresh_due(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    // Newest first along the (household_id, at) index, stopping at the first contact.
-    let last: Option<i64> = tx
+fn refresh_due(tx: &Transaction<'_>, id: &str, follow_up_ms: i64) -> Result<()> {
+    // Along the (household_id, at) index. The kinds are literals, not parameters: a bound value
+    // there makes SQLite re-plan the statement on every call (measured: a tenth of `record_visit`).
+    let last_visit: Option<i64> = tx
         .prepare_cached(
-            // The kind is a literal, not a parameter: a bound value there makes SQLite re-plan the
-            // statement on every call (measured: a tenth of `record_visit`).
+            "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0
+             AND kind NOT IN ('bell_check_no_answer', 'bell_check_answered') ORDER BY at DESC LIMIT 1",
+        )?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let last_contact: Option<i64> = tx
+        .prepare_cached(
             "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != 'bell_check_no_answer'
              ORDER BY at DESC LIMIT 1",
         )?
         .query_row([id], |r| r.get(0))
         .optional()?;
+    let unanswered: Option<i64> = tx
+        .prepare_cached(
+            "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind = 'bell_check_no_answer'
+             AND at > ?2",
+        )?
+        .query_row(params![id, last_contact.unwrap_or(i64::MIN)], |r| r.get(0))?;
     tx.prepare_cached(
-        "UPDATE households SET last_visit_at = ?2, next_due_at = COALESCE(?2 + visit_interval_ms, created_at)
+        "UPDATE households SET last_visit_at = ?2, next_due_at = COALESCE(?2 + visit_interval_ms, created_at),
+             last_contact_at = ?3, next_bell_due_at = COALESCE(?3, created_at) + bell_interval_ms,
+             unanswered_bell_at = ?4, follow_up_due_at = ?4 + ?5
          WHERE id = ?1",
     )?
-    .execute(params![id, last])?;
+    .execute(params![id, last_visit, last_contact, unanswered, follow_up_ms])?;
     Ok(())
 }

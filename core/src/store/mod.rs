@@ -24,6 +24,7 @@ pub mod query;
 mod reports;
 pub mod schema;
 mod visits;
+mod welfare;
 mod workflow;
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ pub use assessment::{assessment_csv, Assessment, Scope};
 pub(crate) use documents::load_document;
 use index::Indexer;
 pub use peers::{RecordRef, SyncStatus, SERVER_PEER};
+pub use welfare::{Area, Welfare};
 pub use workflow::{OverdueReport, OVERDUE_SQL};
 
 /// Largest document a peer may hand to [`Store::merge_document`].

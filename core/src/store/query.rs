@@ -38,8 +38,15 @@ pub struct HouseholdSummary {
     pub care_tags: BTreeSet<CareTag>,
     pub risk: RiskLevel,
     pub notes: String,
+    /// The last home visit (bell checks do not count) and when the next one is due.
     pub last_visit_at: Option<UnixMillis>,
     pub next_due_at: UnixMillis,
+    /// The last time someone saw the household (any visit or an answered bell).
+    pub last_contact_at: Option<UnixMillis>,
+    /// When the next bell check is due, for households on a bell schedule.
+    pub next_bell_due_at: Option<UnixMillis>,
+    /// When the follow-up of an unanswered bell is due (none since it was answered or visited).
+    pub follow_up_due_at: Option<UnixMillis>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -91,8 +98,9 @@ pub enum SearchHit {
     Report { id: ReportId, description: String },
 }
 
-const HOUSEHOLD_COLUMNS: &str = "id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes,
-                                 last_visit_at, next_due_at";
+pub(crate) const HOUSEHOLD_COLUMNS: &str = "id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags,
+                                 risk, notes, last_visit_at, next_due_at, last_contact_at, next_bell_due_at,
+                                 follow_up_due_at";
 
 fn location(lat: Option<f64>, lon: Option<f64>) -> Option<GeoPoint> {
     Some(GeoPoint { lat: lat?, lon: lon? })
@@ -108,7 +116,7 @@ fn id<T>(s: String, f: fn(&str) -> Result<T>) -> rusqlite::Result<T> {
     parsed(f(&s).ok(), "id")
 }
 
-fn household_row(r: &Row<'_>) -> rusqlite::Result<HouseholdSummary> {
+pub(crate) fn household_row(r: &Row<'_>) -> rusqlite::Result<HouseholdSummary> {
     Ok(HouseholdSummary {
         id: id(r.get(0)?, HouseholdId::parse)?,
         grid: id(r.get(1)?, UnitId::parse)?,
@@ -120,6 +128,9 @@ fn household_row(r: &Row<'_>) -> rusqlite::Result<HouseholdSummary> {
         notes: r.get(10)?,
         last_visit_at: r.get(11)?,
         next_due_at: r.get(12)?,
+        last_contact_at: r.get(13)?,
+        next_bell_due_at: r.get(14)?,
+        follow_up_due_at: r.get(15)?,
     })
 }
 

@@ -163,9 +163,11 @@ CREATE TABLE peer_docs (
 "#,
         rebuild: true,
     },
-    // 3 → 4: the report workflow. A report's row carries what the fold derives from its log
-    // (assignee, escalation level, the next deadline, …), events carry triage fields, and
-    // events the fold refused are listed with their reason.
+    // 3 → 4: the report workflow and the welfare schedules. A report's row carries what the
+    // fold derives from its log (assignee, escalation level, the next deadline, …), events carry
+    // triage fields, events the fold refused are listed with their reason; categories carry
+    // deadlines per classification and duplicate windows; households carry their bell-check
+    // clock and the follow-up an unanswered bell calls for.
     Migration {
         sql: r#"
 DROP TABLE reports;
@@ -183,6 +185,13 @@ CREATE INDEX reports_grid ON reports(grid_id, created_at);
 CREATE INDEX reports_category ON reports(category_id, created_at);
 CREATE INDEX reports_place ON reports(lat, lon);
 CREATE INDEX reports_due ON reports(grid_id, next_due_at) WHERE next_due_at IS NOT NULL;
+ALTER TABLE households ADD COLUMN bell_interval_ms INTEGER;
+ALTER TABLE households ADD COLUMN last_contact_at INTEGER;
+ALTER TABLE households ADD COLUMN next_bell_due_at INTEGER;
+ALTER TABLE households ADD COLUMN unanswered_bell_at INTEGER;
+ALTER TABLE households ADD COLUMN follow_up_due_at INTEGER;
+CREATE INDEX households_bell_due ON households(next_bell_due_at) WHERE next_bell_due_at IS NOT NULL;
+CREATE INDEX households_follow_up ON households(follow_up_due_at) WHERE follow_up_due_at IS NOT NULL;
 ALTER TABLE categories ADD COLUMN class_resolve_hours TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE categories ADD COLUMN duplicate_radius_m INTEGER NOT NULL DEFAULT 100;
 ALTER TABLE categories ADD COLUMN duplicate_window_hours INTEGER NOT NULL DEFAULT 72;
