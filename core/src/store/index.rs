@@ -337,35 +337,40 @@ impl<'t> Indexer<'t> {
         } else if !v.deleted {
             // A new visit can only move the household's clocks forward: no need to look at the
             // other visits. One statement per kind of visit.
-            let sql = match v.kind {
+            match v.kind {
                 VisitKind::BellCheckNoAnswer => {
                     // The first unanswered bell since the last contact starts the follow-up clock.
-                    "UPDATE households SET unanswered_bell_at = COALESCE(unanswered_bell_at, ?2),
-                         follow_up_due_at = COALESCE(unanswered_bell_at, ?2) + ?3
-                     WHERE id = ?1 AND (last_contact_at IS NULL OR last_contact_at < ?2)"
+                    self.tx
+                        .prepare_cached(
+                            "UPDATE households SET unanswered_bell_at = MIN(COALESCE(unanswered_bell_at, ?2), ?2),
+                                 follow_up_due_at = MIN(COALESCE(unanswered_bell_at, ?2), ?2) + ?3
+                             WHERE id = ?1 AND (last_contact_at IS NULL OR last_contact_at < ?2)",
+                        )?
+                        .execute(params![v.household.as_str(), v.at, self.rules.follow_up_ms()])?;
                 }
-                VisitKind::BellCheckAnswered => {
-                    "UPDATE households SET last_contact_at = MAX(COALESCE(last_contact_at, ?2), ?2),
-                         next_bell_due_at = MAX(COALESCE(last_contact_at, ?2), ?2) + bell_interval_ms,
-                         unanswered_bell_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE unanswered_bell_at END,
-                         follow_up_due_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE follow_up_due_at END
-                     WHERE id = ?1"
+                kind => {
+                    let sql = if kind == VisitKind::BellCheckAnswered {
+                        "UPDATE households SET last_contact_at = MAX(COALESCE(last_contact_at, ?2), ?2),
+                             next_bell_due_at = MAX(COALESCE(last_contact_at, ?2), ?2) + bell_interval_ms
+                         WHERE id = ?1 RETURNING unanswered_bell_at"
+                    } else {
+                        "UPDATE households SET last_visit_at = MAX(COALESCE(last_visit_at, ?2), ?2),
+                             next_due_at = MAX(COALESCE(last_visit_at, ?2), ?2) + visit_interval_ms,
+                             last_contact_at = MAX(COALESCE(last_contact_at, ?2), ?2),
+                             next_bell_due_at = MAX(COALESCE(last_contact_at, ?2), ?2) + bell_interval_ms
+                         WHERE id = ?1 RETURNING unanswered_bell_at"
+                    };
+                    let unanswered: Option<Option<i64>> = self
+                        .tx
+                        .prepare_cached(sql)?
+                        .query_row(params![v.household.as_str(), v.at], |r| r.get(0))
+                        .optional()?;
+                    // A contact after an unanswered bell ends its follow-up; which unanswered bell
+                    // (if any) comes after this contact needs the other visits: recompute.
+                    if unanswered.flatten().is_some_and(|u| u <= v.at) {
+                        self.due.insert(v.household.as_str().to_owned());
+                    }
                 }
-                _ => {
-                    "UPDATE households SET last_visit_at = MAX(COALESCE(last_visit_at, ?2), ?2),
-                         next_due_at = MAX(COALESCE(last_visit_at, ?2), ?2) + visit_interval_ms,
-                         last_contact_at = MAX(COALESCE(last_contact_at, ?2), ?2),
-                         next_bell_due_at = MAX(COALESCE(last_contact_at, ?2), ?2) + bell_interval_ms,
-                         unanswered_bell_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE unanswered_bell_at END,
-                         follow_up_due_at = CASE WHEN unanswered_bell_at <= ?2 THEN NULL ELSE follow_up_due_at END
-                     WHERE id = ?1"
-                }
-            };
-            let mut stmt = self.tx.prepare_cached(sql)?;
-            if v.kind == VisitKind::BellCheckNoAnswer {
-                stmt.execute(params![v.household.as_str(), v.at, self.rules.follow_up_ms()])?;
-            } else {
-                stmt.execute(params![v.household.as_str(), v.at])?;
             }
         }
         Ok(())
