@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doorstep_core::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
-use doorstep_core::store::{assessment_csv, Scope};
+use doorstep_core::store::{assessment_csv, Area, Scope};
 use doorstep_core::sync::{http::ServerClient, PeerResponder, Session};
 use doorstep_core::{
     CareTag, Classification, Clock, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewReportEvent, NewVisit,
@@ -219,12 +219,12 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     // ---- the morning screens -------------------------------------------------------------------
     let grid = &d.grids[0];
     let li_grid = HouseholdFilter { grid: Some(grid.id.clone()), ..Default::default() };
-    let (overdue, elderly) = morning_screen(&li_na, "Li Na's phone", &grid.name, &li_grid)?;
+    let (overdue, elderly) = morning_screen(&li_na, "Li Na's phone", &staff.workers[0], &grid.name, &li_grid)?;
     let z_grid = HouseholdFilter { grid: Some(d.grids[1].id.clone()), ..Default::default() };
-    let (z_overdue, _) = morning_screen(&zhang_wei, "Zhang Wei's phone", &d.grids[1].name, &z_grid)?;
+    let (z_overdue, _) = morning_screen(&zhang_wei, "Zhang Wei's phone", &staff.workers[1], &d.grids[1].name, &z_grid)?;
     let micro = &d.micro_grids[0][0];
     let v_micro = HouseholdFilter { micro_grid: Some(micro.id.clone()), ..Default::default() };
-    let (_, v_elderly) = morning_screen(&volunteer, "Wang Guiying's phone (volunteer)", &micro.name, &v_micro)?;
+    let (_, v_elderly) = morning_screen(&volunteer, "Wang Guiying's phone (volunteer)", &staff.volunteer, &micro.name, &v_micro)?;
 
     // ---- Li Na's round: bell checks on elderly people living alone, then visits -------------
     let mut t = morning + 30 * 60_000;
@@ -517,6 +517,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
             overdue.len()
         );
     }
+    let missed = office.missed_follow_ups(&d.district.id, now)?;
+    println!("Unanswered bells nobody followed up in time: {}", missed.len());
     let open = office.reports(&ReportFilter { status: Some(ReportStatus::Open), ..Default::default() })?;
     println!("Open reports: {}", open.len());
     for r in &open {
@@ -603,6 +605,7 @@ fn ulid_like(rng: &mut StdRng) -> String {
 fn morning_screen(
     p: &Phone,
     who: &str,
+    user: &User,
     area: &str,
     scope: &HouseholdFilter,
 ) -> Result<(Vec<HouseholdSummary>, Vec<HouseholdSummary>)> {
@@ -615,6 +618,7 @@ fn morning_screen(
         grid: scope.grid.clone(),
         ..Default::default()
     })?;
+    let welfare = p.store.welfare(&Area::Worker(user.id.clone()), now, DAY_START + DAY)?;
     println!("\n=== {who}, {} — {area} ===", clock_time(now));
     println!(
         "Overdue visits: {}   due today: {}   elderly living alone: {}   open reports: {}",
@@ -622,6 +626,12 @@ fn morning_screen(
         due_today - overdue.len(),
         elderly.len(),
         open.len()
+    );
+    println!(
+        "Bell checks due today: {}   unanswered bells to follow up: {}   never visited: {}",
+        welfare.bell_checks_due.len(),
+        welfare.follow_ups.len(),
+        welfare.never_visited.len()
     );
     for h in overdue.iter().take(3) {
         let last = h.last_visit_at.map_or("never visited".into(), |t| format!("last visit {}", days_ago(now, t)));
