@@ -224,7 +224,8 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let (z_overdue, _) = morning_screen(&zhang_wei, "Zhang Wei's phone", &staff.workers[1], &d.grids[1].name, &z_grid)?;
     let micro = &d.micro_grids[0][0];
     let v_micro = HouseholdFilter { micro_grid: Some(micro.id.clone()), ..Default::default() };
-    let (_, v_elderly) = morning_screen(&volunteer, "Wang Guiying's phone (volunteer)", &staff.volunteer, &micro.name, &v_micro)?;
+    let (_, v_elderly) =
+        morning_screen(&volunteer, "Wang Guiying's phone (volunteer)", &staff.volunteer, &micro.name, &v_micro)?;
 
     // ---- Li Na's round: bell checks on elderly people living alone, then visits -------------
     let mut t = morning + 30 * 60_000;

@@ -40,6 +40,15 @@ fn the_demo_plays_a_field_day_and_the_supervisor_sees_everything() {
     assert!(!ok && err.contains("not empty"), "{err}");
 }
 
+/// The value of a bench's `name: value unit` line, which must be there and be a positive number.
+fn figure(out: &str, name: &str) -> f64 {
+    let line =
+        out.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("no {name} in\n{out}"));
+    let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(value.is_finite() && value > 0.0, "{line}");
+    value
+}
+
 #[test]
 fn bench_store_prints_every_figure_as_name_value_unit() {
     let (ok, out, err) = doorstep(&["bench", "store", "--quick"]);
@@ -59,10 +68,7 @@ fn bench_store_prints_every_figure_as_name_value_unit() {
         "sqlite_bytes_per_visit",
         "bytes_per_visit_ratio",
     ] {
-        let line =
-            out.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("no {name} in\n{out}"));
-        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert!(value.is_finite() && value > 0.0, "{line}");
+        figure(&out, name);
     }
     assert!(!err.contains("warning"), "{err}");
 }
@@ -87,12 +93,7 @@ fn bench_sync_prints_every_figure_as_name_value_unit() {
         "local_load_ms",
         "initial_sync_ratio",
     ] {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("{name} missing:\n{out}"));
-        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert!(value > 0.0, "{line}");
+        figure(&out, name);
     }
 }
 
@@ -152,13 +153,7 @@ fn bench_workflow_prints_every_figure_as_name_value_unit() {
         "sqlite_overdue_query_ms",
         "overdue_query_ratio",
     ] {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("{name} missing:\n{out}"));
-        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert!(value > 0.0, "{line}");
+        figure(&out, name);
     }
-    let overdue = out.lines().find_map(|l| l.strip_prefix("overdue_in_street: ")).unwrap();
-    assert!(overdue.parse::<u32>().unwrap() > 0, "the sample has overdue reports");
+    figure(&out, "overdue_in_street"); // the sample has overdue reports
 }
