@@ -437,3 +437,49 @@ fn assessment_of_a_week_per_grid_and_per_worker() {
         lines[1]
     );
 }
+
+/// The reporter disputes a resolution on her phone while Li Na closes the report on hers; both
+/// phones and the office end with the report reopened, whichever order they merged in, and with
+/// the close listed as rejected when the dispute came first.
+#[test]
+fn a_dispute_and_a_close_made_offline_merge_the_same_way_everywhere() {
+    for dispute_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut office, f) = district(&dir.path().join("office.sqlite"));
+        let r = office.file_report(report(&f, "Stairwell light broken")).unwrap();
+        for kind in [ReportEventKind::Dispatched, ReportEventKind::Accepted, ReportEventKind::Resolved] {
+            f.clock.advance(H);
+            let mut e = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), kind);
+            e.target = Some(f.worker.id.to_string());
+            office.add_report_event(e).unwrap();
+        }
+        let mut reporter = open(&dir.path().join("reporter.sqlite"), &f.clock);
+        let mut li = open(&dir.path().join("li.sqlite"), &f.clock);
+        exchange(&mut office, &mut reporter);
+        exchange(&mut office, &mut li);
+        let mut dispute = NewReportEvent::new(r.id.clone(), f.volunteer.id.clone(), ReportEventKind::Disputed);
+        dispute.score = Some(2);
+        let close = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Closed);
+        if dispute_first {
+            f.clock.advance(H);
+            reporter.add_report_event(dispute).unwrap();
+            f.clock.advance(H);
+            li.add_report_event(close).unwrap();
+        } else {
+            f.clock.advance(H);
+            li.add_report_event(close).unwrap();
+            f.clock.advance(H);
+            reporter.add_report_event(dispute).unwrap();
+        }
+        exchange(&mut li, &mut office);
+        exchange(&mut reporter, &mut office);
+        exchange(&mut office, &mut li);
+        let states: Vec<_> = [&office, &li, &reporter].iter().map(|s| s.report_state(&r.id).unwrap()).collect();
+        assert_eq!(states[0], states[1]);
+        assert_eq!(states[0], states[2]);
+        let s = &states[0];
+        assert_eq!((s.status, s.reopen_count, s.satisfaction), (ReportStatus::Dispatched, 1, Some(2)));
+        assert_eq!(s.rejected.len(), usize::from(dispute_first), "{:?}", s.rejected);
+        assert_eq!(s.closed_at, None);
+    }
+}
