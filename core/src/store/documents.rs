@@ -1,7 +1,7 @@
 //! Documents as a whole: exchanging them with other replicas, compacting, rebuilding the
 //! query tables from them.
 
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
 
 use super::{load_doc, mark_heads, schema, Indexer, MergeOutcome, Persist, Store, MAX_DOCUMENT_BYTES};
 use crate::directory::VisitRules;
@@ -30,21 +30,23 @@ impl Store {
     /// not a valid document, or are another document, change nothing.
     pub fn merge_document(&mut self, id: &DocId, bytes: &[u8]) -> Result<MergeOutcome> {
         let other = load_document(id, bytes)?;
-        self.take_document(id, other)
+        let before = self.absorb_document(id, other)?;
+        self.keep(id, &before)
     }
 
-    /// Merges a loaded replica of `id`; a document this store does not hold is adopted whole.
-    pub(crate) fn take_document(&mut self, id: &DocId, mut other: AutoCommit) -> Result<MergeOutcome> {
-        let before = if self.has_document(id)? {
+    /// Merges a loaded replica of `id` into the in-memory document (a document this store does
+    /// not hold is adopted whole) and returns the heads from before, for [`Store::keep`].
+    pub(crate) fn absorb_document(&mut self, id: &DocId, mut other: AutoCommit) -> Result<Vec<ChangeHash>> {
+        if self.has_document(id)? {
             self.absorb(id, |am| {
                 am.merge(&mut other)
                     .map(|_| ())
                     .map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })
-            })?
+            })
         } else {
-            self.adopt(id, other)?
-        };
-        self.keep(id, &before)
+            self.adopt(id, other);
+            Ok(Vec::new())
+        }
     }
 
     /// Folds a document's change rows into a new snapshot, in one transaction. History is kept:

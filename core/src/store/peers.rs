@@ -217,11 +217,10 @@ impl Store {
 
     /// Replaces the in-memory copy of a document this store does not hold with `am` (a whole
     /// document from a peer): much faster than merging its history change by change.
-    pub(crate) fn adopt(&mut self, id: &DocId, mut am: AutoCommit) -> Result<Vec<ChangeHash>> {
+    pub(crate) fn adopt(&mut self, id: &DocId, mut am: AutoCommit) {
         am.set_actor(self.actor.clone());
         self.make_room();
         self.docs.insert(id.clone(), Doc::from_parts(id.clone(), am, false, 0, 1));
-        Ok(Vec::new())
     }
 
     /// Runs an Automerge sync step on a loaded document.

@@ -78,13 +78,7 @@ impl<G: Gate> Exchange<G> {
                 Incoming::Save(other) => {
                     let mut other = *other;
                     let theirs = other.get_heads();
-                    let before = if store.has_document(&doc)? {
-                        store.absorb(&doc, |am| {
-                            am.merge(&mut other).map(|_| ()).map_err(|e| Error::protocol(e.to_string()))
-                        })?
-                    } else {
-                        store.adopt(&doc, other)?
-                    };
+                    let before = store.absorb_document(&doc, other)?;
                     self.keep(store, &doc, &before)?;
                     store.set_peer_heads(&self.peer_id, &doc, &theirs)?;
                     self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, &doc)?);
