@@ -50,21 +50,16 @@ pub enum RecordRef {
 impl Store {
     // ---- bookkeeping ----------------------------------------------------------------------
 
-    /// The heads of a stored document, from its row (no load). `None`: not stored here.
-    pub(crate) fn stored_heads(&mut self, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
-        let row: Option<Option<Vec<u8>>> = self
+    /// The heads of a stored document, from its row (no load). `None`: not stored here. Every
+    /// stored document has the row: it is written in the transaction of each change, and the
+    /// upgrade to schema 3 fills it in for documents stored before.
+    pub(crate) fn stored_heads(&self, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
+        let heads: Option<Vec<u8>> = self
             .conn
-            .prepare_cached(
-                "SELECT h.heads FROM documents d LEFT JOIN document_heads h ON h.doc_id = d.doc_id WHERE d.doc_id = ?1",
-            )?
+            .prepare_cached("SELECT heads FROM document_heads WHERE doc_id = ?1")?
             .query_row([id.to_string()], |r| r.get(0))
             .optional()?;
-        match row {
-            None => Ok(None),
-            Some(Some(h)) => decode_heads(&h).map(Some),
-            // Stored before schema 3: ask the document itself.
-            Some(None) => self.with_am(id, |am| am.get_heads()).map(Some),
-        }
+        heads.map(|h| decode_heads(&h)).transpose()
     }
 
     pub(crate) fn peer_heads(&self, peer: &str, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
@@ -89,10 +84,9 @@ impl Store {
     /// Documents whose heads differ from what `peer` is known to hold (or that it never saw).
     pub(crate) fn dirty_documents(&self, peer: &str) -> Result<Vec<DocId>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.doc_id FROM documents d
-             LEFT JOIN document_heads h ON h.doc_id = d.doc_id
-             LEFT JOIN peer_docs p ON p.peer_id = ?1 AND p.doc_id = d.doc_id
-             WHERE p.heads IS NULL OR h.heads IS NULL OR p.heads != h.heads ORDER BY h.feed_seq",
+            "SELECT h.doc_id FROM document_heads h
+             LEFT JOIN peer_docs p ON p.peer_id = ?1 AND p.doc_id = h.doc_id
+             WHERE p.heads IS NULL OR p.heads != h.heads ORDER BY h.feed_seq",
         )?;
         let ids = stmt.query_map([peer], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         ids.iter().map(|s| DocId::parse(s)).collect()
@@ -142,13 +136,8 @@ impl Store {
 
     /// The bytes of a stored document as kept on disk (snapshot followed by its change rows),
     /// which load as one document: what a peer that lacks the document receives, without
-    /// loading it here.
-    pub(crate) fn document_bytes(&mut self, id: &DocId) -> Result<Vec<u8>> {
-        if let Some(doc) = self.docs.get_mut(id) {
-            if doc.change_rows > 0 || !doc.persisted {
-                return Ok(doc.am.save());
-            }
-        }
+    /// loading or saving it here (memory never holds what disk does not).
+    pub(crate) fn document_bytes(&self, id: &DocId) -> Result<Vec<u8>> {
         let key = id.to_string();
         let mut bytes: Vec<u8> = self
             .conn
