@@ -90,6 +90,12 @@ pub(crate) fn genesis(id: &DocId) -> AutoCommit {
     am
 }
 
+/// The hash of a document's genesis change: the one change every device may hold without having
+/// written it (the server accepts it from any device).
+pub(crate) fn genesis_hash(id: &DocId) -> automerge::ChangeHash {
+    genesis(id).get_heads()[0]
+}
+
 impl Doc {
     pub fn new(id: DocId, actor: ActorId) -> Doc {
         let mut am = genesis(&id);

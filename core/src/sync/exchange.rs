@@ -13,7 +13,7 @@ use automerge::{sync, sync::SyncDoc, ActorId, AutoCommit, Change, ChangeHash};
 
 use super::gate::Gate;
 use super::wire::{heads_digest, Entry, Kind};
-use crate::document::{genesis, DocId};
+use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -170,8 +170,8 @@ impl<G: Gate> Exchange<G> {
     /// The changes among `changes` that this store does not hold.
     fn lacking(&self, store: &mut Store, doc: &DocId, changes: Vec<Change>) -> Result<Vec<Change>> {
         if !store.has_document(doc)? {
-            let genesis_heads = genesis(doc).get_heads();
-            return Ok(changes.into_iter().filter(|c| !genesis_heads.contains(&c.hash())).collect());
+            let genesis = genesis_hash(doc);
+            return Ok(changes.into_iter().filter(|c| c.hash() != genesis).collect());
         }
         store.with_am(doc, |am| changes.into_iter().filter(|c| am.get_change_by_hash(&c.hash()).is_none()).collect())
     }
@@ -304,12 +304,9 @@ fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
 /// Of `changes`, those written by `own` (or the document's genesis) that do not depend on one
 /// that is not: what the server will accept from this device.
 fn sendable(doc: &DocId, own: &ActorId, changes: Vec<Change>) -> Vec<Change> {
-    let genesis_heads = genesis(doc).get_heads();
-    let mut held: HashSet<ChangeHash> = changes
-        .iter()
-        .filter(|c| c.actor_id() != own && !genesis_heads.contains(&c.hash()))
-        .map(|c| c.hash())
-        .collect();
+    let genesis = genesis_hash(doc);
+    let mut held: HashSet<ChangeHash> =
+        changes.iter().filter(|c| c.actor_id() != own && c.hash() != genesis).map(|c| c.hash()).collect();
     loop {
         let before = held.len();
         for c in &changes {

@@ -3,7 +3,7 @@
 
 use automerge::{ActorId, Change};
 
-use crate::document::{genesis, DocId};
+use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::store::Store;
@@ -95,9 +95,9 @@ impl Gate for DeviceGate {
         if !store.may_write(&self.user, doc)? {
             return Err(Error::refused("forbidden_document", format!("this device's user may not change {doc}")));
         }
-        let genesis_hash = genesis(doc).get_heads();
+        let genesis = genesis_hash(doc);
         for c in new {
-            if !self.actors.contains(c.actor_id()) && !genesis_hash.contains(&c.hash()) {
+            if !self.actors.contains(c.actor_id()) && c.hash() != genesis {
                 return Err(Error::refused(
                     "foreign_actor",
                     format!(
