@@ -17,7 +17,7 @@ use rusqlite::params;
 use super::Store;
 use crate::clock::{UnixMillis, DAY_MS};
 use crate::error::{Error, Result};
-use crate::ids::{ReportId, UnitId, UserId};
+use crate::ids::{UnitId, UserId};
 use crate::report::ReportStatus;
 
 /// Whom an assessment is about.
@@ -161,36 +161,50 @@ impl Store {
         Ok((due, covered))
     }
 
+    /// The workflow figures, from the derived columns of the report rows (the fold already ran
+    /// when each log changed).
     fn report_figures(&self, grids: &[String], from: UnixMillis, to: UnixMillis, a: &mut Assessment) -> Result<()> {
-        let mut ids = Vec::new();
-        for g in grids {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT id FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![g, from, to], |r| r.get::<_, String>(0))?;
-            for id in rows {
-                ids.push(ReportId::parse(&id?)?);
-            }
-        }
-        a.reports = ids.len() as u32;
         let (mut triage, mut feedback, mut resolution) = (Ratio::default(), Ratio::default(), Ratio::default());
         let (mut considered, mut resolved, mut ever_resolved, mut reopened) = (0u32, 0u32, 0u32, 0u32);
         let mut scores = Vec::new();
-        for id in &ids {
-            let d = self.report_state(id)?;
-            if d.status == ReportStatus::Duplicate {
-                continue; // counted with the report it duplicates
+        for g in grids {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT status, triaged_at, triage_due_at, first_feedback_at, feedback_due_at,
+                        COALESCE(resolved_at, closed_at), resolve_due_at, satisfaction, reopen_count
+                 FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
+            )?;
+            let rows = stmt.query_map(params![g, from, to], |r| {
+                Ok(ReportRow {
+                    status: r.get(0)?,
+                    triaged_at: r.get(1)?,
+                    triage_due: r.get(2)?,
+                    feedback_at: r.get(3)?,
+                    feedback_due: r.get(4)?,
+                    resolved_at: r.get(5)?,
+                    resolve_due: r.get(6)?,
+                    satisfaction: r.get(7)?,
+                    reopen_count: r.get(8)?,
+                })
+            })?;
+            for row in rows {
+                let d = row?;
+                a.reports += 1;
+                let status = ReportStatus::parse(&d.status)
+                    .ok_or_else(|| Error::Storage("a report row is damaged; rebuild the indexes".into()))?;
+                if status == ReportStatus::Duplicate {
+                    continue; // counted with the report it duplicates
+                }
+                considered += 1;
+                triage.add(d.triaged_at.map(|t| t <= d.triage_due), to > d.triage_due);
+                feedback.add(d.feedback_at.map(|t| t <= d.feedback_due), to > d.feedback_due);
+                resolution.add(d.resolved_at.map(|t| t <= d.resolve_due), to > d.resolve_due);
+                let done = matches!(status, ReportStatus::Resolved | ReportStatus::Closed);
+                resolved += u32::from(done);
+                // Reopening needs a resolution first: these were all resolved at least once.
+                ever_resolved += u32::from(done || d.reopen_count > 0);
+                reopened += u32::from(d.reopen_count > 0);
+                scores.extend(d.satisfaction.map(f64::from));
             }
-            considered += 1;
-            triage.add(d.triaged_at.map(|t| t <= d.triage_due), to > d.triage_due);
-            feedback.add(d.first_feedback_at.map(|t| t <= d.feedback_due), to > d.feedback_due);
-            resolution.add(d.resolved_at.or(d.closed_at).map(|t| t <= d.resolve_due), to > d.resolve_due);
-            let done = matches!(d.status, ReportStatus::Resolved | ReportStatus::Closed);
-            resolved += u32::from(done);
-            // Reopening needs a resolution first: these were all resolved at least once.
-            ever_resolved += u32::from(done || d.reopen_count > 0);
-            reopened += u32::from(d.reopen_count > 0);
-            scores.extend(d.satisfaction.map(f64::from));
         }
         a.triage_on_time = triage.rate();
         a.feedback_on_time = feedback.rate();
@@ -204,6 +218,19 @@ impl Store {
     fn count(&self, sql: &str, args: impl rusqlite::Params) -> Result<u32> {
         Ok(self.conn.prepare_cached(sql)?.query_row(args, |r| r.get(0))?)
     }
+}
+
+/// What the assessment reads of a report row.
+struct ReportRow {
+    status: String,
+    triaged_at: Option<i64>,
+    triage_due: i64,
+    feedback_at: Option<i64>,
+    feedback_due: i64,
+    resolved_at: Option<i64>,
+    resolve_due: i64,
+    satisfaction: Option<u8>,
+    reopen_count: u32,
 }
 
 /// On time / counted, for one step.

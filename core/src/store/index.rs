@@ -458,8 +458,9 @@ impl<'t> Indexer<'t> {
         self.tx
             .prepare_cached(
                 "INSERT INTO reports (id, grid_id, reporter_id, category_id, description, address, lat, lon, created_at,
-                                      status, updated_at, event_count, level, reopen_count, rejected_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10, ?11, 'grid', 0, 0)
+                                      status, updated_at, event_count, level, reopen_count, rejected_count,
+                                      triage_due_at, feedback_due_at, resolve_due_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'open', ?10, ?11, 'grid', 0, 0, ?9, ?9, ?9)
                  ON CONFLICT(id) DO UPDATE SET grid_id = ?2, reporter_id = ?3, category_id = ?4, description = ?5,
                      address = ?6, lat = ?7, lon = ?8, created_at = ?9, updated_at = ?10, event_count = ?11",
             )?

@@ -176,7 +176,8 @@ CREATE TABLE reports (
     description TEXT NOT NULL, address TEXT, lat REAL, lon REAL, created_at INTEGER NOT NULL,
     status TEXT NOT NULL, updated_at INTEGER NOT NULL, event_count INTEGER NOT NULL,
     classification TEXT, risk TEXT, assignee TEXT, accepted_by TEXT, level TEXT NOT NULL,
-    next_due_step TEXT, next_due_at INTEGER, triaged_at INTEGER, first_feedback_at INTEGER,
+    next_due_step TEXT, next_due_at INTEGER, triage_due_at INTEGER NOT NULL, feedback_due_at INTEGER NOT NULL,
+    resolve_due_at INTEGER NOT NULL, triaged_at INTEGER, first_feedback_at INTEGER,
     resolved_at INTEGER, closed_at INTEGER, satisfaction INTEGER, reopen_count INTEGER NOT NULL,
     duplicate_of TEXT, rejected_count INTEGER NOT NULL
 );

@@ -55,7 +55,8 @@ pub(crate) fn derive_report(conn: &Connection, id: &str) -> Result<()> {
     conn.prepare_cached(
         "UPDATE reports SET status = ?2, classification = ?3, risk = ?4, assignee = ?5, accepted_by = ?6, level = ?7,
              next_due_step = ?8, next_due_at = ?9, triaged_at = ?10, first_feedback_at = ?11, resolved_at = ?12,
-             closed_at = ?13, satisfaction = ?14, reopen_count = ?15, duplicate_of = ?16, rejected_count = ?17
+             closed_at = ?13, satisfaction = ?14, reopen_count = ?15, duplicate_of = ?16, rejected_count = ?17,
+             triage_due_at = ?18, feedback_due_at = ?19, resolve_due_at = ?20
          WHERE id = ?1",
     )?
     .execute(params![
@@ -76,6 +77,9 @@ pub(crate) fn derive_report(conn: &Connection, id: &str) -> Result<()> {
         d.reopen_count,
         d.duplicate_of,
         d.rejected.len() as i64,
+        d.triage_due,
+        d.feedback_due,
+        d.resolve_due,
     ])?;
     conn.prepare_cached("DELETE FROM report_rejections WHERE report_id = ?1")?.execute([id])?;
     for r in &d.rejected {
