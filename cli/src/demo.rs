@@ -163,7 +163,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     }
     // A courier's report from four days ago that nobody has triaged yet.
     office_clock.set(DAY_START - 4 * DAY + 16 * HOUR);
-    let stale = office.file_report(NewReport {
+    office.file_report(NewReport {
         reporter: staff.courier.id.clone(),
         category: doorstep_core::CategoryId::parse("city-management")?,
         description: "Street light out at the north gate, the path is dark at night".into(),
@@ -496,7 +496,6 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         println!("[supervisor-phone] escalated to the {} level: {}", state.level.as_str(), filed.description);
     }
     supervisor.sync(&clock_time(now))?;
-    let _ = &stale;
     let office = &mut supervisor.store;
 
     // ---- the supervisor's screens ----------------------------------------------------------------
