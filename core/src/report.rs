@@ -148,6 +148,22 @@ impl NewReportEvent {
 }
 
 impl ReportEvent {
+    /// The event a [`NewReportEvent`] records, at `at`, with a new id.
+    pub(crate) fn recorded(new: NewReportEvent, at: UnixMillis) -> ReportEvent {
+        ReportEvent {
+            id: EventId::generate(),
+            at,
+            author: new.author,
+            kind: new.kind,
+            note: new.note,
+            target: new.target,
+            score: new.score,
+            photos: new.photos,
+            classification: new.classification,
+            risk: new.risk,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         check_len("event note", &self.note, NOTES_MAX)?;
         if let Some(t) = &self.target {

@@ -4,7 +4,7 @@ use super::Store;
 use crate::directory::UnitKind;
 use crate::document::{DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
-use crate::ids::{EventId, ReportId};
+use crate::ids::ReportId;
 use crate::report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind};
 
 impl Store {
@@ -35,18 +35,10 @@ impl Store {
             created_at: now,
         };
         report.validate()?;
-        let submitted = ReportEvent {
-            id: EventId::generate(),
-            at: now,
-            author: report.reporter.clone(),
-            kind: ReportEventKind::Submitted,
-            note: String::new(),
-            target: None,
-            score: None,
-            photos: vec![],
-            classification: None,
-            risk: None,
-        };
+        let submitted = ReportEvent::recorded(
+            NewReportEvent::new(report.id.clone(), report.reporter.clone(), ReportEventKind::Submitted),
+            now,
+        );
         self.write(
             &DocId::Report(report.id.clone()),
             |d| {
@@ -74,20 +66,10 @@ impl Store {
             [new.report.as_str()],
             |r| r.get(0),
         )?;
-        let e = ReportEvent {
-            id: EventId::generate(),
-            at: self.now().max(last.map_or(i64::MIN, |l| l + 1)),
-            author: new.author,
-            kind: new.kind,
-            note: new.note,
-            target: new.target,
-            score: new.score,
-            photos: new.photos,
-            classification: new.classification,
-            risk: new.risk,
-        };
+        let report = new.report.clone();
+        let e = ReportEvent::recorded(new, self.now().max(last.map_or(i64::MIN, |l| l + 1)));
         e.validate()?;
-        if let Some(reason) = self.refusal_of(&new.report, &e)? {
+        if let Some(reason) = self.refusal_of(&report, &e)? {
             return Err(Error::invalid("report event", reason));
         }
         self.write(
