@@ -380,3 +380,37 @@ fn the_register_follows_residents_who_change_number_or_move_out() {
     li.delete_household(&h.id).unwrap();
     assert!(li.residents(&h.id).unwrap().is_empty());
 }
+
+#[test]
+fn a_phone_tracking_changes_lists_the_documents_a_write_or_a_merge_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, f) = district(&dir.path().join("office.sqlite"));
+    let h = household(&mut office, &f, "401", &[]);
+    let tracked = |name: &str| {
+        let options = OpenOptions { clock: f.clock.clone(), track_changes: true, ..OpenOptions::default() };
+        Store::open(dir.path().join(name), options).unwrap()
+    };
+    let mut li = tracked("li.sqlite");
+    assert!(li.take_changed_documents().is_empty());
+
+    // What a merge brought in is listed once; a merge that brings nothing lists nothing.
+    exchange(&mut office, &mut li);
+    let grid = DocId::Grid(f.grid.id.clone());
+    assert_eq!(li.take_changed_documents(), vec![DocId::Directory, grid.clone()]);
+    let bytes = office.save_document(&grid).unwrap();
+    li.merge_document(&grid, &bytes).unwrap();
+    assert!(li.take_changed_documents().is_empty());
+
+    // A write lists its document; a refused write and compaction list nothing.
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    assert_eq!(li.take_changed_documents(), vec![grid.clone()]);
+    let mut bad = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    bad.notes = "x".repeat(4_001);
+    assert!(li.record_visit(bad).is_err());
+    li.compact(&grid).unwrap();
+    assert!(li.take_changed_documents().is_empty());
+
+    // Off by default (the server's store keeps no such list).
+    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    assert!(office.take_changed_documents().is_empty());
+}

@@ -70,6 +70,9 @@ pub struct OpenOptions {
     pub cached_documents: usize,
     /// A document loaded with more change rows than this is compacted right away.
     pub compact_after_changes: usize,
+    /// Keep the ids of documents whose content changed (by a write or a sync) for
+    /// [`Store::take_changed_documents`]: the app's change notifications. Off for the server.
+    pub track_changes: bool,
 }
 
 impl Default for OpenOptions {
@@ -80,6 +83,7 @@ impl Default for OpenOptions {
             photo_dir: None,
             cached_documents: 32,
             compact_after_changes: 1_000,
+            track_changes: false,
         }
     }
 }
@@ -103,6 +107,9 @@ pub struct Store {
     rules: VisitRules,
     cached_documents: usize,
     compact_after_changes: usize,
+    /// Documents whose content changed since the last [`Store::take_changed_documents`], when
+    /// tracking is on.
+    changed: Option<std::collections::BTreeSet<DocId>>,
 }
 
 impl Store {
@@ -148,11 +155,19 @@ impl Store {
             rules,
             cached_documents: options.cached_documents.max(2),
             compact_after_changes: options.compact_after_changes,
+            changed: options.track_changes.then(Default::default),
         };
         if rebuild {
             store.rebuild_indexes()?;
         }
         Ok(store)
+    }
+
+    /// The documents whose content changed (a local write, or what a sync or merge brought in)
+    /// since the last call, in id order; empty unless the store was opened with
+    /// `track_changes`. Compaction and rebuilds change no content and are not listed.
+    pub fn take_changed_documents(&mut self) -> Vec<DocId> {
+        self.changed.as_mut().map(|c| std::mem::take(c).into_iter().collect()).unwrap_or_default()
     }
 
     /// This device's Automerge actor id (hex): every change it writes carries it.
@@ -197,7 +212,14 @@ impl Store {
             Persist::Snapshot
         };
         self.store_change(id, persist, index)?;
+        self.note_change(id);
         Ok(r)
+    }
+
+    fn note_change(&mut self, id: &DocId) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(id.clone());
+        }
     }
 
     /// Makes a change to a loaded document durable: its bytes and the query tables it affects,

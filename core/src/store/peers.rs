@@ -196,6 +196,7 @@ impl Store {
             (if new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) }, touched)
         };
         self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
+        self.note_change(id);
         Ok(MergeOutcome { new_changes, records_updated: touched.len() })
     }
 

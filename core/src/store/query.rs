@@ -368,6 +368,32 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The report categories of the directory, by name: the report form's picker.
+    pub fn categories(&self) -> Result<Vec<crate::directory::Category>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, triage_hours, feedback_hours, resolve_hours, class_resolve_hours, duplicate_radius_m,
+                    duplicate_window_hours
+             FROM categories WHERE deleted = 0 ORDER BY name, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let by_class: String = r.get(5)?;
+            Ok(crate::directory::Category {
+                id: id(r.get(0)?, crate::ids::CategoryId::parse)?,
+                name: r.get(1)?,
+                triage_hours: r.get(2)?,
+                feedback_hours: r.get(3)?,
+                resolve_hours: r.get(4)?,
+                resolve_hours_by_class: serde_json::from_str(&by_class).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+                })?,
+                duplicate_radius_m: r.get(6)?,
+                duplicate_window_hours: r.get(7)?,
+                deleted: false,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Every user of the directory, for pickers (the names are for the screen only).
     pub fn users(&self) -> Result<Vec<crate::directory::User>> {
         let mut stmt = self

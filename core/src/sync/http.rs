@@ -91,12 +91,17 @@ impl ServerClient {
     }
 
     /// Registers this store's device with an enrolment code from an admin.
+    /// Blocks the calling thread; see [`ServerClient::enrol`].
     pub fn register(&self, code: &str, store: &Store, name: &str) -> Result<Registration> {
-        let body = serde_json::json!({ "code": code, "actor": store.actor_id(), "name": name });
-        block_on(async {
-            let bytes = self.post("/v1/devices", "application/json", serde_json::to_vec(&body).expect("json")).await?;
-            serde_json::from_slice(&bytes).map_err(|e| Error::Network(format!("unexpected answer: {e}")))
-        })
+        block_on(self.enrol(code, &store.actor_id(), name))
+    }
+
+    /// Registers the device whose store has actor id `actor` ([`Store::actor_id`]) with an
+    /// enrolment code from an admin.
+    pub async fn enrol(&self, code: &str, actor: &str, name: &str) -> Result<Registration> {
+        let body = serde_json::json!({ "code": code, "actor": actor, "name": name });
+        let bytes = self.post("/v1/devices", "application/json", serde_json::to_vec(&body).expect("json")).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Network(format!("unexpected answer: {e}")))
     }
 
     /// Sends one sync message and returns the server's answer.
@@ -113,7 +118,7 @@ impl ServerClient {
             match answer {
                 Ok(answer) => session.receive(store, &answer)?,
                 Err(e) => {
-                    store.record_session(crate::store::SERVER_PEER, Err(&e)).ok();
+                    session.transport_failed(store, &e);
                     return Err(e);
                 }
             }

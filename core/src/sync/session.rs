@@ -111,14 +111,20 @@ impl Session {
         self.fail_on_error(store, r)
     }
 
+    /// Ends the session because the transport failed (the server could not be reached, or
+    /// refused the request before reading it), so that the sync status shows `e`.
+    pub fn transport_failed(&mut self, store: &Store, e: &Error) {
+        if self.phase != Phase::Failed {
+            self.phase = Phase::Failed;
+            if self.mode == Mode::Server {
+                store.record_session(SERVER_PEER, Err(e)).ok();
+            }
+        }
+    }
+
     fn fail_on_error<T>(&mut self, store: &Store, r: Result<T>) -> Result<T> {
         if let Err(e) = &r {
-            if self.phase != Phase::Failed {
-                self.phase = Phase::Failed;
-                if self.mode == Mode::Server {
-                    store.record_session(SERVER_PEER, Err(e)).ok();
-                }
-            }
+            self.transport_failed(store, e);
         }
         r
     }
