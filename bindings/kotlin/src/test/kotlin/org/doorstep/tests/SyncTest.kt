@@ -1,0 +1,121 @@
+package org.doorstep.tests
+
+import java.util.concurrent.CopyOnWriteArrayList
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.doorstep.android.syncStatusFlow
+import org.doorstep.core.Doorstep
+import org.doorstep.core.NewVisit
+import org.doorstep.core.PeerAnswer
+import org.doorstep.core.PeerSync
+import org.doorstep.core.RecordRef
+import org.doorstep.core.SyncException
+import org.doorstep.core.SyncStatus
+import org.doorstep.core.VisitKind
+import org.doorstep.core.VisitOutcome
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+
+/** Two phones sync with each other (bytes in, bytes out) and through a real `doorstep serve`. */
+class SyncTest {
+    /** Carries messages between two phones until the one that started has nothing more to say. */
+    private suspend fun meet(from: Doorstep, to: Doorstep): PeerSync {
+        val session = from.startPeerSync()
+        val answer: PeerAnswer = to.answerPeer()
+        while (true) {
+            val message = session.nextMessage() ?: break
+            val reply = answer.respond(message)
+            assertNull(reply.refused)
+            session.receive(reply.message)
+        }
+        assertTrue(session.isDone())
+        return session
+    }
+
+    private fun visit(household: String, worker: String, notes: String) =
+        NewVisit(household = household, worker = worker, kind = VisitKind.ROUTINE, outcome = VisitOutcome.ALL_WELL, notes = notes)
+
+    @Test
+    fun `two workers of a grid sync in the stairwell, both ways`() = runBlocking {
+        val dir = tempDir()
+        val office = Office(dir)
+        val liNa = office.phone(dir, "li-na", office.liNa)
+        val zhangWei = office.phone(dir, "zhang-wei", office.zhangWei)
+        val home = office.household(liNa, "12", "301")
+        val first = liNa.recordVisit(visit(home.id, office.liNa.id, "Li Na's visit"))
+
+        val session = meet(liNa, zhangWei)
+        assertTrue(session.progress().documents >= 1u)
+        assertEquals(listOf(first.id), zhangWei.visitHistory(home.id).map { it.id })
+
+        val second = zhangWei.recordVisit(visit(home.id, office.zhangWei.id, "Zhang Wei's visit"))
+        meet(zhangWei, liNa)
+        assertEquals(setOf(first.id, second.id), liNa.visitHistory(home.id).map { it.id }.toSet())
+
+        // A phone the directory does not know is refused, and told why.
+        val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
+        stranger.importDocument("directory", office.store.exportDocument("directory"))
+        stranger.addDevice(office.liNa.id, stranger.actorId()) // its own directory says so; the others' does not
+        val asking = stranger.startPeerSync()
+        val reply = zhangWei.answerPeer().respond(asking.nextMessage()!!)
+        assertNotNull(reply.refused)
+        val refused = assertThrows<SyncException.Refused> { runBlocking { asking.receive(reply.message) } }
+        assertTrue(refused.message!!.contains("refused"), refused.message)
+    }
+
+    @Test
+    fun `phones enrol with a doorstep serve started by the test and meet through it`() = runBlocking {
+        val dir = tempDir()
+        val office = Office(dir)
+        SyncServer(dir).use { server ->
+            server.import("directory", office.store.exportDocument("directory"))
+            val liNa = Doorstep.open(dir.resolve("li-na.db").toString())
+            val zhangWei = Doorstep.open(dir.resolve("zhang-wei.db").toString())
+            val liNaToken = liNa.enrol(server.url, server.enrolmentCode(office.liNa), "Li Na's phone").token
+            val code = server.enrolmentCode(office.zhangWei)
+            val zhangWeiToken = zhangWei.enrol(server.url, code, "Zhang Wei's phone").token
+
+            // A used code enrols nobody else.
+            val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
+            val used = assertThrows<SyncException.Refused> { runBlocking { stranger.enrol(server.url, code, "found it") } }
+            assertTrue(used.message!!.contains("enrolment code"), used.message)
+
+            liNa.syncWithServer(server.url, liNaToken)
+            assertEquals(office.liNa.id, liNa.deviceUser())
+            val home = office.household(liNa, "12", "301")
+            val v = liNa.recordVisit(visit(home.id, office.liNa.id, "Evening round"))
+            assertFalse(liNa.reachedServer(RecordRef.Visit(v.id)))
+            assertTrue(liNa.syncStatus().pendingChanges > 0u)
+
+            // The sync badge through the Flow layer: syncing, then done with nothing pending.
+            val statuses = CopyOnWriteArrayList<SyncStatus>()
+            val collector = launch(Dispatchers.Default) { liNa.syncStatusFlow().collect { statuses += it } }
+            while (statuses.isEmpty()) kotlinx.coroutines.delay(10)
+            val progress = liNa.syncWithServer(server.url, liNaToken)
+            assertTrue(progress.done)
+            withTimeout(10_000) { while (statuses.last().syncing || statuses.last().lastSyncAt == null) kotlinx.coroutines.delay(10) }
+            collector.cancel()
+            assertTrue(statuses.first().pendingChanges > 0u, "first: ${statuses.first()}")
+            assertTrue(statuses.any { it.syncing }, "saw the sync running: $statuses")
+            assertEquals(0uL, statuses.last().pendingChanges)
+            assertNull(statuses.last().lastError)
+            assertTrue(liNa.reachedServer(RecordRef.Visit(v.id)))
+
+            zhangWei.syncWithServer(server.url, zhangWeiToken)
+            assertEquals(listOf(v.id), zhangWei.visitHistory(home.id).map { it.id })
+            assertEquals("Evening round", zhangWei.visitHistory(home.id).single().notes)
+
+            // A token the server never issued.
+            val e = assertThrows<SyncException.Unauthorized> { runBlocking { zhangWei.syncWithServer(server.url, "not-a-token") } }
+            assertTrue(e.message!!.contains("unauthorized"), e.message)
+            assertEquals(e.message, zhangWei.syncStatus().lastError)
+        }
+    }
+}
