@@ -1,0 +1,66 @@
+// The Doorstep Android library (AAR): the Rust core cross-compiled for the phone ABIs with
+// cargo-ndk, the Kotlin that uniffi generates from it, and the small Flow layer in src/main/kotlin.
+//
+// Not built on the project's CI machines (they have no Android SDK or NDK); the Kotlin it
+// packages is the same code the JVM suite in bindings/kotlin tests, generated with
+// android = true (uniffi-android.toml) for Android's object cleaner.
+
+plugins {
+    id("com.android.library") version "8.7.3"
+    id("org.jetbrains.kotlin.android") version "2.2.21"
+}
+
+val workspace = rootDir.parentFile
+val abis = listOf("arm64-v8a", "armeabi-v7a", "x86_64")
+val jniLibsDir = layout.buildDirectory.dir("rustJniLibs")
+val generatedDir = layout.buildDirectory.dir("generated/uniffi")
+
+android {
+    namespace = "org.doorstep.android"
+    compileSdk = 35
+    defaultConfig {
+        minSdk = 24
+        consumerProguardFiles("consumer-rules.pro")
+        ndk { abiFilters += abis }
+    }
+    sourceSets["main"].apply {
+        kotlin.srcDir("src/main/kotlin")
+        kotlin.srcDir(generatedDir)
+        jniLibs.srcDir(jniLibsDir)
+    }
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+}
+
+kotlin { jvmToolchain(17) }
+
+dependencies {
+    // JNA as an AAR: it carries libjnidispatch.so for each ABI.
+    implementation("net.java.dev.jna:jna:5.18.1@aar")
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
+}
+
+// libdoorstep_ffi.so for each ABI, into build/rustJniLibs/<abi>/ (cargo install cargo-ndk;
+// rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android).
+val cargoNdk by tasks.registering(Exec::class) {
+    workingDir = workspace
+    val targets = abis.flatMap { listOf("-t", it) }
+    commandLine(listOf("cargo", "ndk") + targets +
+        listOf("-o", jniLibsDir.get().asFile.path, "build", "--locked", "--release", "-p", "doorstep-ffi", "--lib"))
+}
+
+// The Kotlin bindings, generated from the arm64 library with the embedded uniffi-bindgen.
+val uniffiBindings by tasks.registering(Exec::class) {
+    dependsOn(cargoNdk)
+    workingDir = workspace
+    commandLine(
+        "cargo", "run", "--locked", "-p", "doorstep-ffi", "--bin", "uniffi-bindgen", "--",
+        "generate", "--library", jniLibsDir.get().file("arm64-v8a/libdoorstep_ffi.so").asFile.path,
+        "--language", "kotlin", "--config", file("uniffi-android.toml").path,
+        "--out-dir", generatedDir.get().asFile.path, "--no-format",
+    )
+}
+
+tasks.named("preBuild") { dependsOn(uniffiBindings) }
