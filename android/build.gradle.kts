@@ -56,7 +56,7 @@ val uniffiBindings by tasks.registering(Exec::class) {
     dependsOn(cargoNdk)
     workingDir = workspace
     commandLine(
-        "cargo", "run", "--locked", "-p", "doorstep-ffi", "--bin", "uniffi-bindgen", "--",
+        "cargo", "run", "--locked", "-p", "doorstep-ffi", "--features", "bindgen", "--bin", "uniffi-bindgen", "--",
         "generate", "--library", jniLibsDir.get().file("arm64-v8a/libdoorstep_ffi.so").asFile.path,
         "--language", "kotlin", "--config", file("uniffi-android.toml").path,
         "--out-dir", generatedDir.get().asFile.path, "--no-format",
