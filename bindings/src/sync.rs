@@ -96,7 +96,8 @@ impl Doorstep {
     /// Syncs with the server: sends this phone's changes, takes in everything new it may read.
     /// Runs until both sides hold the same, in as many round trips as needed; a failed request
     /// is retried when retrying can help. What arrived before a failure is kept. While one
-    /// runs, a second call fails with `NotReady` at once.
+    /// runs, a second call fails with `NotReady` at once. Cancelling the caller's coroutine or
+    /// task does not stop the session: it finishes on the core's runtime.
     pub async fn sync_with_server(
         self: Arc<Self>,
         server_url: String,
@@ -108,10 +109,10 @@ impl Doorstep {
             if self.server_sync.swap(true, Ordering::AcqRel) {
                 return Err(SyncError::NotReady("a sync with the server is already running".into()));
             }
+            let _running = ClearOnDrop(&self.server_sync);
             self.set_syncing(Some(SyncProgress::default()));
             let result = self.server_session(&client).await;
             self.set_syncing(None);
-            self.server_sync.store(false, Ordering::Release);
             result
         })
         .await
@@ -141,6 +142,15 @@ impl Doorstep {
     /// Holds the store while it runs: call it when the phone is idle (e.g. charging at night).
     pub async fn compact(self: Arc<Self>) -> Result<(), DoorstepError> {
         on_core(async move { block_in_place(|| self.run(|s| Ok(s.compact_all()?))) }).await
+    }
+}
+
+/// Lowers the "sync running" flag however the sync ends.
+struct ClearOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
