@@ -46,11 +46,13 @@ impl Observers {
         self.lock().is_empty()
     }
 
-    /// Calls `f` on every observer, with no lock held.
+    /// Calls `f` on every observer, with no lock held. An observer that throws does not fail
+    /// the call that notified it (the change is already durable) nor keep the others from
+    /// hearing: uniffi turns its exception into a panic here, which is caught and dropped.
     pub(crate) fn each(&self, f: impl Fn(&dyn DoorstepObserver)) {
         let copy: Vec<Arc<dyn DoorstepObserver>> = self.lock().iter().map(|(_, o)| o.clone()).collect();
         for o in copy {
-            f(o.as_ref());
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(o.as_ref())));
         }
     }
 

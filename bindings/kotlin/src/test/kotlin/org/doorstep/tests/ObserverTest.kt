@@ -60,6 +60,24 @@ class ObserverTest {
     }
 
     @Test
+    fun `an observer that throws fails neither the write nor the other observers`() {
+        val heard = CopyOnWriteArrayList<Change>()
+        phone.addObserver(object : DoorstepObserver {
+            override fun onChange(change: Change) = throw IllegalStateException("a bug in the app's observer")
+            override fun onSyncStatus(status: SyncStatus) = throw IllegalStateException("another one")
+        })
+        phone.addObserver(object : DoorstepObserver {
+            override fun onChange(change: Change) {
+                heard += change
+            }
+            override fun onSyncStatus(status: SyncStatus) {}
+        })
+        val recorded = phone.recordVisit(visit)
+        assertEquals(listOf(recorded.id), phone.visitHistory(home.id).map { it.id })
+        assertEquals(1, heard.size)
+    }
+
+    @Test
     fun `the changes Flow emits local writes`() = runBlocking {
         val next = async { phone.changes().first() }
         // The collector registers its observer when it starts: write until it has heard one.

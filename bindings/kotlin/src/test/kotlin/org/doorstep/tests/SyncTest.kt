@@ -97,7 +97,7 @@ class SyncTest {
             // The sync badge through the Flow layer: syncing, then done with nothing pending.
             val statuses = CopyOnWriteArrayList<SyncStatus>()
             val collector = launch(Dispatchers.Default) { liNa.syncStatusFlow().collect { statuses += it } }
-            while (statuses.isEmpty()) kotlinx.coroutines.delay(10)
+            withTimeout(10_000) { while (statuses.isEmpty()) kotlinx.coroutines.delay(10) }
             val progress = liNa.syncWithServer(server.url, liNaToken)
             assertTrue(progress.done)
             withTimeout(10_000) { while (statuses.last().syncing || statuses.last().lastSyncAt == null) kotlinx.coroutines.delay(10) }
