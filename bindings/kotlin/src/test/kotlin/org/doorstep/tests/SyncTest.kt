@@ -118,4 +118,37 @@ class SyncTest {
             assertEquals(e.message, zhangWei.syncStatus().lastError)
         }
     }
+
+    @Test
+    fun `workers keep recording on four threads while the phone syncs, and nothing is lost`() = runBlocking {
+        val dir = tempDir()
+        val office = Office(dir)
+        SyncServer(dir).use { server ->
+            server.import("directory", office.store.exportDocument("directory"))
+            val liNa = Doorstep.open(dir.resolve("li-na.db").toString())
+            val zhangWei = Doorstep.open(dir.resolve("zhang-wei.db").toString())
+            val liNaToken = liNa.enrol(server.url, server.enrolmentCode(office.liNa), "Li Na's phone").token
+            val zhangWeiToken = zhangWei.enrol(server.url, server.enrolmentCode(office.zhangWei), "Zhang Wei's phone").token
+            liNa.syncWithServer(server.url, liNaToken)
+            val homes = (1..4).map { office.household(liNa, "12", "30$it") }
+
+            val writers = homes.map { home ->
+                Thread {
+                    repeat(100) { i -> liNa.recordVisit(visit(home.id, office.liNa.id, "visit $i")) }
+                }.apply { start() }
+            }
+            // Sync again and again while the writers run (each sync locks the store only per step).
+            do {
+                liNa.syncWithServer(server.url, liNaToken)
+            } while (writers.any { it.isAlive })
+            writers.forEach { it.join() }
+            liNa.syncWithServer(server.url, liNaToken)
+            assertEquals(0uL, liNa.syncStatus().pendingChanges)
+
+            zhangWei.syncWithServer(server.url, zhangWeiToken)
+            for (home in homes) {
+                assertEquals(100, zhangWei.visitHistory(home.id).size)
+            }
+        }
+    }
 }
