@@ -124,6 +124,12 @@ class SyncServer(dir: Path) : AutoCloseable {
             ?: error("no code in ${resp.body()}")
     }
 
+    /** A fresh phone of `user` enrolled with `code` (a new one by default), and its token. */
+    suspend fun enrolPhone(dir: Path, name: String, user: User, code: String = enrolmentCode(user)): Pair<Doorstep, String> {
+        val phone = Doorstep.open(dir.resolve("$name.db").toString())
+        return phone to phone.enrol(url, code, "$name's phone").token
+    }
+
     private fun get(path: String): HttpResponse<String> =
         http.send(HttpRequest.newBuilder(URI("$url$path")).GET().build(), HttpResponse.BodyHandlers.ofString())
 

@@ -76,11 +76,9 @@ class SyncTest {
         val office = Office(dir)
         SyncServer(dir).use { server ->
             server.import("directory", office.store.exportDocument("directory"))
-            val liNa = Doorstep.open(dir.resolve("li-na.db").toString())
-            val zhangWei = Doorstep.open(dir.resolve("zhang-wei.db").toString())
-            val liNaToken = liNa.enrol(server.url, server.enrolmentCode(office.liNa), "Li Na's phone").token
+            val (liNa, liNaToken) = server.enrolPhone(dir, "li-na", office.liNa)
             val code = server.enrolmentCode(office.zhangWei)
-            val zhangWeiToken = zhangWei.enrol(server.url, code, "Zhang Wei's phone").token
+            val (zhangWei, zhangWeiToken) = server.enrolPhone(dir, "zhang-wei", office.zhangWei, code)
 
             // A used code enrols nobody else.
             val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
@@ -125,10 +123,8 @@ class SyncTest {
         val office = Office(dir)
         SyncServer(dir).use { server ->
             server.import("directory", office.store.exportDocument("directory"))
-            val liNa = Doorstep.open(dir.resolve("li-na.db").toString())
-            val zhangWei = Doorstep.open(dir.resolve("zhang-wei.db").toString())
-            val liNaToken = liNa.enrol(server.url, server.enrolmentCode(office.liNa), "Li Na's phone").token
-            val zhangWeiToken = zhangWei.enrol(server.url, server.enrolmentCode(office.zhangWei), "Zhang Wei's phone").token
+            val (liNa, liNaToken) = server.enrolPhone(dir, "li-na", office.liNa)
+            val (zhangWei, zhangWeiToken) = server.enrolPhone(dir, "zhang-wei", office.zhangWei)
             liNa.syncWithServer(server.url, liNaToken)
             val homes = (1..4).map { office.household(liNa, "12", "30$it") }
 
