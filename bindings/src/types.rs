@@ -623,23 +623,6 @@ impl From<query::VisitSummary> for Visit {
     }
 }
 
-impl From<core::Visit> for Visit {
-    fn from(v: core::Visit) -> Self {
-        Visit {
-            id: v.id.as_str().into(),
-            household: v.household.as_str().into(),
-            worker: v.worker.as_str().into(),
-            at: v.at,
-            location: v.location.map(Into::into),
-            kind: v.kind.into(),
-            outcome: v.outcome.into(),
-            notes: v.notes,
-            follow_up: v.follow_up,
-            photo_count: v.photos.len() as u32,
-        }
-    }
-}
-
 // ---- reports -------------------------------------------------------------------------------
 
 /// A snap-and-report issue, as filed.

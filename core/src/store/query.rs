@@ -63,6 +63,24 @@ pub struct VisitSummary {
     pub photo_count: u32,
 }
 
+impl From<crate::visit::Visit> for VisitSummary {
+    /// The row a visit's screen line shows, for a visit just recorded.
+    fn from(v: crate::visit::Visit) -> Self {
+        VisitSummary {
+            id: v.id,
+            household: v.household,
+            worker: v.worker,
+            at: v.at,
+            location: v.location,
+            kind: v.kind,
+            outcome: v.outcome,
+            notes: v.notes,
+            follow_up: v.follow_up,
+            photo_count: v.photos.len() as u32,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct ReportFilter {
     pub status: Option<ReportStatus>,
