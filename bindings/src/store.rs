@@ -2,7 +2,7 @@
 //!
 //! The core's `Store` is single-threaded (`&mut self`), the app calls from any thread: the store
 //! sits behind one mutex, held for one core call at a time (a visit takes ~0.1 ms). Every call
-//! goes through [`Doorstep::locked`], the one place that
+//! goes through [`Doorstep::run_as`], the one place that
 //! - catches a panic, so none crosses the FFI: the caller gets `Internal`, and the store is
 //!   reopened from disk (memory may hold half a change; disk never does);
 //! - collects the documents the call changed, and notifies observers after the lock is released.
@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use doorstep_core as core;
+use doorstep_core::store::query;
 use doorstep_core::{OpenOptions, Store};
 
 use crate::error::{panic_message, DoorstepError};
@@ -33,13 +34,6 @@ pub struct Doorstep {
     pub(crate) server_sync: std::sync::atomic::AtomicBool,
 }
 
-/// Notifications a call owes the observers, sent once every lock is released.
-#[must_use]
-pub(crate) struct Pending {
-    change: Option<Change>,
-    status: Option<SyncStatus>,
-}
-
 fn options() -> OpenOptions {
     OpenOptions { track_changes: true, ..OpenOptions::default() }
 }
@@ -47,53 +41,51 @@ fn options() -> OpenOptions {
 impl Doorstep {
     /// Runs `f` on the store: the call and its notifications.
     pub(crate) fn run<R>(&self, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {
-        let (r, pending) = self.locked(ChangeOrigin::Local, f);
-        self.notify(pending);
-        r
+        self.run_as(ChangeOrigin::Local, f)
     }
 
-    /// Runs `f` with the store locked and catches its panics; the notifications it owes are
-    /// returned for [`Doorstep::notify`], to be sent when the caller holds no lock either.
-    pub(crate) fn locked<R, E: From<DoorstepError>>(
+    /// [`Doorstep::run`] for changes from elsewhere (a sync step, an imported document). The one
+    /// place that locks the store: it catches `f`'s panics and notifies the observers of what
+    /// `f` changed once the lock is released.
+    pub(crate) fn run_as<R, E: From<DoorstepError>>(
         &self,
         origin: ChangeOrigin,
         f: impl FnOnce(&mut Store) -> Result<R, E>,
-    ) -> (Result<R, E>, Pending) {
-        let mut slot = self.slot();
-        let Some(store) = slot.as_mut() else {
-            // Only after a panic whose reopening failed (the file is gone or damaged).
-            let closed = DoorstepError::Storage("the store could not be reopened; open it again".into());
-            return (Err(closed.into()), Pending { change: None, status: None });
+    ) -> Result<R, E> {
+        let (r, change, status) = {
+            let mut slot = self.slot();
+            let Some(store) = slot.as_mut() else {
+                // Only after a panic whose reopening failed (the file is gone or damaged).
+                return Err(DoorstepError::Storage("the store could not be reopened; open it again".into()).into());
+            };
+            let want_status = origin == ChangeOrigin::Local && !self.observers.is_empty();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let r = f(store);
+                let documents: Vec<String> = store.take_changed_documents().iter().map(ToString::to_string).collect();
+                let status = (want_status && !documents.is_empty()).then(|| store.sync_status().ok()).flatten();
+                (r, documents, status)
+            }));
+            match outcome {
+                Ok((r, documents, status)) => {
+                    let change = (!documents.is_empty()).then_some(Change { origin, documents });
+                    (r, change, status)
+                }
+                Err(panic) => {
+                    let message = panic_message(panic.as_ref());
+                    // What memory held may be half a change: start again from what disk holds.
+                    *slot = Store::open(&self.path, options()).ok();
+                    return Err(DoorstepError::Internal(message).into());
+                }
+            }
         };
-        let want_status = origin == ChangeOrigin::Local && !self.observers.is_empty();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let r = f(store);
-            let documents: Vec<String> = store.take_changed_documents().iter().map(ToString::to_string).collect();
-            let status = (want_status && !documents.is_empty()).then(|| store.sync_status().ok()).flatten();
-            (r, documents, status)
-        }));
-        match outcome {
-            Ok((r, documents, status)) => {
-                let change = (!documents.is_empty()).then_some(Change { origin, documents });
-                let status = status.map(|s| self.with_progress(s.into()));
-                (r, Pending { change, status })
-            }
-            Err(panic) => {
-                let message = panic_message(panic.as_ref());
-                // What memory held may be half a change: start again from what disk holds.
-                *slot = Store::open(&self.path, options()).ok();
-                (Err(DoorstepError::Internal(message).into()), Pending { change: None, status: None })
-            }
-        }
-    }
-
-    pub(crate) fn notify(&self, pending: Pending) {
-        if let Some(change) = pending.change {
+        if let Some(change) = change {
             self.observers.each(|o| o.on_change(change.clone()));
         }
-        if let Some(status) = pending.status {
+        if let Some(status) = status {
+            let status = self.with_progress(status.into());
             self.observers.each(|o| o.on_sync_status(status.clone()));
         }
+        r
     }
 
     /// The store's status with this object's sync-in-progress flag.
@@ -105,7 +97,7 @@ impl Doorstep {
     }
 
     fn slot(&self) -> MutexGuard<'_, Option<Store>> {
-        // `locked` catches panics inside the lock, so it is never poisoned by the core; should
+        // `run_as` catches panics inside the lock, so it is never poisoned by the core; should
         // it be, the slot is still a whole store or none.
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -262,7 +254,7 @@ impl Doorstep {
         let files = std::mem::take(&mut visit.photos);
         self.run(|s| {
             let photos = Self::import_photos(s, files)?;
-            Ok(s.record_visit(visit.into_core(photos)?)?.into())
+            Ok(query::VisitSummary::from(s.record_visit(visit.into_core(photos)?)?).into())
         })
     }
 
@@ -386,9 +378,7 @@ impl Doorstep {
     /// of changes this phone did not have. Damaged or foreign bytes change nothing.
     pub fn import_document(&self, doc: String, bytes: Vec<u8>) -> Result<u64> {
         let doc = core::DocId::parse(&doc)?;
-        let (r, pending) = self.locked(ChangeOrigin::Sync, |s| Ok(s.merge_document(&doc, &bytes)?.new_changes as u64));
-        self.notify(pending);
-        r
+        self.run_as(ChangeOrigin::Sync, |s| Ok(s.merge_document(&doc, &bytes)?.new_changes as u64))
     }
 }
 

@@ -36,11 +36,7 @@ impl Doorstep {
     /// One step of a session, on a core thread that may block (`block_in_place`): the store is
     /// locked for `f` alone and the observers are notified after.
     fn step<R>(&self, f: impl FnOnce(&mut Store) -> Result<R, SyncError>) -> Result<R, SyncError> {
-        block_in_place(|| {
-            let (r, pending) = self.locked(ChangeOrigin::Sync, f);
-            self.notify(pending);
-            r
-        })
+        block_in_place(|| self.run_as(ChangeOrigin::Sync, f))
     }
 
     /// Marks a sync with the server as running (with its progress) or over, and tells the
