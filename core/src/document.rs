@@ -80,14 +80,20 @@ pub(crate) struct Doc {
 
 /// The first change of every document, identical on every device (same actor, time and ops).
 pub(crate) fn genesis(id: &DocId) -> AutoCommit {
-    let digest = Sha256::digest(format!("doorstep genesis\0{id}").as_bytes());
-    let mut am = AutoCommit::new().with_actor(ActorId::from(&digest[..16]));
+    let mut am = AutoCommit::new().with_actor(genesis_actor(id));
     am.put(ROOT, "doc", id.to_string()).expect("put on a new document");
     for c in id.collections() {
         am.put_object(ROOT, *c, ObjType::Map).expect("put on a new document");
     }
     am.commit_with(CommitOptions::default().with_time(0));
     am
+}
+
+/// The actor of a document's genesis change: the first 16 bytes of SHA-256 over
+/// `"doorstep genesis\0" + id`. Its operations make the root and the collection maps.
+pub(crate) fn genesis_actor(id: &DocId) -> ActorId {
+    let digest = Sha256::digest(format!("doorstep genesis\0{id}").as_bytes());
+    ActorId::from(&digest[..16])
 }
 
 /// The hash of a document's genesis change: the one change every device may hold without having
@@ -233,6 +239,17 @@ impl Doc {
 
     // ---- map records ---------------------------------------------------------------------
 
+    /// Whether the record under `key` is a map holding only what map records hold: plain
+    /// values (text, numbers, booleans) and maps of them, nothing Automerge-specific (texts,
+    /// lists, counters, timestamps, bytes), at any of its conflicting values.
+    pub fn is_plain_map_record(&self, collection: &str, key: &str) -> Result<bool> {
+        let coll = self.collection(collection)?;
+        match self.am.get_all(&coll, key) {
+            Ok(all) => Ok(all.iter().all(|(v, obj)| matches!(v, Value::Object(ObjType::Map)) && plain_fields(&self.am, obj, 0))),
+            Err(_) => Ok(false),
+        }
+    }
+
     /// Writes a map record, touching only the fields whose value changed (so concurrent edits of
     /// other fields survive). `null` deletes a field; fields this version does not know are kept.
     pub fn put_map<T: Serialize>(&mut self, collection: &str, key: &str, record: &T) -> Result<()> {
@@ -337,6 +354,30 @@ fn write_fields(
         }
     }
     Ok(())
+}
+
+/// Whether every field of the map `obj`, at every conflicting value, is a plain value or a map of
+/// them (at most four levels deep).
+fn plain_fields(am: &AutoCommit, obj: &ObjId, depth: usize) -> bool {
+    if depth > 4 {
+        return false;
+    }
+    am.keys(obj).all(|k| match am.get_all(obj, k.as_str()) {
+        Ok(all) => all.iter().all(|(v, child)| match v {
+            Value::Scalar(s) => matches!(
+                s.as_ref(),
+                ScalarValue::Str(_)
+                    | ScalarValue::Int(_)
+                    | ScalarValue::Uint(_)
+                    | ScalarValue::F64(_)
+                    | ScalarValue::Boolean(_)
+                    | ScalarValue::Null
+            ),
+            Value::Object(ObjType::Map) => plain_fields(am, child, depth + 1),
+            Value::Object(_) => false,
+        }),
+        Err(_) => false,
+    })
 }
 
 fn read_fields(am: &AutoCommit, obj: &ObjId) -> serde_json::Map<String, serde_json::Value> {

@@ -253,60 +253,100 @@ fn a_full_disk_refuses_the_write_keeps_what_was_stored_and_recovers() {
 }
 
 #[test]
-fn malformed_records_from_a_peer_get_no_rows_and_a_replaced_map_is_refused() {
+fn malformed_records_and_replaced_maps_from_a_peer_are_refused_whole() {
     use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ROOT};
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[]);
     let grid = DocId::Grid(f.grid.id.clone());
-
-    // A peer's copy with well-formed Automerge but records that make no sense.
-    let mut peer = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
-    let (_, visits) = peer.get(ROOT, "visits").unwrap().unwrap();
-    let (_, households) = peer.get(ROOT, "households").unwrap().unwrap();
-    peer.put(&visits, "V-number", 5).unwrap();
-    peer.put(&visits, "V-text", "{not json").unwrap();
-    let mut wrong_id = serde_json::json!({"id": "V-other", "household": h.id.as_str(), "worker": f.worker.id.as_str(),
-        "at": MORNING, "kind": "routine", "outcome": "all_well"});
-    peer.put(&visits, "V-mismatch", wrong_id.to_string()).unwrap();
-    wrong_id["id"] = "V-stranger".into();
-    wrong_id["household"] = "H-not-in-this-grid".into();
-    peer.put(&visits, "V-stranger", wrong_id.to_string()).unwrap();
-    peer.put(&households, "H-scalar", "just text").unwrap();
-    let odd = peer.put_object(&households, "H-odd", ObjType::Map).unwrap();
-    peer.put(&odd, "id", "H-odd").unwrap();
-    peer.put(&odd, "risk", "purple").unwrap();
-    let (_, residents) = peer.get(ROOT, "residents").unwrap().unwrap();
-    let stranger = peer.put_object(&residents, "R-stranger", ObjType::Map).unwrap();
-    for (k, v) in [
-        ("id", "R-stranger"),
-        ("household", "H-not-in-this-grid"),
-        ("name", "X"),
-        ("phone", ""),
-        ("id_number", ""),
-        ("relation", "head"),
-    ] {
-        peer.put(&stranger, k, v).unwrap();
-    }
-    let before = s.dump_query_tables().unwrap();
-    let outcome = s.merge_document(&grid, &peer.save()).unwrap();
-    assert!(outcome.new_changes >= 1);
-    assert_eq!(s.dump_query_tables().unwrap(), before, "nothing malformed reached the tables");
-    s.rebuild_indexes().unwrap();
-    assert_eq!(s.dump_query_tables().unwrap(), before);
-
-    // A peer that replaced a whole collection map: the merge is refused and nothing changes.
-    let mut hostile = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
-    hostile.put(ROOT, "visits", "gone").unwrap();
     let saved_before = s.save_document(&grid).unwrap();
-    assert!(matches!(s.merge_document(&grid, &hostile.save()), Err(Error::CorruptDocument { .. })));
-    assert_eq!(s.save_document(&grid).unwrap(), saved_before);
-    assert_eq!(s.dump_query_tables().unwrap(), before);
-    // …and so is one that renamed the document.
+    let before = s.dump_query_tables().unwrap();
+
+    // Peers' copies with well-formed Automerge but records that make no sense: each merge is
+    // refused with the code and the record it names, and nothing of it is kept.
+    type Edit = Box<dyn Fn(&mut AutoCommit)>;
+    let visit_json = |id: &str, household: &str| {
+        serde_json::json!({"id": id, "household": household, "worker": f.worker.id.as_str(),
+            "at": MORNING, "kind": "routine", "outcome": "all_well"})
+        .to_string()
+    };
+    let hh = h.id.as_str().to_string();
+    let cases: Vec<(&str, &str, Edit)> = vec![
+        ("bad_record", "V-number", Box::new(|p| put_in(p, "visits", "V-number", 5))),
+        ("bad_record", "V-text", Box::new(|p| put_in(p, "visits", "V-text", "{not json"))),
+        ("bad_record", "V-mismatch", {
+            let v = visit_json("V-other", &hh);
+            Box::new(move |p| put_in(p, "visits", "V-mismatch", v.as_str()))
+        }),
+        ("bad_record", "V-enum", {
+            let v = visit_json("V-enum", &hh).replace("routine", "teleport");
+            Box::new(move |p| put_in(p, "visits", "V-enum", v.as_str()))
+        }),
+        ("bad_record", "V-as-text", Box::new(|p| {
+            let (_, visits) = p.get(ROOT, "visits").unwrap().unwrap();
+            let t = p.put_object(&visits, "V-as-text", ObjType::Text).unwrap();
+            p.splice_text(&t, 0, 0, "{}").unwrap();
+        })),
+        ("bad_record", "H-scalar", Box::new(|p| put_in(p, "households", "H-scalar", "just text"))),
+        ("bad_record", "H-odd", Box::new(|p| {
+            let (_, households) = p.get(ROOT, "households").unwrap().unwrap();
+            let odd = p.put_object(&households, "H-odd", ObjType::Map).unwrap();
+            p.put(&odd, "id", "H-odd").unwrap();
+            p.put(&odd, "risk", "purple").unwrap();
+        })),
+        ("bad_record", "R-stranger", Box::new(|p| {
+            let (_, residents) = p.get(ROOT, "residents").unwrap().unwrap();
+            let stranger = p.put_object(&residents, "R-stranger", ObjType::Map).unwrap();
+            for (k, v) in [("id", "R-stranger"), ("household", "H-not-in-this-grid"), ("name", "X"), ("phone", ""),
+                ("id_number", ""), ("relation", "head")] {
+                p.put(&stranger, k, v).unwrap();
+            }
+        })),
+        ("root_changed", "visits", Box::new(|p| p.put(ROOT, "visits", "gone").unwrap())),
+        ("root_changed", "households", Box::new(|p| {
+            p.put_object(ROOT, "households", ObjType::Map).unwrap();
+        })),
+        ("root_changed", "residents", Box::new(|p| p.delete(ROOT, "residents").unwrap())),
+        ("deleted_record", "households", {
+            let hh = hh.clone();
+            Box::new(move |p| {
+                let (_, households) = p.get(ROOT, "households").unwrap().unwrap();
+                p.delete(&households, hh.as_str()).unwrap();
+            })
+        }),
+        ("replaced_record", "households", {
+            let hh = hh.clone();
+            Box::new(move |p| {
+                let (_, households) = p.get(ROOT, "households").unwrap().unwrap();
+                p.put_object(&households, hh.as_str(), ObjType::Map).unwrap();
+            })
+        }),
+    ];
+    for (code, names, edit) in cases {
+        let mut peer = AutoCommit::load(&saved_before).unwrap();
+        edit(&mut peer);
+        match s.merge_document(&grid, &peer.save()) {
+            Err(Error::Refused { code: c, message }) => {
+                assert_eq!(c, code, "{names}: {message}");
+                assert!(message.contains(names), "{message}");
+            }
+            other => panic!("{names}: {other:?}"),
+        }
+        assert_eq!(s.save_document(&grid).unwrap(), saved_before, "{names}");
+        assert_eq!(s.dump_query_tables().unwrap(), before, "{names}");
+    }
+    // …and so is a copy that renamed the document.
     let mut renamed = AutoCommit::load(&saved_before).unwrap();
     renamed.put(ROOT, "doc", "grid/elsewhere").unwrap();
     assert!(matches!(s.merge_document(&grid, &renamed.save()), Err(Error::WrongDocument { .. })));
     assert_eq!(s.save_document(&grid).unwrap(), saved_before);
     s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 1);
+}
+
+/// Puts a plain value under `key` in one of the document's collections, as a hostile client would.
+fn put_in(peer: &mut automerge::AutoCommit, collection: &str, key: &str, value: impl Into<automerge::ScalarValue>) {
+    use automerge::{transaction::Transactable, ReadDoc, ROOT};
+    let (_, map) = peer.get(ROOT, collection).unwrap().unwrap();
+    peer.put(&map, key, value).unwrap();
 }

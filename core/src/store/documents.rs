@@ -3,7 +3,9 @@
 
 use automerge::{AutoCommit, ChangeHash};
 
-use super::{load_doc, mark_heads, schema, Indexer, MergeOutcome, Persist, Store, MAX_DOCUMENT_BYTES};
+use super::{
+    check_changes, load_doc, mark_heads, schema, Authors, Indexer, MergeOutcome, Persist, Store, MAX_DOCUMENT_BYTES,
+};
 use crate::directory::VisitRules;
 use crate::document::{Doc, DocId, Touched};
 use crate::error::{Error, Result};
@@ -27,11 +29,29 @@ impl Store {
 
     /// Merges bytes of another replica of `id` (a whole document or changes) into this store and
     /// updates the query tables from the merge's patches, all in one transaction. Bytes that are
-    /// not a valid document, or are another document, change nothing.
+    /// not a valid document, or are another document, change nothing; changes that break the
+    /// data model's rules (`boundary`) are refused whole with [`Error::Refused`].
+    ///
+    /// Records may name any user as their author: this is the office's import of history it
+    /// recorded on behalf of workers (the server's admin import). A phone taking a document from
+    /// elsewhere uses [`Store::import_document`].
     pub fn merge_document(&mut self, id: &DocId, bytes: &[u8]) -> Result<MergeOutcome> {
-        let other = load_document(id, bytes)?;
+        self.merge_checked(id, bytes, Authors::OnBehalf)
+    }
+
+    /// Like [`Store::merge_document`], but every record that names its author must have been
+    /// written by a device of that user (the directory's `devices`): what a phone does with a
+    /// document file another phone exported.
+    pub fn import_document(&mut self, id: &DocId, bytes: &[u8]) -> Result<MergeOutcome> {
+        self.merge_checked(id, bytes, Authors::Verified)
+    }
+
+    fn merge_checked(&mut self, id: &DocId, bytes: &[u8], authors: Authors) -> Result<MergeOutcome> {
+        let mut other = load_document(id, bytes)?;
+        let new = self.lacking_changes(id, other.get_changes(&[]))?;
+        check_changes(self, id, &new, authors)?;
         let before = self.absorb_document(id, other)?;
-        self.keep(id, &before)
+        self.keep(id, &before, true)
     }
 
     /// Merges a loaded replica of `id` into the in-memory document (a document this store does

@@ -15,6 +15,7 @@
 
 mod access;
 mod assessment;
+mod boundary;
 mod directory;
 mod documents;
 mod households;
@@ -41,6 +42,8 @@ use crate::error::{Error, Result};
 use crate::household::Household;
 use crate::ids::{HouseholdId, UnitId, UserId};
 pub use assessment::{assessment_csv, Assessment, Scope};
+pub(crate) use boundary::{check_changes, Authors};
+pub use boundary::{MAX_CHANGE_BYTES, MAX_RECORD_BYTES};
 pub(crate) use documents::load_document;
 use index::Indexer;
 pub use peers::{RecordRef, SyncStatus, SERVER_PEER};

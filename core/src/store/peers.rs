@@ -173,8 +173,10 @@ impl Store {
     }
 
     /// Persists what an absorb brought in and updates the query tables from its patches, in one
-    /// transaction. A result that lost the document's shape is refused and dropped.
-    pub(crate) fn keep(&mut self, id: &DocId, before: &[ChangeHash]) -> Result<MergeOutcome> {
+    /// transaction. A result that lost the document's shape is refused and dropped, and so is
+    /// one whose touched records break the boundary's rules when `checked` (another replica's
+    /// changes, see `boundary`).
+    pub(crate) fn keep(&mut self, id: &DocId, before: &[ChangeHash], checked: bool) -> Result<MergeOutcome> {
         let doc = self.docs.get_mut(id).ok_or_else(|| Error::not_found("document", id))?;
         let after = doc.am.get_heads();
         if before == after.as_slice() {
@@ -195,6 +197,14 @@ impl Store {
             let touched = touched_records(&doc.am.diff(before, &after));
             (if new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) }, touched)
         };
+        if checked {
+            let touched: Vec<Touched> = touched.iter().cloned().collect();
+            let doc = self.docs.get(id).expect("loaded above");
+            if let Err(e) = super::boundary::check_records(self, doc, &touched) {
+                self.docs.remove(id);
+                return Err(e);
+            }
+        }
         self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
         self.note_change(id);
         Ok(MergeOutcome { new_changes, records_updated: touched.len() })

@@ -13,9 +13,10 @@ use automerge::{sync, sync::SyncDoc, ActorId, AutoCommit, Change, ChangeHash};
 
 use super::gate::Gate;
 use super::wire::{heads_digest, Entry, Kind};
+use super::ROUND_BUDGET_BYTES;
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{check_changes, Authors, Store};
 
 /// An entry after the first pass.
 enum Incoming {
@@ -56,14 +57,25 @@ impl<G: Gate> Exchange<G> {
     /// Takes the other side's entries in and returns the answers. `answer_in_sync`: say so
     /// (with a `heads` entry) when a document is in sync, which the responder does so that the
     /// initiator knows it may stop.
+    ///
+    /// The work one message causes is bounded: an entry repeating a document's `want` or `heads`
+    /// is answered once; whole documents are sent only while the answer stays within
+    /// [`ROUND_BUDGET_BYTES`] (at least one), the rest are left for the other side to ask again;
+    /// and a document is answered only if the other side may read it.
     pub fn handle(&mut self, store: &mut Store, entries: Vec<Entry>, answer_in_sync: bool) -> Result<Vec<Entry>> {
         let mut checked = Vec::with_capacity(entries.len());
+        let mut repeated = HashSet::new();
         for e in entries {
             let doc = DocId::parse(&e.doc).map_err(|_| Error::protocol("an entry names no valid document"))?;
+            if matches!(e.kind, Kind::Want | Kind::Heads) && !repeated.insert((doc.clone(), e.kind)) {
+                continue;
+            }
             let incoming = self.check(store, &doc, e)?;
             checked.push((doc, incoming));
         }
         let mut out = Vec::new();
+        let mut out_bytes = 0usize;
+        let mut to_answer: Vec<DocId> = Vec::new();
         for (doc, incoming) in checked {
             self.documents_touched.insert(doc.clone());
             match incoming {
@@ -73,7 +85,7 @@ impl<G: Gate> Exchange<G> {
                         am.sync().receive_sync_message(state, msg).map_err(|e| Error::protocol(e.to_string()))
                     })?;
                     self.keep(store, &doc, &before)?;
-                    self.answer(store, &doc, answer_in_sync, &mut out)?;
+                    to_answer.push(doc);
                 }
                 Incoming::Save(other) => {
                     let mut other = *other;
@@ -82,19 +94,21 @@ impl<G: Gate> Exchange<G> {
                     self.keep(store, &doc, &before)?;
                     store.set_peer_heads(&self.peer_id, &doc, &theirs)?;
                     self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, &doc)?);
-                    self.answer(store, &doc, answer_in_sync, &mut out)?;
+                    to_answer.push(doc);
                 }
                 Incoming::Want => {
-                    if store.has_document(&doc)? {
-                        out.push(Entry { doc: doc.to_string(), kind: Kind::Save, data: store.document_bytes(&doc)? });
+                    if !store.has_document(&doc)? {
+                        continue;
                     }
+                    let size = store.stored_document_bytes(&doc)?;
+                    if out_bytes > 0 && out_bytes + size > ROUND_BUDGET_BYTES {
+                        continue; // asked again in the next message
+                    }
+                    out_bytes += size;
+                    out.push(Entry { doc: doc.to_string(), kind: Kind::Save, data: store.document_bytes(&doc)? });
                 }
                 Incoming::Heads(digest) => match store.stored_heads(&doc)? {
-                    None => {
-                        if self.gate.may_take(store, &doc)? {
-                            out.push(Entry { doc: doc.to_string(), kind: Kind::Want, data: Vec::new() });
-                        }
-                    }
+                    None => out.push(Entry { doc: doc.to_string(), kind: Kind::Want, data: Vec::new() }),
                     Some(ours) if heads_digest(&ours) == digest => {
                         store.set_peer_heads(&self.peer_id, &doc, &ours)?;
                     }
@@ -104,6 +118,15 @@ impl<G: Gate> Exchange<G> {
                         }
                     }
                 },
+            }
+        }
+        // One answer per document, after all its entries were taken in, and only where the
+        // other side may read what we hold (a report it may file but not read gets nothing; one
+        // this store does not hold yet has nothing to give away).
+        let mut answered = HashSet::new();
+        for doc in to_answer {
+            if answered.insert(doc.clone()) && (!store.has_document(&doc)? || self.gate.may_send(store, &doc)?) {
+                self.answer(store, &doc, answer_in_sync, &mut out)?;
             }
         }
         Ok(out)
@@ -140,6 +163,16 @@ impl<G: Gate> Exchange<G> {
                 if e.data.len() != 16 {
                     return Err(Error::protocol("a heads digest is not 16 bytes"));
                 }
+                // A heads entry is answered with what the other side lacks, and once its digest
+                // matches ours the document counts as shared with it: only for what it may read.
+                let allowed = if store.has_document(doc)? {
+                    self.gate.may_send(store, doc)?
+                } else {
+                    self.gate.asks_for_unknown() && self.gate.may_take(store, doc)?
+                };
+                if !allowed {
+                    return Err(forbidden());
+                }
                 Ok(Incoming::Heads(e.data))
             }
             Kind::Sync => {
@@ -148,8 +181,9 @@ impl<G: Gate> Exchange<G> {
                 }
                 let msg = sync::Message::decode(&e.data).map_err(|e| Error::protocol(e.to_string()))?;
                 if self.gate.checks_changes() && !msg.changes.is_empty() {
-                    let new = self.lacking(store, doc, changes_in(&msg)?)?;
+                    let new = store.lacking_changes(doc, changes_in(&msg)?)?;
                     self.gate.check_incoming(store, doc, &new)?;
+                    check_changes(store, doc, &new, Authors::Verified)?;
                 }
                 Ok(Incoming::Sync(msg))
             }
@@ -159,21 +193,13 @@ impl<G: Gate> Exchange<G> {
                 }
                 let mut other = crate::store::load_document(doc, &e.data)?;
                 if self.gate.checks_changes() {
-                    let new = self.lacking(store, doc, other.get_changes(&[]))?;
+                    let new = store.lacking_changes(doc, other.get_changes(&[]))?;
                     self.gate.check_incoming(store, doc, &new)?;
+                    check_changes(store, doc, &new, Authors::Verified)?;
                 }
                 Ok(Incoming::Save(Box::new(other)))
             }
         }
-    }
-
-    /// The changes among `changes` that this store does not hold.
-    fn lacking(&self, store: &mut Store, doc: &DocId, changes: Vec<Change>) -> Result<Vec<Change>> {
-        if !store.has_document(doc)? {
-            let genesis = genesis_hash(doc);
-            return Ok(changes.into_iter().filter(|c| c.hash() != genesis).collect());
-        }
-        store.with_am(doc, |am| changes.into_iter().filter(|c| am.get_change_by_hash(&c.hash()).is_none()).collect())
     }
 
     fn state(&mut self, store: &Store, doc: &DocId) -> Result<&mut sync::State> {
@@ -192,7 +218,7 @@ impl<G: Gate> Exchange<G> {
                 return Err(e);
             }
         }
-        store.keep(doc, before)?;
+        store.keep(doc, before, self.gate.checks_changes())?;
         if let Some(state) = self.states.get(doc) {
             if !state.shared_heads.is_empty() {
                 store.set_peer_heads(&self.peer_id, doc, &state.shared_heads)?;

@@ -14,6 +14,10 @@ pub(crate) trait Gate {
     fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool>;
     /// Whether this side takes `doc` from the other side at all.
     fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool>;
+    /// Whether this side asks the other for a document it does not hold when the other side
+    /// announces it (a `heads` entry): a phone does, for what it may take; the server does not,
+    /// and refuses a `heads` entry for a document it does not hold.
+    fn asks_for_unknown(&self) -> bool;
     /// Whether [`Gate::check_incoming`] needs to see the incoming changes.
     fn checks_changes(&self) -> bool;
     /// Checks changes this store lacks before any of them is applied. An error refuses the
@@ -25,7 +29,10 @@ pub(crate) trait Gate {
 }
 
 /// A phone's gate. Towards the server it offers and takes everything (the server authorizes);
-/// towards another phone, only documents both users may hold by the directory.
+/// towards another phone, only documents both users may hold by the directory, and never the
+/// directory itself: it comes from the server alone (a phone cannot tell an admin's change to
+/// it from a forged one, and the directory decides who may read everything else). Changes
+/// from another phone pass the boundary's checks.
 pub(crate) struct PhoneGate {
     pub me: Option<UserId>,
     pub peer: Option<UserId>,
@@ -35,6 +42,7 @@ impl Gate for PhoneGate {
     fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool> {
         match (&self.me, &self.peer) {
             (_, None) => Ok(true),
+            (_, Some(_)) if *doc == DocId::Directory => Ok(false),
             (Some(me), Some(peer)) => Ok(store.may_read(me, doc)? && store.may_read(peer, doc)?),
             (None, Some(_)) => Ok(false),
         }
@@ -43,14 +51,19 @@ impl Gate for PhoneGate {
     fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool> {
         match (&self.me, &self.peer) {
             (_, None) => Ok(true),
+            (_, Some(_)) if *doc == DocId::Directory => Ok(false),
             // A report this phone has not seen yet is checked on its header once it is in.
             (Some(me), Some(_)) => Ok(store.may_read(me, doc)? || matches!(doc, DocId::Report(_))),
             (None, Some(_)) => Ok(false),
         }
     }
 
+    fn asks_for_unknown(&self) -> bool {
+        true
+    }
+
     fn checks_changes(&self) -> bool {
-        false
+        self.peer.is_some()
     }
 
     fn check_incoming(&self, _: &Store, _: &DocId, _: &[Change]) -> Result<()> {
@@ -82,6 +95,10 @@ impl Gate for DeviceGate {
 
     fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool> {
         Ok(store.may_read(&self.user, doc)? || store.may_write(&self.user, doc)?)
+    }
+
+    fn asks_for_unknown(&self) -> bool {
+        false
     }
 
     fn checks_changes(&self) -> bool {

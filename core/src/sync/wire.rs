@@ -53,7 +53,7 @@ pub struct Hello {
 }
 
 /// What an entry carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// `data` is an Automerge sync message for the document.
@@ -155,22 +155,40 @@ impl Batch {
             )));
         }
         let body = &bytes[4..];
-        let batch: std::result::Result<Batch, _> = match bytes[3] {
-            PLAIN => ciborium::from_reader(body),
+        let inflated;
+        let cbor: &[u8] = match bytes[3] {
+            PLAIN => body,
             DEFLATE => {
-                let mut inflated = Vec::new();
-                flate2::read::DeflateDecoder::new(body)
+                let mut out = Vec::new();
+                let mut z = flate2::bufread::DeflateDecoder::new(body);
+                (&mut z)
                     .take(MAX_MESSAGE_BYTES as u64 + 1)
-                    .read_to_end(&mut inflated)
-                    .map_err(|e| Error::protocol(format!("its compressed body is damaged ({e})")))?;
-                if inflated.len() > MAX_MESSAGE_BYTES {
+                    .read_to_end(&mut out)
+                    .map_err(|_| Error::protocol("its compressed body is damaged"))?;
+                if out.len() > MAX_MESSAGE_BYTES {
                     return Err(Error::protocol("its body inflates beyond the message limit"));
                 }
-                ciborium::from_reader(inflated.as_slice())
+                if !z.into_inner().is_empty() {
+                    return Err(Error::protocol("bytes follow its compressed body"));
+                }
+                inflated = out;
+                &inflated
             }
             other => return Err(Error::protocol(format!("unknown body encoding {other}"))),
         };
-        let batch = batch.map_err(|e| Error::protocol(format!("its body is not a valid batch ({e})")))?;
+        let mut rest = cbor;
+        let batch: Batch = ciborium::from_reader(&mut rest).map_err(|e| {
+            // ciborium's errors carry Rust debug text for I/O failures: say what it means.
+            Error::protocol(match e {
+                ciborium::de::Error::Io(_) => "its body is cut short".to_string(),
+                ciborium::de::Error::Syntax(at) => format!("its body is not valid CBOR (at byte {at})"),
+                ciborium::de::Error::Semantic(_, why) => format!("its body is not a valid batch ({why})"),
+                ciborium::de::Error::RecursionLimitExceeded => "its body nests too deeply".to_string(),
+            })
+        })?;
+        if !rest.is_empty() {
+            return Err(Error::protocol("bytes follow its body"));
+        }
         if batch.docs.len() > MAX_ENTRIES {
             return Err(Error::protocol(format!("it has more than {MAX_ENTRIES} entries")));
         }
@@ -246,6 +264,7 @@ mod tests {
             &b"DS\x09\x00\xa0"[..],
             &b"DS\x01\x07\xa0"[..],
             &good[..good.len() / 2],
+            &[&Batch { cursor: Some(1), ..Batch::default() }.encode()[..], &[0xa0][..]].concat()[..],
         ] {
             assert!(matches!(Batch::decode(bad), Err(Error::Protocol(_))), "{bad:?}");
         }

@@ -1,0 +1,448 @@
+//! The boundary: every change that enters this store from another replica (a device syncing
+//! with the server, a phone in a stairwell, an admin import) is checked here before it is kept.
+//!
+//! Automerge merges anything that is a valid change, so the rules of the data model
+//! (`docs/DATA-MODEL.md`) are enforced here, in two steps:
+//!
+//! 1. [`check_changes`], before anything is applied, reads the operations of every change this
+//!    store lacks: the root (`doc` and the top-level maps) is never touched after the genesis
+//!    change; no record key is deleted or re-created; write-once records (visits, report headers,
+//!    events) are one JSON string that parses, passes the same checks as a local write, names
+//!    the user of the device whose actor wrote it as its author, and is never overwritten (a
+//!    visit's tombstone is the one exception); changes, records and documents stay within their
+//!    size limits.
+//! 2. [`check_records`], after the changes were applied in memory and before they are kept,
+//!    reads every record they touched that is edited field by field (households, residents,
+//!    directory entries): it must still parse, keep its id, and stay in its document.
+//!
+//! Either step refuses the whole message with [`Error::Refused`] and a code from
+//! `docs/PROTOCOL.md` §6; the caller drops what was absorbed, so nothing is half-kept. Messages
+//! name the document, the collection and the record id, never a record's content (it may hold a
+//! resident's name, phone or ID number).
+
+use std::collections::HashMap;
+
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{ActorId, Change, ObjType, ReadDoc, ScalarValue, Value};
+use serde::de::DeserializeOwned;
+
+use super::Store;
+use crate::directory::{Category, Device, Role, Unit, User};
+use crate::document::{genesis_actor, genesis_hash, Doc, DocId, Touched, HEADER_KEY};
+use crate::error::{Error, Result};
+use crate::household::{Household, Resident};
+use crate::report::{Report, ReportEvent};
+use crate::visit::Visit;
+
+/// Largest single change another replica may send (a visit with notes and 20 photos' metadata is
+/// a few KB; an honest change is never near this).
+pub const MAX_CHANGE_BYTES: usize = 1 << 20;
+/// Largest encoded record (one visit, header or event as JSON, or one field of a map record).
+pub const MAX_RECORD_BYTES: usize = 64 << 10;
+
+/// Whose word a record's author field is taken on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Authors {
+    /// The author a record names must be the user of the device whose actor wrote it (every
+    /// change from a device or a peer).
+    Verified,
+    /// The admin's import of office history (`POST /v1/admin/documents`): records may name the
+    /// workers they were recorded for. The one exception, documented in `docs/PROTOCOL.md`.
+    OnBehalf,
+}
+
+/// How records of one collection are laid out (`docs/DATA-MODEL.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Written once: one JSON string per key.
+    Value(ValueKind),
+    /// Edited field by field: one map per key.
+    Map,
+    /// The directory's visit rules: one integer per key.
+    Int,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ValueKind {
+    Visit,
+    Header,
+    Event,
+}
+
+fn layout(doc: &DocId, collection: &str) -> Layout {
+    match (doc, collection) {
+        (DocId::Grid(_), "visits") => Layout::Value(ValueKind::Visit),
+        (DocId::Report(_), "header") => Layout::Value(ValueKind::Header),
+        (DocId::Report(_), "events") => Layout::Value(ValueKind::Event),
+        (DocId::Directory, "visit_rules") => Layout::Int,
+        _ => Layout::Map,
+    }
+}
+
+/// What an operation of this batch left under a record key, for the checks of later operations.
+#[derive(Clone)]
+enum Written {
+    Value(String),
+    Map,
+}
+
+/// Checks the changes of `doc` that this store lacks (`new`, in any order) before they are
+/// applied. An error refuses the whole message.
+pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], authors: Authors) -> Result<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let genesis = genesis_hash(doc);
+    let mut incoming = 0usize;
+    for c in new {
+        let size = c.raw_bytes().len();
+        if size > MAX_CHANGE_BYTES {
+            return Err(too_large(format!("a change to {doc} is {size} bytes, over the limit of {MAX_CHANGE_BYTES}")));
+        }
+        incoming += size;
+    }
+    let stored = store.stored_document_bytes(doc)?;
+    if stored + incoming > super::MAX_DOCUMENT_BYTES {
+        return Err(too_large(format!(
+            "{doc} would grow to {} bytes, over the document limit of {}",
+            stored + incoming,
+            super::MAX_DOCUMENT_BYTES
+        )));
+    }
+    let root = Root::of(doc);
+    let mut written: HashMap<(&'static str, String), Written> = HashMap::new();
+    let mut authors_seen: HashMap<ActorId, Option<(String, Role)>> = HashMap::new();
+    for c in new.iter().filter(|c| c.hash() != genesis) {
+        let expanded = c.decode();
+        for op in &expanded.operations {
+            if op.obj == ObjectId::Root {
+                let key = match &op.key {
+                    Key::Map(k) => k.to_string(),
+                    Key::Seq(_) => "?".into(),
+                };
+                return Err(Error::refused(
+                    "root_changed",
+                    format!("a change touches '{key}' at the root of {doc}; its id and top-level maps are fixed"),
+                ));
+            }
+            let Some(collection) = root.collection_of(&op.obj) else {
+                check_field_op(doc, &op.action)?;
+                continue;
+            };
+            let Key::Map(key) = &op.key else {
+                return Err(bad_record(doc, collection, "?", "its collection is not a map"));
+            };
+            let key = key.to_string();
+            let before = match written.get(&(collection, key.clone())) {
+                Some(w) => Some(w.clone()),
+                None => store.existing_record(doc, collection, &key)?,
+            };
+            let now = match (layout(doc, collection), &op.action) {
+                (_, OpType::Delete) => {
+                    return Err(Error::refused(
+                        "deleted_record",
+                        format!("a change deletes {collection} record {key} of {doc}; records are deleted by a tombstone"),
+                    ))
+                }
+                (Layout::Value(kind), OpType::Put(ScalarValue::Str(text))) => {
+                    if text.len() > MAX_RECORD_BYTES {
+                        return Err(too_large(format!(
+                            "{collection} record {key} of {doc} is {} bytes, over the limit of {MAX_RECORD_BYTES}",
+                            text.len()
+                        )));
+                    }
+                    let author = check_value(doc, collection, &key, kind, text)?;
+                    match &before {
+                        Some(old) => check_rewrite(doc, collection, &key, kind, old, text)?,
+                        None if authors == Authors::Verified => {
+                            let writer = match authors_seen.get(&expanded.actor_id) {
+                                Some(w) => w.clone(),
+                                None => {
+                                    let w = store.author_of_actor(&expanded.actor_id.to_hex_string())?;
+                                    authors_seen.insert(expanded.actor_id.clone(), w.clone());
+                                    w
+                                }
+                            };
+                            match writer {
+                                Some((user, _)) if user == author => {}
+                                Some((_, Role::Admin)) => {}
+                                _ => {
+                                    return Err(Error::refused(
+                                        "forged_author",
+                                        format!(
+                                            "{collection} record {key} of {doc} names an author who is not the user \
+                                             of the device that wrote it"
+                                        ),
+                                    ))
+                                }
+                            }
+                        }
+                        None => {}
+                    }
+                    Written::Value(text.to_string())
+                }
+                (Layout::Map, OpType::Make(ObjType::Map)) => {
+                    if before.is_some() {
+                        return Err(Error::refused(
+                            "replaced_record",
+                            format!("a change replaces {collection} record {key} of {doc} with a new one"),
+                        ));
+                    }
+                    Written::Map
+                }
+                (Layout::Int, OpType::Put(ScalarValue::Int(_) | ScalarValue::Uint(_))) => Written::Map,
+                _ => return Err(bad_record(doc, collection, &key, "it is not of the type its collection holds")),
+            };
+            written.insert((collection, key), now);
+        }
+    }
+    Ok(())
+}
+
+/// The genesis objects of a document: the root and its collection maps, by operation id.
+struct Root {
+    actor: ActorId,
+    collections: &'static [&'static str],
+}
+
+impl Root {
+    fn of(doc: &DocId) -> Root {
+        Root { actor: genesis_actor(doc), collections: doc.collections() }
+    }
+
+    /// The collection whose map `obj` is; `None` for the root and for any other object (a
+    /// field map inside a record).
+    fn collection_of(&self, obj: &ObjectId) -> Option<&'static str> {
+        match obj {
+            ObjectId::Id(OpId(counter, actor)) if actor == &self.actor => {
+                // The genesis change puts `doc` (op 1), then one map per collection (ops 2, 3, …).
+                counter.checked_sub(2).and_then(|i| self.collections.get(i as usize)).copied()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An operation inside a map record: plain values, nested maps and deleted fields only.
+fn check_field_op(doc: &DocId, action: &OpType) -> Result<()> {
+    match action {
+        OpType::Put(ScalarValue::Str(s)) if s.len() > MAX_RECORD_BYTES => {
+            Err(too_large(format!("a field of a record of {doc} is over the limit of {MAX_RECORD_BYTES} bytes")))
+        }
+        OpType::Put(
+            ScalarValue::Str(_)
+            | ScalarValue::Int(_)
+            | ScalarValue::Uint(_)
+            | ScalarValue::F64(_)
+            | ScalarValue::Boolean(_)
+            | ScalarValue::Null,
+        )
+        | OpType::Make(ObjType::Map)
+        | OpType::Delete => Ok(()),
+        _ => Err(Error::refused(
+            "bad_record",
+            format!("a change writes a value of a type no record of {doc} holds (a text, list, counter or mark)"),
+        )),
+    }
+}
+
+/// Parses a write-once record as its collection holds it and checks it as a local write would;
+/// returns the user it names as its author.
+fn check_value(doc: &DocId, collection: &str, key: &str, kind: ValueKind, text: &str) -> Result<String> {
+    let bad = |why: String| bad_record(doc, collection, key, &why);
+    match kind {
+        ValueKind::Visit => {
+            let v: Visit = parse(text).map_err(bad)?;
+            if v.id.as_str() != key {
+                return Err(bad("its id is not its key".into()));
+            }
+            v.validate().map_err(|e| bad(e.to_string()))?;
+            Ok(v.worker.as_str().to_string())
+        }
+        ValueKind::Header => {
+            let r: Report = parse(text).map_err(bad)?;
+            if key != HEADER_KEY || !matches!(doc, DocId::Report(id) if id == &r.id) {
+                return Err(bad("it is not the header of this report".into()));
+            }
+            r.validate().map_err(|e| bad(e.to_string()))?;
+            Ok(r.reporter.as_str().to_string())
+        }
+        ValueKind::Event => {
+            let e: ReportEvent = parse(text).map_err(bad)?;
+            if e.id.as_str() != key {
+                return Err(bad("its id is not its key".into()));
+            }
+            e.validate().map_err(|e| bad(e.to_string()))?;
+            Ok(e.author.as_str().to_string())
+        }
+    }
+}
+
+/// A write-once record written again: only the same record, or (for a visit) its tombstone.
+fn check_rewrite(doc: &DocId, collection: &str, key: &str, kind: ValueKind, old: &Written, new: &str) -> Result<()> {
+    let immutable = || {
+        Error::refused(
+            "immutable_record",
+            format!("a change rewrites {collection} record {key} of {doc}, which is written once; corrections are new events"),
+        )
+    };
+    let Written::Value(old) = old else { return Err(immutable()) };
+    if old == new {
+        return Ok(());
+    }
+    if kind == ValueKind::Visit {
+        if let (Ok(mut before), Ok(after)) = (parse::<Visit>(old), parse::<Visit>(new)) {
+            before.deleted = true;
+            if before == after {
+                return Ok(());
+            }
+        }
+    }
+    Err(immutable())
+}
+
+fn parse<T: DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    // serde_json's message names the field and the expected type, never the value.
+    serde_json::from_str(text).map_err(|e| format!("it does not parse ({})", strip_position(&e.to_string())))
+}
+
+/// serde_json ends its messages with "at line 1 column N": of no use to a worker.
+fn strip_position(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
+/// Checks every record edited field by field that `touched` names, as it stands in `doc` after
+/// the other replica's changes were applied in memory.
+pub(crate) fn check_records(store: &Store, doc: &Doc, touched: &[Touched]) -> Result<()> {
+    for t in touched {
+        let collection = t.collection.as_str();
+        if !doc.id.collections().contains(&collection) || layout(&doc.id, collection) != Layout::Map {
+            continue;
+        }
+        let keys = match &t.key {
+            Some(k) => vec![k.clone()],
+            None => doc.keys(collection)?,
+        };
+        for key in keys {
+            check_map_record(store, doc, collection, &key)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Result<()> {
+    let bad = |why: &str| bad_record(&doc.id, collection, key, why);
+    if !doc.has_key(collection, key)? {
+        return Ok(()); // nothing there (a deletion was refused before it was applied)
+    }
+    if !doc.is_plain_map_record(collection, key)? {
+        return Err(bad("it holds a value of a type no record holds"));
+    }
+    let parsed = |e: Error| match e {
+        Error::CorruptDocument { .. } => bad("it does not parse"),
+        e => e,
+    };
+    match (&doc.id, collection) {
+        (DocId::Grid(grid), "households") => {
+            let h: Household = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
+            if h.id.as_str() != key || &h.grid != grid {
+                return Err(bad("its id or grid is not the one it was created with"));
+            }
+            h.validate().map_err(|e| bad(&e.to_string()))
+        }
+        (DocId::Grid(_), "residents") => {
+            let r: Resident = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
+            if r.id.as_str() != key || !doc.has_key("households", r.household.as_str())? {
+                return Err(bad("its id or household is not one of this grid"));
+            }
+            r.validate(super::year_of(store.now())).map_err(|e| bad(&e.to_string()))
+        }
+        (DocId::Directory, "units") => {
+            let u: Unit = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
+            (u.id.as_str() == key).then_some(()).ok_or_else(|| bad("its id is not its key"))
+        }
+        (DocId::Directory, "users") => {
+            let u: User = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
+            (u.id.as_str() == key).then_some(()).ok_or_else(|| bad("its id is not its key"))
+        }
+        (DocId::Directory, "devices") => {
+            let d: Device = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
+            (d.id == key && d.actor == key).then_some(()).ok_or_else(|| bad("its id is not its actor"))
+        }
+        (DocId::Directory, "categories") => {
+            let c: Category = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
+            (c.id.as_str() == key).then_some(()).ok_or_else(|| bad("its id is not its key"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn bad_record(doc: &DocId, collection: &str, key: &str, why: &str) -> Error {
+    Error::refused("bad_record", format!("{collection} record {key} of {doc} is refused: {why}"))
+}
+
+fn too_large(message: String) -> Error {
+    Error::refused("too_large", message)
+}
+
+impl Store {
+    /// The changes among `changes` that this store does not hold for `doc` (the genesis change
+    /// every replica makes for itself is never new).
+    pub(crate) fn lacking_changes(&mut self, doc: &DocId, changes: Vec<Change>) -> Result<Vec<Change>> {
+        if !self.has_document(doc)? {
+            let genesis = genesis_hash(doc);
+            return Ok(changes.into_iter().filter(|c| c.hash() != genesis).collect());
+        }
+        self.with_am(doc, |am| changes.into_iter().filter(|c| am.get_change_by_hash(&c.hash()).is_none()).collect())
+    }
+
+    /// What the document holds under a record key now (for the write-once and re-creation
+    /// rules): the value of a write-once record, a map for the others.
+    fn existing_record(&mut self, id: &DocId, collection: &'static str, key: &str) -> Result<Option<Written>> {
+        if !self.has_document(id)? {
+            return Ok(None);
+        }
+        self.ensure_loaded(id)?;
+        let doc = self.docs.get(id).expect("loaded above");
+        let obj = doc.collection(collection)?;
+        let all = doc.am.get_all(&obj, key).map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })?;
+        // With concurrent values, a string wins the comparison: a rewrite must match one of them.
+        let mut out = None;
+        for (value, _) in all {
+            out = Some(match value {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Str(text) => Written::Value(text.to_string()),
+                    _ => Written::Map,
+                },
+                Value::Object(_) => Written::Map,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The user (and role) of the device writing with `actor` (hex), revoked devices included:
+    /// authorship of what a device wrote before it was revoked stays theirs.
+    pub(crate) fn author_of_actor(&self, actor: &str) -> Result<Option<(String, Role)>> {
+        use rusqlite::OptionalExtension;
+        let row: Option<(String, Option<String>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT d.user_id, u.role FROM devices d LEFT JOIN users u ON u.id = d.user_id AND u.deleted = 0
+                 WHERE d.actor = ?1",
+            )?
+            .query_row([actor], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.and_then(|(user, role)| Some((user, Role::parse(&role?)?))))
+    }
+
+    /// Bytes a stored document takes (snapshot and change rows): what the document limit counts.
+    pub(crate) fn stored_document_bytes(&self, id: &DocId) -> Result<usize> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
+                  + COALESCE((SELECT SUM(length(bytes)) FROM changes WHERE doc_id = ?1), 0)",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+}
