@@ -245,7 +245,9 @@ impl Doc {
     pub fn is_plain_map_record(&self, collection: &str, key: &str) -> Result<bool> {
         let coll = self.collection(collection)?;
         match self.am.get_all(&coll, key) {
-            Ok(all) => Ok(all.iter().all(|(v, obj)| matches!(v, Value::Object(ObjType::Map)) && plain_fields(&self.am, obj, 0))),
+            Ok(all) => Ok(all
+                .iter()
+                .all(|(v, obj)| matches!(v, Value::Object(ObjType::Map)) && plain_fields(&self.am, obj, 0))),
             Err(_) => Ok(false),
         }
     }

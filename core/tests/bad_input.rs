@@ -282,30 +282,52 @@ fn malformed_records_and_replaced_maps_from_a_peer_are_refused_whole() {
             let v = visit_json("V-enum", &hh).replace("routine", "teleport");
             Box::new(move |p| put_in(p, "visits", "V-enum", v.as_str()))
         }),
-        ("bad_record", "V-as-text", Box::new(|p| {
-            let (_, visits) = p.get(ROOT, "visits").unwrap().unwrap();
-            let t = p.put_object(&visits, "V-as-text", ObjType::Text).unwrap();
-            p.splice_text(&t, 0, 0, "{}").unwrap();
-        })),
+        (
+            "bad_record",
+            "V-as-text",
+            Box::new(|p| {
+                let (_, visits) = p.get(ROOT, "visits").unwrap().unwrap();
+                let t = p.put_object(&visits, "V-as-text", ObjType::Text).unwrap();
+                p.splice_text(&t, 0, 0, "{}").unwrap();
+            }),
+        ),
         ("bad_record", "H-scalar", Box::new(|p| put_in(p, "households", "H-scalar", "just text"))),
-        ("bad_record", "H-odd", Box::new(|p| {
-            let (_, households) = p.get(ROOT, "households").unwrap().unwrap();
-            let odd = p.put_object(&households, "H-odd", ObjType::Map).unwrap();
-            p.put(&odd, "id", "H-odd").unwrap();
-            p.put(&odd, "risk", "purple").unwrap();
-        })),
-        ("bad_record", "R-stranger", Box::new(|p| {
-            let (_, residents) = p.get(ROOT, "residents").unwrap().unwrap();
-            let stranger = p.put_object(&residents, "R-stranger", ObjType::Map).unwrap();
-            for (k, v) in [("id", "R-stranger"), ("household", "H-not-in-this-grid"), ("name", "X"), ("phone", ""),
-                ("id_number", ""), ("relation", "head")] {
-                p.put(&stranger, k, v).unwrap();
-            }
-        })),
+        (
+            "bad_record",
+            "H-odd",
+            Box::new(|p| {
+                let (_, households) = p.get(ROOT, "households").unwrap().unwrap();
+                let odd = p.put_object(&households, "H-odd", ObjType::Map).unwrap();
+                p.put(&odd, "id", "H-odd").unwrap();
+                p.put(&odd, "risk", "purple").unwrap();
+            }),
+        ),
+        (
+            "bad_record",
+            "R-stranger",
+            Box::new(|p| {
+                let (_, residents) = p.get(ROOT, "residents").unwrap().unwrap();
+                let stranger = p.put_object(&residents, "R-stranger", ObjType::Map).unwrap();
+                for (k, v) in [
+                    ("id", "R-stranger"),
+                    ("household", "H-not-in-this-grid"),
+                    ("name", "X"),
+                    ("phone", ""),
+                    ("id_number", ""),
+                    ("relation", "head"),
+                ] {
+                    p.put(&stranger, k, v).unwrap();
+                }
+            }),
+        ),
         ("root_changed", "visits", Box::new(|p| p.put(ROOT, "visits", "gone").unwrap())),
-        ("root_changed", "households", Box::new(|p| {
-            p.put_object(ROOT, "households", ObjType::Map).unwrap();
-        })),
+        (
+            "root_changed",
+            "households",
+            Box::new(|p| {
+                p.put_object(ROOT, "households", ObjType::Map).unwrap();
+            }),
+        ),
         ("root_changed", "residents", Box::new(|p| p.delete(ROOT, "residents").unwrap())),
         ("deleted_record", "households", {
             let hh = hh.clone();

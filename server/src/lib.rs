@@ -80,12 +80,19 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Protocol(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_message", m),
             CoreError::Refused { code, message } => {
-                let code = match code.as_str() {
-                    "foreign_actor" => "foreign_actor",
-                    "forbidden_document" => "forbidden_document",
-                    _ => "refused",
+                let (status, code) = match code.as_str() {
+                    "foreign_actor" => (StatusCode::FORBIDDEN, "foreign_actor"),
+                    "forbidden_document" => (StatusCode::FORBIDDEN, "forbidden_document"),
+                    "forged_author" => (StatusCode::FORBIDDEN, "forged_author"),
+                    "root_changed" => (StatusCode::FORBIDDEN, "root_changed"),
+                    "deleted_record" => (StatusCode::FORBIDDEN, "deleted_record"),
+                    "replaced_record" => (StatusCode::FORBIDDEN, "replaced_record"),
+                    "immutable_record" => (StatusCode::FORBIDDEN, "immutable_record"),
+                    "bad_record" => (StatusCode::BAD_REQUEST, "bad_record"),
+                    "too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+                    _ => (StatusCode::FORBIDDEN, "refused"),
                 };
-                ApiError::new(StatusCode::FORBIDDEN, code, message)
+                ApiError::new(status, code, message)
             }
             e @ (CoreError::CorruptDocument { .. }
             | CoreError::WrongDocument { .. }

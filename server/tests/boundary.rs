@@ -1,0 +1,456 @@
+//! Attacks on what a message may change, sent the way another client would build them: real
+//! Automerge changes written with the attacker's own (enrolled) actor, carried in valid sync
+//! messages to a real server on 127.0.0.1, or to another phone. Each is refused with its code,
+//! and nothing of the message is kept (the server's documents and tables are compared).
+
+mod common;
+
+use automerge::sync::SyncDoc;
+use automerge::{transaction::Transactable, ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
+use common::*;
+use doorstep_core::sync::{http::ServerClient, wire, PeerResponder, Session};
+use doorstep_core::*;
+use doorstep_server::RunningServer;
+
+struct Phone {
+    store: Store,
+    client: ServerClient,
+    token: String,
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    server: RunningServer,
+    people: People,
+    li: Phone,
+    volunteer: Phone,
+    zhang: Phone,
+    courier: Phone,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, people) = office(&dir.path().join("office.sqlite"));
+    let server = start_server(dir.path(), |_| {});
+    seed(&server, &mut office);
+    let enrol = |name: &str, user: &User| {
+        let store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
+        let client = ServerClient::new(&server.url()).unwrap();
+        let reg = client.register(&enrolment_code(&server, user), &store, name).unwrap();
+        Phone { store, client: client.with_token(&reg.token), token: reg.token }
+    };
+    let mut li = enrol("li-na", &people.li_na);
+    let mut volunteer = enrol("volunteer", &people.volunteer);
+    let mut zhang = enrol("zhang-wei", &people.zhang_wei);
+    let mut courier = enrol("courier", &people.courier);
+    for p in [&mut li, &mut volunteer, &mut zhang, &mut courier] {
+        p.client.sync(&mut p.store).unwrap();
+    }
+    // Li Na's grid on the server, with a household, a resident and a visit.
+    let h = household(&mut li.store, &people, "301");
+    li.store
+        .add_resident(NewResident {
+            household: h.id.clone(),
+            name: Personal::new("Zhao Guilan"),
+            phone: Personal::new("13800138000"),
+            id_number: Personal::new("410105194203150028"),
+            birth_year: Some(1942),
+            relation: Relation::Head,
+        })
+        .unwrap();
+    visit(&mut li.store, &h.id, &people.li_na, "Bell check, all well");
+    for p in [&mut li, &mut volunteer, &mut zhang, &mut courier] {
+        p.client.sync(&mut p.store).unwrap();
+    }
+    World { _dir: dir, server, people, li, volunteer, zhang, courier }
+}
+
+/// Everything the server holds that a refused request must not change.
+fn server_state(server: &RunningServer) -> (Vec<(DocId, Vec<u8>)>, store::query::TableDump) {
+    server.with_store(|s| {
+        let docs = s.document_ids().unwrap().into_iter().map(|d| (d.clone(), s.save_document(&d).unwrap())).collect();
+        (docs, s.dump_query_tables().unwrap())
+    })
+}
+
+fn post(w: &World, token: &str, batch: &wire::Batch) -> (u16, String, Vec<u8>) {
+    let (status, body) = http("POST", &format!("{}/v1/sync", w.server.url()), Some(token), batch.encode());
+    let code = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, code, body)
+}
+
+fn actor(store: &Store) -> ActorId {
+    let hex = store.actor_id();
+    ActorId::from(
+        (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),
+    )
+}
+
+/// The server's copy of `doc`, edited by `edit` with `writer`'s actor, carried as one sync entry
+/// with exactly the new changes (the server's heads are known to the attacker).
+fn hostile(w: &World, doc: &DocId, writer: &Store, edit: impl FnOnce(&mut AutoCommit)) -> wire::Batch {
+    let base = w.server.with_store(|s| s.save_document(doc).unwrap());
+    let mut theirs = AutoCommit::load(&base).unwrap();
+    let mut mine = AutoCommit::load(&base).unwrap().with_actor(actor(writer));
+    edit(&mut mine);
+    mine.commit();
+    let (mut their_state, mut my_state) = (automerge::sync::State::new(), automerge::sync::State::new());
+    let hello = theirs.sync().generate_sync_message(&mut their_state).unwrap();
+    mine.sync().receive_sync_message(&mut my_state, hello).unwrap();
+    let msg = mine.sync().generate_sync_message(&mut my_state).unwrap();
+    assert!(!msg.changes.is_empty(), "the message carries the attack");
+    wire::Batch {
+        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
+        ..Default::default()
+    }
+}
+
+fn collection(am: &AutoCommit, name: &str) -> automerge::ObjId {
+    am.get(ROOT, name).unwrap().unwrap().1
+}
+
+/// The first key of a collection in the server's copy (the household, resident or visit).
+fn first_key(w: &World, doc: &DocId, name: &str) -> String {
+    let am = AutoCommit::load(&w.server.with_store(|s| s.save_document(doc).unwrap())).unwrap();
+    am.keys(&collection(&am, name)).next().unwrap()
+}
+
+fn refused(w: &World, token: &str, batch: &wire::Batch, status: u16, code: &str) {
+    let before = server_state(&w.server);
+    let (got, got_code, body) = post(w, token, batch);
+    assert_eq!((got, got_code.as_str()), (status, code), "{}", String::from_utf8_lossy(&body));
+    let text = String::from_utf8_lossy(&body);
+    for personal in ["Zhao Guilan", "13800138000", "410105194203150028"] {
+        assert!(!text.contains(personal), "{text}");
+    }
+    assert_eq!(server_state(&w.server), before, "nothing of a refused message is kept");
+}
+
+#[test]
+fn heads_for_a_document_the_device_may_not_read_are_refused() {
+    let mut w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let digest = w.server.with_store(|s| {
+        let mut am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
+        wire::heads_digest(&am.get_heads())
+    });
+    let heads = |doc: &DocId, data: Vec<u8>| wire::Batch {
+        cursor: Some(0),
+        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Heads, data }],
+        ..Default::default()
+    };
+    // Zhang Wei works in the other grid; the courier in no grid. Neither an old digest nor the
+    // right one gets an answer, and no later change of the grid reaches them.
+    for token in [w.zhang.token.clone(), w.courier.token.clone()] {
+        refused(&w, &token, &heads(&grid, vec![0; 16]), 403, "forbidden_document");
+        refused(&w, &token, &heads(&grid, digest.clone()), 403, "forbidden_document");
+    }
+    // A document the server does not hold at all.
+    let unknown = DocId::Report(ReportId::generate());
+    refused(&w, &w.li.token.clone(), &heads(&unknown, vec![0; 16]), 403, "forbidden_document");
+    // A new resident arrives in the grid: the courier's next pulls list nothing of it.
+    let h = w.li.store.households(&HouseholdFilter::default()).unwrap()[0].id.clone();
+    w.li.store
+        .add_resident(NewResident {
+            household: h,
+            name: Personal::new("Zhao Ming"),
+            phone: Personal::new("13900139000"),
+            id_number: Personal::new("410105197001010011"),
+            birth_year: Some(1970),
+            relation: Relation::Child,
+        })
+        .unwrap();
+    w.li.client.sync(&mut w.li.store).unwrap();
+    let (status, _, body) = post(&w, &w.courier.token.clone(), &wire::Batch { cursor: Some(0), ..Default::default() });
+    assert_eq!(status, 200);
+    let answer = wire::Batch::decode(&body).unwrap();
+    assert!(answer.docs.iter().all(|e| e.doc != grid.to_string()), "{:?}", answer.docs);
+    // Li Na herself may announce her grid's heads: the echo is accepted.
+    let (status, _, _) = post(&w, &w.li.token.clone(), &heads(&grid, vec![0; 16]));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_record_naming_another_user_as_its_author_is_refused() {
+    let mut w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let household = first_key(&w, &grid, "households");
+    // The volunteer's phone writes a visit "by Li Na".
+    let forged_visit = serde_json::json!({"id": "01JFORGEDVISIT0000000000AA", "household": household,
+        "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let visits = collection(am, "visits");
+        am.put(&visits, "01JFORGEDVISIT0000000000AA", forged_visit.to_string()).unwrap();
+    });
+    refused(&w, &w.volunteer.token.clone(), &batch, 403, "forged_author");
+
+    // The volunteer files a report of her own, then writes a "triaged" event as Li Na.
+    let r = report(&mut w.volunteer.store, &w.people, &w.people.volunteer, "Bicycles chained to the fire exit");
+    w.volunteer.client.sync(&mut w.volunteer.store).unwrap();
+    let doc = DocId::Report(r.id.clone());
+    let event = serde_json::json!({"id": "01JFORGEDEVENT0000000000AA", "at": 1_700_000_000_000_i64,
+        "author": w.people.li_na.id.as_str(), "kind": "triaged", "classification": "simple", "risk": "blue"});
+    let batch = hostile(&w, &doc, &w.volunteer.store, |am| {
+        let events = collection(am, "events");
+        am.put(&events, "01JFORGEDEVENT0000000000AA", event.to_string()).unwrap();
+    });
+    refused(&w, &w.volunteer.token.clone(), &batch, 403, "forged_author");
+    assert_eq!(w.server.with_store(|s| s.report_state(&r.id).unwrap().status), ReportStatus::Open);
+
+    // A courier files a report naming Li Na as its reporter.
+    let id = ReportId::generate();
+    let header = serde_json::json!({"id": id.as_str(), "reporter": w.people.li_na.id.as_str(),
+        "category": "safety-hazard", "description": "Manhole cover missing", "address": "Gate 2",
+        "grid": w.people.grid.id.as_str(), "created_at": 1_700_000_000_000_i64});
+    let doc = DocId::Report(id);
+    let mut am = doorstep_genesis(&doc).with_actor(actor(&w.courier.store));
+    let header_map = collection(&am, "header");
+    am.put(&header_map, "report", header.to_string()).unwrap();
+    am.commit();
+    let batch = wire::Batch {
+        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data: am.save() }],
+        ..Default::default()
+    };
+    refused(&w, &w.courier.token.clone(), &batch, 403, "forged_author");
+}
+
+/// The genesis change every replica makes for a document (PROTOCOL.md §1), as another client
+/// would write it.
+fn doorstep_genesis(doc: &DocId) -> AutoCommit {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("doorstep genesis\0{doc}").as_bytes());
+    let mut am = AutoCommit::new().with_actor(ActorId::from(&digest[..16]));
+    am.put(ROOT, "doc", doc.to_string()).unwrap();
+    let names: &[&str] = match doc {
+        DocId::Directory => &["units", "users", "devices", "categories", "visit_rules"],
+        DocId::Grid(_) => &["households", "residents", "visits"],
+        DocId::Report(_) => &["header", "events"],
+    };
+    for name in names {
+        am.put_object(ROOT, *name, ObjType::Map).unwrap();
+    }
+    am.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+    am
+}
+
+#[test]
+fn a_report_header_once_filed_is_never_rewritten() {
+    let mut w = world();
+    let r = report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
+    w.courier.client.sync(&mut w.courier.store).unwrap();
+    let doc = DocId::Report(r.id.clone());
+    let mut header = serde_json::to_value(&r).unwrap();
+    header["reporter"] = w.people.li_na.id.as_str().into();
+    header["grid"] = w.people.other_grid.id.as_str().into();
+    let batch = hostile(&w, &doc, &w.courier.store, |am| {
+        let map = collection(am, "header");
+        am.put(&map, "report", header.to_string()).unwrap();
+    });
+    refused(&w, &w.courier.token.clone(), &batch, 403, "immutable_record");
+    // Nor a visit, once written (Li Na rewriting her own visit's notes).
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let v = w.li.store.visit_history(&w.li.store.households(&HouseholdFilter::default()).unwrap()[0].id, 1).unwrap()[0]
+        .clone();
+    let visit_id = v.id.as_str().to_string();
+    let mut full = w.server.with_store(|s| {
+        let am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
+        let (value, _) = am.get(&collection(&am, "visits"), visit_id.as_str()).unwrap().unwrap();
+        serde_json::from_str::<serde_json::Value>(&value.into_string().unwrap()).unwrap()
+    });
+    full["notes"] = "nobody came".into();
+    let batch = hostile(&w, &grid, &w.li.store, |am| {
+        let visits = collection(am, "visits");
+        am.put(&visits, visit_id.as_str(), full.to_string()).unwrap();
+    });
+    refused(&w, &w.li.token.clone(), &batch, 403, "immutable_record");
+    // Its tombstone is the one rewrite there is.
+    w.li.store.delete_visit(&v.id).unwrap();
+    w.li.client.sync(&mut w.li.store).unwrap();
+    assert!(w.server.with_store(|s| s.visit_history(&v.household, 10).unwrap().is_empty()));
+}
+
+#[test]
+fn replacing_a_collection_or_deleting_records_is_refused() {
+    let w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let token = w.volunteer.token.clone();
+    for name in ["households", "residents", "visits"] {
+        let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+            am.put_object(ROOT, name, ObjType::Map).unwrap();
+        });
+        refused(&w, &token, &batch, 403, "root_changed");
+    }
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| am.delete(ROOT, "doc").unwrap());
+    refused(&w, &token, &batch, 403, "root_changed");
+    for name in ["households", "residents", "visits"] {
+        let key = first_key(&w, &grid, name);
+        let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+            let map = collection(am, name);
+            am.delete(&map, key.as_str()).unwrap();
+        });
+        refused(&w, &token, &batch, 403, "deleted_record");
+    }
+    let key = first_key(&w, &grid, "residents");
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let map = collection(am, "residents");
+        am.put_object(&map, key.as_str(), ObjType::Map).unwrap();
+    });
+    refused(&w, &token, &batch, 403, "replaced_record");
+}
+
+#[test]
+fn records_that_do_not_parse_are_refused_naming_the_record() {
+    let w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let household = first_key(&w, &grid, "households");
+    let token = w.volunteer.token.clone();
+    let good = serde_json::json!({"id": "01JBADVISIT000000000000000", "household": household,
+        "worker": w.people.volunteer.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
+    let as_text = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let visits = collection(am, "visits");
+        let t = am.put_object(&visits, "01JBADVISIT000000000000000", ObjType::Text).unwrap();
+        am.splice_text(&t, 0, 0, &good.to_string()).unwrap();
+    });
+    let mut wrong_type = good.clone();
+    wrong_type["at"] = "yesterday".into();
+    let mut unknown_kind = good.clone();
+    unknown_kind["kind"] = "teleport".into();
+    for (name, batch) in [
+        ("a Text object", as_text),
+        ("a field of the wrong type", put_visit(&w, &grid, &wrong_type)),
+        ("an unknown enum value", put_visit(&w, &grid, &unknown_kind)),
+    ] {
+        let before = server_state(&w.server);
+        let (status, code, body) = post(&w, &token, &batch);
+        assert_eq!((status, code.as_str()), (400, "bad_record"), "{name}");
+        let message =
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["message"].as_str().unwrap().to_string();
+        assert!(message.contains("01JBADVISIT000000000000000") && message.contains("visits"), "{name}: {message}");
+        assert!(message.contains(&grid.to_string()), "{message}");
+        assert_eq!(server_state(&w.server), before);
+    }
+    // A household whose risk colour is not one there is, and one moved to another grid.
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let households = collection(am, "households");
+        let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
+        am.put(&h, "risk", "purple").unwrap();
+    });
+    refused(&w, &token, &batch, 400, "bad_record");
+    let other = w.people.other_grid.id.as_str().to_string();
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let households = collection(am, "households");
+        let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
+        am.put(&h, "grid", other.as_str()).unwrap();
+    });
+    refused(&w, &token, &batch, 400, "bad_record");
+}
+
+fn put_visit(w: &World, grid: &DocId, visit: &serde_json::Value) -> wire::Batch {
+    let id = visit["id"].as_str().unwrap().to_string();
+    hostile(w, grid, &w.volunteer.store, |am| {
+        let visits = collection(am, "visits");
+        am.put(&visits, id.as_str(), visit.to_string()).unwrap();
+    })
+}
+
+#[test]
+fn changes_records_and_documents_over_their_limits_are_refused() {
+    let w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let household = first_key(&w, &grid, "households");
+    let token = w.volunteer.token.clone();
+    // Notes far past the 4,000-character limit of a visit.
+    let long = serde_json::json!({"id": "01JLONGVISIT00000000000000", "household": household,
+        "worker": w.people.volunteer.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine",
+        "outcome": "all_well", "notes": "x".repeat(5_000)});
+    let batch = put_visit(&w, &grid, &long);
+    let (status, code, _) = post(&w, &token, &batch);
+    assert_eq!((status, code.as_str()), (400, "bad_record"));
+    // A household field of 2 MB: over the record limit.
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let households = collection(am, "households");
+        let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
+        am.put(&h, "notes", "y".repeat(2 << 20)).unwrap();
+    });
+    refused(&w, &token, &batch, 413, "too_large");
+    // Many fields of 60 KB in one change: over the change limit.
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let households = collection(am, "households");
+        let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
+        for i in 0..40 {
+            let filler: String = (0..60_000).map(|j| char::from(b'a' + ((i * 7 + j) % 26) as u8)).collect();
+            am.put(&h, format!("extra_{i}").as_str(), filler).unwrap();
+        }
+    });
+    refused(&w, &token, &batch, 413, "too_large");
+}
+
+#[test]
+fn a_thousand_wants_for_one_grid_are_answered_once() {
+    let w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let want = wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![] };
+    let batch = wire::Batch { docs: vec![want; 1_000], ..Default::default() };
+    let (status, _, body) = post(&w, &w.li.token.clone(), &batch);
+    assert_eq!(status, 200);
+    let answer = wire::Batch::decode(&body).unwrap();
+    assert_eq!(answer.docs.len(), 1, "one copy of the grid");
+    let request = batch.encode().len();
+    let saved = w.server.with_store(|s| s.save_document(&grid).unwrap().len());
+    assert!(body.len() < saved * 2 + request, "{} bytes out for {request} in", body.len());
+}
+
+#[test]
+fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
+    let mut w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    // The volunteer's phone holds the grid after its sync.
+    assert!(!w.volunteer.store.households(&HouseholdFilter::default()).unwrap().is_empty());
+    let household = first_key(&w, &grid, "households");
+    let base = w.volunteer.store.save_document(&grid).unwrap();
+    let forged = serde_json::json!({"id": "01JPEERFORGED0000000000000", "household": household,
+        "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
+    let attacks: Vec<(&str, Box<dyn Fn(&mut AutoCommit)>)> = vec![
+        (
+            "forged_author",
+            Box::new(move |am| {
+                let visits = collection(am, "visits");
+                am.put(&visits, "01JPEERFORGED0000000000000", forged.to_string()).unwrap();
+            }),
+        ),
+        (
+            "root_changed",
+            Box::new(|am| {
+                am.put_object(ROOT, "residents", ObjType::Map).unwrap();
+            }),
+        ),
+    ];
+    for (code, edit) in attacks {
+        // The volunteer's phone, running a modified app that writes with its own actor, meets
+        // Li Na's phone in the stairwell and sends the grid whole.
+        let mut am = AutoCommit::load(&base).unwrap().with_actor(actor(&w.volunteer.store));
+        edit(&mut am);
+        am.commit();
+        let before = w.li.store.dump_query_tables().unwrap();
+        let saved = w.li.store.save_document(&grid).unwrap();
+        let mut responder = PeerResponder::new(&w.li.store).unwrap();
+        let mut session = Session::with_peer(&mut w.volunteer.store).unwrap();
+        let hello = session.next_message(&mut w.volunteer.store).unwrap().unwrap();
+        let reply = responder.respond(&mut w.li.store, &hello).unwrap();
+        session.receive(&mut w.volunteer.store, &reply).unwrap();
+        // Instead of the session's own next message, the modified app sends the hostile grid.
+        let batch = wire::Batch {
+            docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Save, data: am.save() }],
+            ..Default::default()
+        };
+        match responder.respond(&mut w.li.store, &batch.encode()) {
+            Err(Error::Refused { code: c, .. }) => assert_eq!(c, code),
+            other => panic!("{code}: {other:?}"),
+        }
+        assert_eq!(w.li.store.dump_query_tables().unwrap(), before);
+        assert_eq!(w.li.store.save_document(&grid).unwrap(), saved);
+    }
+}
