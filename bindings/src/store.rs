@@ -73,6 +73,8 @@ impl Doorstep {
                 Err(panic) => {
                     let message = panic_message(panic.as_ref());
                     // What memory held may be half a change: start again from what disk holds.
+                    // The old store goes first: its lock on the file must be released.
+                    *slot = None;
                     *slot = Store::open(&self.path, options()).ok();
                     return Err(DoorstepError::Internal(message).into());
                 }

@@ -129,6 +129,10 @@ pub struct Device {
     pub actor: String,
     #[serde(default)]
     pub deleted: bool,
+    /// When an admin revoked the device (a lost phone): its token no longer works and phones
+    /// refuse it as a peer. What it wrote before stays its user's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<crate::clock::UnixMillis>,
 }
 
 /// A kind of citizen report, with the clocks that run on it.

@@ -42,7 +42,7 @@ pub use personal::Personal;
 pub use photo::PhotoMeta;
 pub use report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind, ReportStatus};
 pub use store::{
-    query::{HouseholdFilter, HouseholdSummary, ReportFilter, ReportSummary, SearchHit, VisitSummary},
+    query::{HouseholdFilter, HouseholdSummary, RejectedRecord, ReportFilter, ReportSummary, SearchHit, VisitSummary},
     Durability, MergeOutcome, OpenOptions, RecordRef, Store, SyncStatus,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};

@@ -372,3 +372,53 @@ fn put_in(peer: &mut automerge::AutoCommit, collection: &str, key: &str, value: 
     let (_, map) = peer.get(ROOT, collection).unwrap().unwrap();
     peer.put(&map, key, value).unwrap();
 }
+
+#[test]
+fn a_second_open_of_the_same_store_is_refused_until_the_first_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.sqlite");
+    let (mut s, f) = district(&path);
+    let h = household(&mut s, &f, "401", &[]);
+    // A background worker of the app opening the same file.
+    let err = Store::open(&path, OpenOptions::default()).err().expect("a second open is refused");
+    assert!(matches!(&err, Error::Storage(m) if m.contains("already open")), "{err}");
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    drop(s);
+    let s = Store::open(&path, OpenOptions::default()).unwrap();
+    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 1);
+}
+
+#[test]
+fn records_a_store_cannot_read_are_listed_not_dropped_silently() {
+    use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.sqlite");
+    let (mut s, f) = district(&path);
+    let h = household(&mut s, &f, "401", &[]);
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let grid = DocId::Grid(f.grid.id.clone());
+    // A document as an older server handed it over, with a visit no version can read.
+    let mut am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
+    let (_, visits) = am.get(ROOT, "visits").unwrap().unwrap();
+    am.put(&visits, "V-unreadable", "{\"id\": \"V-unreadable\", \"kind\": 7}").unwrap();
+    am.commit();
+    assert!(s.rejected_records().unwrap().is_empty());
+    drop(s);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE documents SET snapshot = ?1 WHERE doc_id = ?2",
+        rusqlite::params![am.save(), grid.to_string()],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM changes WHERE doc_id = ?1", [grid.to_string()]).unwrap();
+    drop(conn);
+    let mut s = open(&path, &f.clock);
+    s.rebuild_indexes().unwrap();
+    let rejected = s.rejected_records().unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(
+        (rejected[0].doc.clone(), rejected[0].collection.as_str(), rejected[0].record_id.as_str()),
+        (grid, "visits", "V-unreadable")
+    );
+    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 1, "the readable visit is still shown");
+}

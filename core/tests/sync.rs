@@ -358,3 +358,33 @@ fn events_on_a_report_from_another_phone_reach_the_server_and_the_handler() {
     assert_eq!(server.report_state(&r.id).unwrap().status, ReportStatus::Resolved);
     assert_eq!(handler.sync_status().unwrap().pending_changes, 0);
 }
+
+/// A lost phone is revoked: once the directory that says so reaches the other phones, they
+/// refuse it as a peer, in either direction, and what it wrote before stays its user's.
+#[test]
+fn a_revoked_phone_is_refused_as_a_peer() {
+    let dir = TempDir::new().unwrap();
+    let (mut office, f, mut li, mut vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[]);
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    pump_peer(&mut vol, &mut li).unwrap();
+    assert_eq!(vol.visit_history(&h.id, 0).unwrap().len(), 1, "before the revocation they sync");
+
+    office.revoke_device(&vol.actor_id()).unwrap();
+    office.revoke_device(&vol.actor_id()).unwrap(); // twice is once
+    let directory = office.save_document(&DocId::Directory).unwrap();
+    li.merge_document(&DocId::Directory, &directory).unwrap();
+    assert_eq!(li.user_of_actor(&vol.actor_id()).unwrap(), None);
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let err = pump_peer(&mut vol, &mut li).err().expect("the revoked phone is refused");
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
+    // The revoked phone answering: Li Na's phone will not start a session with it either.
+    let mut session = Session::with_peer(&mut li).unwrap();
+    let mut responder = PeerResponder::new(&vol).unwrap();
+    let hello = session.next_message(&mut li).unwrap().unwrap();
+    let reply = responder.respond(&mut vol, &hello).unwrap();
+    let err = session.receive(&mut li, &reply).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
+    assert_eq!(vol.visit_history(&h.id, 0).unwrap().len(), 1, "nothing new reached the revoked phone");
+    assert!(matches!(office.revoke_device("00ff"), Err(Error::NotFound { .. })));
+}

@@ -104,11 +104,12 @@ impl Store {
         self.user_of_actor(&self.actor_id())
     }
 
-    /// The user a device's actor id (hex) is registered to in the directory.
+    /// The user a device's actor id (hex) is registered to in the directory; `None` for an
+    /// unknown, deleted or revoked device (which no phone accepts as a peer).
     pub fn user_of_actor(&self, actor: &str) -> Result<Option<UserId>> {
         let user: Option<String> = self
             .conn
-            .prepare_cached("SELECT user_id FROM devices WHERE actor = ?1 AND deleted = 0")?
+            .prepare_cached("SELECT user_id FROM devices WHERE actor = ?1 AND deleted = 0 AND revoked_at IS NULL")?
             .query_row([actor], |r| r.get(0))
             .optional()?;
         user.map(|u| UserId::parse(&u)).transpose()

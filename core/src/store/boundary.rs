@@ -137,63 +137,64 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                 Some(w) => Some(w.clone()),
                 None => store.existing_record(doc, collection, &key)?,
             };
-            let now =
-                match (layout(doc, collection), &op.action) {
-                    (_, OpType::Delete) => return Err(Error::refused(
+            let now = match (layout(doc, collection), &op.action) {
+                (_, OpType::Delete) => {
+                    return Err(Error::refused(
                         "deleted_record",
                         format!(
                             "a change deletes {collection} record {key} of {doc}; records are deleted by a tombstone"
                         ),
-                    )),
-                    (Layout::Value(kind), OpType::Put(ScalarValue::Str(text))) => {
-                        if text.len() > MAX_RECORD_BYTES {
-                            return Err(too_large(format!(
-                                "{collection} record {key} of {doc} is {} bytes, over the limit of {MAX_RECORD_BYTES}",
-                                text.len()
-                            )));
-                        }
-                        let author = check_value(doc, collection, &key, kind, text)?;
-                        match &before {
-                            Some(old) => check_rewrite(doc, collection, &key, kind, old, text)?,
-                            None if authors == Authors::Verified => {
-                                let writer = match authors_seen.get(&expanded.actor_id) {
-                                    Some(w) => w.clone(),
-                                    None => {
-                                        let w = store.author_of_actor(&expanded.actor_id.to_hex_string())?;
-                                        authors_seen.insert(expanded.actor_id.clone(), w.clone());
-                                        w
-                                    }
-                                };
-                                match writer {
-                                    Some((user, _)) if user == author => {}
-                                    Some((_, Role::Admin)) => {}
-                                    _ => {
-                                        return Err(Error::refused(
-                                            "forged_author",
-                                            format!(
+                    ))
+                }
+                (Layout::Value(kind), OpType::Put(ScalarValue::Str(text))) => {
+                    if text.len() > MAX_RECORD_BYTES {
+                        return Err(too_large(format!(
+                            "{collection} record {key} of {doc} is {} bytes, over the limit of {MAX_RECORD_BYTES}",
+                            text.len()
+                        )));
+                    }
+                    let author = check_value(doc, collection, &key, kind, text)?;
+                    match &before {
+                        Some(old) => check_rewrite(doc, collection, &key, kind, old, text)?,
+                        None if authors == Authors::Verified => {
+                            let writer = match authors_seen.get(&expanded.actor_id) {
+                                Some(w) => w.clone(),
+                                None => {
+                                    let w = store.author_of_actor(&expanded.actor_id.to_hex_string())?;
+                                    authors_seen.insert(expanded.actor_id.clone(), w.clone());
+                                    w
+                                }
+                            };
+                            match writer {
+                                Some((user, _)) if user == author => {}
+                                Some((_, Role::Admin)) => {}
+                                _ => {
+                                    return Err(Error::refused(
+                                        "forged_author",
+                                        format!(
                                             "{collection} record {key} of {doc} names an author who is not the user \
                                              of the device that wrote it"
                                         ),
-                                        ))
-                                    }
+                                    ))
                                 }
                             }
-                            None => {}
                         }
-                        Written::Value(text.to_string())
+                        None => {}
                     }
-                    (Layout::Map, OpType::Make(ObjType::Map)) => {
-                        if before.is_some() {
-                            return Err(Error::refused(
-                                "replaced_record",
-                                format!("a change replaces {collection} record {key} of {doc} with a new one"),
-                            ));
-                        }
-                        Written::Map
+                    Written::Value(text.to_string())
+                }
+                (Layout::Map, OpType::Make(ObjType::Map)) => {
+                    if before.is_some() {
+                        return Err(Error::refused(
+                            "replaced_record",
+                            format!("a change replaces {collection} record {key} of {doc} with a new one"),
+                        ));
                     }
-                    (Layout::Int, OpType::Put(ScalarValue::Int(_) | ScalarValue::Uint(_))) => Written::Map,
-                    _ => return Err(bad_record(doc, collection, &key, "it is not of the type its collection holds")),
-                };
+                    Written::Map
+                }
+                (Layout::Int, OpType::Put(ScalarValue::Int(_) | ScalarValue::Uint(_))) => Written::Map,
+                _ => return Err(bad_record(doc, collection, &key, "it is not of the type its collection holds")),
+            };
             written.insert((collection, key), now);
         }
     }

@@ -58,7 +58,23 @@ impl Store {
             return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
         }
         let actor = actor.to_ascii_lowercase();
-        let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false };
+        let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false, revoked_at: None };
+        self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
+    }
+
+    /// Marks the device writing with `actor` (hex) as revoked in the directory, at this store's
+    /// time: what the sync server does when an admin revokes a lost phone, so that every phone
+    /// learns it and refuses it as a peer. Revoking twice keeps the first time.
+    pub fn revoke_device(&mut self, actor: &str) -> Result<()> {
+        let actor = actor.to_ascii_lowercase();
+        let mut device = self
+            .doc(&DocId::Directory)?
+            .get_map::<Device>("devices", &actor)?
+            .ok_or_else(|| Error::not_found("device", &actor))?;
+        if device.revoked_at.is_some() {
+            return Ok(());
+        }
+        device.revoked_at = Some(self.now());
         self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
     }
 

@@ -88,35 +88,11 @@ impl Store {
         Ok(())
     }
 
-    /// Throws away every query table and derives it again from the documents.
+    /// Throws away every query table and derives it again from the documents, in one
+    /// transaction.
     pub fn rebuild_indexes(&mut self) -> Result<()> {
-        let ids = self.document_ids()?;
         let tx = self.conn.transaction()?;
-        for t in schema::DERIVED_TABLES {
-            tx.execute(&format!("DELETE FROM {t}"), [])?;
-        }
-        // `directory` sorts first, so grids are projected with the directory's visit rules.
-        // Documents not in the cache are loaded one at a time and let go again.
-        let mut rules = VisitRules::default();
-        for id in &ids {
-            let mut loaded;
-            let doc = match self.docs.get_mut(id) {
-                Some(doc) => doc,
-                None => {
-                    loaded = load_doc(&tx, id, &self.actor)?.ok_or_else(|| Error::not_found("document", id))?;
-                    &mut loaded
-                }
-            };
-            // Documents stored before schema 3 get their heads (and a place in the feed) here.
-            mark_heads(&tx, doc)?;
-            let mut ix = Indexer::new(&tx, &rules);
-            for c in doc.id.collections() {
-                ix.project(doc, &Touched { collection: (*c).into(), key: None })?;
-            }
-            if let Some(r) = ix.finish(doc)? {
-                rules = r;
-            }
-        }
+        let rules = rebuild_tables(&tx, &self.actor, &mut self.docs)?;
         tx.commit()?;
         self.rules = rules;
         Ok(())
@@ -140,4 +116,44 @@ pub(crate) fn load_document(id: &DocId, bytes: &[u8]) -> Result<AutoCommit> {
         AutoCommit::load(bytes).map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })?;
     Doc::check_identity(&other, id)?;
     Ok(other)
+}
+
+/// Derives every query table again from the stored documents, inside `tx` (a rebuild, or the
+/// schema upgrade that needs one); returns the directory's visit rules. Documents in `cached`
+/// are read from memory, the others loaded one at a time and let go again.
+pub(super) fn rebuild_tables(
+    tx: &rusqlite::Transaction<'_>,
+    actor: &automerge::ActorId,
+    cached: &mut std::collections::HashMap<DocId, Doc>,
+) -> Result<VisitRules> {
+    let ids = {
+        let mut stmt = tx.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        ids.iter().map(|s| DocId::parse(s)).collect::<Result<Vec<_>>>()?
+    };
+    for t in schema::DERIVED_TABLES {
+        tx.execute(&format!("DELETE FROM {t}"), [])?;
+    }
+    // `directory` sorts first, so grids are projected with the directory's visit rules.
+    let mut rules = VisitRules::default();
+    for id in &ids {
+        let mut loaded;
+        let doc = match cached.get_mut(id) {
+            Some(doc) => doc,
+            None => {
+                loaded = load_doc(tx, id, actor)?.ok_or_else(|| Error::not_found("document", id))?;
+                &mut loaded
+            }
+        };
+        // Documents stored before schema 3 get their heads (and a place in the feed) here.
+        mark_heads(tx, doc)?;
+        let mut ix = Indexer::new(tx, &rules);
+        for c in doc.id.collections() {
+            ix.project(doc, &Touched { collection: (*c).into(), key: None })?;
+        }
+        if let Some(r) = ix.finish(doc)? {
+            rules = r;
+        }
+    }
+    Ok(rules)
 }

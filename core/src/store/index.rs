@@ -45,26 +45,33 @@ impl<'t> Indexer<'t> {
             return Ok(());
         };
         let key = key.as_str();
+        self.tx
+            .prepare_cached("DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2 AND record_id = ?3")?
+            .execute(params![doc.id.to_string(), t.collection, key])?;
         if matches!((&doc.id, t.collection.as_str()), (DocId::Directory, "units" | "users" | "categories")) {
             self.roster_changed = true;
         }
         match (&doc.id, t.collection.as_str()) {
-            (DocId::Directory, "units") => match readable(doc, "units", key, doc.get_map::<Unit>("units", key))? {
-                Some(u) if u.id.as_str() == key => self.unit(&u),
-                _ => self.delete("units", key),
-            },
-            (DocId::Directory, "users") => match readable(doc, "users", key, doc.get_map::<User>("users", key))? {
-                Some(u) if u.id.as_str() == key => self.user(&u),
-                _ => self.delete("users", key),
-            },
+            (DocId::Directory, "units") => {
+                match readable(self.tx, doc, "units", key, doc.get_map::<Unit>("units", key))? {
+                    Some(u) if u.id.as_str() == key => self.unit(&u),
+                    _ => self.delete("units", key),
+                }
+            }
+            (DocId::Directory, "users") => {
+                match readable(self.tx, doc, "users", key, doc.get_map::<User>("users", key))? {
+                    Some(u) if u.id.as_str() == key => self.user(&u),
+                    _ => self.delete("users", key),
+                }
+            }
             (DocId::Directory, "devices") => {
-                match readable(doc, "devices", key, doc.get_map::<Device>("devices", key))? {
+                match readable(self.tx, doc, "devices", key, doc.get_map::<Device>("devices", key))? {
                     Some(d) if d.id == key => self.device(&d),
                     _ => self.delete("devices", key),
                 }
             }
             (DocId::Directory, "categories") => {
-                match readable(doc, "categories", key, doc.get_map::<Category>("categories", key))? {
+                match readable(self.tx, doc, "categories", key, doc.get_map::<Category>("categories", key))? {
                     Some(c) if c.id.as_str() == key => self.category(&c),
                     _ => self.delete("categories", key),
                 }
@@ -86,7 +93,7 @@ impl<'t> Indexer<'t> {
                 }
             }
             (DocId::Grid(grid), "households") => {
-                match readable(doc, "households", key, doc.get_map::<Household>("households", key))? {
+                match readable(self.tx, doc, "households", key, doc.get_map::<Household>("households", key))? {
                     Some(h) if h.id.as_str() == key && &h.grid == grid => self.household(&h),
                     _ => {
                         self.delete_household(key)?;
@@ -95,7 +102,7 @@ impl<'t> Indexer<'t> {
                 }
             }
             (DocId::Grid(grid), "residents") => {
-                match readable(doc, "residents", key, doc.get_map::<Resident>("residents", key))? {
+                match readable(self.tx, doc, "residents", key, doc.get_map::<Resident>("residents", key))? {
                     Some(r) if r.id.as_str() == key && doc.has_key("households", r.household.as_str())? => {
                         self.resident(grid.as_str(), &r)
                     }
@@ -108,7 +115,7 @@ impl<'t> Indexer<'t> {
                     .query_row("SELECT household_id FROM visits WHERE id = ?1", [key], |r| r.get(0))
                     .optional()?;
                 self.due.extend(old_household);
-                match readable(doc, "visits", key, doc.get_value::<Visit>("visits", key))? {
+                match readable(self.tx, doc, "visits", key, doc.get_value::<Visit>("visits", key))? {
                     Some(v) if v.id.as_str() == key && doc.has_key("households", v.household.as_str())? => {
                         self.visit(&doc.id, grid.as_str(), &v, false)
                     }
@@ -146,6 +153,10 @@ impl<'t> Indexer<'t> {
     }
 
     fn clear_collection(&mut self, doc: &Doc, collection: &str) -> Result<()> {
+        self.tx.execute(
+            "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2",
+            params![doc.id.to_string(), collection],
+        )?;
         let grid = match &doc.id {
             DocId::Grid(g) => g.as_str().to_owned(),
             _ => String::new(),
@@ -209,8 +220,10 @@ impl<'t> Indexer<'t> {
 
     pub fn device(&mut self, d: &Device) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT OR REPLACE INTO devices (id, user_id, actor, deleted) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted])?;
+            .prepare_cached(
+                "INSERT OR REPLACE INTO devices (id, user_id, actor, deleted, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted, d.revoked_at])?;
         Ok(())
     }
 
@@ -413,7 +426,7 @@ impl<'t> Indexer<'t> {
         self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.id.to_string()])?;
         let mut events = Vec::new();
         for key in doc.keys("events")? {
-            if let Some(e) = readable(doc, "events", &key, doc.get_value::<ReportEvent>("events", &key))? {
+            if let Some(e) = readable(self.tx, doc, "events", &key, doc.get_value::<ReportEvent>("events", &key))? {
                 if e.id.as_str() == key {
                     events.push(e);
                 }
@@ -441,7 +454,7 @@ impl<'t> Indexer<'t> {
                 ])?;
             self.photos(&doc.id, "report_event", e.id.as_str(), &e.photos)?;
         }
-        let header = readable(doc, "header", HEADER_KEY, doc.get_value::<Report>("header", HEADER_KEY))?;
+        let header = readable(self.tx, doc, "header", HEADER_KEY, doc.get_value::<Report>("header", HEADER_KEY))?;
         let old_rowid: Option<i64> =
             self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0)).optional()?;
         if let Some(rowid) = old_rowid {
@@ -486,13 +499,24 @@ impl<'t> Indexer<'t> {
     }
 }
 
-/// A record that does not decode is left out of the tables (and logged without its content);
-/// a storage failure is still an error.
-fn readable<T>(doc: &Doc, collection: &str, key: &str, r: Result<Option<T>>) -> Result<Option<T>> {
+/// A record that does not decode is left out of the tables, listed in `rejected_records` (what
+/// [`super::Store::rejected_records`] shows) and logged without its content; a storage failure
+/// is still an error.
+fn readable<T>(
+    tx: &Transaction<'_>,
+    doc: &Doc,
+    collection: &str,
+    key: &str,
+    r: Result<Option<T>>,
+) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(v),
         Err(Error::CorruptDocument { .. }) => {
             tracing::warn!(doc = %doc.id, collection, key, "record left out of the query tables: not readable");
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO rejected_records (doc_id, collection, record_id, reason) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![doc.id.to_string(), collection, key, "it does not parse as a record of its collection"])?;
             Ok(None)
         }
         Err(e) => Err(e),

@@ -103,6 +103,9 @@ pub struct MergeOutcome {
 /// An opened Doorstep store: one SQLite file (plus its WAL) and a photo folder.
 pub struct Store {
     conn: Connection,
+    /// `<database>.lock`, locked for as long as this store is open: one store per file, in any
+    /// process (two would append the same change rows). Released when the store is dropped.
+    _lock: std::fs::File,
     actor: ActorId,
     clock: Arc<dyn Clock>,
     photo_dir: PathBuf,
@@ -116,9 +119,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, bringing its schema up to date.
+    /// Opens (or creates) the store at `path`, bringing its schema up to date. A store already
+    /// open on the same file, in this process or another (a background worker of the app), is
+    /// refused with [`Error::Storage`] saying so: one store per file at a time.
     pub fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
         let path = path.as_ref();
+        let lock = lock_file(path)?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(
@@ -128,7 +134,12 @@ impl Store {
         )?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         conn.set_prepared_statement_cache_capacity(64);
-        let rebuild = schema::migrate(&mut conn)?;
+        schema::migrate(&mut conn, |tx| {
+            let actor: Option<Vec<u8>> =
+                tx.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
+            let actor = actor.map(ActorId::from).unwrap_or_else(ActorId::random);
+            documents::rebuild_tables(tx, &actor, &mut HashMap::new()).map(|_| ())
+        })?;
         let now = options.clock.now_ms();
         let actor: Option<Vec<u8>> =
             conn.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
@@ -149,8 +160,9 @@ impl Store {
             p.push(".photos");
             PathBuf::from(p)
         });
-        let mut store = Store {
+        let store = Store {
             conn,
+            _lock: lock,
             actor,
             clock: options.clock,
             photo_dir,
@@ -160,9 +172,6 @@ impl Store {
             compact_after_changes: options.compact_after_changes,
             changed: options.track_changes.then(Default::default),
         };
-        if rebuild {
-            store.rebuild_indexes()?;
-        }
         Ok(store)
     }
 
@@ -345,6 +354,20 @@ impl Store {
         }
     }
 
+    /// The user a record written on this phone names as its author must be the user the phone is
+    /// registered to (every other replica refuses it otherwise, as `forged_author`); an admin's
+    /// device may record for others. A phone not registered yet (the office's own store, tests)
+    /// records as anyone.
+    fn require_author(&self, author: &UserId) -> Result<()> {
+        self.require_user(author)?;
+        let Some((me, role)) = self.author_of_actor(&self.actor_id())? else { return Ok(()) };
+        if me == author.as_str() || role == crate::directory::Role::Admin {
+            Ok(())
+        } else {
+            Err(Error::invalid("author", "this phone is registered to another user and records only as that user"))
+        }
+    }
+
     fn household_grid(&self, id: &HouseholdId) -> Result<UnitId> {
         let grid: Option<String> = self
             .conn
@@ -352,6 +375,21 @@ impl Store {
             .query_row([id.as_str()], |r| r.get(0))
             .optional()?;
         UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", id))?)
+    }
+}
+
+/// Takes the exclusive lock of the store at `path` (an advisory lock on `<path>.lock`, which the
+/// operating system releases when the process ends, however it ends).
+fn lock_file(path: &Path) -> Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Storage(
+            "the store is already open, in this app or another process; use that one or close it first".into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
 

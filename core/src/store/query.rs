@@ -7,6 +7,7 @@ use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
 use super::Store;
 use crate::clock::UnixMillis;
 use crate::directory::{Unit, UnitKind};
+use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::geo::GeoPoint;
 use crate::household::{Address, CareTag, Relation, Resident, RiskLevel};
@@ -114,6 +115,16 @@ pub type TableDump = Vec<(String, Vec<String>)>;
 pub enum SearchHit {
     Household { id: HouseholdId, address: String },
     Report { id: ReportId, description: String },
+}
+
+/// A record in one of this phone's documents that could not be read, so no screen shows it
+/// (written by another replica before the boundary checked every change, or by a newer app).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedRecord {
+    pub doc: DocId,
+    pub collection: String,
+    pub record_id: String,
+    pub reason: String,
 }
 
 pub(crate) const HOUSEHOLD_COLUMNS: &str = "id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags,
@@ -328,6 +339,22 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The records of this phone's documents left out of every screen because they could not be
+    /// read, by document, collection and id (never their content).
+    pub fn rejected_records(&self) -> Result<Vec<RejectedRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc_id, collection, record_id, reason FROM rejected_records ORDER BY doc_id, collection, record_id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()?;
+        rows.into_iter()
+            .map(|(doc, collection, record_id, reason)| {
+                Ok(RejectedRecord { doc: DocId::parse(&doc)?, collection, record_id, reason })
+            })
+            .collect()
     }
 
     /// Full-text search over household addresses and report text. Matches any part of a word,

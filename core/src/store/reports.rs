@@ -10,7 +10,7 @@ use crate::report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventK
 impl Store {
     /// Files a citizen report: a new `report/<id>` document with its header and `submitted` event.
     pub fn file_report(&mut self, new: NewReport) -> Result<Report> {
-        self.require_user(&new.reporter)?;
+        self.require_author(&new.reporter)?;
         let exists: bool = self.conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM categories WHERE id = ?1 AND deleted = 0)",
             [new.category.as_str()],
@@ -54,7 +54,7 @@ impl Store {
     /// this phone (a volunteer closing a report, accepting a report not dispatched to you) is
     /// refused with the reason, and nothing is written.
     pub fn add_report_event(&mut self, new: NewReportEvent) -> Result<ReportEvent> {
-        self.require_user(&new.author)?;
+        self.require_author(&new.author)?;
         let doc_id = DocId::Report(new.report.clone());
         if !self.has_document(&doc_id)? {
             return Err(Error::not_found("report", &new.report));

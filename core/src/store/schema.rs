@@ -9,7 +9,7 @@
 //! `MIGRATIONS[i]` takes a database from `user_version` i to i + 1; a new database runs them all.
 //! Never edit a migration that has shipped: add the next one.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
@@ -205,6 +205,17 @@ CREATE INDEX report_rejections_report ON report_rejections(report_id);
 "#,
         rebuild: true,
     },
+    // 5 → 6: revoked devices; records in stored documents that could not be read.
+    Migration {
+        sql: r#"
+ALTER TABLE devices ADD COLUMN revoked_at INTEGER;
+CREATE TABLE rejected_records (
+    doc_id TEXT NOT NULL, collection TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (doc_id, collection, record_id)
+) WITHOUT ROWID;
+"#,
+        rebuild: true,
+    },
 ];
 
 /// The schema version this build writes.
@@ -226,27 +237,42 @@ pub(crate) const DERIVED_TABLES: &[&str] = &[
     "report_rejections",
     "household_search",
     "report_search",
+    "rejected_records",
 ];
 
-/// Brings the database to [`CURRENT`]; returns whether the derived tables need a rebuild.
-pub(crate) fn migrate(conn: &mut Connection) -> Result<bool> {
-    migrate_to(conn, CURRENT)
+/// Brings the database to [`CURRENT`] in one transaction; when a migration changed derived
+/// tables, `rebuild` derives them again from the documents inside that same transaction. A kill
+/// at any point leaves either the old schema with its tables or the new one rebuilt: never the
+/// new schema with tables that were not rebuilt.
+pub(crate) fn migrate(conn: &mut Connection, rebuild: impl FnOnce(&Transaction<'_>) -> Result<()>) -> Result<()> {
+    run(conn, CURRENT, Some(rebuild))
 }
 
-/// Brings the database to schema version `target` (tests build every older version with it).
+/// Brings the database to schema version `target` without rebuilding anything (tests build
+/// every older version with it).
 #[doc(hidden)]
-pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<bool> {
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    run(conn, target, None::<fn(&Transaction<'_>) -> Result<()>>)
+}
+
+fn run(conn: &mut Connection, target: i64, rebuild: Option<impl FnOnce(&Transaction<'_>) -> Result<()>>) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > CURRENT {
         return Err(Error::SchemaTooNew { found, known: CURRENT });
     }
-    let mut rebuild = false;
-    for (i, m) in MIGRATIONS.iter().enumerate().take(target as usize).skip(found as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(m.sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
-        rebuild |= m.rebuild && found > 0;
+    if found >= target {
+        return Ok(());
     }
-    Ok(rebuild)
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut needs_rebuild = false;
+    for m in MIGRATIONS.iter().take(target as usize).skip(found as usize) {
+        tx.execute_batch(m.sql)?;
+        needs_rebuild |= m.rebuild && found > 0;
+    }
+    tx.pragma_update(None, "user_version", target)?;
+    if let (true, Some(rebuild)) = (needs_rebuild, rebuild) {
+        rebuild(&tx)?;
+    }
+    tx.commit()?;
+    Ok(())
 }

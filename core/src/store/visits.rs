@@ -16,7 +16,7 @@ impl Store {
     /// Records a visit: one change to the household's grid document, durable when this returns.
     pub fn record_visit(&mut self, new: NewVisit) -> Result<Visit> {
         let grid = self.household_grid(&new.household)?;
-        self.require_user(&new.worker)?;
+        self.require_author(&new.worker)?;
         let v = Visit {
             id: VisitId::generate(),
             household: new.household,

@@ -37,8 +37,9 @@ pub struct Session {
     to_start: VecDeque<DocId>,
     /// Entries waiting to be sent.
     outbox: VecDeque<Entry>,
-    /// Peer mode: the inventory to send in the next message, all in one batch.
-    inventory: Vec<Entry>,
+    /// Peer mode: the inventory to send in the next message, all in one batch (it may be empty:
+    /// a phone holding nothing the other may share still says so).
+    inventory: Option<Vec<Entry>>,
     /// Documents asked about in the message in flight, with the entry kind used.
     asked: Vec<(DocId, Kind)>,
     awaiting_reply: bool,
@@ -77,7 +78,7 @@ impl Session {
             device: store.actor_id(),
             to_start: VecDeque::new(),
             outbox: VecDeque::new(),
-            inventory: Vec::new(),
+            inventory: None,
             asked: Vec::new(),
             awaiting_reply: false,
             cursor: 0,
@@ -160,8 +161,8 @@ impl Session {
                 self.outbox.push_back(e);
             }
         }
-        if !self.inventory.is_empty() {
-            batch.docs = std::mem::take(&mut self.inventory);
+        if let Some(inventory) = self.inventory.take() {
+            batch.docs = inventory;
             batch.inventory = true;
         }
         let mut size = 0;
@@ -177,7 +178,7 @@ impl Session {
         if self.mode == Mode::Server {
             batch.cursor = Some(self.cursor);
         }
-        if batch.hello.is_none() && batch.docs.is_empty() && !self.more {
+        if batch.hello.is_none() && batch.docs.is_empty() && !batch.inventory && !self.more {
             self.finish(store)?;
             return Ok(None);
         }
@@ -260,7 +261,7 @@ impl Session {
             return Err(Error::protocol(format!("more than {MAX_ENTRIES} documents to compare with another phone")));
         }
         self.inventory =
-            inventory.into_iter().map(|(doc, digest)| Entry { doc, kind: Kind::Heads, data: digest }).collect();
+            Some(inventory.into_iter().map(|(doc, digest)| Entry { doc, kind: Kind::Heads, data: digest }).collect());
         Ok(())
     }
 
