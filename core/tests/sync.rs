@@ -388,3 +388,37 @@ fn a_revoked_phone_is_refused_as_a_peer() {
     assert_eq!(vol.visit_history(&h.id, 0).unwrap().len(), 1, "nothing new reached the revoked phone");
     assert!(matches!(office.revoke_device("00ff"), Err(Error::NotFound { .. })));
 }
+
+/// A phone answers a document's sync entry only with what the other phone may read: a
+/// volunteer's modified app asking about a report of another grid that Li Na filed gets nothing
+/// of it back.
+#[test]
+fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
+    use automerge::sync::SyncDoc;
+    let dir = TempDir::new().unwrap();
+    let (_office, f, mut li, mut vol) = world(&dir);
+    let mut elsewhere = report(&f, "Fire door propped open in the other grid");
+    elsewhere.reporter = f.worker.id.clone();
+    elsewhere.grid = Some(f.other_grid.id.clone());
+    let r = li.file_report(elsewhere).unwrap();
+    let doc = DocId::Report(r.id.clone());
+    assert!(!vol.may_read(&f.volunteer.id, &doc).unwrap());
+
+    let mut session = Session::with_peer(&mut vol).unwrap();
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let hello = session.next_message(&mut vol).unwrap().unwrap();
+    responder.respond(&mut li, &hello).unwrap();
+    // The first sync message of an empty replica: "I have nothing, send me everything".
+    let mut empty = automerge::AutoCommit::new();
+    let msg = empty.sync().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
+    let ask = Batch {
+        docs: vec![doorstep_core::sync::wire::Entry {
+            doc: doc.to_string(),
+            kind: doorstep_core::sync::wire::Kind::Sync,
+            data: msg.encode(),
+        }],
+        ..Batch::default()
+    };
+    let reply = Batch::decode(&responder.respond(&mut li, &ask.encode()).unwrap()).unwrap();
+    assert!(reply.docs.iter().all(|e| e.doc != doc.to_string()), "{:?}", reply.docs);
+}
