@@ -422,3 +422,26 @@ fn records_a_store_cannot_read_are_listed_not_dropped_silently() {
     );
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 1, "the readable visit is still shown");
 }
+
+#[test]
+fn a_phone_registered_to_one_user_records_only_as_that_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("phone.sqlite"));
+    let h = household(&mut s, &f, "401", &[]);
+    s.register_device(&f.volunteer.id).unwrap();
+    let before = s.dump_query_tables().unwrap();
+    // Every other replica would refuse these as forged: the phone refuses them first.
+    let err = s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { field: "author", .. }), "{err}");
+    let mut as_li = report(&f, "Broken street light");
+    as_li.reporter = f.worker.id.clone();
+    assert!(matches!(s.file_report(as_li), Err(Error::InvalidInput { field: "author", .. })));
+    assert_eq!(s.dump_query_tables().unwrap(), before);
+    // As herself, the volunteer records and files.
+    s.record_visit(visit(&h.id, &f.volunteer.id, VisitKind::Routine)).unwrap();
+    let r = s.file_report(report(&f, "Broken street light")).unwrap();
+    let err = s
+        .add_report_event(NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged))
+        .unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { field: "author", .. }), "{err}");
+}

@@ -422,3 +422,78 @@ fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
     let reply = Batch::decode(&responder.respond(&mut li, &ask.encode()).unwrap()).unwrap();
     assert!(reply.docs.iter().all(|e| e.doc != doc.to_string()), "{:?}", reply.docs);
 }
+
+/// A document grown to its limit by changes each within theirs (900 KB, from another phone)
+/// takes no more: the message that would carry it past 64 MiB is refused naming that document,
+/// and the phone's other documents still sync.
+#[test]
+fn a_document_at_its_limit_refuses_more_and_only_that_document() {
+    use automerge::sync::SyncDoc;
+    use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
+    use doorstep_core::sync::wire::{Entry, Kind};
+    let dir = TempDir::new().unwrap();
+    let (_office, f, mut li, mut vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[]);
+    let grid = DocId::Grid(f.grid.id.clone());
+    // The volunteer's phone, with a modified app writing on its own actor, talks to Li Na's.
+    let vol_actor = vol.actor_id();
+    let mut attacker =
+        AutoCommit::load(&li.save_document(&grid).unwrap()).unwrap().with_actor(automerge::ActorId::from(
+            (0..16).map(|i| u8::from_str_radix(&vol_actor[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),
+        ));
+    let mut session = Session::with_peer(&mut vol).unwrap();
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let hello = session.next_message(&mut vol).unwrap().unwrap();
+    responder.respond(&mut li, &hello).unwrap();
+    let mut state = automerge::sync::State::new();
+    let mut refused = None;
+    for round in 0..90 {
+        let (_, households) = attacker.get(ROOT, "households").unwrap().unwrap();
+        let (_, record) = attacker.get(&households, h.id.as_str()).unwrap().unwrap();
+        for i in 0..15 {
+            let filler: String =
+                (0..60_000).map(|j| char::from(b'a' + ((round * 31 + i * 7 + j) % 26) as u8)).collect();
+            attacker.put(&record, format!("extra_{i}").as_str(), filler).unwrap();
+        }
+        attacker.commit();
+        // Sync until Li Na's phone has this round's change (or refuses it).
+        for _ in 0..4 {
+            let Some(msg) = attacker.sync().generate_sync_message(&mut state) else { break };
+            let batch = Batch {
+                docs: vec![Entry { doc: grid.to_string(), kind: Kind::Sync, data: msg.encode() }],
+                ..Batch::default()
+            };
+            match responder.respond(&mut li, &batch.encode()) {
+                Ok(reply) => {
+                    for e in Batch::decode(&reply).unwrap().docs {
+                        if e.kind == Kind::Sync {
+                            let m = automerge::sync::Message::decode(&e.data).unwrap();
+                            attacker.sync().receive_sync_message(&mut state, m).unwrap();
+                        }
+                    }
+                }
+                Err(e) => {
+                    refused = Some((round, e));
+                    break;
+                }
+            }
+        }
+        if refused.is_some() {
+            break;
+        }
+    }
+    let (round, err) = refused.expect("the document stops growing");
+    assert!(round >= 60, "refused after {round} changes of 900 KB");
+    assert!(
+        matches!(&err, Error::Refused { code, message } if code == "too_large" && message.contains(&grid.to_string())),
+        "{err}"
+    );
+    // The grid is still there as it was, and another document still syncs between the phones.
+    assert_eq!(li.households(&HouseholdFilter::default()).unwrap().len(), 1);
+    let mut light = report(&f, "Streetlight out at gate 2");
+    light.reporter = f.worker.id.clone();
+    let r = li.file_report(light).unwrap();
+    drop(session);
+    pump_peer(&mut vol, &mut li).unwrap();
+    assert!(vol.report_state(&r.id).is_ok(), "the report reached the volunteer's phone");
+}

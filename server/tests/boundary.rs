@@ -369,13 +369,18 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
     let batch = put_visit(&w, &grid, &long);
     let (status, code, _) = post(&w, &token, &batch);
     assert_eq!((status, code.as_str()), (400, "bad_record"));
-    // A household field of 2 MB: over the record limit.
+    // A household field of 100 KB, and a visit of 100 KB: over the record limit (64 KiB), within
+    // the change limit.
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
         let households = collection(am, "households");
         let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
-        am.put(&h, "notes", "y".repeat(2 << 20)).unwrap();
+        am.put(&h, "notes", "y".repeat(100_000)).unwrap();
     });
     refused(&w, &token, &batch, 413, "too_large");
+    let mut huge = long.clone();
+    huge["id"] = "01JHUGEVISIT00000000000000".into();
+    huge["notes"] = "z".repeat(100_000).into();
+    refused(&w, &token, &put_visit(&w, &grid, &huge), 413, "too_large");
     // Many fields of 60 KB in one change: over the change limit.
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
         let households = collection(am, "households");
