@@ -4,6 +4,12 @@
 //! the network heals, every replica holds identical documents and identical query tables, and
 //! every record any phone wrote (and did not delete) is everywhere.
 //!
+//! Among the honest steps, phones running a modified app send hostile messages built from valid
+//! Automerge changes on their own actor (forged authors, replaced collections, deleted record
+//! keys, oversized values, records of the wrong type, rewritten report headers) to the server or
+//! to another phone: every one is refused, the replica it reached is left exactly as it was, and
+//! no replica ever shows a forged record.
+//!
 //! The server side is core's `Responder` over the server's store file, the same code
 //! `doorstep serve` runs behind HTTP; the HTTP layer itself is covered by `http_sync.rs`.
 
@@ -14,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::{office, People};
-use doorstep_core::sync::{PeerResponder, ServerResponder, Session};
+use doorstep_core::sync::{wire, PeerResponder, ServerResponder, Session};
 use doorstep_core::*;
 use proptest::prelude::*;
 
@@ -28,6 +34,25 @@ enum Edit {
     DeleteVisit(usize),
     FileReport,
     Comment(usize),
+}
+
+/// What a modified app on a phone sends instead of an honest message.
+#[derive(Clone, Copy, Debug)]
+enum Attack {
+    /// A visit naming another user as its worker.
+    ForgedVisit,
+    /// A comment on a report naming another user as its author.
+    ForgedEvent,
+    /// A top-level map replaced by a new, empty one.
+    ReplaceMap(usize),
+    /// A household or resident key deleted.
+    DeleteRecord,
+    /// A household field of 100 KB.
+    Oversized,
+    /// A visit written as a number instead of its JSON.
+    WrongType,
+    /// A report header rewritten to name another reporter and grid.
+    RewriteHeader,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +77,8 @@ enum Step {
     Edit(usize, Edit),
     PeerSync(usize, usize, Vec<Fault>),
     ServerSync(usize, Vec<Fault>),
+    /// Phone `.0` attacks the server (`None`) or another phone.
+    Attack(usize, Option<usize>, Attack),
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
@@ -63,6 +90,18 @@ fn fault() -> impl Strategy<Value = Fault> {
         1 => Just(Fault::Replay),
         1 => Just(Fault::Truncate),
         1 => Just(Fault::Restart),
+    ]
+}
+
+fn attack() -> impl Strategy<Value = Attack> {
+    prop_oneof![
+        Just(Attack::ForgedVisit),
+        Just(Attack::ForgedEvent),
+        (0..3usize).prop_map(Attack::ReplaceMap),
+        Just(Attack::DeleteRecord),
+        Just(Attack::Oversized),
+        Just(Attack::WrongType),
+        Just(Attack::RewriteHeader),
     ]
 }
 
@@ -82,6 +121,9 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_filter("two phones", |(a, b, _)| a != b)
             .prop_map(|(a, b, f)| Step::PeerSync(a, b, f)),
         1 => (0..PHONES, prop::collection::vec(fault(), 1..6)).prop_map(|(p, f)| Step::ServerSync(p, f)),
+        1 => (0..PHONES, prop::option::of(0..PHONES), attack())
+            .prop_filter("another phone", |(a, b, _)| Some(*a) != *b)
+            .prop_map(|(a, b, k)| Step::Attack(a, b, k)),
     ]
 }
 
@@ -102,6 +144,10 @@ struct World {
     visits: BTreeSet<VisitId>,
     reports: BTreeSet<ReportId>,
     deleted_visits: BTreeSet<VisitId>,
+    /// Ids of the forged records sent: no replica may ever show one.
+    forged: BTreeSet<String>,
+    /// Attacks that reached a replica (and were refused).
+    attacks: usize,
 }
 
 fn open(path: &std::path::Path, clock: &Arc<FixedClock>) -> Store {
@@ -141,6 +187,8 @@ fn world() -> World {
         visits: BTreeSet::new(),
         reports: BTreeSet::new(),
         deleted_visits: BTreeSet::new(),
+        forged: BTreeSet::new(),
+        attacks: 0,
     };
     for p in 0..PHONES {
         w.server_sync(p, &[Fault::Deliver]).unwrap();
@@ -335,6 +383,112 @@ impl World {
         Ok(())
     }
 
+    /// Phone `p`'s modified app builds `attack` on its own copy of a document (never stored on
+    /// the phone) and sends it whole to the server or to phone `target`. The message must be
+    /// refused, and the replica that got it must hold exactly what it held before.
+    fn attack(&mut self, p: usize, target: Option<usize>, attack: Attack) {
+        use automerge::{transaction::Transactable, ObjType, ReadDoc, ROOT};
+        let other_user = self.phones[(p + 1) % PHONES].user.id.clone();
+        let other_user =
+            if other_user == self.phones[p].user.id { self.people.supervisor.id.clone() } else { other_user };
+        let grid = DocId::Grid(self.people.grid.id.clone());
+        let phone = &mut self.phones[p].store;
+        let actor = automerge::ActorId::from(hex(&phone.actor_id()));
+        let reports = phone.reports(&ReportFilter::default()).unwrap();
+        let doc = match attack {
+            Attack::ForgedEvent | Attack::RewriteHeader => match reports.first() {
+                Some(r) => DocId::Report(r.id.clone()),
+                None => return,
+            },
+            _ => grid.clone(),
+        };
+        let Ok(bytes) = phone.save_document(&doc) else { return };
+        let mut am = automerge::AutoCommit::load(&bytes).unwrap().with_actor(actor);
+        let map = |am: &automerge::AutoCommit, name: &str| am.get(ROOT, name).unwrap().unwrap().1;
+        let first = |am: &automerge::AutoCommit, name: &str| am.keys(&map(am, name)).next();
+        let forged_id = VisitId::generate().as_str().to_string();
+        let expected = match attack {
+            Attack::ForgedVisit => {
+                let Some(h) = first(&am, "households") else { return };
+                let v = serde_json::json!({"id": forged_id, "household": h, "worker": other_user.as_str(),
+                    "at": self.clock.now_ms(), "kind": "routine", "outcome": "all_well"});
+                am.put(&map(&am, "visits"), forged_id.as_str(), v.to_string()).unwrap();
+                self.forged.insert(forged_id.clone());
+                "forged_author"
+            }
+            Attack::ForgedEvent => {
+                let e = serde_json::json!({"id": forged_id, "at": self.clock.now_ms(), "author": other_user.as_str(),
+                    "kind": "comment", "note": "forged"});
+                am.put(&map(&am, "events"), forged_id.as_str(), e.to_string()).unwrap();
+                self.forged.insert(forged_id.clone());
+                "forged_author"
+            }
+            Attack::ReplaceMap(i) => {
+                am.put_object(ROOT, ["households", "residents", "visits"][i], ObjType::Map).unwrap();
+                "root_changed"
+            }
+            Attack::DeleteRecord => {
+                let Some(h) = first(&am, "households") else { return };
+                am.delete(&map(&am, "households"), h.as_str()).unwrap();
+                "deleted_record"
+            }
+            Attack::Oversized => {
+                let Some(h) = first(&am, "households") else { return };
+                let (_, record) = am.get(&map(&am, "households"), h.as_str()).unwrap().unwrap();
+                am.put(&record, "notes", "x".repeat(100_000)).unwrap();
+                "too_large"
+            }
+            Attack::WrongType => {
+                am.put(&map(&am, "visits"), forged_id.as_str(), 42).unwrap();
+                self.forged.insert(forged_id.clone());
+                "bad_record"
+            }
+            Attack::RewriteHeader => {
+                let (value, _) = am.get(&map(&am, "header"), "report").unwrap().unwrap();
+                let mut header: serde_json::Value = serde_json::from_str(&value.into_string().unwrap()).unwrap();
+                header["reporter"] = other_user.as_str().into();
+                header["grid"] = self.people.other_grid.id.as_str().into();
+                am.put(&map(&am, "header"), "report", header.to_string()).unwrap();
+                "immutable_record"
+            }
+        };
+        am.commit();
+        let batch = wire::Batch {
+            docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data: am.save() }],
+            ..Default::default()
+        };
+        let phone_actor = self.phones[p].store.actor_id();
+        let (result, before, after) = match target {
+            None => {
+                let server = self.server.as_mut().unwrap();
+                let before = (documents(server), server.dump_query_tables().unwrap());
+                let user = server.user_of_actor(&phone_actor).unwrap().unwrap();
+                let result = ServerResponder::for_device(&phone_actor, user, std::slice::from_ref(&phone_actor))
+                    .unwrap()
+                    .respond(server, &batch.encode());
+                (result, before, (documents(server), server.dump_query_tables().unwrap()))
+            }
+            Some(t) => {
+                let (first, second) = if p < t { self.phones.split_at_mut(t) } else { self.phones.split_at_mut(p) };
+                let (pa, pb) = if p < t { (&mut first[p], &mut second[0]) } else { (&mut second[0], &mut first[t]) };
+                let before = (documents(&mut pb.store), pb.store.dump_query_tables().unwrap());
+                let mut session = Session::with_peer(&mut pa.store).unwrap();
+                let mut responder = PeerResponder::new(&pb.store).unwrap();
+                let hello = session.next_message(&mut pa.store).unwrap().unwrap();
+                responder.respond(&mut pb.store, &hello).unwrap();
+                let result = responder.respond(&mut pb.store, &batch.encode());
+                (result, before, (documents(&mut pb.store), pb.store.dump_query_tables().unwrap()))
+            }
+        };
+        match result {
+            // The server may see first that the copy carries other phones' changes it lacks.
+            Err(Error::Refused { code, .. }) if code == expected || (target.is_none() && code == "foreign_actor") => {}
+            other => panic!("{attack:?} from phone {p} to {target:?}: {other:?}"),
+        }
+        assert!(before == after, "{attack:?} from phone {p} to {target:?} changed what the replica holds");
+        self.attacks += 1;
+    }
+
     /// The network heals: every phone syncs with the server, pass after pass, until no phone
     /// has changes the server lacks and a last pass has brought everyone everything. (A change
     /// that depends on another phone's change goes to the server after that one.)
@@ -353,6 +507,10 @@ impl World {
         }
         panic!("changes still pending after ten passes");
     }
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 impl Phone {
@@ -387,6 +545,7 @@ proptest! {
                 Step::Edit(p, e) => w.edit(*p, e),
                 Step::PeerSync(a, b, f) => { let _ = w.peer_sync(*a, *b, f); }
                 Step::ServerSync(p, f) => { let _ = w.server_sync(*p, f); }
+                Step::Attack(p, t, a) => w.attack(*p, *t, *a),
             }
         }
         w.heal();
@@ -419,5 +578,12 @@ proptest! {
         let reports: BTreeSet<ReportId> =
             server.reports(&ReportFilter::default()).unwrap().into_iter().map(|r| r.id).collect();
         prop_assert_eq!(&reports, &w.reports);
+        // No replica shows a forged record, in its tables or its documents.
+        for (i, store) in std::iter::once(&mut server).chain(w.phones.iter_mut().map(|p| &mut p.store)).enumerate() {
+            let tables = format!("{:?}", store.dump_query_tables().unwrap());
+            for id in &w.forged {
+                prop_assert!(!tables.contains(id.as_str()), "replica {} shows forged record {}", i, id);
+            }
+        }
     }
 }
