@@ -1,6 +1,7 @@
 //! The `doorstep` command: the demo of a field day, the benches, and the sync server. Each
 //! subcommand is a thin driver over `doorstep-core` and `doorstep-server`.
 
+mod abuse_bench;
 mod bench;
 mod demo;
 mod sample;
@@ -14,6 +15,7 @@ const USAGE: &str = "usage:
   doorstep bench store [--quick]   measure the store against plain SQLite (prints `name: value unit`)
   doorstep bench sync [--quick]    measure sync bytes and time against raw changes and a local load
   doorstep bench workflow [--quick] derive a report's state; overdue reports in a street vs plain SQLite
+  doorstep bench abuse [--quick]   an honest phone's syncs alone and while two devices flood the server
   doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)";
 
 fn main() -> ExitCode {
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
         ["bench", "sync", "--quick"] => sync_bench::sync(&sync_bench::SyncSizes::quick()),
         ["bench", "workflow"] => workflow_bench::workflow(&workflow_bench::WorkflowSizes::full()),
         ["bench", "workflow", "--quick"] => workflow_bench::workflow(&workflow_bench::WorkflowSizes::quick()),
+        ["bench", "abuse"] => abuse_bench::abuse(&abuse_bench::AbuseSizes::full()),
+        ["bench", "abuse", "--quick"] => abuse_bench::abuse(&abuse_bench::AbuseSizes::quick()),
         ["serve"] => serve(None),
         ["serve", "--config", file] => serve(Some(std::path::Path::new(file))),
         ["help" | "--help" | "-h"] => {
