@@ -115,7 +115,7 @@ fn collection(am: &AutoCommit, name: &str) -> automerge::ObjId {
 /// The first key of a collection in the server's copy (the household, resident or visit).
 fn first_key(w: &World, doc: &DocId, name: &str) -> String {
     let am = AutoCommit::load(&w.server.with_store(|s| s.save_document(doc).unwrap())).unwrap();
-    am.keys(&collection(&am, name)).next().unwrap()
+    am.keys(collection(&am, name)).next().unwrap()
 }
 
 fn refused(w: &World, token: &str, batch: &wire::Batch, status: u16, code: &str) {
@@ -257,7 +257,7 @@ fn a_report_header_once_filed_is_never_rewritten() {
     let visit_id = v.id.as_str().to_string();
     let mut full = w.server.with_store(|s| {
         let am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
-        let (value, _) = am.get(&collection(&am, "visits"), visit_id.as_str()).unwrap().unwrap();
+        let (value, _) = am.get(collection(&am, "visits"), visit_id.as_str()).unwrap().unwrap();
         serde_json::from_str::<serde_json::Value>(&value.into_string().unwrap()).unwrap()
     });
     full["notes"] = "nobody came".into();
@@ -418,7 +418,8 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
     let base = w.volunteer.store.save_document(&grid).unwrap();
     let forged = serde_json::json!({"id": "01JPEERFORGED0000000000000", "household": household,
         "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
-    let attacks: Vec<(&str, Box<dyn Fn(&mut AutoCommit)>)> = vec![
+    type Edit = Box<dyn Fn(&mut AutoCommit)>;
+    let attacks: Vec<(&str, Edit)> = vec![
         (
             "forged_author",
             Box::new(move |am| {

@@ -405,21 +405,21 @@ impl World {
         let Ok(bytes) = phone.save_document(&doc) else { return };
         let mut am = automerge::AutoCommit::load(&bytes).unwrap().with_actor(actor);
         let map = |am: &automerge::AutoCommit, name: &str| am.get(ROOT, name).unwrap().unwrap().1;
-        let first = |am: &automerge::AutoCommit, name: &str| am.keys(&map(am, name)).next();
+        let first = |am: &automerge::AutoCommit, name: &str| am.keys(map(am, name)).next();
         let forged_id = VisitId::generate().as_str().to_string();
         let expected = match attack {
             Attack::ForgedVisit => {
                 let Some(h) = first(&am, "households") else { return };
                 let v = serde_json::json!({"id": forged_id, "household": h, "worker": other_user.as_str(),
                     "at": self.clock.now_ms(), "kind": "routine", "outcome": "all_well"});
-                am.put(&map(&am, "visits"), forged_id.as_str(), v.to_string()).unwrap();
+                am.put(map(&am, "visits"), forged_id.as_str(), v.to_string()).unwrap();
                 self.forged.insert(forged_id.clone());
                 "forged_author"
             }
             Attack::ForgedEvent => {
                 let e = serde_json::json!({"id": forged_id, "at": self.clock.now_ms(), "author": other_user.as_str(),
                     "kind": "comment", "note": "forged"});
-                am.put(&map(&am, "events"), forged_id.as_str(), e.to_string()).unwrap();
+                am.put(map(&am, "events"), forged_id.as_str(), e.to_string()).unwrap();
                 self.forged.insert(forged_id.clone());
                 "forged_author"
             }
@@ -429,26 +429,26 @@ impl World {
             }
             Attack::DeleteRecord => {
                 let Some(h) = first(&am, "households") else { return };
-                am.delete(&map(&am, "households"), h.as_str()).unwrap();
+                am.delete(map(&am, "households"), h.as_str()).unwrap();
                 "deleted_record"
             }
             Attack::Oversized => {
                 let Some(h) = first(&am, "households") else { return };
-                let (_, record) = am.get(&map(&am, "households"), h.as_str()).unwrap().unwrap();
+                let (_, record) = am.get(map(&am, "households"), h.as_str()).unwrap().unwrap();
                 am.put(&record, "notes", "x".repeat(100_000)).unwrap();
                 "too_large"
             }
             Attack::WrongType => {
-                am.put(&map(&am, "visits"), forged_id.as_str(), 42).unwrap();
+                am.put(map(&am, "visits"), forged_id.as_str(), 42).unwrap();
                 self.forged.insert(forged_id.clone());
                 "bad_record"
             }
             Attack::RewriteHeader => {
-                let (value, _) = am.get(&map(&am, "header"), "report").unwrap().unwrap();
+                let (value, _) = am.get(map(&am, "header"), "report").unwrap().unwrap();
                 let mut header: serde_json::Value = serde_json::from_str(&value.into_string().unwrap()).unwrap();
                 header["reporter"] = other_user.as_str().into();
                 header["grid"] = self.people.other_grid.id.as_str().into();
-                am.put(&map(&am, "header"), "report", header.to_string()).unwrap();
+                am.put(map(&am, "header"), "report", header.to_string()).unwrap();
                 "immutable_record"
             }
         };

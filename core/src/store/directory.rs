@@ -53,7 +53,10 @@ impl Store {
     /// what the sync server does when a phone enrols, so every phone's directory learns it.
     pub fn enrol_device(&mut self, user: &UserId, actor: &str) -> Result<()> {
         self.require_user(user)?;
-        if actor.is_empty() || actor.len() > 64 || actor.len() % 2 != 0 || !actor.bytes().all(|b| b.is_ascii_hexdigit())
+        if actor.is_empty()
+            || actor.len() > 64
+            || !actor.len().is_multiple_of(2)
+            || !actor.bytes().all(|b| b.is_ascii_hexdigit())
         {
             return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
         }

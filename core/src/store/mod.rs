@@ -488,7 +488,7 @@ pub(crate) fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
 }
 
 pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<automerge::ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(Error::Storage("stored heads are damaged".into()));
     }
     Ok(bytes.chunks_exact(32).map(|c| automerge::ChangeHash(c.try_into().expect("32 bytes"))).collect())

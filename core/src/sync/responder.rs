@@ -81,7 +81,7 @@ impl PeerResponder {
 
 /// An Automerge actor id from its hex form.
 fn parse_actor(hex: &str) -> Result<ActorId> {
-    if hex.is_empty() || hex.len() > 64 || hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if hex.is_empty() || hex.len() > 64 || !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
     }
     let bytes: Vec<u8> =
