@@ -460,3 +460,18 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
         assert_eq!(w.li.store.save_document(&grid).unwrap(), saved);
     }
 }
+
+#[test]
+fn a_request_naming_more_documents_than_a_session_sends_is_refused() {
+    let w = world();
+    let docs = |n: usize| wire::Batch {
+        docs: (0..n)
+            .map(|_| wire::Entry { doc: DocId::Report(ReportId::generate()).to_string(), kind: wire::Kind::Want, data: vec![] })
+            .collect(),
+        ..Default::default()
+    };
+    let (status, code, _) = post(&w, &w.li.token.clone(), &docs(257));
+    assert_eq!((status, code.as_str()), (400, "bad_message"));
+    let (status, code, _) = post(&w, &w.li.token.clone(), &docs(256));
+    assert_eq!((status, code.as_str()), (403, "forbidden_document"), "256 are read, and refused for what they ask");
+}

@@ -14,7 +14,7 @@ use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
 use super::session::{identify_peer, inventory};
 use super::wire::{heads_digest, Batch, Entry, Hello, Kind, Mode, Refusal};
-use super::{FEED_PAGE, ROUND_BUDGET_BYTES};
+use super::{DOCS_PER_ROUND, FEED_PAGE, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -44,10 +44,35 @@ impl ServerResponder {
         }))
     }
 
-    /// Answers one request. An error means the message was refused: its checks (access, actors)
-    /// run on every entry before anything is kept.
+    /// Answers one request. An error means the message was refused: its checks (access, actors,
+    /// the boundary) run on every entry before anything is kept.
     pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
-        let batch = self.0.decode(request, Mode::Server)?;
+        let batch = ServerResponder::read(request)?;
+        Ok(self.answer(store, batch)?.encode())
+    }
+
+    /// Reads a request without the store: the server decodes (and inflates) it before it takes
+    /// the store, and encodes the answer after it let go of it, so that one device's large
+    /// message keeps no other device waiting for those steps.
+    pub fn read(request: &[u8]) -> Result<Batch> {
+        let batch = Batch::decode(request)?;
+        match &batch.hello {
+            Some(h) if h.mode != Mode::Server => Err(Error::protocol("the message is for another kind of peer")),
+            _ => Ok(batch),
+        }
+    }
+
+    /// Answers a request [`ServerResponder::read`] decoded. A request names at most
+    /// [`DOCS_PER_ROUND`] documents (a phone's session never sends more in one message), which
+    /// bounds the documents one request can make the server load.
+    pub fn answer(&mut self, store: &mut Store, batch: Batch) -> Result<Batch> {
+        let named: BTreeSet<&str> = batch.docs.iter().map(|e| e.doc.as_str()).collect();
+        if named.len() > DOCS_PER_ROUND {
+            return Err(Error::protocol(format!(
+                "a request to the server names at most {DOCS_PER_ROUND} documents, this one {}",
+                named.len()
+            )));
+        }
         self.0.respond_as_server(store, batch)
     }
 
@@ -111,7 +136,7 @@ impl<G: Gate> Responder<G> {
 }
 
 impl Responder<DeviceGate> {
-    fn respond_as_server(&mut self, store: &mut Store, batch: Batch) -> Result<Vec<u8>> {
+    fn respond_as_server(&mut self, store: &mut Store, batch: Batch) -> Result<Batch> {
         let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
         let mut out = within_budget(self.ex.handle(store, batch.docs, true)?);
         let mut reply = Batch::default();
@@ -137,7 +162,7 @@ impl Responder<DeviceGate> {
             reply.more = full_page;
         }
         reply.docs = out;
-        Ok(reply.encode())
+        Ok(reply)
     }
 }
 
