@@ -92,11 +92,11 @@ impl Config {
         if let Some(v) = var("DOORSTEP_ADMIN_TOKEN") {
             self.admin_token = Some(v);
         }
-        if let Some(v) = var("DOORSTEP_MAX_BODY_BYTES") {
-            self.max_body_bytes = v
-                .parse()
-                .map_err(|_| ConfigError::Env { name: "DOORSTEP_MAX_BODY_BYTES", reason: "not a number".into() })?;
-        }
+        number(&var, "DOORSTEP_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
+        number(&var, "DOORSTEP_MAX_IN_FLIGHT_BYTES", &mut self.max_in_flight_bytes)?;
+        number(&var, "DOORSTEP_MAX_CONNECTIONS", &mut self.max_connections)?;
+        number(&var, "DOORSTEP_HEADER_READ_TIMEOUT_SECS", &mut self.header_read_timeout_secs)?;
+        number(&var, "DOORSTEP_BODY_READ_TIMEOUT_SECS", &mut self.body_read_timeout_secs)?;
         if let Some(v) = var("DOORSTEP_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "text" => LogFormat::Text,
@@ -106,6 +106,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Sets `value` from the variable `name` when it is set: a whole number above zero.
+fn number<T: std::str::FromStr + PartialOrd + Default>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    value: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(v) = var(name) {
+        *value = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > T::default())
+            .ok_or(ConfigError::Env { name, reason: "not a whole number above zero".into() })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -124,6 +141,9 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:0");
         assert_eq!(c.database, PathBuf::from("/var/lib/doorstep/server.sqlite"));
         assert!(c.apply_env(|n| (n == "DOORSTEP_MAX_BODY_BYTES").then(|| "lots".to_string())).is_err());
+        assert!(c.apply_env(|n| (n == "DOORSTEP_MAX_CONNECTIONS").then(|| "0".to_string())).is_err());
+        c.apply_env(|n| (n == "DOORSTEP_HEADER_READ_TIMEOUT_SECS").then(|| "3".to_string())).unwrap();
+        assert_eq!(c.header_read_timeout_secs, 3);
         assert!(toml::from_str::<Config>("listn = \"typo\"").is_err(), "unknown keys are refused");
     }
 }

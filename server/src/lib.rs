@@ -8,6 +8,7 @@
 //! device's own is refused with the whole message. Nothing here logs a resident's personal data:
 //! log lines name devices, documents and sizes.
 
+mod accept;
 pub mod admin;
 mod auth;
 mod config;
@@ -339,14 +340,13 @@ impl RunningServer {
             .map_err(|e| CoreError::Network(format!("cannot listen on {}: {e}", state.config.listen)))?;
         let addr = listener.local_addr().map_err(|e| CoreError::Network(e.to_string()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = router(state.clone());
+        let served = state.clone();
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
+                let stopped = async move {
+                    let _ = stopped.await;
+                };
+                accept::serve(listener, router(served.clone()), &served.config, &served.metrics, stopped).await;
             });
         });
         Ok(RunningServer { addr, state, stop: Some(stop), thread: Some(thread) })
@@ -400,10 +400,7 @@ pub async fn serve(config: Config) -> Result<(), CoreError> {
         .map_err(|e| CoreError::Network(format!("cannot listen on {}: {e}", state.config.listen)))?;
     let addr = listener.local_addr().map_err(|e| CoreError::Network(e.to_string()))?;
     tracing::info!(%addr, database = %state.config.database.display(), "doorstep server listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CoreError::Network(e.to_string()))?;
+    accept::serve(listener, router(state.clone()), &state.config, &state.metrics, shutdown_signal()).await;
     tracing::info!("doorstep server stopped");
     Ok(())
 }
