@@ -8,22 +8,33 @@
 //!   so file descriptors never run out and `/healthz` and honest syncs get in again as soon as
 //!   the timeout has cut the idle ones.
 //! - Graceful shutdown: stop accepting, let the requests in flight finish, then return.
+//! - A lingering close: a request refused before its body was read (413, 429, 401) would
+//!   otherwise be closed with unread bytes, and the kernel's reset would destroy the answer
+//!   before the client reads it. The socket is shut for writing and drained for up to
+//!   [`LINGER`] first, still holding its connection permit.
 //!
 //! It must never wait on a client while holding anything other clients need: every connection
 //! is its own task, and the loop only accepts.
 
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{Config, Metrics};
+
+/// How long a closed connection is drained of what its client still sends.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Serves `app` on `listener` until `shutdown` completes, then waits for the connections that
 /// are still answering a request.
@@ -59,14 +70,71 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())));
+        let io = TokioIo::new(Lingering { stream: Some(stream), permit: Some(permit) });
+        let connection = graceful.watch(http.serve_connection(io, TowerToHyperService::new(app.clone())));
+        // A client that went away or timed out ends its connection; nothing to report.
         tokio::spawn(async move {
-            // A client that went away or timed out ends its connection; nothing to report.
             let _ = connection.await;
-            drop(permit);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// A connection's socket and permit; dropped, it lingers (see the module's header).
+struct Lingering {
+    stream: Option<TcpStream>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Lingering {
+    fn stream(self: Pin<&mut Self>) -> Pin<&mut TcpStream> {
+        Pin::new(self.get_mut().stream.as_mut().expect("the stream is there until drop"))
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let (Some(mut stream), permit) = (self.stream.take(), self.permit.take()) else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let _ = stream.shutdown().await;
+            let mut sink = [0u8; 8192];
+            let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+            let _ = tokio::time::timeout(LINGER, drain).await;
+            drop(permit);
+        });
+    }
+}
+
+impl AsyncRead for Lingering {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lingering {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_shutdown(cx)
+    }
 }

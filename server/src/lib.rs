@@ -12,25 +12,30 @@ mod accept;
 pub mod admin;
 mod auth;
 mod config;
+mod error;
+mod limits;
 mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use doorstep_core::sync::http::Registration;
 use doorstep_core::sync::ServerResponder;
 use doorstep_core::{DocId, Error as CoreError, OpenOptions, Store, UserId};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{Auth, AuthError, Device};
 pub use config::{Config, ConfigError, LogFormat};
+pub use error::{ApiError, Code};
 pub use metrics::Metrics;
 
 /// What the handlers share.
@@ -38,72 +43,8 @@ pub struct AppState {
     store: Mutex<Store>,
     auth: Mutex<Auth>,
     pub metrics: Metrics,
+    limits: limits::Limits,
     config: Config,
-}
-
-/// An error answer: an HTTP status and a JSON body `{"error": code, "message": text}`.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.code, message: &self.message })).into_response()
-    }
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
-    }
-
-    fn unauthorized() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid device token is required")
-    }
-
-    fn internal(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; try again later")
-    }
-}
-
-impl From<CoreError> for ApiError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::Protocol(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_message", m),
-            CoreError::Refused { code, message } => {
-                let code = match code.as_str() {
-                    "foreign_actor" => "foreign_actor",
-                    "forbidden_document" => "forbidden_document",
-                    _ => "refused",
-                };
-                ApiError::new(StatusCode::FORBIDDEN, code, message)
-            }
-            e @ (CoreError::CorruptDocument { .. }
-            | CoreError::WrongDocument { .. }
-            | CoreError::InvalidInput { .. }) => ApiError::new(StatusCode::BAD_REQUEST, "bad_document", e.to_string()),
-            e => ApiError::internal(e),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::BadCode => ApiError::new(StatusCode::FORBIDDEN, "bad_code", e.to_string()),
-            AuthError::ActorTaken => ApiError::new(StatusCode::CONFLICT, "actor_taken", e.to_string()),
-            AuthError::Storage(e) => ApiError::internal(e),
-        }
-    }
 }
 
 impl AppState {
@@ -111,7 +52,13 @@ impl AppState {
     pub fn open(config: Config) -> Result<Arc<AppState>, CoreError> {
         let store = Store::open(&config.database, OpenOptions::default())?;
         let auth = Auth::open(&config.database).map_err(|e| CoreError::Storage(e.to_string()))?;
-        Ok(Arc::new(AppState { store: Mutex::new(store), auth: Mutex::new(auth), metrics: Metrics::default(), config }))
+        Ok(Arc::new(AppState {
+            store: Mutex::new(store),
+            auth: Mutex::new(auth),
+            metrics: Metrics::default(),
+            limits: limits::Limits::new(&config),
+            config,
+        }))
     }
 
     /// Runs `f` on the store, off the async threads.
@@ -136,13 +83,44 @@ impl AppState {
         let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
         self.auth()?.device_of_token(token)?.ok_or_else(ApiError::unauthorized)
     }
+}
 
-    fn require_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        match (&self.config.admin_token, bearer(headers)) {
-            (None, _) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "admin calls are not enabled")),
-            (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => Ok(()),
+/// The operator, authenticated by the admin token; an extractor, so that no admin route reads
+/// a body before it knows who sent it.
+struct Admin;
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Admin, ApiError> {
+        match (&state.config.admin_token, bearer(&parts.headers)) {
+            (None, _) => Err(ApiError::new(Code::NotFound, "admin calls are not enabled")),
+            (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => Ok(Admin),
             _ => Err(ApiError::unauthorized()),
         }
+    }
+}
+
+/// A JSON request body, read under the server's limits ([`limits`]); every refusal is an
+/// [`ApiError`], never axum's plain-text rejection.
+struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::new(Code::UnsupportedMediaType, "send the body as Content-Type: application/json"));
+        }
+        let (bytes, _held) = state.limits.read(&parts.headers, body, None).await?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| error::bad_json(&e))
     }
 }
 
@@ -158,7 +136,8 @@ fn now_ms() -> i64 {
     doorstep_core::Clock::now_ms(&doorstep_core::SystemClock)
 }
 
-/// The server's routes.
+/// The server's routes. Every body is read through [`limits`], so `max_body_bytes` is the one
+/// body limit on every route; paths and methods no route takes get the JSON error too.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -168,6 +147,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/enrolments", post(issue_enrolment))
         .route("/v1/admin/documents", post(import_document))
         .route("/v1/admin/devices/{id}", delete(revoke_device))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
 }
 
@@ -191,10 +172,10 @@ struct RegisterRequest {
 
 async fn register(
     State(state): State<Arc<AppState>>,
-    Json(req): Json<RegisterRequest>,
+    JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Registration>), ApiError> {
     if req.actor.len() != 32 || !req.actor.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "actor must be 32 hexadecimal digits"));
+        return Err(ApiError::new(Code::BadRequest, "actor must be 32 hexadecimal digits"));
     }
     let actor = req.actor.to_ascii_lowercase();
     let name: String = req.name.chars().take(100).collect();
@@ -209,12 +190,9 @@ async fn register(
 
 async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let limit = state.config.max_body_bytes;
     let result = async {
         let device = state.device(&headers)?;
-        let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is over {limit} bytes"))
-        })?;
+        let (bytes, _held) = state.limits.read(&headers, body, Some(&device.id)).await?;
         let received = bytes.len();
         let device_id = device.id.clone();
         let (reply, documents) = state
@@ -236,10 +214,10 @@ async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body
             ([(header::CONTENT_TYPE, "application/x-doorstep-sync")], reply).into_response()
         }
         Err(e) => {
-            state.metrics.sync(e.code, 0, 0, 0, seconds);
-            if e.status != StatusCode::INTERNAL_SERVER_ERROR {
-                state.metrics.refusal(e.code);
-                tracing::warn!(code = e.code, status = e.status.as_u16(), "sync refused");
+            state.metrics.sync(e.code.as_str(), 0, 0, 0, seconds);
+            if e.code != Code::Internal {
+                state.metrics.refusal(e.code.as_str());
+                tracing::warn!(code = e.code.as_str(), status = e.code.status().as_u16(), "sync refused");
             }
             e.into_response()
         }
@@ -265,17 +243,16 @@ pub struct Enrolment {
 
 async fn issue_enrolment(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Json(req): Json<EnrolmentRequest>,
+    _: Admin,
+    JsonBody(req): JsonBody<EnrolmentRequest>,
 ) -> Result<(StatusCode, Json<Enrolment>), ApiError> {
-    state.require_admin(&headers)?;
-    let user = UserId::parse(&req.user_id).map_err(ApiError::from)?;
+    let user = UserId::parse(&req.user_id).map_err(|_| ApiError::new(Code::BadRequest, "user_id is not a user id"))?;
     let known = user.clone();
     let exists = state
         .with_store(move |s| Ok(s.users().map_err(ApiError::from)?.iter().any(|u| u.id == known && !u.deleted)))
         .await?;
     if !exists {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_user", "no such user in the directory"));
+        return Err(ApiError::new(Code::UnknownUser, "no such user in the directory"));
     }
     let expires_at = now_ms() + i64::from(req.valid_hours.min(24 * 30)) * 3_600_000;
     let code = state.auth()?.issue_code(user.as_str(), expires_at)?;
@@ -295,26 +272,29 @@ struct Imported {
 /// Seeds the server with a document (the office's directory, before any device can enrol).
 async fn import_document(
     State(state): State<Arc<AppState>>,
+    _: Admin,
+    query: Result<Query<ImportQuery>, QueryRejection>,
     headers: HeaderMap,
-    Query(q): Query<ImportQuery>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Imported>, ApiError> {
-    state.require_admin(&headers)?;
-    let doc = DocId::parse(&q.doc).map_err(ApiError::from)?;
+    let no_doc = || ApiError::new(Code::BadRequest, "name the document: ?doc=<document id>");
+    let Query(q) = query.map_err(|_| no_doc())?;
+    let doc = DocId::parse(&q.doc).map_err(|_| no_doc())?;
+    let (body, _held) = state.limits.read(&headers, body, None).await?;
     let outcome = state.with_store(move |s| s.merge_document(&doc, &body).map_err(ApiError::from)).await?;
     Ok(Json(Imported { new_changes: outcome.new_changes }))
 }
 
 async fn revoke_device(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    _: Admin,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    state.require_admin(&headers)?;
+    let Path(id) = id.map_err(|_| ApiError::new(Code::BadRequest, "the path must end in a device id"))?;
     if state.auth()?.revoke(&id, now_ms())? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such device"))
+        Err(ApiError::new(Code::NotFound, "no such device"))
     }
 }
 

@@ -222,7 +222,7 @@ fn a_body_that_never_arrives_is_answered_408() {
             .unwrap();
         s.write_all(&[b'{'; 10]).unwrap();
         let started = Instant::now();
-        let answer = read_raw(&mut s, Duration::from_secs(4)).unwrap_or_else(|open| panic!("{path}: open={}", !open));
+        let answer = read_raw(&s, Duration::from_secs(4)).unwrap_or_else(|open| panic!("{path}: open={}", !open));
         assert_eq!((answer.status, answer.code()), (408, "timeout".into()), "{path}");
         assert!(started.elapsed() < Duration::from_secs(3), "{path}: {:?}", started.elapsed());
     }
@@ -243,7 +243,7 @@ fn a_content_length_over_the_limit_is_refused_before_the_body() {
         let mut s = TcpStream::connect(d.server.addr()).unwrap();
         let extra = "Content-Type: application/json\r\nContent-Length: 1000000000000\r\n";
         s.write_all(&head("POST", path, auth, extra)).unwrap();
-        let answer = read_raw(&mut s, Duration::from_secs(3)).unwrap_or_else(|open| panic!("{path}: open={}", !open));
+        let answer = read_raw(&s, Duration::from_secs(3)).unwrap_or_else(|open| panic!("{path}: open={}", !open));
         assert_eq!((answer.status, answer.code()), (413, "too_large".into()), "{path}");
     }
 }
@@ -292,8 +292,8 @@ fn bytes_in_flight_are_bounded_per_device_and_server_wide() {
 
     // A body without a Content-Length reserves the largest body (1 MiB): with Li Na's 600 KiB
     // in flight, it does not fit.
-    let mut chunked = slow_sync(&d, &courier, None);
-    let answer = read_raw(&mut chunked, Duration::from_secs(3)).expect("an answer");
+    let chunked = slow_sync(&d, &courier, None);
+    let answer = read_raw(&chunked, Duration::from_secs(3)).expect("an answer");
     assert_eq!((answer.status, answer.code()), (429, "busy".into()));
 
     // Once the slow request is gone, Li Na's phone syncs again.
@@ -311,6 +311,9 @@ fn bytes_in_flight_are_bounded_per_device_and_server_wide() {
 
 // ---- 3 and 4. every error is JSON; one body limit ----------------------------------------------
 
+/// method, url, token, content type, body; the status and code expected.
+type Case<'a> = (&'a str, String, Option<&'a str>, Option<&'a str>, Vec<u8>, u16, &'a str);
+
 #[test]
 fn every_error_is_json_with_a_documented_code() {
     let d = district(|_| {});
@@ -318,7 +321,7 @@ fn every_error_is_json_with_a_documented_code() {
     let li = token(&d, "li-na", &d.people.li_na);
     let json = Some("application/json");
     let bad_actor = serde_json::json!({ "code": "AAAA-BBBB-CCCC", "actor": "not hex" }).to_string();
-    let cases: Vec<(&str, String, Option<&str>, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", format!("{url}/v1/devices"), None, json, b"{not json".to_vec(), 400, "bad_request"),
         ("POST", format!("{url}/v1/devices"), None, json, b"{\"code\": 7}".to_vec(), 400, "bad_request"),
         ("POST", format!("{url}/v1/devices"), None, json, bad_actor.into_bytes(), 400, "bad_request"),
