@@ -75,13 +75,24 @@ impl AppState {
         .map_err(ApiError::internal)?
     }
 
-    fn auth(&self) -> Result<std::sync::MutexGuard<'_, Auth>, ApiError> {
-        self.auth.lock().map_err(|_| ApiError::internal("the auth lock is poisoned"))
+    /// Runs `f` on the device and enrolment tables, off the async threads too: a write may wait
+    /// for the store's connection to finish its own.
+    async fn with_auth<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Auth) -> Result<R, AuthError> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut auth = state.auth.lock().map_err(|_| ApiError::internal("the auth lock is poisoned"))?;
+            f(&mut auth).map_err(ApiError::from)
+        })
+        .await
+        .map_err(ApiError::internal)?
     }
 
-    fn device(&self, headers: &HeaderMap) -> Result<Device, ApiError> {
-        let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
-        self.auth()?.device_of_token(token)?.ok_or_else(ApiError::unauthorized)
+    async fn device(self: &Arc<Self>, headers: &HeaderMap) -> Result<Device, ApiError> {
+        let token = bearer(headers).ok_or_else(ApiError::unauthorized)?.to_string();
+        self.with_auth(move |a| a.device_of_token(&token)).await?.ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -152,10 +163,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Healthy when the server's database takes a write, as every sync needs, and its documents
+/// can be listed; the cause of a failure is logged, not answered.
 async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
-    state.auth()?.check()?;
-    state.with_store(|s| s.document_ids().map(|_| ()).map_err(ApiError::from)).await?;
-    Ok("ok\n")
+    let checked = match state.with_auth(|a| a.check_writes(now_ms())).await {
+        Ok(()) => state.with_store(|s| s.document_ids().map(|_| ()).map_err(ApiError::from)).await,
+        Err(e) => Err(e),
+    };
+    checked
+        .map(|()| "ok\n")
+        .map_err(|_| ApiError::new(Code::Unhealthy, "the server cannot write to its database; see the server's log"))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -179,10 +196,35 @@ async fn register(
     }
     let actor = req.actor.to_ascii_lowercase();
     let name: String = req.name.chars().take(100).collect();
-    let (device, token) = state.auth()?.register(&req.code, &actor, &name, now_ms())?;
-    let user = UserId::parse(&device.user).map_err(ApiError::from)?;
-    let enrolled = actor.clone();
-    state.with_store(move |s| s.enrol_device(&user, &enrolled).map_err(ApiError::from)).await?;
+    let (code, now) = (req.code, now_ms());
+    // The directory is written between holding the code and using it (see `auth`'s header).
+    let hold = state.with_auth(move |a| a.begin_registration(&code, &actor, now)).await?;
+    let held = hold.clone();
+    let registered = async {
+        let user = UserId::parse(&held.user).map_err(ApiError::from)?;
+        let actor = held.actor.clone();
+        state
+            .with_store(move |s| {
+                s.enrol_device(&user, &actor).map_err(|e| match e {
+                    CoreError::NotFound { .. } => {
+                        ApiError::new(Code::UnknownUser, "the code's user is no longer in the directory")
+                    }
+                    e => ApiError::from(e),
+                })
+            })
+            .await?;
+        state.with_auth(move |a| a.finish_registration(&held, &name, now)).await
+    }
+    .await;
+    let (device, token) = match registered {
+        Ok(registered) => registered,
+        Err(e) => {
+            if state.with_auth(move |a| a.abandon_registration(&hold)).await.is_err() {
+                tracing::warn!("a failed enrolment could not let go of its code; the hold lapses by itself");
+            }
+            return Err(e);
+        }
+    };
     state.metrics.device_registered();
     tracing::info!(device = %device.id, "device registered");
     Ok((StatusCode::CREATED, Json(Registration { device_id: device.id, user_id: device.user, token })))
@@ -191,7 +233,7 @@ async fn register(
 async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let result = async {
-        let device = state.device(&headers)?;
+        let device = state.device(&headers).await?;
         let (bytes, _held) = state.limits.read(&headers, body, Some(&device.id)).await?;
         let received = bytes.len();
         let device_id = device.id.clone();
@@ -255,7 +297,7 @@ async fn issue_enrolment(
         return Err(ApiError::new(Code::UnknownUser, "no such user in the directory"));
     }
     let expires_at = now_ms() + i64::from(req.valid_hours.min(24 * 30)) * 3_600_000;
-    let code = state.auth()?.issue_code(user.as_str(), expires_at)?;
+    let code = state.with_auth(move |a| a.issue_code(user.as_str(), expires_at)).await?;
     Ok((StatusCode::CREATED, Json(Enrolment { code, expires_at })))
 }
 
@@ -291,7 +333,7 @@ async fn revoke_device(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::new(Code::BadRequest, "the path must end in a device id"))?;
-    if state.auth()?.revoke(&id, now_ms())? {
+    if state.with_auth(move |a| a.revoke(&id, now_ms())).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(Code::NotFound, "no such device"))
