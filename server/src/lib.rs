@@ -428,13 +428,24 @@ pub async fn serve(config: Config) -> Result<(), CoreError> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// The log filter: `RUST_LOG`, or `info` when it is unset or not valid, with `automerge=warn`
+/// unless `RUST_LOG` names automerge itself. Automerge's INFO spans format a document's whole
+/// change graph each time a sync enters them: at `info` that was 70% of a warm sync's CPU.
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    const DEFAULT: &str = "info";
+    let given = rust_log.map(str::trim).filter(|v| !v.is_empty() && tracing_subscriber::EnvFilter::try_new(v).is_ok());
+    let directives = given.unwrap_or(DEFAULT);
+    let names_automerge = directives.split(',').any(|d| d.trim().starts_with("automerge"));
+    let directives = if names_automerge { directives.to_string() } else { format!("{directives},automerge=warn") };
+    tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT))
 }
 
 async fn shutdown_signal() {
@@ -457,4 +468,58 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a subscriber with `filter` writes when the server and Automerge log at each level.
+    fn logged(filter: tracing_subscriber::EnvFilter) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let out = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "doorstep_server", "server info");
+            tracing::debug!(target: "doorstep_server", "server debug");
+            tracing::info_span!(target: "automerge::sync", "automerge span").in_scope(|| {
+                tracing::info!(target: "automerge::sync", "automerge info");
+            });
+            tracing::warn!(target: "automerge::sync", "automerge warn");
+        });
+        let bytes = lines.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn automerge_logs_only_warnings_unless_rust_log_names_it() {
+        let by_default = logged(log_filter(None));
+        assert!(by_default.contains("server info") && !by_default.contains("server debug"), "{by_default}");
+        assert!(!by_default.contains("automerge info") && !by_default.contains("automerge span"), "{by_default}");
+        assert!(by_default.contains("automerge warn"), "{by_default}");
+
+        let debug = logged(log_filter(Some("debug")));
+        assert!(debug.contains("server debug") && !debug.contains("automerge info"), "{debug}");
+
+        let named = logged(log_filter(Some("warn,automerge=info")));
+        assert!(named.contains("automerge info") && !named.contains("server info"), "{named}");
+
+        let invalid = logged(log_filter(Some("=nonsense=")));
+        assert!(invalid.contains("server info") && !invalid.contains("automerge info"), "{invalid}");
+    }
 }
