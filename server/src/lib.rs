@@ -7,6 +7,12 @@
 //! decided per document from the directory, and a change signed with an actor id that is not the
 //! device's own is refused with the whole message. Nothing here logs a resident's personal data:
 //! log lines name devices, documents and sizes.
+//!
+//! The HTTP edge holds against slow, idle, buggy and hostile clients: `accept` bounds open
+//! connections and the time to send a request head, `limits` bounds every body's size, the time
+//! to send it and the bytes held at once (server-wide and per device), and `error` answers every
+//! failure on every route with a documented JSON code. `/healthz` says whether the database
+//! takes a write.
 
 mod accept;
 pub mod admin;
