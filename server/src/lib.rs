@@ -182,7 +182,13 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, Api
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let mut text = state.metrics.render();
+    let name = "doorstep_body_bytes_in_flight";
+    text.push_str(&format!(
+        "# HELP {name} Bytes reserved by request bodies being read or answered now.\n# TYPE {name} gauge\n{name} {}\n",
+        state.limits.bytes_in_flight()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 #[derive(Deserialize)]

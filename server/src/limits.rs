@@ -102,6 +102,11 @@ impl Limits {
         }
     }
 
+    /// Bytes reserved by the requests in flight now.
+    pub(crate) fn bytes_in_flight(&self) -> usize {
+        self.max_in_flight - self.in_flight.available_permits()
+    }
+
     fn take_device_slot(&self, device: &str) -> Result<DeviceSlot, ApiError> {
         let mut busy = self.busy_devices.lock().map_err(|_| ApiError::internal("the in-flight lock is poisoned"))?;
         if !busy.insert(device.to_string()) {

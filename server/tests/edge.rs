@@ -248,9 +248,15 @@ fn a_content_length_over_the_limit_is_refused_before_the_body() {
     }
 }
 
-/// A request whose head and first byte are sent, and whose body then waits: it holds what it
-/// reserved until the connection is dropped.
-fn slow_sync(d: &District, token: &str, content_length: Option<usize>) -> TcpStream {
+/// The bytes the server has reserved for request bodies now (`/metrics`).
+fn bytes_in_flight(server: &RunningServer) -> usize {
+    let text = call("GET", &format!("{}/metrics", server.url()), None, None, vec![]).text();
+    let line = text.lines().find(|l| l.starts_with("doorstep_body_bytes_in_flight ")).expect("the gauge");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A sync request whose head and first byte of body are sent, and whose body then waits.
+fn start_sync(d: &District, token: &str, content_length: Option<usize>) -> TcpStream {
     let mut s = TcpStream::connect(d.server.addr()).unwrap();
     let extra = match content_length {
         Some(n) => format!("Content-Length: {n}\r\n"),
@@ -258,7 +264,17 @@ fn slow_sync(d: &District, token: &str, content_length: Option<usize>) -> TcpStr
     };
     s.write_all(&head("POST", "/v1/sync", Some(token), &extra)).unwrap();
     s.write_all(if content_length.is_some() { b"D" } else { b"1\r\nD\r\n" }).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    s
+}
+
+/// A slow sync the server holds: it keeps what it reserved until the connection is dropped.
+fn slow_sync(d: &District, token: &str, content_length: usize) -> TcpStream {
+    let before = bytes_in_flight(&d.server);
+    let s = start_sync(d, token, Some(content_length));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bytes_in_flight(&d.server) < before + content_length && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     s
 }
 
@@ -277,14 +293,14 @@ fn bytes_in_flight_are_bounded_per_device_and_server_wide() {
         |token: &str, body: Vec<u8>| call("POST", &format!("{}/v1/sync", d.server.url()), Some(token), None, body);
 
     // One request at a time per device: Li Na's phone has one in flight.
-    let li_slow = slow_sync(&d, &li, Some(600 * KIB));
+    let li_slow = slow_sync(&d, &li, 600 * KIB);
     let busy = sync(&li, pull());
     assert_eq!((busy.status, busy.code()), (429, "busy".into()));
     assert!(busy.header("retry-after").is_some_and(|s| s.parse::<u32>().is_ok()), "{:?}", busy.headers);
     assert_eq!(sync(&courier, pull()).status, 200, "another device is not held up");
 
     // Server-wide: 600 KiB + 800 KiB are in flight; 200 KiB more would pass 1.5 MiB.
-    let volunteer_slow = slow_sync(&d, &volunteer, Some(800 * KIB));
+    let volunteer_slow = slow_sync(&d, &volunteer, 800 * KIB);
     let busy = sync(&courier, vec![0x44; 200 * KIB]);
     assert_eq!((busy.status, busy.code()), (429, "busy".into()));
     assert_eq!(sync(&courier, pull()).status, 200, "a small request still fits");
@@ -292,7 +308,7 @@ fn bytes_in_flight_are_bounded_per_device_and_server_wide() {
 
     // A body without a Content-Length reserves the largest body (1 MiB): with Li Na's 600 KiB
     // in flight, it does not fit.
-    let chunked = slow_sync(&d, &courier, None);
+    let chunked = start_sync(&d, &courier, None);
     let answer = read_raw(&chunked, Duration::from_secs(3)).expect("an answer");
     assert_eq!((answer.status, answer.code()), (429, "busy".into()));
 
@@ -307,6 +323,7 @@ fn bytes_in_flight_are_bounded_per_device_and_server_wide() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status, 200);
+    assert_eq!(bytes_in_flight(&d.server), 0, "every reservation was given back");
 }
 
 // ---- 3 and 4. every error is JSON; one body limit ----------------------------------------------
