@@ -4,11 +4,24 @@
 //! own `server_schema` version). Tokens and codes are stored only as SHA-256 digests, so a copy
 //! of the database does not let anyone sign in. Which *user* a device belongs to is also written
 //! into the directory document (`Store::enrol_device`), so every phone learns it.
+//!
+//! That directory write is another connection's transaction, so registering takes three steps
+//! and must never leave a working token for a device the directory does not know, nor a used
+//! code without a working device: [`Auth::begin_registration`] holds the code and the actor id
+//! (nothing is used up, no token exists), the caller writes the directory, then
+//! [`Auth::finish_registration`] uses the code and creates the device and its token in one
+//! transaction. On a failure in between the caller lets go of the hold
+//! ([`Auth::abandon_registration`]); after a crash the hold lapses by itself
+//! ([`HOLD_MS`]), and the code works again.
+//!
+//! Every write transaction here is `IMMEDIATE`: the store's connection writes the same file, and
+//! a transaction that read first and then tried to write would fail with "database is locked"
+//! instead of waiting for it.
 
 use std::path::Path;
 
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 /// A device the server knows, as authenticated from its token.
@@ -39,7 +52,25 @@ CREATE TABLE IF NOT EXISTS server_devices (
 CREATE TABLE IF NOT EXISTS enrolments (
     code_sha256 BLOB PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER
 );
+CREATE TABLE IF NOT EXISTS enrolment_holds (
+    code_sha256 BLOB PRIMARY KEY, actor TEXT NOT NULL UNIQUE, hold_id TEXT NOT NULL UNIQUE, held_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at INTEGER NOT NULL);
 "#;
+
+/// How long a registration holds its code and actor id before the hold lapses (it only outlives
+/// its request when the server crashed between the steps).
+pub const HOLD_MS: i64 = 120_000;
+
+/// A registration under way: its code and actor id are held for it.
+#[derive(Clone, Debug)]
+pub struct Hold {
+    id: String,
+    code_sha256: Vec<u8>,
+    /// The user the code was issued for.
+    pub user: String,
+    pub actor: String,
+}
 
 pub struct Auth {
     conn: Connection,
@@ -63,34 +94,66 @@ impl Auth {
         Ok(code)
     }
 
-    /// Registers a device with an enrolment code; returns it and its bearer token (shown once).
-    pub fn register(&mut self, code: &str, actor: &str, name: &str, now: i64) -> Result<(Device, String), AuthError> {
-        let tx = self.conn.transaction()?;
+    /// First step of registering a device: checks the code and holds it, and the actor id, for
+    /// this registration. Nothing is used up and no token exists yet.
+    pub fn begin_registration(&mut self, code: &str, actor: &str, now: i64) -> Result<Hold, AuthError> {
+        let code_sha256 = digest(&normalise(code));
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM enrolment_holds WHERE held_at <= ?1", [now - HOLD_MS])?;
         let user: Option<String> = tx
             .query_row(
-                "SELECT user_id FROM enrolments WHERE code_sha256 = ?1 AND used_at IS NULL AND expires_at > ?2",
-                params![digest(&normalise(code)), now],
+                "SELECT user_id FROM enrolments WHERE code_sha256 = ?1 AND used_at IS NULL AND expires_at > ?2
+                 AND NOT EXISTS (SELECT 1 FROM enrolment_holds WHERE code_sha256 = ?1)",
+                params![code_sha256, now],
                 |r| r.get(0),
             )
             .optional()?;
         let user = user.ok_or(AuthError::BadCode)?;
-        let taken: bool =
-            tx.query_row("SELECT EXISTS(SELECT 1 FROM server_devices WHERE actor = ?1)", [actor], |r| r.get(0))?;
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM server_devices WHERE actor = ?1)
+                 OR EXISTS(SELECT 1 FROM enrolment_holds WHERE actor = ?1)",
+            [actor],
+            |r| r.get(0),
+        )?;
         if taken {
             return Err(AuthError::ActorTaken);
         }
-        let device = Device { id: ulid::Ulid::new().to_string(), user, actor: actor.to_string() };
+        let id = ulid::Ulid::new().to_string();
+        tx.execute(
+            "INSERT INTO enrolment_holds (code_sha256, actor, hold_id, held_at) VALUES (?1, ?2, ?3, ?4)",
+            params![code_sha256, actor, id, now],
+        )?;
+        tx.commit()?;
+        Ok(Hold { id, code_sha256, user, actor: actor.to_string() })
+    }
+
+    /// Last step, once the directory knows the device: uses the code and creates the device and
+    /// its bearer token (shown once), in one transaction. Fails with `BadCode` if the hold
+    /// lapsed and another registration took the code meanwhile.
+    pub fn finish_registration(&mut self, hold: &Hold, name: &str, now: i64) -> Result<(Device, String), AuthError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held = tx.execute("DELETE FROM enrolment_holds WHERE hold_id = ?1", [&hold.id])?;
+        let used = tx.execute(
+            "UPDATE enrolments SET used_at = ?2 WHERE code_sha256 = ?1 AND used_at IS NULL",
+            params![hold.code_sha256, now],
+        )?;
+        if held != 1 || used != 1 {
+            return Err(AuthError::BadCode);
+        }
+        let device = Device { id: ulid::Ulid::new().to_string(), user: hold.user.clone(), actor: hold.actor.clone() };
         let token = random_hex(32);
         tx.execute(
             "INSERT INTO server_devices (id, user_id, actor, name, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![device.id, device.user, device.actor, name, digest(&token), now],
         )?;
-        tx.execute(
-            "UPDATE enrolments SET used_at = ?2 WHERE code_sha256 = ?1",
-            params![digest(&normalise(code)), now],
-        )?;
         tx.commit()?;
         Ok((device, token))
+    }
+
+    /// Lets go of a registration that failed between its steps: the code works again.
+    pub fn abandon_registration(&mut self, hold: &Hold) -> Result<(), AuthError> {
+        self.conn.execute("DELETE FROM enrolment_holds WHERE hold_id = ?1", [&hold.id])?;
+        Ok(())
     }
 
     /// The device a bearer token belongs to, unless revoked.
@@ -104,16 +167,26 @@ impl Auth {
             .optional()?)
     }
 
-    /// Stops a device's token from working (a lost phone). Returns whether it existed.
-    pub fn revoke(&self, device: &str, now: i64) -> Result<bool, AuthError> {
-        Ok(self.conn.execute(
+    /// Stops a device's token from working (a lost phone), keeping the first revocation's time.
+    /// Returns the device's actor (hex) if the device exists, revoked now or before.
+    pub fn revoke(&self, device: &str, now: i64) -> Result<Option<String>, AuthError> {
+        self.conn.execute(
             "UPDATE server_devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
             params![device, now],
-        )? == 1)
+        )?;
+        Ok(self.conn.query_row("SELECT actor FROM server_devices WHERE id = ?1", [device], |r| r.get(0)).optional()?)
     }
 
-    pub fn check(&self) -> Result<(), AuthError> {
-        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+    /// Whether the server's database takes a write: one small row rewritten in a transaction
+    /// that must get the write lock, as every sync's write must.
+    pub fn check_writes(&mut self, now: i64) -> Result<(), AuthError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO server_health (id, checked_at) VALUES (1, ?1)
+             ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+            [now],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 }
@@ -145,21 +218,47 @@ fn random_hex(n: usize) -> String {
 mod tests {
     use super::*;
 
+    fn register(auth: &mut Auth, code: &str, actor: &str, now: i64) -> Result<(Device, String), AuthError> {
+        let hold = auth.begin_registration(code, actor, now)?;
+        auth.finish_registration(&hold, "phone", now)
+    }
+
     #[test]
     fn a_code_registers_one_device_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut auth = Auth::open(&dir.path().join("s.sqlite")).unwrap();
         let code = auth.issue_code("U1", 1_000).unwrap();
-        assert!(matches!(auth.register(&code, "aa", "phone", 1_000), Err(AuthError::BadCode)), "expired");
+        assert!(matches!(register(&mut auth, &code, "aa", 1_000), Err(AuthError::BadCode)), "expired");
         let code = auth.issue_code("U1", 2_000).unwrap();
-        let (device, token) = auth.register(&code.to_lowercase(), "aa", "phone", 1_000).unwrap();
+        let (device, token) = register(&mut auth, &code.to_lowercase(), "aa", 1_000).unwrap();
         assert_eq!(device.user, "U1");
-        assert!(matches!(auth.register(&code, "bb", "phone", 1_000), Err(AuthError::BadCode)), "used");
+        assert!(matches!(register(&mut auth, &code, "bb", 1_000), Err(AuthError::BadCode)), "used");
         assert_eq!(auth.device_of_token(&token).unwrap(), Some(device.clone()));
         assert_eq!(auth.device_of_token("not-a-token").unwrap(), None);
         let code = auth.issue_code("U2", 2_000).unwrap();
-        assert!(matches!(auth.register(&code, "aa", "phone", 1_000), Err(AuthError::ActorTaken)));
-        assert!(auth.revoke(&device.id, 1_500).unwrap());
+        assert!(matches!(register(&mut auth, &code, "aa", 1_000), Err(AuthError::ActorTaken)));
+        assert_eq!(auth.revoke(&device.id, 1_500).unwrap(), Some(device.actor.clone()));
+        assert_eq!(auth.revoke("no-such-device", 1_500).unwrap(), None);
         assert_eq!(auth.device_of_token(&token).unwrap(), None);
+    }
+
+    #[test]
+    fn a_held_code_and_actor_wait_for_their_registration_and_a_lapsed_hold_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut auth = Auth::open(&dir.path().join("s.sqlite")).unwrap();
+        let code = auth.issue_code("U1", 1_000_000).unwrap();
+        let other = auth.issue_code("U1", 1_000_000).unwrap();
+        let hold = auth.begin_registration(&code, "aa", 1_000).unwrap();
+        // While it is held, neither the code nor the actor id can start another registration.
+        assert!(matches!(auth.begin_registration(&code, "bb", 1_000), Err(AuthError::BadCode)));
+        assert!(matches!(auth.begin_registration(&other, "aa", 1_000), Err(AuthError::ActorTaken)));
+        // Let go (the directory write failed): the code works again.
+        auth.abandon_registration(&hold).unwrap();
+        let hold = auth.begin_registration(&code, "aa", 1_000).unwrap();
+        // A crash leaves the hold; it lapses, and a registration that finishes late is refused.
+        let again = auth.begin_registration(&code, "cc", 1_000 + HOLD_MS).unwrap();
+        assert!(matches!(auth.finish_registration(&hold, "phone", 1_000 + HOLD_MS), Err(AuthError::BadCode)));
+        let (device, token) = auth.finish_registration(&again, "phone", 1_000 + HOLD_MS).unwrap();
+        assert_eq!(auth.device_of_token(&token).unwrap(), Some(device));
     }
 }

@@ -25,8 +25,20 @@ pub struct Config {
     /// Bearer token of the operator's admin calls (`DOORSTEP_ADMIN_TOKEN`); without one the
     /// admin endpoints answer 404.
     pub admin_token: Option<String>,
-    /// Largest request body accepted (`DOORSTEP_MAX_BODY_BYTES`).
+    /// Largest request body accepted, on every route (`DOORSTEP_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// Bytes of request bodies the server holds at once, all devices together
+    /// (`DOORSTEP_MAX_IN_FLIGHT_BYTES`); a request that would pass it is answered 429.
+    pub max_in_flight_bytes: usize,
+    /// Connections open at once (`DOORSTEP_MAX_CONNECTIONS`); beyond it a new connection is
+    /// closed as soon as it is accepted. Keep it below the process's file descriptor limit.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head (`DOORSTEP_HEADER_READ_TIMEOUT_SECS`),
+    /// from the connection's start or the end of its previous request; then it is closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body (`DOORSTEP_BODY_READ_TIMEOUT_SECS`);
+    /// then it is answered 408.
+    pub body_read_timeout_secs: u64,
     /// `text` or `json` (`DOORSTEP_LOG_FORMAT`); the level comes from `RUST_LOG`.
     pub log_format: LogFormat,
 }
@@ -38,6 +50,12 @@ impl Default for Config {
             database: PathBuf::from("doorstep-server.sqlite"),
             admin_token: None,
             max_body_bytes: doorstep_core::sync::wire::MAX_MESSAGE_BYTES,
+            max_in_flight_bytes: 256 << 20,
+            max_connections: 512,
+            header_read_timeout_secs: 10,
+            // The reference client gives a request 120 s (PROTOCOL.md §6): a slow phone link
+            // uploading a large message is not cut before its own client would give up.
+            body_read_timeout_secs: 120,
             log_format: LogFormat::Text,
         }
     }
@@ -74,11 +92,11 @@ impl Config {
         if let Some(v) = var("DOORSTEP_ADMIN_TOKEN") {
             self.admin_token = Some(v);
         }
-        if let Some(v) = var("DOORSTEP_MAX_BODY_BYTES") {
-            self.max_body_bytes = v
-                .parse()
-                .map_err(|_| ConfigError::Env { name: "DOORSTEP_MAX_BODY_BYTES", reason: "not a number".into() })?;
-        }
+        number(&var, "DOORSTEP_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
+        number(&var, "DOORSTEP_MAX_IN_FLIGHT_BYTES", &mut self.max_in_flight_bytes)?;
+        number(&var, "DOORSTEP_MAX_CONNECTIONS", &mut self.max_connections)?;
+        number(&var, "DOORSTEP_HEADER_READ_TIMEOUT_SECS", &mut self.header_read_timeout_secs)?;
+        number(&var, "DOORSTEP_BODY_READ_TIMEOUT_SECS", &mut self.body_read_timeout_secs)?;
         if let Some(v) = var("DOORSTEP_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "text" => LogFormat::Text,
@@ -88,6 +106,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Sets `value` from the variable `name` when it is set: a whole number above zero.
+fn number<T: std::str::FromStr + PartialOrd + Default>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    value: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(v) = var(name) {
+        *value = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > T::default())
+            .ok_or(ConfigError::Env { name, reason: "not a whole number above zero".into() })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,6 +141,9 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:0");
         assert_eq!(c.database, PathBuf::from("/var/lib/doorstep/server.sqlite"));
         assert!(c.apply_env(|n| (n == "DOORSTEP_MAX_BODY_BYTES").then(|| "lots".to_string())).is_err());
+        assert!(c.apply_env(|n| (n == "DOORSTEP_MAX_CONNECTIONS").then(|| "0".to_string())).is_err());
+        c.apply_env(|n| (n == "DOORSTEP_HEADER_READ_TIMEOUT_SECS").then(|| "3".to_string())).unwrap();
+        assert_eq!(c.header_read_timeout_secs, 3);
         assert!(toml::from_str::<Config>("listn = \"typo\"").is_err(), "unknown keys are refused");
     }
 }

@@ -7,109 +7,53 @@
 //! decided per document from the directory, and a change signed with an actor id that is not the
 //! device's own is refused with the whole message. Nothing here logs a resident's personal data:
 //! log lines name devices, documents and sizes.
+//!
+//! The HTTP edge holds against slow, idle, buggy and hostile clients: `accept` bounds open
+//! connections and the time to send a request head, `limits` bounds every body's size, the time
+//! to send it and the bytes held at once (server-wide and per device), and `error` answers every
+//! failure on every route with a documented JSON code. `/healthz` says whether the database
+//! takes a write.
 
+mod accept;
 pub mod admin;
 mod auth;
 mod config;
+mod error;
+mod limits;
 mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use doorstep_core::sync::http::Registration;
 use doorstep_core::sync::ServerResponder;
 use doorstep_core::{DocId, Error as CoreError, OpenOptions, Store, UserId};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{Auth, AuthError, Device};
 pub use config::{Config, ConfigError, LogFormat};
+pub use error::{ApiError, Code};
 pub use metrics::Metrics;
 
 /// What the handlers share.
 pub struct AppState {
-    store: Mutex<Store>,
+    /// The one store, taken by requests in the order they asked for it (tokio's mutex is fair):
+    /// a device flooding the server waits its turn like everyone else instead of taking the
+    /// store again and again while an honest request waits.
+    store: Arc<tokio::sync::Mutex<Store>>,
     auth: Mutex<Auth>,
     pub metrics: Metrics,
+    limits: limits::Limits,
     config: Config,
-}
-
-/// An error answer: an HTTP status and a JSON body `{"error": code, "message": text}`.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.code, message: &self.message })).into_response()
-    }
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
-    }
-
-    fn unauthorized() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid device token is required")
-    }
-
-    fn internal(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; try again later")
-    }
-}
-
-impl From<CoreError> for ApiError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::Protocol(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_message", m),
-            CoreError::Refused { code, message } => {
-                let (status, code) = match code.as_str() {
-                    "foreign_actor" => (StatusCode::FORBIDDEN, "foreign_actor"),
-                    "forbidden_document" => (StatusCode::FORBIDDEN, "forbidden_document"),
-                    "forged_author" => (StatusCode::FORBIDDEN, "forged_author"),
-                    "root_changed" => (StatusCode::FORBIDDEN, "root_changed"),
-                    "deleted_record" => (StatusCode::FORBIDDEN, "deleted_record"),
-                    "replaced_record" => (StatusCode::FORBIDDEN, "replaced_record"),
-                    "immutable_record" => (StatusCode::FORBIDDEN, "immutable_record"),
-                    "bad_record" => (StatusCode::BAD_REQUEST, "bad_record"),
-                    "too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-                    _ => (StatusCode::FORBIDDEN, "refused"),
-                };
-                ApiError::new(status, code, message)
-            }
-            e @ (CoreError::CorruptDocument { .. }
-            | CoreError::WrongDocument { .. }
-            | CoreError::InvalidInput { .. }) => ApiError::new(StatusCode::BAD_REQUEST, "bad_document", e.to_string()),
-            e => ApiError::internal(e),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::BadCode => ApiError::new(StatusCode::FORBIDDEN, "bad_code", e.to_string()),
-            AuthError::ActorTaken => ApiError::new(StatusCode::CONFLICT, "actor_taken", e.to_string()),
-            AuthError::Storage(e) => ApiError::internal(e),
-        }
-    }
 }
 
 impl AppState {
@@ -117,7 +61,13 @@ impl AppState {
     pub fn open(config: Config) -> Result<Arc<AppState>, CoreError> {
         let store = Store::open(&config.database, OpenOptions::default())?;
         let auth = Auth::open(&config.database).map_err(|e| CoreError::Storage(e.to_string()))?;
-        Ok(Arc::new(AppState { store: Mutex::new(store), auth: Mutex::new(auth), metrics: Metrics::default(), config }))
+        Ok(Arc::new(AppState {
+            store: Arc::new(tokio::sync::Mutex::new(store)),
+            auth: Mutex::new(auth),
+            metrics: Metrics::default(),
+            limits: limits::Limits::new(&config),
+            config,
+        }))
     }
 
     /// Runs `f` on the store, off the async threads.
@@ -125,30 +75,67 @@ impl AppState {
         self: &Arc<Self>,
         f: impl FnOnce(&mut Store) -> Result<R, ApiError> + Send + 'static,
     ) -> Result<R, ApiError> {
+        let mut store = self.store.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut store)).await.map_err(ApiError::internal)?
+    }
+
+    /// Runs `f` on the device and enrolment tables, off the async threads too: a write may wait
+    /// for the store's connection to finish its own.
+    async fn with_auth<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Auth) -> Result<R, AuthError> + Send + 'static,
+    ) -> Result<R, ApiError> {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut store = state.store.lock().map_err(|_| ApiError::internal("the store lock is poisoned"))?;
-            f(&mut store)
+            let mut auth = state.auth.lock().map_err(|_| ApiError::internal("the auth lock is poisoned"))?;
+            f(&mut auth).map_err(ApiError::from)
         })
         .await
         .map_err(ApiError::internal)?
     }
 
-    fn auth(&self) -> Result<std::sync::MutexGuard<'_, Auth>, ApiError> {
-        self.auth.lock().map_err(|_| ApiError::internal("the auth lock is poisoned"))
+    async fn device(self: &Arc<Self>, headers: &HeaderMap) -> Result<Device, ApiError> {
+        let token = bearer(headers).ok_or_else(ApiError::unauthorized)?.to_string();
+        self.with_auth(move |a| a.device_of_token(&token)).await?.ok_or_else(ApiError::unauthorized)
     }
+}
 
-    fn device(&self, headers: &HeaderMap) -> Result<Device, ApiError> {
-        let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
-        self.auth()?.device_of_token(token)?.ok_or_else(ApiError::unauthorized)
-    }
+/// The operator, authenticated by the admin token; an extractor, so that no admin route reads
+/// a body before it knows who sent it.
+struct Admin;
 
-    fn require_admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        match (&self.config.admin_token, bearer(headers)) {
-            (None, _) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "admin calls are not enabled")),
-            (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => Ok(()),
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Admin, ApiError> {
+        match (&state.config.admin_token, bearer(&parts.headers)) {
+            (None, _) => Err(ApiError::new(Code::NotFound, "admin calls are not enabled")),
+            (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => Ok(Admin),
             _ => Err(ApiError::unauthorized()),
         }
+    }
+}
+
+/// A JSON request body, read under the server's limits ([`limits`]); every refusal is an
+/// [`ApiError`], never axum's plain-text rejection.
+struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::new(Code::UnsupportedMediaType, "send the body as Content-Type: application/json"));
+        }
+        let (bytes, _held) = state.limits.read(&parts.headers, body, None).await?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| error::bad_json(&e))
     }
 }
 
@@ -164,7 +151,8 @@ fn now_ms() -> i64 {
     doorstep_core::Clock::now_ms(&doorstep_core::SystemClock)
 }
 
-/// The server's routes.
+/// The server's routes. Every body is read through [`limits`], so `max_body_bytes` is the one
+/// body limit on every route; paths and methods no route takes get the JSON error too.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -174,17 +162,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/enrolments", post(issue_enrolment))
         .route("/v1/admin/documents", post(import_document))
         .route("/v1/admin/devices/{id}", delete(revoke_device))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
 }
 
+/// Healthy when the server's database takes a write, as every sync needs, and its documents
+/// can be listed; the cause of a failure is logged, not answered.
 async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
-    state.auth()?.check()?;
-    state.with_store(|s| s.document_ids().map(|_| ()).map_err(ApiError::from)).await?;
-    Ok("ok\n")
+    let checked = match state.with_auth(|a| a.check_writes(now_ms())).await {
+        Ok(()) => state.with_store(|s| s.document_ids().map(|_| ()).map_err(ApiError::from)).await,
+        Err(e) => Err(e),
+    };
+    checked
+        .map(|()| "ok\n")
+        .map_err(|_| ApiError::new(Code::Unhealthy, "the server cannot write to its database; see the server's log"))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let mut text = state.metrics.render();
+    let name = "doorstep_body_bytes_in_flight";
+    text.push_str(&format!(
+        "# HELP {name} Bytes reserved by request bodies being read or answered now.\n# TYPE {name} gauge\n{name} {}\n",
+        state.limits.bytes_in_flight()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 #[derive(Deserialize)]
@@ -197,17 +199,42 @@ struct RegisterRequest {
 
 async fn register(
     State(state): State<Arc<AppState>>,
-    Json(req): Json<RegisterRequest>,
+    JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Registration>), ApiError> {
     if req.actor.len() != 32 || !req.actor.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "actor must be 32 hexadecimal digits"));
+        return Err(ApiError::new(Code::BadRequest, "actor must be 32 hexadecimal digits"));
     }
     let actor = req.actor.to_ascii_lowercase();
     let name: String = req.name.chars().take(100).collect();
-    let (device, token) = state.auth()?.register(&req.code, &actor, &name, now_ms())?;
-    let user = UserId::parse(&device.user).map_err(ApiError::from)?;
-    let enrolled = actor.clone();
-    state.with_store(move |s| s.enrol_device(&user, &enrolled).map_err(ApiError::from)).await?;
+    let (code, now) = (req.code, now_ms());
+    // The directory is written between holding the code and using it (see `auth`'s header).
+    let hold = state.with_auth(move |a| a.begin_registration(&code, &actor, now)).await?;
+    let held = hold.clone();
+    let registered = async {
+        let user = UserId::parse(&held.user).map_err(ApiError::from)?;
+        let actor = held.actor.clone();
+        state
+            .with_store(move |s| {
+                s.enrol_device(&user, &actor).map_err(|e| match e {
+                    CoreError::NotFound { .. } => {
+                        ApiError::new(Code::UnknownUser, "the code's user is no longer in the directory")
+                    }
+                    e => ApiError::from(e),
+                })
+            })
+            .await?;
+        state.with_auth(move |a| a.finish_registration(&held, &name, now)).await
+    }
+    .await;
+    let (device, token) = match registered {
+        Ok(registered) => registered,
+        Err(e) => {
+            if state.with_auth(move |a| a.abandon_registration(&hold)).await.is_err() {
+                tracing::warn!("a failed enrolment could not let go of its code; the hold lapses by itself");
+            }
+            return Err(e);
+        }
+    };
     state.metrics.device_registered();
     tracing::info!(device = %device.id, "device registered");
     Ok((StatusCode::CREATED, Json(Registration { device_id: device.id, user_id: device.user, token })))
@@ -215,22 +242,23 @@ async fn register(
 
 async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let limit = state.config.max_body_bytes;
     let result = async {
-        let device = state.device(&headers)?;
-        let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is over {limit} bytes"))
-        })?;
+        let device = state.device(&headers).await?;
+        let (bytes, _held) = state.limits.read(&headers, body, Some(&device.id)).await?;
         let received = bytes.len();
         let device_id = device.id.clone();
-        let (reply, documents) = state
+        // Decoding (inflating) the request and encoding (deflating) the answer need no store:
+        // they run before it is taken and after it is let go.
+        let batch = blocking(move || ServerResponder::read(&bytes).map_err(ApiError::from)).await?;
+        let (answer, documents) = state
             .with_store(move |s| {
                 let user = UserId::parse(&device.user)?;
                 let mut responder = ServerResponder::for_device(&device.id, user, &[device.actor])?;
-                let reply = responder.respond(s, &bytes)?;
-                Ok((reply, responder.documents_touched()))
+                let answer = responder.answer(s, batch)?;
+                Ok((answer, responder.documents_touched()))
             })
             .await?;
+        let reply = blocking(move || Ok(answer.encode())).await?;
         Ok::<_, ApiError>((device_id, received, reply, documents))
     }
     .await;
@@ -242,10 +270,10 @@ async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body
             ([(header::CONTENT_TYPE, "application/x-doorstep-sync")], reply).into_response()
         }
         Err(e) => {
-            state.metrics.sync(e.code, 0, 0, 0, seconds);
-            if e.status != StatusCode::INTERNAL_SERVER_ERROR {
-                state.metrics.refusal(e.code);
-                tracing::warn!(code = e.code, status = e.status.as_u16(), "sync refused");
+            state.metrics.sync(e.code.as_str(), 0, 0, 0, seconds);
+            if e.code != Code::Internal {
+                state.metrics.refusal(e.code.as_str());
+                tracing::warn!(code = e.code.as_str(), status = e.code.status().as_u16(), "sync refused");
             }
             e.into_response()
         }
@@ -271,20 +299,19 @@ pub struct Enrolment {
 
 async fn issue_enrolment(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Json(req): Json<EnrolmentRequest>,
+    _: Admin,
+    JsonBody(req): JsonBody<EnrolmentRequest>,
 ) -> Result<(StatusCode, Json<Enrolment>), ApiError> {
-    state.require_admin(&headers)?;
-    let user = UserId::parse(&req.user_id).map_err(ApiError::from)?;
+    let user = UserId::parse(&req.user_id).map_err(|_| ApiError::new(Code::BadRequest, "user_id is not a user id"))?;
     let known = user.clone();
     let exists = state
         .with_store(move |s| Ok(s.users().map_err(ApiError::from)?.iter().any(|u| u.id == known && !u.deleted)))
         .await?;
     if !exists {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_user", "no such user in the directory"));
+        return Err(ApiError::new(Code::UnknownUser, "no such user in the directory"));
     }
     let expires_at = now_ms() + i64::from(req.valid_hours.min(24 * 30)) * 3_600_000;
-    let code = state.auth()?.issue_code(user.as_str(), expires_at)?;
+    let code = state.with_auth(move |a| a.issue_code(user.as_str(), expires_at)).await?;
     Ok((StatusCode::CREATED, Json(Enrolment { code, expires_at })))
 }
 
@@ -301,27 +328,37 @@ struct Imported {
 /// Seeds the server with a document (the office's directory, before any device can enrol).
 async fn import_document(
     State(state): State<Arc<AppState>>,
+    _: Admin,
+    query: Result<Query<ImportQuery>, QueryRejection>,
     headers: HeaderMap,
-    Query(q): Query<ImportQuery>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Imported>, ApiError> {
-    state.require_admin(&headers)?;
-    let doc = DocId::parse(&q.doc).map_err(ApiError::from)?;
+    let no_doc = || ApiError::new(Code::BadRequest, "name the document: ?doc=<document id>");
+    let Query(q) = query.map_err(|_| no_doc())?;
+    let doc = DocId::parse(&q.doc).map_err(|_| no_doc())?;
+    let (body, _held) = state.limits.read(&headers, body, None).await?;
     let outcome = state.with_store(move |s| s.merge_document(&doc, &body).map_err(ApiError::from)).await?;
     Ok(Json(Imported { new_changes: outcome.new_changes }))
 }
 
 async fn revoke_device(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    _: Admin,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    state.require_admin(&headers)?;
-    if state.auth()?.revoke(&id, now_ms())? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such device"))
-    }
+    let Path(id) = id.map_err(|_| ApiError::new(Code::BadRequest, "the path must end in a device id"))?;
+    // The token stops working first; then the directory says so, so that phones refuse the
+    // device as a peer. Revoking again repeats the directory's part if it failed before.
+    let Some(actor) = state.with_auth(move |a| a.revoke(&id, now_ms())).await? else {
+        return Err(ApiError::new(Code::NotFound, "no such device"));
+    };
+    state.with_store(move |s| s.revoke_device(&actor).map_err(ApiError::from)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs CPU work off the async threads.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R, ApiError> + Send + 'static) -> Result<R, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }
 
 /// A server running on its own threads, for tests, the demo and benches.
@@ -346,14 +383,13 @@ impl RunningServer {
             .map_err(|e| CoreError::Network(format!("cannot listen on {}: {e}", state.config.listen)))?;
         let addr = listener.local_addr().map_err(|e| CoreError::Network(e.to_string()))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = router(state.clone());
+        let served = state.clone();
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
+                let stopped = async move {
+                    let _ = stopped.await;
+                };
+                accept::serve(listener, router(served.clone()), &served.config, &served.metrics, stopped).await;
             });
         });
         Ok(RunningServer { addr, state, stop: Some(stop), thread: Some(thread) })
@@ -373,7 +409,7 @@ impl RunningServer {
 
     /// Runs `f` on the server's store (tests and the demo look inside).
     pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        f(&mut self.state.store.lock().expect("store lock"))
+        f(&mut self.state.store.blocking_lock())
     }
 
     /// Finishes the requests in flight, then stops.
@@ -407,22 +443,30 @@ pub async fn serve(config: Config) -> Result<(), CoreError> {
         .map_err(|e| CoreError::Network(format!("cannot listen on {}: {e}", state.config.listen)))?;
     let addr = listener.local_addr().map_err(|e| CoreError::Network(e.to_string()))?;
     tracing::info!(%addr, database = %state.config.database.display(), "doorstep server listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CoreError::Network(e.to_string()))?;
+    accept::serve(listener, router(state.clone()), &state.config, &state.metrics, shutdown_signal()).await;
     tracing::info!("doorstep server stopped");
     Ok(())
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// The log filter: `RUST_LOG`, or `info` when it is unset or not valid, with `automerge=warn`
+/// unless `RUST_LOG` names automerge itself. Automerge's INFO spans format a document's whole
+/// change graph each time a sync enters them: at `info` that was 70% of a warm sync's CPU.
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    const DEFAULT: &str = "info";
+    let given = rust_log.map(str::trim).filter(|v| !v.is_empty() && tracing_subscriber::EnvFilter::try_new(v).is_ok());
+    let directives = given.unwrap_or(DEFAULT);
+    let names_automerge = directives.split(',').any(|d| d.trim().starts_with("automerge"));
+    let directives = if names_automerge { directives.to_string() } else { format!("{directives},automerge=warn") };
+    tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT))
 }
 
 async fn shutdown_signal() {
@@ -445,4 +489,58 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a subscriber with `filter` writes when the server and Automerge log at each level.
+    fn logged(filter: tracing_subscriber::EnvFilter) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let out = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "doorstep_server", "server info");
+            tracing::debug!(target: "doorstep_server", "server debug");
+            tracing::info_span!(target: "automerge::sync", "automerge span").in_scope(|| {
+                tracing::info!(target: "automerge::sync", "automerge info");
+            });
+            tracing::warn!(target: "automerge::sync", "automerge warn");
+        });
+        let bytes = lines.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn automerge_logs_only_warnings_unless_rust_log_names_it() {
+        let by_default = logged(log_filter(None));
+        assert!(by_default.contains("server info") && !by_default.contains("server debug"), "{by_default}");
+        assert!(!by_default.contains("automerge info") && !by_default.contains("automerge span"), "{by_default}");
+        assert!(by_default.contains("automerge warn"), "{by_default}");
+
+        let debug = logged(log_filter(Some("debug")));
+        assert!(debug.contains("server debug") && !debug.contains("automerge info"), "{debug}");
+
+        let named = logged(log_filter(Some("warn,automerge=info")));
+        assert!(named.contains("automerge info") && !named.contains("server info"), "{named}");
+
+        let invalid = logged(log_filter(Some("=nonsense=")));
+        assert!(invalid.contains("server info") && !invalid.contains("automerge info"), "{invalid}");
+    }
 }

@@ -17,6 +17,7 @@ pub struct Metrics {
     bytes_sent: AtomicU64,
     documents: AtomicU64,
     devices_registered: AtomicU64,
+    connections_refused: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -45,6 +46,11 @@ impl Metrics {
 
     pub fn device_registered(&self) {
         self.devices_registered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed as soon as it was accepted, because `max_connections` were open.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -85,6 +91,12 @@ impl Metrics {
             "doorstep_devices_registered_total",
             "Devices registered with an enrolment code.",
             self.devices_registered.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "doorstep_connections_refused_total",
+            "Connections closed at once because max_connections were open.",
+            self.connections_refused.load(Ordering::Relaxed),
         );
         let name = "doorstep_sync_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Time to answer a sync request.\n# TYPE {name} histogram");

@@ -466,7 +466,11 @@ fn a_request_naming_more_documents_than_a_session_sends_is_refused() {
     let w = world();
     let docs = |n: usize| wire::Batch {
         docs: (0..n)
-            .map(|_| wire::Entry { doc: DocId::Report(ReportId::generate()).to_string(), kind: wire::Kind::Want, data: vec![] })
+            .map(|_| wire::Entry {
+                doc: DocId::Report(ReportId::generate()).to_string(),
+                kind: wire::Kind::Want,
+                data: vec![],
+            })
             .collect(),
         ..Default::default()
     };

@@ -198,13 +198,25 @@ fn a_revoked_device_is_signed_out_and_enrolment_needs_the_admin() {
     let pull = wire::Batch { cursor: Some(0), ..Default::default() }.encode();
     assert_eq!(post_sync(&w, Some(&w.courier_token), pull.clone()).0, 200);
     let id = courier_device_id(&w);
+    let actor = courier_actor(&w);
+    assert!(w.server.with_store(|s| s.user_of_actor(&actor).unwrap()).is_some());
     assert_eq!(http("DELETE", &format!("{url}/v1/admin/devices/{id}"), Some(ADMIN_TOKEN), vec![]).0, 204);
     assert_eq!(post_sync(&w, Some(&w.courier_token), pull), (401, "unauthorized".into()));
+    // The directory says so too, so that phones refuse the lost phone as a peer; revoking
+    // again is harmless.
+    assert_eq!(w.server.with_store(|s| s.user_of_actor(&actor).unwrap()), None);
+    assert_eq!(http("DELETE", &format!("{url}/v1/admin/devices/{id}"), Some(ADMIN_TOKEN), vec![]).0, 204);
+    assert_eq!(http("DELETE", &format!("{url}/v1/admin/devices/NOPE"), Some(ADMIN_TOKEN), vec![]).0, 404);
 }
 
 fn courier_device_id(w: &World) -> String {
     let conn = rusqlite::Connection::open(w._dir.path().join("server.sqlite")).unwrap();
     conn.query_row("SELECT id FROM server_devices WHERE name = 'courier'", [], |r| r.get(0)).unwrap()
+}
+
+fn courier_actor(w: &World) -> String {
+    let conn = rusqlite::Connection::open(w._dir.path().join("server.sqlite")).unwrap();
+    conn.query_row("SELECT actor FROM server_devices WHERE name = 'courier'", [], |r| r.get(0)).unwrap()
 }
 
 fn hex(s: &str) -> Vec<u8> {
