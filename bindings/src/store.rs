@@ -355,6 +355,12 @@ impl Doorstep {
         self.run(|s| Ok(s.search(&text, limit)?.into_iter().map(SearchHit::from).collect()))
     }
 
+    /// Records of this phone's documents that could not be read, so no screen shows them (by
+    /// document, collection and id; never their content).
+    pub fn rejected_records(&self) -> Result<Vec<RejectedRecord>> {
+        self.run(|s| Ok(s.rejected_records()?.into_iter().map(RejectedRecord::from).collect()))
+    }
+
     // ---- sync status and documents --------------------------------------------------------
 
     /// What the sync badge shows now.
@@ -376,8 +382,11 @@ impl Doorstep {
         self.run(|s| Ok(s.save_document(&doc)?))
     }
 
-    /// Merges a whole document's bytes (from `export_document` elsewhere); returns the number
-    /// of changes this phone did not have. Damaged or foreign bytes change nothing.
+    /// Merges a whole document's bytes (from `export_document` elsewhere: a backup being
+    /// restored, the office's own files); returns the number of changes this phone did not
+    /// have. Damaged or foreign bytes change nothing, and changes that break the data model's
+    /// rules (a replaced map, a deleted record, a rewritten visit) are refused whole; records
+    /// may name any author, as the office's import may.
     pub fn import_document(&self, doc: String, bytes: Vec<u8>) -> Result<u64> {
         let doc = core::DocId::parse(&doc)?;
         self.run_as(ChangeOrigin::Sync, |s| Ok(s.merge_document(&doc, &bytes)?.new_changes as u64))

@@ -1120,3 +1120,20 @@ pub struct Change {
     pub origin: ChangeOrigin,
     pub documents: Vec<String>,
 }
+
+/// A record in one of this phone's documents that no screen shows because it could not be
+/// read (written by another replica before every change was checked, or by a newer app).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct RejectedRecord {
+    /// `directory`, `grid/<id>` or `report/<id>`.
+    pub doc: String,
+    pub collection: String,
+    pub record_id: String,
+    pub reason: String,
+}
+
+impl From<core::RejectedRecord> for RejectedRecord {
+    fn from(r: core::RejectedRecord) -> Self {
+        RejectedRecord { doc: r.doc.to_string(), collection: r.collection, record_id: r.record_id, reason: r.reason }
+    }
+}
