@@ -74,6 +74,9 @@ pub(crate) struct Doc {
     pub change_rows: usize,
     /// Sequence number of the next change row.
     pub next_seq: i64,
+    /// Bytes the document takes on disk (snapshot and change rows): what the document limit
+    /// counts for local writes.
+    pub stored_bytes: usize,
     /// The top-level collection maps, looked up once (see [`Doc::index_collections`]).
     collections: Vec<(&'static str, ObjId)>,
 }
@@ -110,7 +113,7 @@ impl Doc {
     }
 
     pub fn from_parts(id: DocId, am: AutoCommit, persisted: bool, change_rows: usize, next_seq: i64) -> Doc {
-        let mut doc = Doc { id, am, persisted, change_rows, next_seq, collections: Vec::new() };
+        let mut doc = Doc { id, am, persisted, change_rows, next_seq, stored_bytes: 0, collections: Vec::new() };
         doc.index_collections();
         doc
     }

@@ -490,6 +490,20 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     );
     // The grid is still there as it was, and another document still syncs between the phones.
     assert_eq!(li.households(&HouseholdFilter::default()).unwrap().len(), 1);
+    // Li Na's own visits fill what room is left, then are refused too (the server would refuse
+    // them), with the grid as it was.
+    let mut written = 0;
+    let full = loop {
+        let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+        v.notes = "探访记录 ".repeat(800);
+        match li.record_visit(v) {
+            Ok(_) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 1_000, "the grid never filled up");
+    };
+    assert!(matches!(&full, Error::InvalidInput { field: "document", .. }), "{full}");
+    assert_eq!(li.visit_history(&h.id, 0).unwrap().len(), written);
     let mut light = report(&f, "Streetlight out at gate 2");
     light.reporter = f.worker.id.clone();
     let r = li.file_report(light).unwrap();

@@ -479,3 +479,41 @@ fn a_request_naming_more_documents_than_a_session_sends_is_refused() {
     let (status, code, _) = post(&w, &w.li.token.clone(), &docs(256));
     assert_eq!((status, code.as_str()), (403, "forbidden_document"), "256 are read, and refused for what they ask");
 }
+
+#[test]
+fn changes_whose_dependencies_are_held_back_are_not_kept_in_memory() {
+    let w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let household = first_key(&w, &grid, "households");
+    let base = w.server.with_store(|s| s.save_document(&grid).unwrap());
+    let mut am = AutoCommit::load(&base).unwrap().with_actor(actor(&w.li.store));
+    let heads = am.get_heads();
+    let visits = collection(&am, "visits");
+    // Twenty visits of Li Na's, each change depending on the one before: all but the first are sent.
+    let mut changes = Vec::new();
+    for i in 0..20 {
+        let v = serde_json::json!({"id": format!("01JHELDBACK{i:015}"), "household": household,
+            "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine",
+            "outcome": "all_well", "notes": "n".repeat(3_000)});
+        am.put(&visits, format!("01JHELDBACK{i:015}").as_str(), v.to_string()).unwrap();
+        am.commit();
+    }
+    for c in am.get_changes(&heads).into_iter().skip(1) {
+        changes.push(c.raw_bytes().to_vec());
+    }
+    let mut theirs = AutoCommit::load(&base).unwrap();
+    let (mut their_state, mut my_state) = (automerge::sync::State::new(), automerge::sync::State::new());
+    let hello = theirs.sync().generate_sync_message(&mut their_state).unwrap();
+    am.sync().receive_sync_message(&mut my_state, hello).unwrap();
+    let mut msg = am.sync().generate_sync_message(&mut my_state).unwrap();
+    msg.changes = changes.into();
+    let batch = wire::Batch {
+        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
+        ..Default::default()
+    };
+    let before = server_state(&w.server);
+    let (status, _, _) = post(&w, &w.li.token.clone(), &batch);
+    assert_eq!(status, 200, "the answer asks for what is missing");
+    assert_eq!(w.server.with_store(|s| s.queued_changes_for_tests(&grid)), 0, "nothing unstored stays in memory");
+    assert_eq!(server_state(&w.server), before);
+}

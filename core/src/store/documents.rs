@@ -98,6 +98,13 @@ impl Store {
         Ok(())
     }
 
+    /// Changes of `id` held in memory whose dependencies this store lacks (none once a message
+    /// was taken in: they are never kept across messages).
+    #[doc(hidden)]
+    pub fn queued_changes_for_tests(&mut self, id: &DocId) -> usize {
+        self.docs.get_mut(id).map_or(0, |d| d.am.get_missing_deps(&[]).len())
+    }
+
     /// Caps the database file at `pages` pages, so that tests can see what a full disk does.
     #[doc(hidden)]
     pub fn limit_pages_for_tests(&self, pages: i64) -> Result<()> {

@@ -218,11 +218,17 @@ impl Store {
         if doc.am.commit_with(CommitOptions::default().with_time(now / 1000)).is_none() {
             return Ok(r); // nothing changed
         }
-        let persist = if doc.persisted {
-            Persist::Changes(vec![doc.am.get_last_local_change().expect("just committed").raw_bytes().to_vec()])
-        } else {
-            Persist::Snapshot
-        };
+        let change = doc.am.get_last_local_change().expect("just committed").raw_bytes().to_vec();
+        if doc.stored_bytes + change.len() > MAX_DOCUMENT_BYTES {
+            // Every other replica would refuse the change (`too_large`): it is not kept here
+            // either, and the document is reloaded from disk without it.
+            self.docs.remove(id);
+            return Err(Error::invalid(
+                "document",
+                format!("{id} is full (the limit is {MAX_DOCUMENT_BYTES} bytes); nothing more can be written to it"),
+            ));
+        }
+        let persist = if doc.persisted { Persist::Changes(vec![change]) } else { Persist::Snapshot };
         self.store_change(id, persist, index)?;
         self.note_change(id);
         Ok(r)
@@ -252,6 +258,7 @@ impl Store {
                     Persist::Changes(c) => {
                         doc.change_rows += c.len();
                         doc.next_seq += c.len() as i64;
+                        doc.stored_bytes += c.iter().map(Vec::len).sum::<usize>();
                     }
                 }
                 doc.persisted = true;
@@ -406,6 +413,7 @@ fn load_doc(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<Doc
     let mut stmt = conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
     let mut rows = stmt.query([&key])?;
     let mut all = Vec::new();
+    let stored = snapshot.len();
     let (mut n, mut last_seq) = (0, 0);
     while let Some(row) = rows.next()? {
         last_seq = row.get(0)?;
@@ -416,7 +424,9 @@ fn load_doc(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<Doc
         am.load_incremental(&all).map_err(corrupt)?;
     }
     am.set_actor(actor.clone());
-    Ok(Some(Doc::from_parts(id.clone(), am, true, n, last_seq + 1)))
+    let mut doc = Doc::from_parts(id.clone(), am, true, n, last_seq + 1);
+    doc.stored_bytes = stored + all.len();
+    Ok(Some(doc))
 }
 
 /// How a change reaches disk: appended change rows, or a new snapshot of the whole document
@@ -457,11 +467,13 @@ fn store_in_transaction(
 
 fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis) -> Result<()> {
     let key = doc.id.to_string();
+    let snapshot = doc.am.save();
     tx.execute(
         "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(doc_id) DO UPDATE SET snapshot = ?2, compacted_at = ?3",
-        params![key, doc.am.save(), now],
+        params![key, snapshot, now],
     )?;
+    doc.stored_bytes = snapshot.len();
     tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
     Ok(())
 }

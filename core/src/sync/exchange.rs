@@ -219,6 +219,12 @@ impl<G: Gate> Exchange<G> {
             }
         }
         store.keep(doc, before, self.gate.checks_changes())?;
+        // Changes whose dependencies did not come are queued by Automerge in memory, unstored:
+        // let go of them (the next message asks for what is missing), so that no request leaves
+        // behind memory that disk does not hold.
+        if store.with_am(doc, |am| !am.get_missing_deps(&[]).is_empty())? {
+            store.discard(doc);
+        }
         if let Some(state) = self.states.get(doc) {
             if !state.shared_heads.is_empty() {
                 store.set_peer_heads(&self.peer_id, doc, &state.shared_heads)?;
