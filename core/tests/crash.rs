@@ -118,7 +118,7 @@ fn upgrade_child() {
 /// tables that were not rebuilt).
 #[test]
 fn a_store_killed_while_upgrading_opens_upgraded_and_complete() {
-    use doorstep_core::store::schema::{migrate_to, CURRENT};
+    use doorstep_core::store::schema::CURRENT;
     let dir = tempfile::tempdir().unwrap();
     let current = dir.path().join("current.sqlite");
     let (mut s, f) = district(&current);
@@ -135,18 +135,7 @@ fn a_store_killed_while_upgrading_opens_upgraded_and_complete() {
     drop(s);
     // The same documents in a store of the schema before this one, with no query rows yet.
     let template = dir.path().join("old.sqlite");
-    let mut conn = rusqlite::Connection::open(&template).unwrap();
-    migrate_to(&mut conn, CURRENT - 1).unwrap();
-    conn.execute("INSERT INTO device (id, actor, created_at) VALUES (1, x'00112233445566778899aabbccddeeff', 0)", [])
-        .unwrap();
-    for (d, bytes) in &docs {
-        conn.execute(
-            "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, 0)",
-            rusqlite::params![d.to_string(), bytes],
-        )
-        .unwrap();
-    }
-    drop(conn);
+    old_store(&template, CURRENT - 1, &docs);
 
     let mut interrupted = 0;
     for delay_ms in [0u64, 1, 3, 6, 10, 20, 40, 80, 160, 320, 640] {

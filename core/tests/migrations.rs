@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use doorstep_core::store::schema::{migrate_to, CURRENT};
+use doorstep_core::store::schema::CURRENT;
 use doorstep_core::*;
 
 fn schema_of(path: &std::path::Path) -> Vec<(String, String)> {
@@ -49,21 +49,7 @@ fn every_older_schema_upgrades_to_the_current_one() {
     for version in 1..CURRENT {
         // A database as version `version` of the app left it, holding the same documents.
         let old = dir.path().join(format!("v{version}.sqlite"));
-        let mut conn = rusqlite::Connection::open(&old).unwrap();
-        migrate_to(&mut conn, version).unwrap();
-        conn.execute(
-            "INSERT INTO device (id, actor, created_at) VALUES (1, x'00112233445566778899aabbccddeeff', 0)",
-            [],
-        )
-        .unwrap();
-        for (d, bytes) in &docs {
-            conn.execute(
-                "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, 0)",
-                rusqlite::params![d.to_string(), bytes],
-            )
-            .unwrap();
-        }
-        drop(conn);
+        old_store(&old, version, &docs);
 
         let mut upgraded = Store::open(&old, OpenOptions { clock: f.clock.clone(), ..OpenOptions::default() }).unwrap();
         assert_eq!(schema_of(&old), schema_of(&current), "schema after upgrading from v{version}");

@@ -65,14 +65,6 @@ fn world() -> World {
     World { _dir: dir, server, people, li, volunteer, zhang, courier }
 }
 
-/// Everything the server holds that a refused request must not change.
-fn server_state(server: &RunningServer) -> (Vec<(DocId, Vec<u8>)>, store::query::TableDump) {
-    server.with_store(|s| {
-        let docs = s.document_ids().unwrap().into_iter().map(|d| (d.clone(), s.save_document(&d).unwrap())).collect();
-        (docs, s.dump_query_tables().unwrap())
-    })
-}
-
 fn post(w: &World, token: &str, batch: &wire::Batch) -> (u16, String, Vec<u8>) {
     let (status, body) = http("POST", &format!("{}/v1/sync", w.server.url()), Some(token), batch.encode());
     let code = serde_json::from_slice::<serde_json::Value>(&body)

@@ -51,14 +51,6 @@ fn world() -> World {
     World { _dir: dir, server, people, li: li.unwrap(), li_token, volunteer_token, zhang_token, courier_token }
 }
 
-/// Everything the server holds that a refused request must not change.
-fn server_state(server: &RunningServer) -> (Vec<(DocId, Vec<u8>)>, store::query::TableDump) {
-    server.with_store(|s| {
-        let docs = s.document_ids().unwrap().into_iter().map(|d| (d.clone(), s.save_document(&d).unwrap())).collect();
-        (docs, s.dump_query_tables().unwrap())
-    })
-}
-
 fn post_sync(w: &World, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
     let (status, body) = http("POST", &format!("{}/v1/sync", w.server.url()), token, body);
     let code = serde_json::from_slice::<serde_json::Value>(&body)

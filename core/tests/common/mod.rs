@@ -121,3 +121,19 @@ pub fn report(f: &Fixture, text: &str) -> NewReport {
         photos: vec![],
     }
 }
+
+/// A database as an older version of the app left it: schema `version`, this device's actor
+/// `00112233…eeff`, and `docs` stored as snapshots with no query rows yet.
+pub fn old_store(path: &Path, version: i64, docs: &[(DocId, Vec<u8>)]) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    doorstep_core::store::schema::migrate_to(&mut conn, version).unwrap();
+    conn.execute("INSERT INTO device (id, actor, created_at) VALUES (1, x'00112233445566778899aabbccddeeff', 0)", [])
+        .unwrap();
+    for (d, bytes) in docs {
+        conn.execute(
+            "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, 0)",
+            rusqlite::params![d.to_string(), bytes],
+        )
+        .unwrap();
+    }
+}
