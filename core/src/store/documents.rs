@@ -95,6 +95,7 @@ impl Store {
         let rules = rebuild_tables(&tx, &self.actor, &mut self.docs)?;
         tx.commit()?;
         self.rules = rules;
+        self.own_author.replace(None);
         Ok(())
     }
 

@@ -116,6 +116,9 @@ pub struct Store {
     /// Documents whose content changed since the last [`Store::take_changed_documents`], when
     /// tracking is on.
     changed: Option<std::collections::BTreeSet<DocId>>,
+    /// The user (and role) the directory gives this store's own actor, looked up once per
+    /// change of the directory: every local write checks its author against it.
+    own_author: std::cell::RefCell<Option<Option<(String, crate::directory::Role)>>>,
 }
 
 impl Store {
@@ -171,6 +174,7 @@ impl Store {
             cached_documents: options.cached_documents.max(2),
             compact_after_changes: options.compact_after_changes,
             changed: options.track_changes.then(Default::default),
+            own_author: Default::default(),
         };
         Ok(store)
     }
@@ -262,6 +266,9 @@ impl Store {
                     }
                 }
                 doc.persisted = true;
+                if *id == DocId::Directory {
+                    self.own_author.replace(None);
+                }
                 if let Some(rules) = rules {
                     self.rules = rules;
                 }
@@ -367,8 +374,13 @@ impl Store {
     /// records as anyone.
     fn require_author(&self, author: &UserId) -> Result<()> {
         self.require_user(author)?;
-        let Some((me, role)) = self.author_of_actor(&self.actor_id())? else { return Ok(()) };
-        if me == author.as_str() || role == crate::directory::Role::Admin {
+        if self.own_author.borrow().is_none() {
+            let found = self.author_of_actor(&self.actor_id())?;
+            *self.own_author.borrow_mut() = Some(found);
+        }
+        let own = self.own_author.borrow();
+        let Some(Some((me, role))) = own.as_ref() else { return Ok(()) };
+        if me == author.as_str() || *role == crate::directory::Role::Admin {
             Ok(())
         } else {
             Err(Error::invalid("author", "this phone is registered to another user and records only as that user"))
