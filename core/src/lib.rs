@@ -12,6 +12,7 @@
 #[macro_use]
 mod enums;
 
+mod chunks;
 pub mod clock;
 pub mod directory;
 mod document;

@@ -432,11 +432,16 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
     use doorstep_core::sync::wire::{Entry, Kind};
     let dir = TempDir::new().unwrap();
-    let (_office, f, mut li, mut vol) = world(&dir);
+    let (mut office, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
     let grid = DocId::Grid(f.grid.id.clone());
-    // The volunteer's phone, with a modified app writing on its own actor, talks to Li Na's.
-    let vol_actor = vol.actor_id();
+    // The volunteer's second phone (enrolled, so its changes pass), with a modified app, talks
+    // to Li Na's through her first phone's session.
+    let vol_actor = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+    office.enrol_device(&f.volunteer.id, vol_actor).unwrap();
+    let directory = office.save_document(&DocId::Directory).unwrap();
+    li.merge_document(&DocId::Directory, &directory).unwrap();
+    vol.merge_document(&DocId::Directory, &directory).unwrap();
     let mut attacker =
         AutoCommit::load(&li.save_document(&grid).unwrap()).unwrap().with_actor(automerge::ActorId::from(
             (0..16).map(|i| u8::from_str_radix(&vol_actor[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),

@@ -92,7 +92,10 @@ fn hostile(w: &World, doc: &DocId, writer: &Store, edit: impl FnOnce(&mut AutoCo
     let (mut their_state, mut my_state) = (automerge::sync::State::new(), automerge::sync::State::new());
     let hello = theirs.sync().generate_sync_message(&mut their_state).unwrap();
     mine.sync().receive_sync_message(&mut my_state, hello).unwrap();
-    let msg = mine.sync().generate_sync_message(&mut my_state).unwrap();
+    let mut msg = mine.sync().generate_sync_message(&mut my_state).unwrap();
+    // Exactly the new changes (Automerge's Bloom filter may leave one out by chance).
+    msg.changes =
+        mine.get_changes(&theirs.get_heads()).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
     assert!(!msg.changes.is_empty(), "the message carries the attack");
     wire::Batch {
         docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
@@ -324,6 +327,13 @@ fn records_that_do_not_parse_are_refused_naming_the_record() {
         assert!(message.contains(&grid.to_string()), "{message}");
         assert_eq!(server_state(&w.server), before);
     }
+    // A value the server cannot take is never repeated in the refusal (it may be personal).
+    let mut personal = good.clone();
+    personal["kind"] = "Zhao Guilan 13800138000".into();
+    refused(&w, &token, &put_visit(&w, &grid, &personal), 400, "bad_record");
+    personal["kind"] = "routine".into();
+    personal["at"] = "410105194203150028".into();
+    refused(&w, &token, &put_visit(&w, &grid, &personal), 400, "bad_record");
     // A household whose risk colour is not one there is, and one moved to another grid.
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
         let households = collection(am, "households");
@@ -407,11 +417,34 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
     // The volunteer's phone holds the grid after its sync.
     assert!(!w.volunteer.store.households(&HouseholdFilter::default()).unwrap().is_empty());
     let household = first_key(&w, &grid, "households");
+    let household_key = household.clone();
     let base = w.volunteer.store.save_document(&grid).unwrap();
-    let forged = serde_json::json!({"id": "01JPEERFORGED0000000000000", "household": household,
+    let forged = serde_json::json!({"id": "01JPEERFORGED0000000000000", "household": household_key,
         "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
     type Edit = Box<dyn Fn(&mut AutoCommit)>;
+    let li_actor = actor(&w.li.store);
+    let genesis_actor = doorstep_genesis(&grid).get_actor().clone();
     let attacks: Vec<(&str, Edit)> = vec![
+        (
+            // A change in Li Na's own name, which her phone would then upload as its own.
+            "foreign_actor",
+            Box::new(move |am| {
+                am.set_actor(li_actor.clone());
+                let households = collection(am, "households");
+                let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
+                am.put(&h, "notes", "written in Li Na's name").unwrap();
+            }),
+        ),
+        (
+            // The genesis actor writes nothing after the genesis change.
+            "root_changed",
+            Box::new(move |am| {
+                am.set_actor(genesis_actor.clone());
+                let residents = collection(am, "residents");
+                am.delete(&residents, "nobody").ok();
+                am.put(&residents, "R-genesis", "x").unwrap();
+            }),
+        ),
         (
             "forged_author",
             Box::new(move |am| {
@@ -508,4 +541,55 @@ fn changes_whose_dependencies_are_held_back_are_not_kept_in_memory() {
     assert_eq!(status, 200, "the answer asks for what is missing");
     assert_eq!(w.server.with_store(|s| s.queued_changes_for_tests(&grid)), 0, "nothing unstored stays in memory");
     assert_eq!(server_state(&w.server), before);
+}
+
+#[test]
+fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
+    let mut w = world();
+    let grid = DocId::Grid(w.people.grid.id.clone());
+    let household = first_key(&w, &grid, "households");
+    // A new report, saved whole with an extra change whose dependency is held back: Automerge
+    // would queue it unchecked and apply it once the dependency came.
+    let r = report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
+    let doc = DocId::Report(r.id.clone());
+    let mut am = AutoCommit::load(&w.courier.store.save_document(&doc).unwrap()).unwrap();
+    let honest = am.save();
+    let heads = am.get_heads();
+    let header = collection(&am, "header");
+    am.put(&header, "held-back", "x").unwrap();
+    am.commit();
+    am.put(ROOT, "doc", "taken over").unwrap();
+    am.commit();
+    let orphan = am.get_changes(&heads)[1].raw_bytes().to_vec();
+    let batch = wire::Batch {
+        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data: [honest, orphan].concat() }],
+        ..Default::default()
+    };
+    refused(&w, &w.courier.token.clone(), &batch, 400, "bad_document");
+
+    // A change of Li Na's whose operation names a map no document holds.
+    let base = w.server.with_store(|s| s.save_document(&grid).unwrap());
+    let mut mine = AutoCommit::load(&base).unwrap().with_actor(actor(&w.li.store));
+    let before = mine.get_heads();
+    let households = collection(&mine, "households");
+    let (_, h) = mine.get(&households, household.as_str()).unwrap().unwrap();
+    mine.put(&h, "notes", "hello").unwrap();
+    mine.commit();
+    let mut expanded = mine.get_changes(&before)[0].decode();
+    expanded.hash = None;
+    let li_actor = actor(&w.li.store);
+    expanded.operations[0].obj = automerge::legacy::ObjectId::Id(automerge::legacy::OpId(9_999, li_actor));
+    let forged: automerge::Change = expanded.into();
+    let mut their_state = automerge::sync::State::new();
+    let mut msg = AutoCommit::load(&base).unwrap().sync().generate_sync_message(&mut their_state).unwrap();
+    msg.changes = vec![forged.raw_bytes().to_vec()].into();
+    let batch = wire::Batch {
+        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
+        ..Default::default()
+    };
+    refused(&w, &w.li.token.clone(), &batch, 400, "bad_message");
+    // The server is unharmed: Li Na's honest sync goes through.
+    visit(&mut w.li.store, &HouseholdId::parse(&household).unwrap(), &w.people.li_na, "after");
+    w.li.client.sync(&mut w.li.store).unwrap();
+    assert_eq!(w.li.store.sync_status().unwrap().pending_changes, 0);
 }

@@ -20,7 +20,7 @@
 //! name the document, the collection and the record id, never a record's content (it may hold a
 //! resident's name, phone or ID number).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Change, ObjType, ReadDoc, ScalarValue, Value};
@@ -110,11 +110,48 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
         )));
     }
     let root = Root::of(doc);
+    let own = store.actor().clone();
     let mut written: HashMap<(&'static str, String), Written> = HashMap::new();
     let mut authors_seen: HashMap<ActorId, Option<(String, Role)>> = HashMap::new();
-    for c in new.iter().filter(|c| c.hash() != genesis) {
-        let expanded = c.decode();
+    let expanded: Vec<automerge::ExpandedChange> =
+        new.iter().filter(|c| c.hash() != genesis).map(|c| c.decode()).collect();
+    // The maps the incoming changes make: the only objects besides the document's own that
+    // their operations may refer to.
+    let mut made: HashSet<OpId> = HashSet::new();
+    for c in &expanded {
+        if c.actor_id == root.actor {
+            return Err(Error::refused(
+                "root_changed",
+                format!("a change to {doc} is written with its genesis actor, which writes nothing after the genesis"),
+            ));
+        }
+        if c.actor_id == own {
+            return Err(Error::refused(
+                "foreign_actor",
+                format!("a change to {doc} claims to be written by this replica, which did not write it"),
+            ));
+        }
+        for (i, op) in c.operations.iter().enumerate() {
+            if matches!(op.action, OpType::Make(ObjType::Map)) {
+                made.insert(OpId(c.start_op.get() + i as u64, c.actor_id.clone()));
+            }
+        }
+    }
+    for expanded in &expanded {
         for op in &expanded.operations {
+            if op.insert || !op.key.is_map_key() {
+                return Err(Error::refused(
+                    "bad_record",
+                    format!("a change inserts into a list or text of {doc}; no record holds one"),
+                ));
+            }
+            if let ObjectId::Id(id) = &op.obj {
+                if root.collection_of(&op.obj).is_none() && !made.contains(id) && !store.holds_map(doc, id)? {
+                    return Err(Error::protocol(format!(
+                        "a change to {doc} refers to a map the document does not hold"
+                    )));
+                }
+            }
             if op.obj == ObjectId::Root {
                 let key = match &op.key {
                     Key::Map(k) => k.to_string(),
@@ -303,14 +340,24 @@ fn check_rewrite(doc: &DocId, collection: &str, key: &str, kind: ValueKind, old:
     Err(immutable())
 }
 
+/// Parses a record's JSON. The reason names the field, never its value: serde_json's own
+/// messages quote the value they could not take (a resident's name, a worker's notes).
 fn parse<T: DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
-    // serde_json's message names the field and the expected type, never the value.
-    serde_json::from_str(text).map_err(|e| format!("it does not parse ({})", strip_position(&e.to_string())))
-}
-
-/// serde_json ends its messages with "at line 1 column N": of no use to a worker.
-fn strip_position(message: &str) -> &str {
-    message.split(" at line ").next().unwrap_or(message)
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed: std::result::Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let e = match parsed.map(|v| de.end().map(|()| v)) {
+        Ok(Ok(v)) => return Ok(v),
+        Ok(Err(_)) => return Err("it does not parse (text after the record)".into()),
+        Err(e) => e,
+    };
+    let field = e.path().to_string();
+    Err(match e.inner().classify() {
+        serde_json::error::Category::Data if field != "." => {
+            format!("it does not parse (field '{field}' is missing, of the wrong type or of an unknown value)")
+        }
+        serde_json::error::Category::Data => "it does not parse (a field is missing or of the wrong type)".into(),
+        _ => "it does not parse (it is not JSON)".into(),
+    })
 }
 
 /// Checks every record edited field by field that `touched` names, as it stands in `doc` after
@@ -425,15 +472,24 @@ impl Store {
         Ok(out)
     }
 
-    /// The user (and role) of the device writing with `actor` (hex), revoked devices included:
-    /// authorship of what a device wrote before it was revoked stays theirs.
+    /// Whether the document holds a map made by the operation `id` (an object a change from
+    /// elsewhere may edit).
+    fn holds_map(&mut self, doc: &DocId, id: &OpId) -> Result<bool> {
+        if !self.has_document(doc)? {
+            return Ok(false);
+        }
+        let name = format!("{}@{}", id.counter(), id.actor().to_hex_string());
+        self.with_am(doc, |am| matches!(am.import(&name), Ok((_, ObjType::Map))))
+    }
+
+    /// The user (and role) of the device writing with `actor` (hex), revoked devices and
+    /// deleted users included: authorship of what a device wrote before stays its user's.
     pub(crate) fn author_of_actor(&self, actor: &str) -> Result<Option<(String, Role)>> {
         use rusqlite::OptionalExtension;
         let row: Option<(String, Option<String>)> = self
             .conn
             .prepare_cached(
-                "SELECT d.user_id, u.role FROM devices d LEFT JOIN users u ON u.id = d.user_id AND u.deleted = 0
-                 WHERE d.actor = ?1",
+                "SELECT d.user_id, u.role FROM devices d LEFT JOIN users u ON u.id = d.user_id WHERE d.actor = ?1",
             )?
             .query_row([actor], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;

@@ -24,7 +24,7 @@ impl Store {
             return Err(Error::not_found("document", id));
         }
         self.ensure_loaded(id)?;
-        Ok(self.docs.get_mut(id).expect("loaded above").am.save())
+        Ok(super::save(&mut self.docs.get_mut(id).expect("loaded above").am))
     }
 
     /// Merges bytes of another replica of `id` (a whole document or changes) into this store and
@@ -47,11 +47,13 @@ impl Store {
     }
 
     fn merge_checked(&mut self, id: &DocId, bytes: &[u8], authors: Authors) -> Result<MergeOutcome> {
-        let mut other = load_document(id, bytes)?;
-        let new = self.lacking_changes(id, other.get_changes(&[]))?;
-        check_changes(self, id, &new, authors)?;
-        let before = self.absorb_document(id, other)?;
-        self.keep(id, &before, true)
+        crate::sync::applied(self, id, |s| {
+            let mut other = load_document(id, bytes)?;
+            let new = s.lacking_changes(id, other.get_changes(&[]))?;
+            check_changes(s, id, &new, authors)?;
+            let before = s.absorb_document(id, other)?;
+            s.keep(id, &before, true)
+        })
     }
 
     /// Merges a loaded replica of `id` into the in-memory document (a document this store does
@@ -118,11 +120,26 @@ impl Store {
 /// Automerge document, and that document (not another one).
 pub(crate) fn load_document(id: &DocId, bytes: &[u8]) -> Result<AutoCommit> {
     if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(Error::invalid("document", format!("is over the limit of {MAX_DOCUMENT_BYTES} bytes")));
+        return Err(Error::refused(
+            "too_large",
+            format!("{id} is over the document limit of {MAX_DOCUMENT_BYTES} bytes"),
+        ));
     }
-    let other =
+    crate::chunks::check(bytes, super::MAX_CHANGE_BYTES).map_err(|e| match e {
+        Error::Protocol(reason) => Error::CorruptDocument { doc: id.to_string(), reason },
+        e => e,
+    })?;
+    let mut other =
         AutoCommit::load(bytes).map_err(|e| Error::CorruptDocument { doc: id.to_string(), reason: e.to_string() })?;
     Doc::check_identity(&other, id)?;
+    // Changes whose dependencies are not in the bytes would wait, unchecked, in Automerge's
+    // queue, and be applied once the dependency arrives: a document comes whole or not at all.
+    if !other.get_missing_deps(&[]).is_empty() {
+        return Err(Error::CorruptDocument {
+            doc: id.to_string(),
+            reason: "it holds changes whose dependencies it does not hold".into(),
+        });
+    }
     Ok(other)
 }
 

@@ -479,7 +479,7 @@ fn store_in_transaction(
 
 fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis) -> Result<()> {
     let key = doc.id.to_string();
-    let snapshot = doc.am.save();
+    let snapshot = save(&mut doc.am);
     tx.execute(
         "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(doc_id) DO UPDATE SET snapshot = ?2, compacted_at = ?3",
@@ -488,6 +488,12 @@ fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis
     doc.stored_bytes = snapshot.len();
     tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
     Ok(())
+}
+
+/// The whole document as bytes, without changes Automerge holds queued for missing dependencies
+/// (they were never checked or applied, and must not reach disk or another replica).
+pub(crate) fn save(am: &mut AutoCommit) -> Vec<u8> {
+    am.save_with_options(automerge::SaveOptions { retain_orphans: false, ..automerge::SaveOptions::default() })
 }
 
 /// Records the document's current heads, and moves it to the end of the change feed when they

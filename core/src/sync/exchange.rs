@@ -65,12 +65,18 @@ impl<G: Gate> Exchange<G> {
     pub fn handle(&mut self, store: &mut Store, entries: Vec<Entry>, answer_in_sync: bool) -> Result<Vec<Entry>> {
         let mut checked = Vec::with_capacity(entries.len());
         let mut repeated = HashSet::new();
+        let mut carrying = HashSet::new();
         for e in entries {
             let doc = DocId::parse(&e.doc).map_err(|_| Error::protocol("an entry names no valid document"))?;
             if matches!(e.kind, Kind::Want | Kind::Heads) && !repeated.insert((doc.clone(), e.kind)) {
                 continue;
             }
-            let incoming = self.check(store, &doc, e)?;
+            // Changes of one document come in one entry: two would each be checked against what
+            // the document holds now, and could together write what neither alone may.
+            if matches!(e.kind, Kind::Sync | Kind::Save) && !carrying.insert(doc.clone()) {
+                return Err(Error::protocol(format!("two entries of the message carry changes to {doc}")));
+            }
+            let incoming = applied(store, &doc, |s| self.check(s, &doc, e))?;
             checked.push((doc, incoming));
         }
         let mut out = Vec::new();
@@ -81,8 +87,10 @@ impl<G: Gate> Exchange<G> {
             match incoming {
                 Incoming::Sync(msg) => {
                     let state = self.state(store, &doc)?;
-                    let before = store.absorb(&doc, |am| {
-                        am.sync().receive_sync_message(state, msg).map_err(|e| Error::protocol(e.to_string()))
+                    let before = applied(store, &doc, |s| {
+                        s.absorb(&doc, |am| {
+                            am.sync().receive_sync_message(state, msg).map_err(|e| Error::protocol(e.to_string()))
+                        })
                     })?;
                     self.keep(store, &doc, &before)?;
                     to_answer.push(doc);
@@ -90,7 +98,7 @@ impl<G: Gate> Exchange<G> {
                 Incoming::Save(other) => {
                     let mut other = *other;
                     let theirs = other.get_heads();
-                    let before = store.absorb_document(&doc, other)?;
+                    let before = applied(store, &doc, |s| s.absorb_document(&doc, other))?;
                     self.keep(store, &doc, &before)?;
                     store.set_peer_heads(&self.peer_id, &doc, &theirs)?;
                     self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, &doc)?);
@@ -125,8 +133,13 @@ impl<G: Gate> Exchange<G> {
         // this store does not hold yet has nothing to give away).
         let mut answered = HashSet::new();
         for doc in to_answer {
+            if out_bytes > ROUND_BUDGET_BYTES {
+                break; // the other side asks again for what was left unanswered
+            }
             if answered.insert(doc.clone()) && (!store.has_document(&doc)? || self.gate.may_send(store, &doc)?) {
+                let from = out.len();
                 self.answer(store, &doc, answer_in_sync, &mut out)?;
+                out_bytes += out[from..].iter().map(|e| e.data.len()).sum::<usize>();
             }
         }
         Ok(out)
@@ -219,10 +232,13 @@ impl<G: Gate> Exchange<G> {
             }
         }
         store.keep(doc, before, self.gate.checks_changes())?;
-        // Changes whose dependencies did not come are queued by Automerge in memory, unstored:
-        // let go of them (the next message asks for what is missing), so that no request leaves
-        // behind memory that disk does not hold.
-        if store.with_am(doc, |am| !am.get_missing_deps(&[]).is_empty())? {
+        // Changes whose dependencies did not come are queued by Automerge in memory, unstored
+        // (never saved: `store::save` leaves them out). The server lets go of them after each
+        // request, so that no request leaves behind memory that disk does not hold: its answer
+        // asks for what is missing, and a phone recomputes what the server lacks from its heads.
+        // A phone keeps them for the rest of the session, as Automerge's protocol expects (the
+        // other phone will not send them again in this session).
+        if !self.gate.holds_sessions() && store.with_am(doc, |am| !am.get_missing_deps(&[]).is_empty())? {
             store.discard(doc);
         }
         if let Some(state) = self.states.get(doc) {
@@ -282,14 +298,28 @@ impl<G: Gate> Exchange<G> {
     }
 }
 
+/// Runs `f`, which reads or applies another replica's changes to `doc`, so that a panic inside
+/// Automerge on hostile bytes ends the message as refused instead of the process, and leaves no
+/// half-applied document in memory (it is reloaded from disk when next needed).
+pub(crate) fn applied<R>(store: &mut Store, doc: &DocId, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(store))) {
+        Ok(r) => r,
+        Err(_) => {
+            store.discard(doc);
+            Err(Error::protocol(format!("a change to {doc} could not be read or applied")))
+        }
+    }
+}
+
 /// The changes a sync message carries: single changes (V1 messages), or chunks concatenated into
 /// one (V2: several changes, or a whole document).
 fn changes_in(msg: &sync::Message) -> Result<Vec<Change>> {
     let damaged = |e: &dyn std::fmt::Display| Error::protocol(format!("a change is damaged ({e})"));
     let mut out = Vec::new();
     for data in msg.changes.iter() {
-        for chunk in split_chunks(data)? {
-            if chunk[8] == CHUNK_DOCUMENT {
+        crate::chunks::check(data, crate::store::MAX_CHANGE_BYTES)?;
+        for chunk in crate::chunks::split(data)? {
+            if crate::chunks::kind(chunk) == crate::chunks::DOCUMENT {
                 let mut am = AutoCommit::load(chunk).map_err(|e| damaged(&e))?;
                 out.extend(am.get_changes(&[]));
             } else {
@@ -298,39 +328,6 @@ fn changes_in(msg: &sync::Message) -> Result<Vec<Change>> {
         }
     }
     Ok(out)
-}
-
-const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-const CHUNK_DOCUMENT: u8 = 0;
-
-/// Splits concatenated Automerge chunks: each is the magic bytes, a 4-byte checksum, a type
-/// byte, the body's length as unsigned LEB128, and the body.
-fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>> {
-    let cut = || Error::protocol("a change chunk is cut short or malformed");
-    let mut chunks = Vec::new();
-    while !bytes.is_empty() {
-        if bytes.len() < 10 || bytes[..4] != CHUNK_MAGIC {
-            return Err(cut());
-        }
-        let (mut len, mut shift, mut i) = (0u64, 0u32, 9);
-        loop {
-            let b = *bytes.get(i).ok_or_else(cut)?;
-            if shift > 56 {
-                return Err(cut());
-            }
-            len |= u64::from(b & 0x7f) << shift;
-            shift += 7;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        let end =
-            usize::try_from(len).ok().and_then(|l| l.checked_add(i)).filter(|e| *e <= bytes.len()).ok_or_else(cut)?;
-        chunks.push(&bytes[..end]);
-        bytes = &bytes[end..];
-    }
-    Ok(chunks)
 }
 
 /// Of `changes`, those written by `own` (or the document's genesis) that do not depend on one

@@ -18,6 +18,9 @@ pub(crate) trait Gate {
     /// announces it (a `heads` entry): a phone does, for what it may take; the server does not,
     /// and refuses a `heads` entry for a document it does not hold.
     fn asks_for_unknown(&self) -> bool;
+    /// Whether this side keeps a conversation's sync state between messages (a phone does; the
+    /// server answers each request afresh, from what it persisted).
+    fn holds_sessions(&self) -> bool;
     /// Whether [`Gate::check_incoming`] needs to see the incoming changes.
     fn checks_changes(&self) -> bool;
     /// Checks changes this store lacks before any of them is applied. An error refuses the
@@ -62,6 +65,10 @@ impl Gate for PhoneGate {
         true
     }
 
+    fn holds_sessions(&self) -> bool {
+        true
+    }
+
     fn checks_changes(&self) -> bool {
         self.peer.is_some()
     }
@@ -98,6 +105,10 @@ impl Gate for DeviceGate {
     }
 
     fn asks_for_unknown(&self) -> bool {
+        false
+    }
+
+    fn holds_sessions(&self) -> bool {
         false
     }
 

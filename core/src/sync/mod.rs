@@ -24,6 +24,7 @@ mod responder;
 mod session;
 pub mod wire;
 
+pub(crate) use exchange::applied;
 pub use responder::{refusal, PeerResponder, ServerResponder};
 pub use session::Session;
 

@@ -197,8 +197,13 @@ impl Responder<PhoneGate> {
             }
         }
         let mut size = 0;
+        let mut carrying = std::collections::HashSet::new();
         while let Some(e) = self.outbox.front() {
             if !reply.docs.is_empty() && size + e.data.len() > ROUND_BUDGET_BYTES {
+                break;
+            }
+            // One entry with changes per document per message (the receiver refuses two).
+            if matches!(e.kind, Kind::Sync | Kind::Save) && !carrying.insert(e.doc.clone()) {
                 break;
             }
             size += e.data.len();

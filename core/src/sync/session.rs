@@ -166,10 +166,15 @@ impl Session {
             batch.inventory = true;
         }
         let mut size = 0;
+        let mut carrying = std::collections::HashSet::new();
         while let Some(e) = self.outbox.front() {
             if !batch.docs.is_empty()
                 && (batch.docs.len() >= DOCS_PER_ROUND || size + e.data.len() > ROUND_BUDGET_BYTES)
             {
+                break;
+            }
+            // One entry with changes per document per message (the receiver refuses two).
+            if matches!(e.kind, Kind::Sync | Kind::Save) && !carrying.insert(e.doc.clone()) {
                 break;
             }
             size += e.data.len();
