@@ -24,8 +24,21 @@ class ReportLoopTest {
     fun `a blocked fire exit goes from snapshot to closed, and a step out of turn is refused`() {
         val dir = tempDir()
         val office = Office(dir)
-        val phone = office.phone(dir, "li-na", office.liNa)
+        // Every step here is taken by a different user, so the loop runs at the office's desk
+        // (a store registered to no device records for anyone); a phone records only as the
+        // user it is registered to, which every other replica would check anyway.
+        val liPhone = office.phone(dir, "li-na", office.liNa)
+        val phone = office.store
         val photo = photoFile(dir, "exit.jpg", 3)
+        val asVolunteer = assertThrows<DoorstepException.InvalidInput> {
+            liPhone.fileReport(
+                NewReport(
+                    reporter = office.volunteer.id, category = "safety-hazard", description = "Bicycles in the stairwell",
+                    location = GeoPoint(34.7470, 113.6250), address = "Building 12", grid = office.grid.id, photos = listOf(),
+                )
+            )
+        }
+        assertTrue(asVolunteer.message!!.contains("records only as"), "readable reason: ${asVolunteer.message}")
         val hazard = phone.categories().single { it.id == "safety-hazard" }
         assertEquals(24u, hazard.triageHours)
 
@@ -88,5 +101,6 @@ class ReportLoopTest {
         assertTrue(phone.overdueReports(office.street.id, later).isEmpty())
         assertEquals(listOf(filed.id), phone.reports(ReportFilter(status = ReportStatus.CLOSED)).map { it.id })
         phone.close()
+        liPhone.close()
     }
 }
