@@ -516,3 +516,28 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     pump_peer(&mut vol, &mut li).unwrap();
     assert!(vol.report_state(&r.id).is_ok(), "the report reached the volunteer's phone");
 }
+
+/// What one message from another phone may make a phone do is bounded: its inventory once per
+/// session, any other message at most a round's documents.
+#[test]
+fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_message() {
+    use doorstep_core::sync::wire::{Entry, Kind};
+    let dir = TempDir::new().unwrap();
+    let (_office, _f, mut li, mut vol) = world(&dir);
+    let mut session = Session::with_peer(&mut vol).unwrap();
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let hello = session.next_message(&mut vol).unwrap().unwrap();
+    responder.respond(&mut li, &hello).unwrap();
+    let inventory = Batch { inventory: true, ..Batch::default() };
+    responder.respond(&mut li, &inventory.encode()).unwrap();
+    let err = responder.respond(&mut li, &inventory.encode()).unwrap_err();
+    assert!(matches!(&err, Error::Protocol(m) if m.contains("inventory twice")), "{err}");
+    let many = Batch {
+        docs: (0..257)
+            .map(|_| Entry { doc: DocId::Report(ReportId::generate()).to_string(), kind: Kind::Want, data: vec![] })
+            .collect(),
+        ..Batch::default()
+    };
+    let err = responder.respond(&mut li, &many.encode()).unwrap_err();
+    assert!(matches!(&err, Error::Protocol(m) if m.contains("at most 256")), "{err}");
+}

@@ -27,6 +27,11 @@ struct Responder<G: Gate> {
     introduced: bool,
     /// Peer mode: answers left over from a round's budget.
     outbox: VecDeque<Entry>,
+    /// Peer mode: documents the other phone lacks, offered whole; their bytes are read only
+    /// when they go out, within a round's budget, so a large inventory costs no memory.
+    to_offer: VecDeque<DocId>,
+    /// Peer mode: whether the other phone's inventory came (once per session).
+    inventory_taken: bool,
 }
 
 /// The server's answer to one request of an authenticated device. It keeps nothing between
@@ -41,6 +46,8 @@ impl ServerResponder {
             ex: Exchange::new(format!("device:{device_id}"), DeviceGate { user, actors }, None),
             introduced: true,
             outbox: VecDeque::new(),
+            to_offer: VecDeque::new(),
+            inventory_taken: false,
         }))
     }
 
@@ -94,6 +101,8 @@ impl PeerResponder {
             ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, None),
             introduced: false,
             outbox: VecDeque::new(),
+            to_offer: VecDeque::new(),
+            inventory_taken: false,
         }))
     }
 
@@ -185,14 +194,24 @@ impl Responder<PhoneGate> {
             return Ok(reply.encode());
         }
         let listed: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
+        // The work one message may cause: an inventory once per session (it may list every
+        // document both may hold), any other message at most a round's documents, as a
+        // session sends them.
+        if batch.inventory {
+            if self.inventory_taken {
+                return Err(Error::protocol("the other phone sent its inventory twice"));
+            }
+            self.inventory_taken = true;
+        } else if listed.len() > DOCS_PER_ROUND {
+            return Err(Error::protocol(format!("a message names at most {DOCS_PER_ROUND} documents")));
+        }
         let out = self.ex.handle(store, batch.docs, true)?;
         self.outbox.extend(out);
         if batch.inventory {
             // What the other phone did not list, it lacks: offer it whole.
             for (doc, _) in inventory(store, &self.ex.gate)?.0 {
                 if !listed.contains(&doc) {
-                    let id = DocId::parse(&doc)?;
-                    self.outbox.push_back(Entry { doc, kind: Kind::Save, data: store.document_bytes(&id)? });
+                    self.to_offer.push_back(DocId::parse(&doc)?);
                 }
             }
         }
@@ -209,7 +228,17 @@ impl Responder<PhoneGate> {
             size += e.data.len();
             reply.docs.push(self.outbox.pop_front().expect("front exists"));
         }
-        reply.more = !self.outbox.is_empty();
+        while self.outbox.is_empty() {
+            let Some(doc) = self.to_offer.front() else { break };
+            let bytes = store.stored_document_bytes(doc)?;
+            if (!reply.docs.is_empty() && size + bytes > ROUND_BUDGET_BYTES) || carrying.contains(&doc.to_string()) {
+                break;
+            }
+            let doc = self.to_offer.pop_front().expect("front exists");
+            size += bytes;
+            reply.docs.push(Entry { doc: doc.to_string(), kind: Kind::Save, data: store.document_bytes(&doc)? });
+        }
+        reply.more = !self.outbox.is_empty() || !self.to_offer.is_empty();
         Ok(reply.encode())
     }
 }
