@@ -103,6 +103,12 @@ fn hostile(w: &World, doc: &DocId, writer: &Store, edit: impl FnOnce(&mut AutoCo
     }
 }
 
+/// A visit record as a client writes it: JSON under its id in `visits`.
+fn visit_json(id: &str, household: &str, worker: &User) -> serde_json::Value {
+    serde_json::json!({"id": id, "household": household, "worker": worker.id.as_str(),
+        "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"})
+}
+
 fn collection(am: &AutoCommit, name: &str) -> automerge::ObjId {
     am.get(ROOT, name).unwrap().unwrap().1
 }
@@ -174,8 +180,7 @@ fn a_record_naming_another_user_as_its_author_is_refused() {
     let grid = DocId::Grid(w.people.grid.id.clone());
     let household = first_key(&w, &grid, "households");
     // The volunteer's phone writes a visit "by Li Na".
-    let forged_visit = serde_json::json!({"id": "01JFORGEDVISIT0000000000AA", "household": household,
-        "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
+    let forged_visit = visit_json("01JFORGEDVISIT0000000000AA", &household, &w.people.li_na);
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
         let visits = collection(am, "visits");
         am.put(&visits, "01JFORGEDVISIT0000000000AA", forged_visit.to_string()).unwrap();
@@ -302,8 +307,7 @@ fn records_that_do_not_parse_are_refused_naming_the_record() {
     let grid = DocId::Grid(w.people.grid.id.clone());
     let household = first_key(&w, &grid, "households");
     let token = w.volunteer.token.clone();
-    let good = serde_json::json!({"id": "01JBADVISIT000000000000000", "household": household,
-        "worker": w.people.volunteer.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
+    let good = visit_json("01JBADVISIT000000000000000", &household, &w.people.volunteer);
     let as_text = hostile(&w, &grid, &w.volunteer.store, |am| {
         let visits = collection(am, "visits");
         let t = am.put_object(&visits, "01JBADVISIT000000000000000", ObjType::Text).unwrap();
@@ -365,9 +369,8 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
     let household = first_key(&w, &grid, "households");
     let token = w.volunteer.token.clone();
     // Notes far past the 4,000-character limit of a visit.
-    let long = serde_json::json!({"id": "01JLONGVISIT00000000000000", "household": household,
-        "worker": w.people.volunteer.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine",
-        "outcome": "all_well", "notes": "x".repeat(5_000)});
+    let mut long = visit_json("01JLONGVISIT00000000000000", &household, &w.people.volunteer);
+    long["notes"] = "x".repeat(5_000).into();
     let batch = put_visit(&w, &grid, &long);
     let (status, code, _) = post(&w, &token, &batch);
     assert_eq!((status, code.as_str()), (400, "bad_record"));
@@ -419,8 +422,7 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
     let household = first_key(&w, &grid, "households");
     let household_key = household.clone();
     let base = w.volunteer.store.save_document(&grid).unwrap();
-    let forged = serde_json::json!({"id": "01JPEERFORGED0000000000000", "household": household_key,
-        "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"});
+    let forged = visit_json("01JPEERFORGED0000000000000", &household_key, &w.people.li_na);
     type Edit = Box<dyn Fn(&mut AutoCommit)>;
     let li_actor = actor(&w.li.store);
     let genesis_actor = doorstep_genesis(&grid).get_actor().clone();
@@ -517,9 +519,8 @@ fn changes_whose_dependencies_are_held_back_are_not_kept_in_memory() {
     // Twenty visits of Li Na's, each change depending on the one before: all but the first are sent.
     let mut changes = Vec::new();
     for i in 0..20 {
-        let v = serde_json::json!({"id": format!("01JHELDBACK{i:015}"), "household": household,
-            "worker": w.people.li_na.id.as_str(), "at": 1_700_000_000_000_i64, "kind": "routine",
-            "outcome": "all_well", "notes": "n".repeat(3_000)});
+        let mut v = visit_json(&format!("01JHELDBACK{i:015}"), &household, &w.people.li_na);
+        v["notes"] = "n".repeat(3_000).into();
         am.put(&visits, format!("01JHELDBACK{i:015}").as_str(), v.to_string()).unwrap();
         am.commit();
     }

@@ -421,24 +421,21 @@ fn health_fails_while_the_database_cannot_be_written() {
     let answer = call("GET", &format!("{}/healthz", d.server.url()), None, None, vec![]);
     assert_eq!((answer.status, answer.code()), (503, "unhealthy".into()), "{}", answer.text());
     let body = serde_json::json!({ "code": code, "actor": "00112233445566778899aabbccddeeff" });
-    let answer = call(
-        "POST",
-        &format!("{}/v1/devices", d.server.url()),
-        None,
-        Some("application/json"),
-        body.to_string().into_bytes(),
-    );
+    let enrol = || {
+        call(
+            "POST",
+            &format!("{}/v1/devices", d.server.url()),
+            None,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+    };
+    let answer = enrol();
     assert_eq!((answer.status, answer.code()), (500, "internal".into()));
     assert!(answer.text().contains("server's database") && !answer.text().contains("phone"), "{}", answer.text());
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(healthz_within(&d.server, Duration::from_secs(2)), Some(200));
-    let answer = call(
-        "POST",
-        &format!("{}/v1/devices", d.server.url()),
-        None,
-        Some("application/json"),
-        body.to_string().into_bytes(),
-    );
+    let answer = enrol();
     assert_eq!(answer.status, 201, "the code still works: {}", answer.text());
 }
 
