@@ -362,7 +362,11 @@ fn parse<T: DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
 
 /// Checks every record edited field by field that `touched` names, as it stands in `doc` after
 /// the other replica's changes were applied in memory.
-pub(crate) fn check_records(store: &Store, doc: &Doc, touched: &[Touched]) -> Result<()> {
+pub(crate) fn check_records<'a>(
+    store: &Store,
+    doc: &Doc,
+    touched: impl IntoIterator<Item = &'a Touched>,
+) -> Result<()> {
     for t in touched {
         let collection = t.collection.as_str();
         if !doc.id.collections().contains(&collection) || layout(&doc.id, collection) != Layout::Map {
@@ -497,7 +501,11 @@ impl Store {
     }
 
     /// Bytes a stored document takes (snapshot and change rows): what the document limit counts.
+    /// A document in memory knows it; otherwise the rows are summed, without loading it.
     pub(crate) fn stored_document_bytes(&self, id: &DocId) -> Result<usize> {
+        if let Some(doc) = self.docs.get(id).filter(|d| d.persisted) {
+            return Ok(doc.stored_bytes);
+        }
         let n: i64 = self.conn.query_row(
             "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
                   + COALESCE((SELECT SUM(length(bytes)) FROM changes WHERE doc_id = ?1), 0)",

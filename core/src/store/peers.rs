@@ -198,7 +198,6 @@ impl Store {
             (if new_changes > 64 { Persist::Snapshot } else { Persist::Changes(changes) }, touched)
         };
         if checked {
-            let touched: Vec<Touched> = touched.iter().cloned().collect();
             let doc = self.docs.get(id).expect("loaded above");
             if let Err(e) = super::boundary::check_records(self, doc, &touched) {
                 self.docs.remove(id);
