@@ -541,3 +541,86 @@ fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_m
     let err = responder.respond(&mut li, &many.encode()).unwrap_err();
     assert!(matches!(&err, Error::Protocol(m) if m.contains("at most 256")), "{err}");
 }
+
+/// One answer of the server stays within a round's budget of entry data (about 8 MiB): a phone
+/// behind on three grids of 5 MB each gets what fits and asks again for the rest.
+#[test]
+fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
+    use doorstep_core::sync::wire::{Entry, Kind};
+    use doorstep_core::sync::ROUND_BUDGET_BYTES;
+    let dir = TempDir::new().unwrap();
+    let (mut office, f, _li, _vol) = world(&dir);
+    let supervisor = office
+        .add_user(NewUser {
+            name: Personal::new("Gao Min"),
+            role: Role::Supervisor,
+            unit: f.community.id.clone(),
+            department: None,
+        })
+        .unwrap();
+    let mut phone = open(&dir.path().join("supervisor.db"), &f.clock);
+    office.enrol_device(&supervisor.id, &phone.actor_id()).unwrap();
+    let third = office
+        .add_unit(NewUnit { kind: UnitKind::Grid, parent: Some(f.community.id.clone()), name: "Weilai Grid 3".into() })
+        .unwrap();
+    let grids = [f.grid.id.clone(), f.other_grid.id.clone(), third.id.clone()];
+    let households: Vec<HouseholdId> = grids
+        .iter()
+        .map(|g| {
+            let new = NewHousehold {
+                micro_grid: None,
+                address: Address { building: "1".into(), unit: "1".into(), room: "101".into() },
+                location: None,
+                care_tags: Default::default(),
+                risk: None,
+                notes: String::new(),
+            };
+            office.add_household(g, new).unwrap().id
+        })
+        .collect();
+    let docs: Vec<DocId> = grids.iter().map(|g| DocId::Grid(g.clone())).collect();
+    let data = |b: &Batch| b.docs.iter().map(|e| e.data.len()).sum::<usize>();
+    // Whole documents: the first always goes, the next only while the answer stays in budget.
+    // Notes that do not compress (Automerge deflates the documents it sends).
+    let mut seed = 7u64;
+    let mut notes = || -> String {
+        (0..4_000)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                char::from(b'a' + (seed >> 59) as u8 % 26)
+            })
+            .collect()
+    };
+    let mut fill = |office: &mut Store| {
+        for h in &households {
+            for _ in 0..1_300 {
+                let mut v = visit(h, &f.worker.id, VisitKind::Routine);
+                v.notes = notes();
+                office.record_visit(v).unwrap();
+            }
+        }
+    };
+    // The phone holds the three grids while they are small, then falls behind by 5 MB on each.
+    pump_server(&mut phone, &mut office).unwrap();
+    fill(&mut office);
+    let wants = Batch {
+        docs: docs.iter().map(|d| Entry { doc: d.to_string(), kind: Kind::Want, data: vec![] }).collect(),
+        ..Batch::default()
+    };
+    let answer = server_responder(&office, &phone).respond(&mut office, &wants.encode()).unwrap();
+    assert_eq!(Batch::decode(&answer).unwrap().docs.len(), 1, "5 MB and 5 MB more would pass 8 MiB");
+    // The phone's session catches up; no answer carries more than the budget and one document.
+    let mut session = Session::with_server(&mut phone).unwrap();
+    let mut answers = Vec::new();
+    while let Some(msg) = session.next_message(&mut phone).unwrap() {
+        let reply = server_responder(&office, &phone).respond(&mut office, &msg).unwrap();
+        let batch = Batch::decode(&reply).unwrap();
+        answers.push((batch.docs.iter().filter(|e| !e.data.is_empty() && e.kind != Kind::Heads).count(), data(&batch)));
+        session.receive(&mut phone, &reply).unwrap();
+    }
+    assert!(answers.iter().all(|(docs, n)| *docs <= 1 || *n <= ROUND_BUDGET_BYTES), "{answers:?}");
+    assert!(answers.iter().any(|(docs, _)| *docs >= 2), "several documents share an answer: {answers:?}");
+    for h in &households {
+        assert_eq!(phone.visit_history(h, 0).unwrap().len(), 1_300);
+    }
+}

@@ -13,7 +13,6 @@ use automerge::{sync, sync::SyncDoc, ActorId, AutoCommit, Change, ChangeHash};
 
 use super::gate::Gate;
 use super::wire::{heads_digest, Entry, Kind};
-use super::ROUND_BUDGET_BYTES;
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
 use crate::store::{check_changes, Authors, Store};
@@ -59,10 +58,18 @@ impl<G: Gate> Exchange<G> {
     /// initiator knows it may stop.
     ///
     /// The work one message causes is bounded: an entry repeating a document's `want` or `heads`
-    /// is answered once; whole documents are sent only while the answer stays within
-    /// [`ROUND_BUDGET_BYTES`] (at least one), the rest are left for the other side to ask again;
-    /// and a document is answered only if the other side may read it.
-    pub fn handle(&mut self, store: &mut Store, entries: Vec<Entry>, answer_in_sync: bool) -> Result<Vec<Entry>> {
+    /// is answered once, and a document only if the other side may read it. With a `budget`
+    /// (the server, whose initiator asks again for what was not answered), answers are made only
+    /// while their entry data stays within it (at least one); without, every entry is answered
+    /// and the caller's outbox spreads the answers over its messages.
+    pub fn handle(
+        &mut self,
+        store: &mut Store,
+        entries: Vec<Entry>,
+        answer_in_sync: bool,
+        budget: Option<usize>,
+    ) -> Result<Vec<Entry>> {
+        let fits = |out_bytes: usize, size: usize| budget.is_none_or(|b| out_bytes == 0 || out_bytes + size <= b);
         let mut checked = Vec::with_capacity(entries.len());
         let mut repeated = HashSet::new();
         let mut carrying = HashSet::new();
@@ -109,7 +116,7 @@ impl<G: Gate> Exchange<G> {
                         continue;
                     }
                     let size = store.stored_document_bytes(&doc)?;
-                    if out_bytes > 0 && out_bytes + size > ROUND_BUDGET_BYTES {
+                    if !fits(out_bytes, size) {
                         continue; // asked again in the next message
                     }
                     out_bytes += size;
@@ -133,13 +140,15 @@ impl<G: Gate> Exchange<G> {
         // this store does not hold yet has nothing to give away).
         let mut answered = HashSet::new();
         for doc in to_answer {
-            if out_bytes > ROUND_BUDGET_BYTES {
-                break; // the other side asks again for what was left unanswered
-            }
             if answered.insert(doc.clone()) && (!store.has_document(&doc)? || self.gate.may_send(store, &doc)?) {
-                let from = out.len();
-                self.answer(store, &doc, answer_in_sync, &mut out)?;
-                out_bytes += out[from..].iter().map(|e| e.data.len()).sum::<usize>();
+                let mut answer = Vec::new();
+                self.answer(store, &doc, answer_in_sync, &mut answer)?;
+                let size = answer.iter().map(|e| e.data.len()).sum::<usize>();
+                if !fits(out_bytes, size) {
+                    break; // the other side asks again for what was left unanswered
+                }
+                out_bytes += size;
+                out.extend(answer);
             }
         }
         Ok(out)
@@ -155,6 +164,9 @@ impl<G: Gate> Exchange<G> {
 
     /// Asks again for a document whose answer did not come (dropped by the other side's budget).
     pub fn retry(&mut self, store: &mut Store, doc: &DocId) -> Result<Option<Entry>> {
+        // The unanswered message is sent again on purpose: it is not the ping-pong that
+        // `generate` stops.
+        self.idle.remove(doc);
         if let Some(s) = self.states.get_mut(doc) {
             s.in_flight = false;
             s.have_responded = false;

@@ -147,7 +147,7 @@ impl<G: Gate> Responder<G> {
 impl Responder<DeviceGate> {
     fn respond_as_server(&mut self, store: &mut Store, batch: Batch) -> Result<Batch> {
         let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
-        let mut out = within_budget(self.ex.handle(store, batch.docs, true)?);
+        let mut out = self.ex.handle(store, batch.docs, true, Some(ROUND_BUDGET_BYTES))?;
         let mut reply = Batch::default();
         if let Some(mut cursor) = batch.cursor {
             let head = store.feed_head()?;
@@ -205,7 +205,7 @@ impl Responder<PhoneGate> {
         } else if listed.len() > DOCS_PER_ROUND {
             return Err(Error::protocol(format!("a message names at most {DOCS_PER_ROUND} documents")));
         }
-        let out = self.ex.handle(store, batch.docs, true)?;
+        let out = self.ex.handle(store, batch.docs, true, None)?;
         self.outbox.extend(out);
         if batch.inventory {
             // What the other phone did not list, it lacks: offer it whole.
@@ -241,19 +241,4 @@ impl Responder<PhoneGate> {
         reply.more = !self.outbox.is_empty() || !self.to_offer.is_empty();
         Ok(reply.encode())
     }
-}
-
-/// The answers that fit in one round's budget (at least one); the initiator asks again for the
-/// rest.
-fn within_budget(entries: Vec<Entry>) -> Vec<Entry> {
-    let mut size = 0;
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        if !out.is_empty() && size + e.data.len() > ROUND_BUDGET_BYTES && e.kind != Kind::Heads {
-            continue;
-        }
-        size += e.data.len();
-        out.push(e);
-    }
-    out
 }

@@ -215,7 +215,7 @@ impl Session {
             return Ok(());
         }
         let answered: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
-        let out = self.ex.handle(store, batch.docs, false)?;
+        let out = self.ex.handle(store, batch.docs, false, None)?;
         self.outbox.extend(out);
         // Whatever the other side left unanswered (its round budget) is asked again.
         for (doc, kind) in std::mem::take(&mut self.asked) {
