@@ -428,6 +428,8 @@ fn a_phone_registered_to_one_user_records_only_as_that_user() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[]);
+    // Not registered yet (the office's store), it records as anyone.
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     s.register_device(&f.volunteer.id).unwrap();
     let before = s.dump_query_tables().unwrap();
     // Every other replica would refuse these as forged: the phone refuses them first.
@@ -439,9 +441,32 @@ fn a_phone_registered_to_one_user_records_only_as_that_user() {
     assert_eq!(s.dump_query_tables().unwrap(), before);
     // As herself, the volunteer records and files.
     s.record_visit(visit(&h.id, &f.volunteer.id, VisitKind::Routine)).unwrap();
+    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 2);
     let r = s.file_report(report(&f, "Broken street light")).unwrap();
     let err = s
         .add_report_event(NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged))
         .unwrap_err();
     assert!(matches!(&err, Error::InvalidInput { field: "author", .. }), "{err}");
+}
+
+/// A document file from another phone: its records' authors are checked against the directory
+/// (`import_document`); the office's own import may name anyone (`merge_document`).
+#[test]
+fn an_imported_document_must_name_the_writers_of_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, f) = district(&dir.path().join("office.sqlite"));
+    let h = household(&mut office, &f, "401", &[]);
+    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let grid = DocId::Grid(f.grid.id.clone());
+    let bytes = office.save_document(&grid).unwrap();
+    let directory = office.save_document(&DocId::Directory).unwrap();
+    let mut phone = open(&dir.path().join("phone.sqlite"), &f.clock);
+    phone.merge_document(&DocId::Directory, &directory).unwrap();
+    // The office's store is no device of Li Na's: a phone refuses her visit from that file.
+    let err = phone.import_document(&grid, &bytes).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "forged_author"), "{err}");
+    assert!(phone.households(&HouseholdFilter::default()).unwrap().is_empty());
+    // The office importing its own history is the one exception.
+    phone.merge_document(&grid, &bytes).unwrap();
+    assert_eq!(phone.visit_history(&h.id, 0).unwrap().len(), 1);
 }

@@ -585,10 +585,29 @@ fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
     let mut msg = AutoCommit::load(&base).unwrap().sync().generate_sync_message(&mut their_state).unwrap();
     msg.changes = vec![forged.raw_bytes().to_vec()].into();
     let batch = wire::Batch {
-        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
+        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.clone().encode() }],
         ..Default::default()
     };
     refused(&w, &w.li.token.clone(), &batch, 400, "bad_message");
+    // The same change as an insert into a sequence: no record holds one.
+    let mut expanded = mine.get_changes(&before)[0].decode();
+    expanded.hash = None;
+    expanded.operations[0].insert = true;
+    let inserting: automerge::Change = expanded.into();
+    msg.changes = vec![inserting.raw_bytes().to_vec()].into();
+    let batch = wire::Batch {
+        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
+        ..Default::default()
+    };
+    refused(&w, &w.li.token.clone(), &batch, 400, "bad_record");
+    // Two entries carrying changes to one document in one message.
+    let honest = hostile(&w, &grid, &w.li.store, |am| {
+        let households = collection(am, "households");
+        let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
+        am.put(&h, "notes", "twice").unwrap();
+    });
+    let twice = wire::Batch { docs: [honest.docs.clone(), honest.docs].concat(), ..Default::default() };
+    refused(&w, &w.li.token.clone(), &twice, 400, "bad_message");
     // The server is unharmed: Li Na's honest sync goes through.
     visit(&mut w.li.store, &HouseholdId::parse(&household).unwrap(), &w.people.li_na, "after");
     w.li.client.sync(&mut w.li.store).unwrap();

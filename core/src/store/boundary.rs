@@ -446,7 +446,9 @@ impl Store {
             let genesis = genesis_hash(doc);
             return Ok(changes.into_iter().filter(|c| c.hash() != genesis).collect());
         }
-        self.with_am(doc, |am| changes.into_iter().filter(|c| am.get_change_by_hash(&c.hash()).is_none()).collect())
+        self.with_am(doc, |am| {
+            changes.into_iter().filter(|c| am.get_change_meta_by_hash(&c.hash()).is_none()).collect()
+        })
     }
 
     /// What the document holds under a record key now (for the write-once and re-creation
