@@ -67,6 +67,14 @@ impl Error {
         Error::Refused { code: code.into(), message: message.into() }
     }
 
+    /// Whether this refusal concerns one document only, so that the rest of its message is
+    /// still taken in: an honest device meets these when the world changed under it (its user
+    /// may no longer write a document; a document filled up by merging), never by misbehaving.
+    /// Every other refusal refuses the whole message (`docs/PROTOCOL.md` §2).
+    pub(crate) fn refuses_document_only(&self) -> bool {
+        matches!(self, Error::Refused { code, .. } if code == "forbidden_document" || code == "too_large")
+    }
+
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
         Error::NotFound { what, id: id.to_string() }
     }

@@ -118,7 +118,7 @@ fn upgrade_child() {
 /// tables that were not rebuilt).
 #[test]
 fn a_store_killed_while_upgrading_opens_upgraded_and_complete() {
-    use doorstep_core::store::schema::CURRENT;
+    use doorstep_core::store::schema::{newest_rebuilding_upgrade, CURRENT};
     let dir = tempfile::tempdir().unwrap();
     let current = dir.path().join("current.sqlite");
     let (mut s, f) = district(&current);
@@ -133,9 +133,10 @@ fn a_store_killed_while_upgrading_opens_upgraded_and_complete() {
         s.document_ids().unwrap().into_iter().map(|d| (d.clone(), s.save_document(&d).unwrap())).collect();
     let expected = s.dump_query_tables().unwrap();
     drop(s);
-    // The same documents in a store of the schema before this one, with no query rows yet.
+    // The same documents in a store of the newest schema whose upgrade rebuilds the query
+    // tables, with no query rows yet.
     let template = dir.path().join("old.sqlite");
-    old_store(&template, CURRENT - 1, &docs);
+    old_store(&template, newest_rebuilding_upgrade(), &docs);
 
     let mut interrupted = 0;
     for delay_ms in [0u64, 1, 3, 6, 10, 20, 40, 80, 160, 320, 640] {

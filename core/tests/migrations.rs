@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use doorstep_core::store::schema::CURRENT;
+use doorstep_core::store::schema::{newest_rebuilding_upgrade, CURRENT};
 use doorstep_core::*;
 
 fn schema_of(path: &std::path::Path) -> Vec<(String, String)> {
@@ -50,6 +50,9 @@ fn every_older_schema_upgrades_to_the_current_one() {
         // A database as version `version` of the app left it, holding the same documents.
         let old = dir.path().join(format!("v{version}.sqlite"));
         old_store(&old, version, &docs);
+        if version > newest_rebuilding_upgrade() {
+            old_query_rows(&old, &current);
+        }
 
         let mut upgraded = Store::open(&old, OpenOptions { clock: f.clock.clone(), ..OpenOptions::default() }).unwrap();
         assert_eq!(schema_of(&old), schema_of(&current), "schema after upgrading from v{version}");

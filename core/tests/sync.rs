@@ -423,9 +423,49 @@ fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
     assert!(reply.docs.iter().all(|e| e.doc != doc.to_string()), "{:?}", reply.docs);
 }
 
+/// Two phones whose directories disagree (the volunteer's phone already knows she moved to the
+/// other grid, Li Na's does not): the volunteer's phone refuses the grid alone, Li Na's session
+/// lists the refusal and still takes the volunteer's new report.
+#[test]
+fn a_peer_refuses_one_document_and_the_session_goes_on() {
+    let dir = TempDir::new().unwrap();
+    let (mut office, f, mut li, mut vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[]);
+    pump_peer(&mut li, &mut vol).unwrap();
+    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    office.move_user(&f.volunteer.id, &f.other_grid.id).unwrap();
+    vol.merge_document(&DocId::Directory, &office.save_document(&DocId::Directory).unwrap()).unwrap();
+    let mut note = report(&f, "Bicycles block the fire exit");
+    note.reporter = f.volunteer.id.clone();
+    let r = vol.file_report(note).unwrap();
+
+    let session = pump_peer(&mut li, &mut vol).expect("the session goes on without the grid");
+    assert!(session.is_done());
+    let refused = session.progress().refused;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!((&refused[0].doc, refused[0].code.as_str()), (&DocId::Grid(f.grid.id.clone()), "forbidden_document"));
+    assert!(li.report_state(&r.id).is_ok(), "the volunteer's report arrived");
+    assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 0, "the grid's new visit did not go to her");
+    assert_eq!(li.sync_status().unwrap().refused_documents, vec![], "a peer's refusal is not the server's");
+
+    // The other way round: Li Na's phone offers the grid whole, the volunteer's refuses it and
+    // says so in a last message, which Li Na's app can show.
+    let mut session = Session::with_peer(&mut vol).unwrap();
+    let mut responder = PeerResponder::new(&li).unwrap();
+    while let Some(msg) = session.next_message(&mut vol).unwrap() {
+        let reply = responder.respond(&mut li, &msg).unwrap();
+        session.receive(&mut vol, &reply).unwrap();
+    }
+    assert!(session.progress().refused.is_empty());
+    let told: Vec<_> = responder.refused().iter().map(|r| (r.doc.clone(), r.code.clone())).collect();
+    assert_eq!(told, vec![(DocId::Grid(f.grid.id.clone()), "forbidden_document".to_string())]);
+    assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 0);
+}
+
 /// A document grown to its limit by changes each within theirs (900 KB, from another phone)
-/// takes no more: the message that would carry it past 64 MiB is refused naming that document,
-/// and the phone's other documents still sync.
+/// takes no more: its entry in the message that would carry it past 64 MiB is refused
+/// (`too_large`, naming the document) while the message's other documents are taken in, and the
+/// phones' other documents still sync.
 #[test]
 fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     use automerge::sync::SyncDoc;
@@ -468,18 +508,15 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
                 docs: vec![Entry { doc: grid.to_string(), kind: Kind::Sync, data: msg.encode() }],
                 ..Batch::default()
             };
-            match responder.respond(&mut li, &batch.encode()) {
-                Ok(reply) => {
-                    for e in Batch::decode(&reply).unwrap().docs {
-                        if e.kind == Kind::Sync {
-                            let m = automerge::sync::Message::decode(&e.data).unwrap();
-                            attacker.sync().receive_sync_message(&mut state, m).unwrap();
-                        }
-                    }
-                }
-                Err(e) => {
-                    refused = Some((round, e));
-                    break;
+            let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+            if let Some(r) = reply.rejected.first() {
+                refused = Some((round, r.clone(), batch));
+                break;
+            }
+            for e in reply.docs {
+                if e.kind == Kind::Sync {
+                    let m = automerge::sync::Message::decode(&e.data).unwrap();
+                    attacker.sync().receive_sync_message(&mut state, m).unwrap();
                 }
             }
         }
@@ -487,13 +524,26 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
             break;
         }
     }
-    let (round, err) = refused.expect("the document stops growing");
+    let (round, rejection, mut batch) = refused.expect("the document stops growing");
     assert!(round >= 60, "refused after {round} changes of 900 KB");
-    assert!(
-        matches!(&err, Error::Refused { code, message } if code == "too_large" && message.contains(&grid.to_string())),
-        "{err}"
-    );
-    // The grid is still there as it was, and another document still syncs between the phones.
+    assert_eq!((rejection.doc.as_str(), rejection.code.as_str()), (grid.to_string().as_str(), "too_large"));
+    assert!(rejection.message.contains(&grid.to_string()), "{}", rejection.message);
+    // The same message again, now with the volunteer's new report: the grid is refused alone,
+    // the report is taken in.
+    let mut note = report(&f, "Bicycles block the fire exit");
+    note.reporter = f.volunteer.id.clone();
+    let filed = vol.file_report(note).unwrap();
+    let report_doc = DocId::Report(filed.id.clone());
+    batch.docs.push(Entry {
+        doc: report_doc.to_string(),
+        kind: Kind::Save,
+        data: vol.save_document(&report_doc).unwrap(),
+    });
+    let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+    assert_eq!(reply.rejected.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>(), vec![grid.to_string().as_str()]);
+    assert!(reply.docs.iter().all(|e| e.doc != grid.to_string()), "nothing is answered for the refused grid");
+    assert!(li.report_state(&filed.id).is_ok(), "the report came with the refused grid");
+    // The grid is still there as it was.
     assert_eq!(li.households(&HouseholdFilter::default()).unwrap().len(), 1);
     // Li Na's own visits fill what room is left, then are refused too (the server would refuse
     // them), with the grid as it was.

@@ -258,6 +258,11 @@ async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body
                 Ok((answer, responder.documents_touched()))
             })
             .await?;
+        for r in &answer.rejected {
+            // Document ids name units and reports, never a resident.
+            state.metrics.refusal(&r.code);
+            tracing::warn!(device = %device_id, doc = %r.doc, code = %r.code, "sync: document refused, the rest taken");
+        }
         let reply = blocking(move || Ok(answer.encode())).await?;
         Ok::<_, ApiError>((device_id, received, reply, documents))
     }

@@ -130,6 +130,25 @@ fn refused(w: &World, token: &str, batch: &wire::Batch, status: u16, code: &str)
     assert_eq!(server_state(&w.server), before, "nothing of a refused message is kept");
 }
 
+/// A refusal of the batch's documents alone (`forbidden_document`, `too_large`): the request is
+/// answered (200), each of its documents is listed in `rejected` with `code`, the answer holds
+/// nothing of them, and nothing of them is kept.
+fn rejected(w: &World, token: &str, batch: &wire::Batch, code: &str) {
+    let before = server_state(&w.server);
+    let (status, _, body) = post(w, token, batch);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer = wire::Batch::decode(&body).unwrap();
+    let named: std::collections::BTreeSet<&str> = batch.docs.iter().map(|e| e.doc.as_str()).collect();
+    let refused: std::collections::BTreeSet<&str> = answer.rejected.iter().map(|r| r.doc.as_str()).collect();
+    assert_eq!(refused, named, "{:?}", answer.rejected);
+    assert!(answer.rejected.iter().all(|r| r.code == code), "{:?}", answer.rejected);
+    assert!(answer.docs.iter().all(|e| !named.contains(e.doc.as_str())), "{:?}", answer.docs);
+    for personal in ["Zhao Guilan", "13800138000", "410105194203150028"] {
+        assert!(!answer.rejected.iter().any(|r| r.message.contains(personal)), "{:?}", answer.rejected);
+    }
+    assert_eq!(server_state(&w.server), before, "nothing of a refused document is kept");
+}
+
 #[test]
 fn heads_for_a_document_the_device_may_not_read_are_refused() {
     let mut w = world();
@@ -146,12 +165,12 @@ fn heads_for_a_document_the_device_may_not_read_are_refused() {
     // Zhang Wei works in the other grid; the courier in no grid. Neither an old digest nor the
     // right one gets an answer, and no later change of the grid reaches them.
     for token in [w.zhang.token.clone(), w.courier.token.clone()] {
-        refused(&w, &token, &heads(&grid, vec![0; 16]), 403, "forbidden_document");
-        refused(&w, &token, &heads(&grid, digest.clone()), 403, "forbidden_document");
+        rejected(&w, &token, &heads(&grid, vec![0; 16]), "forbidden_document");
+        rejected(&w, &token, &heads(&grid, digest.clone()), "forbidden_document");
     }
     // A document the server does not hold at all.
     let unknown = DocId::Report(ReportId::generate());
-    refused(&w, &w.li.token.clone(), &heads(&unknown, vec![0; 16]), 403, "forbidden_document");
+    rejected(&w, &w.li.token.clone(), &heads(&unknown, vec![0; 16]), "forbidden_document");
     // A new resident arrives in the grid: the courier's next pulls list nothing of it.
     let h = w.li.store.households(&HouseholdFilter::default()).unwrap()[0].id.clone();
     w.li.store
@@ -234,6 +253,35 @@ fn doorstep_genesis(doc: &DocId) -> AutoCommit {
     }
     am.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
     am
+}
+
+/// A new report the device's user may not file (it has no header: no reporter, no grid) is
+/// refused after it was applied in memory, alone: the honest report beside it is kept.
+#[test]
+fn a_new_report_the_device_may_not_file_is_refused_alone() {
+    let mut w = world();
+    let headless = DocId::Report(ReportId::generate());
+    let mut am = doorstep_genesis(&headless).with_actor(actor(&w.courier.store));
+    let event = serde_json::json!({"id": "01JEVENT000000000000000000", "at": 1_700_000_000_000_i64,
+        "author": w.people.courier.id.as_str(), "kind": "comment", "note": "no header"});
+    let events = collection(&am, "events");
+    am.put(&events, "01JEVENT000000000000000000", event.to_string()).unwrap();
+    am.commit();
+    let honest = report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
+    let honest_doc = DocId::Report(honest.id.clone());
+    let save = |doc: &DocId, data: Vec<u8>| wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data };
+    let batch = wire::Batch {
+        docs: vec![save(&headless, am.save()), save(&honest_doc, w.courier.store.save_document(&honest_doc).unwrap())],
+        ..Default::default()
+    };
+    let (status, _, body) = post(&w, &w.courier.token.clone(), &batch);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer = wire::Batch::decode(&body).unwrap();
+    let refused: Vec<_> = answer.rejected.iter().map(|r| (r.doc.as_str(), r.code.as_str())).collect();
+    assert_eq!(refused, vec![(headless.to_string().as_str(), "forbidden_document")]);
+    assert!(answer.docs.iter().all(|e| e.doc != headless.to_string()), "{:?}", answer.docs);
+    assert!(w.server.with_store(|s| !s.document_ids().unwrap().contains(&headless)), "nothing of it is kept");
+    assert!(w.server.with_store(|s| s.report_state(&honest.id).is_ok()), "the honest report is");
 }
 
 #[test]
@@ -381,11 +429,15 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
         let (_, h) = am.get(&households, household.as_str()).unwrap().unwrap();
         am.put(&h, "notes", "y".repeat(100_000)).unwrap();
     });
-    refused(&w, &token, &batch, 413, "too_large");
+    rejected(&w, &token, &batch, "too_large");
+    // The refused grid's other entries are left out too: a `heads` entry beside it gets nothing.
+    let mut with_heads = batch.clone();
+    with_heads.docs.insert(0, wire::Entry { doc: grid.to_string(), kind: wire::Kind::Heads, data: vec![0; 16] });
+    rejected(&w, &token, &with_heads, "too_large");
     let mut huge = long.clone();
     huge["id"] = "01JHUGEVISIT00000000000000".into();
     huge["notes"] = "z".repeat(100_000).into();
-    refused(&w, &token, &put_visit(&w, &grid, &huge), 413, "too_large");
+    rejected(&w, &token, &put_visit(&w, &grid, &huge), "too_large");
     // Many fields of 60 KB in one change: over the change limit.
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
         let households = collection(am, "households");
@@ -395,7 +447,7 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
             am.put(&h, format!("extra_{i}").as_str(), filler).unwrap();
         }
     });
-    refused(&w, &token, &batch, 413, "too_large");
+    rejected(&w, &token, &batch, "too_large");
 }
 
 #[test]
@@ -503,8 +555,11 @@ fn a_request_naming_more_documents_than_a_session_sends_is_refused() {
     };
     let (status, code, _) = post(&w, &w.li.token.clone(), &docs(257));
     assert_eq!((status, code.as_str()), (400, "bad_message"));
-    let (status, code, _) = post(&w, &w.li.token.clone(), &docs(256));
-    assert_eq!((status, code.as_str()), (403, "forbidden_document"), "256 are read, and refused for what they ask");
+    let (status, _, body) = post(&w, &w.li.token.clone(), &docs(256));
+    assert_eq!(status, 200, "256 are read, and refused for what they ask");
+    let answer = wire::Batch::decode(&body).unwrap();
+    assert_eq!(answer.rejected.len(), 256);
+    assert!(answer.rejected.iter().all(|r| r.code == "forbidden_document"));
 }
 
 #[test]

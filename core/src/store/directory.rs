@@ -43,6 +43,22 @@ impl Store {
         Ok(user)
     }
 
+    /// Moves a user to another unit (a grid worker to another grid): from the next sync on they
+    /// may read and change what the new unit's users may, and no longer what only the old one
+    /// gave them. Their phone's unsynced changes to documents they may no longer change are
+    /// refused by the server document by document, and stay on the phone.
+    pub fn move_user(&mut self, user: &UserId, unit: &UnitId) -> Result<User> {
+        self.unit_kind(unit)?;
+        let mut moved = self
+            .doc(&DocId::Directory)?
+            .get_map::<User>("users", user.as_str())?
+            .filter(|u| !u.deleted)
+            .ok_or_else(|| Error::not_found("user", user))?;
+        moved.unit = unit.clone();
+        self.write(&DocId::Directory, |d| d.put_map("users", moved.id.as_str(), &moved), |ix, _| ix.user(&moved))?;
+        Ok(moved)
+    }
+
     /// Records in the directory that this device belongs to `user` and writes with this store's actor id.
     pub fn register_device(&mut self, user: &UserId) -> Result<()> {
         let actor = self.actor_id();

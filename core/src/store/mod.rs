@@ -46,7 +46,7 @@ pub(crate) use boundary::{check_changes, Authors};
 pub use boundary::{MAX_CHANGE_BYTES, MAX_RECORD_BYTES};
 pub(crate) use documents::load_document;
 use index::Indexer;
-pub use peers::{RecordRef, SyncStatus, SERVER_PEER};
+pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};
 pub use welfare::{Area, Welfare};
 pub use workflow::{OverdueReport, OVERDUE_SQL};
 

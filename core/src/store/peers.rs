@@ -36,6 +36,20 @@ pub struct SyncStatus {
     pub last_sync_at: Option<UnixMillis>,
     /// Why the last sync with the server failed, if it did (cleared by the next success).
     pub last_error: Option<String>,
+    /// Documents the server refused in the last sessions while taking the rest, with why (a
+    /// document is listed until a session ends without refusing it). They stay pending.
+    pub refused_documents: Vec<DocumentRefusal>,
+}
+
+/// One document the other side of a sync refused to take from this phone, and why. Its changes
+/// stay on this phone (and it stays pending) until a later session is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentRefusal {
+    pub doc: DocId,
+    /// `forbidden_document` (this phone's user may no longer change it) or `too_large` (it
+    /// reached a limit).
+    pub code: String,
+    pub message: String,
 }
 
 /// A record whose "reached the server" receipt the app asks for.
@@ -132,6 +146,39 @@ impl Store {
             )?,
         };
         Ok(())
+    }
+
+    /// Remembers that `peer` refused `doc` (shown by [`Store::sync_status`] until a session
+    /// ends without refusing it).
+    pub(crate) fn record_refusal(&self, peer: &str, refusal: &DocumentRefusal) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO refused_documents (peer_id, doc_id, code, message) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(peer_id, doc_id) DO UPDATE SET code = ?3, message = ?4",
+            )?
+            .execute(params![peer, refusal.doc.to_string(), refusal.code, refusal.message])?;
+        Ok(())
+    }
+
+    /// At the end of a session with `peer`: forgets its refusals of documents it did not refuse
+    /// again in that session.
+    pub(crate) fn keep_refusals(&self, peer: &str, refused: &[DocumentRefusal]) -> Result<()> {
+        let keep: std::collections::HashSet<String> = refused.iter().map(|r| r.doc.to_string()).collect();
+        for (doc, _, _) in self.refusals(peer)? {
+            if !keep.contains(&doc) {
+                self.conn
+                    .execute("DELETE FROM refused_documents WHERE peer_id = ?1 AND doc_id = ?2", params![peer, doc])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn refusals(&self, peer: &str) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, code, message FROM refused_documents WHERE peer_id = ?1 ORDER BY doc_id")?;
+        let rows = stmt.query_map([peer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// The bytes of a stored document as kept on disk (snapshot followed by its change rows),
@@ -253,7 +300,12 @@ impl Store {
             })
             .optional()?
             .unwrap_or((None, None));
-        let mut status = SyncStatus { last_sync_at, last_error, ..SyncStatus::default() };
+        let refused_documents = self
+            .refusals(SERVER_PEER)?
+            .into_iter()
+            .map(|(doc, code, message)| Ok(DocumentRefusal { doc: DocId::parse(&doc)?, code, message }))
+            .collect::<Result<Vec<_>>>()?;
+        let mut status = SyncStatus { last_sync_at, last_error, refused_documents, ..SyncStatus::default() };
         let own = self.actor.clone();
         for id in self.dirty_documents(SERVER_PEER)? {
             let shared = self.peer_heads(SERVER_PEER, &id)?.unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The SQLite schema and its versioned migrations.
 //!
 //! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, and the sync
-//! bookkeeping `document_heads`, `peers`, `peer_docs`), which
+//! bookkeeping `document_heads`, `peers`, `peer_docs`, `refused_documents`), which
 //! migrations must carry forward row by row, and the **derived query tables** the screens read,
 //! which can always be rebuilt from the documents. A migration that changes derived tables asks
 //! for a rebuild instead of converting rows.
@@ -205,7 +205,7 @@ CREATE INDEX report_rejections_report ON report_rejections(report_id);
 "#,
         rebuild: true,
     },
-    // 5 → 6: revoked devices; records in stored documents that could not be read.
+    // 4 → 5: revoked devices; records in stored documents that could not be read.
     Migration {
         sql: r#"
 ALTER TABLE devices ADD COLUMN revoked_at INTEGER;
@@ -216,13 +216,31 @@ CREATE TABLE rejected_records (
 "#,
         rebuild: true,
     },
+    // 5 → 6: documents a peer refused while it took the rest of the message.
+    Migration {
+        sql: r#"
+CREATE TABLE refused_documents (
+    peer_id TEXT NOT NULL, doc_id TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (peer_id, doc_id)
+) WITHOUT ROWID;
+"#,
+        rebuild: false,
+    },
 ];
 
 /// The schema version this build writes.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
+/// The newest schema version whose upgrade rebuilds the derived tables (the crash test kills
+/// an upgrade from it).
+#[doc(hidden)]
+pub fn newest_rebuilding_upgrade() -> i64 {
+    MIGRATIONS.iter().rposition(|m| m.rebuild).expect("the first migration rebuilds") as i64
+}
+
 /// The derived tables, in the order a rebuild clears them.
-pub(crate) const DERIVED_TABLES: &[&str] = &[
+#[doc(hidden)]
+pub const DERIVED_TABLES: &[&str] = &[
     "units",
     "users",
     "devices",

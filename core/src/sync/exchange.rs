@@ -6,13 +6,19 @@
 //! refused entry refuses the whole message. The second applies the entries one document at a
 //! time; each document's new changes are kept (persisted with their query-table updates) in one
 //! transaction before the next is touched.
+//!
+//! Two refusals concern one document only ([`Error::refuses_document_only`]): a document the
+//! other side's user may no longer change, and one that reached a limit. An honest device meets
+//! them when the world changed under it, so they refuse that document's entries (listed in the
+//! answer's `rejected`) and the rest of the message is taken in; the side refused does not ask
+//! about that document again in the session.
 
 use std::collections::{HashMap, HashSet};
 
 use automerge::{sync, sync::SyncDoc, ActorId, AutoCommit, Change, ChangeHash};
 
 use super::gate::Gate;
-use super::wire::{heads_digest, Entry, Kind};
+use super::wire::{heads_digest, Entry, Kind, Rejection};
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
 use crate::store::{check_changes, Authors, Store};
@@ -39,6 +45,16 @@ pub(crate) struct Exchange<G: Gate> {
     idle: HashMap<DocId, (Option<Vec<ChangeHash>>, Vec<ChangeHash>)>,
     /// Documents received or sent whole or in part during this session.
     pub documents_touched: HashSet<DocId>,
+    /// Documents the other side refused in this session: not asked about again.
+    refused: HashSet<DocId>,
+}
+
+/// What taking one message in produced.
+pub(crate) struct Handled {
+    /// The answers to send.
+    pub answers: Vec<Entry>,
+    /// The documents whose entries were refused, for the answer's `rejected`.
+    pub rejected: Vec<Rejection>,
 }
 
 impl<G: Gate> Exchange<G> {
@@ -50,7 +66,38 @@ impl<G: Gate> Exchange<G> {
             states: HashMap::new(),
             idle: HashMap::new(),
             documents_touched: HashSet::new(),
+            refused: HashSet::new(),
         }
+    }
+
+    /// Takes in the other side's refusals of documents this side sent: they are not sent again
+    /// in this session. Returns them with their documents.
+    pub fn refused_by_other(&mut self, rejected: Vec<Rejection>) -> Result<Vec<(DocId, Rejection)>> {
+        let mut out = Vec::with_capacity(rejected.len());
+        for r in rejected {
+            let doc = DocId::parse(&r.doc).map_err(|_| Error::protocol("a refusal names no valid document"))?;
+            self.refused.insert(doc.clone());
+            out.push((doc, r));
+        }
+        Ok(out)
+    }
+
+    /// Whether the other side refused `doc` in this session.
+    pub fn is_refused(&self, doc: &DocId) -> bool {
+        self.refused.contains(doc)
+    }
+
+    /// Refuses `doc`'s entries if `err` concerns that document only; any other error refuses
+    /// the whole message.
+    fn refuse(&mut self, doc: &DocId, err: Error, rejected: &mut Vec<Rejection>) -> Result<()> {
+        if !err.refuses_document_only() {
+            return Err(err);
+        }
+        let Error::Refused { code, message } = err else { unreachable!("checked above") };
+        if !rejected.iter().any(|r| r.doc == doc.to_string()) {
+            rejected.push(Rejection { doc: doc.to_string(), code, message });
+        }
+        Ok(())
     }
 
     /// Takes the other side's entries in and returns the answers. `answer_in_sync`: say so
@@ -68,8 +115,9 @@ impl<G: Gate> Exchange<G> {
         entries: Vec<Entry>,
         answer_in_sync: bool,
         budget: Option<usize>,
-    ) -> Result<Vec<Entry>> {
+    ) -> Result<Handled> {
         let fits = |out_bytes: usize, size: usize| budget.is_none_or(|b| out_bytes == 0 || out_bytes + size <= b);
+        let mut rejected = Vec::new();
         let mut checked = Vec::with_capacity(entries.len());
         let mut repeated = HashSet::new();
         let mut carrying = HashSet::new();
@@ -83,9 +131,13 @@ impl<G: Gate> Exchange<G> {
             if matches!(e.kind, Kind::Sync | Kind::Save) && !carrying.insert(doc.clone()) {
                 return Err(Error::protocol(format!("two entries of the message carry changes to {doc}")));
             }
-            let incoming = applied(store, &doc, |s| self.check(s, &doc, e))?;
-            checked.push((doc, incoming));
+            match applied(store, &doc, |s| self.check(s, &doc, e)) {
+                Ok(incoming) => checked.push((doc, incoming)),
+                Err(err) => self.refuse(&doc, err, &mut rejected)?,
+            }
         }
+        // A refused document's other entries are left out too.
+        checked.retain(|(doc, _)| !rejected.iter().any(|r| r.doc == doc.to_string()));
         let mut out = Vec::new();
         let mut out_bytes = 0usize;
         let mut to_answer: Vec<DocId> = Vec::new();
@@ -99,14 +151,20 @@ impl<G: Gate> Exchange<G> {
                             am.sync().receive_sync_message(state, msg).map_err(|e| Error::protocol(e.to_string()))
                         })
                     })?;
-                    self.keep(store, &doc, &before)?;
+                    if let Err(err) = self.keep(store, &doc, &before) {
+                        self.refuse(&doc, err, &mut rejected)?;
+                        continue;
+                    }
                     to_answer.push(doc);
                 }
                 Incoming::Save(other) => {
                     let mut other = *other;
                     let theirs = other.get_heads();
                     let before = applied(store, &doc, |s| s.absorb_document(&doc, other))?;
-                    self.keep(store, &doc, &before)?;
+                    if let Err(err) = self.keep(store, &doc, &before) {
+                        self.refuse(&doc, err, &mut rejected)?;
+                        continue;
+                    }
                     store.set_peer_heads(&self.peer_id, &doc, &theirs)?;
                     self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, &doc)?);
                     to_answer.push(doc);
@@ -151,7 +209,7 @@ impl<G: Gate> Exchange<G> {
                 out.extend(answer);
             }
         }
-        Ok(out)
+        Ok(Handled { answers: out, rejected })
     }
 
     /// The first message for a document this side wants to sync (it is dirty, or the other side

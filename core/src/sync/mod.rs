@@ -52,4 +52,7 @@ pub struct Progress {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub done: bool,
+    /// Documents of this phone the other side refused in this session, with why; the session
+    /// went on with the others (`docs/PROTOCOL.md` §2, *Refused documents*).
+    pub refused: Vec<crate::store::DocumentRefusal>,
 }

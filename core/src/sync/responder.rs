@@ -18,7 +18,7 @@ use super::{DOCS_PER_ROUND, FEED_PAGE, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::store::Store;
+use crate::store::{DocumentRefusal, Store};
 
 /// Answers the messages of one peer, under the policy `G`.
 struct Responder<G: Gate> {
@@ -32,6 +32,8 @@ struct Responder<G: Gate> {
     to_offer: VecDeque<DocId>,
     /// Peer mode: whether the other phone's inventory came (once per session).
     inventory_taken: bool,
+    /// Peer mode: documents of this phone the other phone refused, with why.
+    refused: Vec<DocumentRefusal>,
 }
 
 /// The server's answer to one request of an authenticated device. It keeps nothing between
@@ -48,6 +50,7 @@ impl ServerResponder {
             outbox: VecDeque::new(),
             to_offer: VecDeque::new(),
             inventory_taken: false,
+            refused: Vec::new(),
         }))
     }
 
@@ -103,7 +106,14 @@ impl PeerResponder {
             outbox: VecDeque::new(),
             to_offer: VecDeque::new(),
             inventory_taken: false,
+            refused: Vec::new(),
         }))
+    }
+
+    /// Documents of this phone the other phone refused in this session (it went on with the
+    /// others), for the app to show.
+    pub fn refused(&self) -> &[DocumentRefusal] {
+        &self.0.refused
     }
 
     /// Answers one message of the other phone. On an error, send [`refusal`] instead.
@@ -147,8 +157,9 @@ impl<G: Gate> Responder<G> {
 impl Responder<DeviceGate> {
     fn respond_as_server(&mut self, store: &mut Store, batch: Batch) -> Result<Batch> {
         let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
-        let mut out = self.ex.handle(store, batch.docs, true, Some(ROUND_BUDGET_BYTES))?;
-        let mut reply = Batch::default();
+        let handled = self.ex.handle(store, batch.docs, true, Some(ROUND_BUDGET_BYTES))?;
+        let mut out = handled.answers;
+        let mut reply = Batch { rejected: handled.rejected, ..Batch::default() };
         if let Some(mut cursor) = batch.cursor {
             let head = store.feed_head()?;
             if cursor > head {
@@ -205,8 +216,12 @@ impl Responder<PhoneGate> {
         } else if listed.len() > DOCS_PER_ROUND {
             return Err(Error::protocol(format!("a message names at most {DOCS_PER_ROUND} documents")));
         }
-        let out = self.ex.handle(store, batch.docs, true, None)?;
-        self.outbox.extend(out);
+        for (doc, r) in self.ex.refused_by_other(batch.rejected)? {
+            self.refused.push(DocumentRefusal { doc, code: r.code, message: r.message });
+        }
+        let handled = self.ex.handle(store, batch.docs, true, None)?;
+        self.outbox.extend(handled.answers);
+        reply.rejected = handled.rejected;
         if batch.inventory {
             // What the other phone did not list, it lacks: offer it whole.
             for (doc, _) in inventory(store, &self.ex.gate)?.0 {

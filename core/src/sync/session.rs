@@ -2,18 +2,20 @@
 //!
 //! The app carries the bytes: `next_message` gives the bytes to send, `receive` takes the
 //! answer, until `is_done`. Any error ends the session; what was kept before it stays kept and a
-//! new session continues from the per-document state persisted so far.
+//! new session continues from the per-document state persisted so far. A document the other
+//! side refuses on its own (`rejected`) does not end the session: it is left out of the rest
+//! of it, stays pending, and is listed in the progress (and, with the server, the sync status).
 
 use std::collections::{BTreeSet, VecDeque};
 
 use super::exchange::Exchange;
 use super::gate::PhoneGate;
-use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode, MAX_ENTRIES};
+use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode, Rejection, MAX_ENTRIES};
 use super::{Progress, DOCS_PER_ROUND, MAX_ROUNDS, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::store::{Store, SERVER_PEER};
+use crate::store::{DocumentRefusal, Store, SERVER_PEER};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -37,6 +39,8 @@ pub struct Session {
     to_start: VecDeque<DocId>,
     /// Entries waiting to be sent.
     outbox: VecDeque<Entry>,
+    /// This side's refusals of the other side's documents, told in the next message.
+    to_tell: Vec<Rejection>,
     /// Peer mode: the inventory to send in the next message, all in one batch (it may be empty:
     /// a phone holding nothing the other may share still says so).
     inventory: Option<Vec<Entry>>,
@@ -78,6 +82,7 @@ impl Session {
             device: store.actor_id(),
             to_start: VecDeque::new(),
             outbox: VecDeque::new(),
+            to_tell: Vec::new(),
             inventory: None,
             asked: Vec::new(),
             awaiting_reply: false,
@@ -165,6 +170,7 @@ impl Session {
             batch.docs = inventory;
             batch.inventory = true;
         }
+        batch.rejected = std::mem::take(&mut self.to_tell);
         let mut size = 0;
         let mut carrying = std::collections::HashSet::new();
         while let Some(e) = self.outbox.front() {
@@ -183,7 +189,8 @@ impl Session {
         if self.mode == Mode::Server {
             batch.cursor = Some(self.cursor);
         }
-        if batch.hello.is_none() && batch.docs.is_empty() && !batch.inventory && !self.more {
+        if batch.hello.is_none() && batch.docs.is_empty() && !batch.inventory && batch.rejected.is_empty() && !self.more
+        {
             self.finish(store)?;
             return Ok(None);
         }
@@ -214,12 +221,20 @@ impl Session {
             self.meet(store, &batch)?;
             return Ok(());
         }
+        for (doc, r) in self.ex.refused_by_other(batch.rejected)? {
+            let refusal = DocumentRefusal { doc, code: r.code, message: r.message };
+            if self.mode == Mode::Server {
+                store.record_refusal(SERVER_PEER, &refusal)?;
+            }
+            self.progress.refused.push(refusal);
+        }
         let answered: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
-        let out = self.ex.handle(store, batch.docs, false, None)?;
-        self.outbox.extend(out);
+        let handled = self.ex.handle(store, batch.docs, false, None)?;
+        self.outbox.extend(handled.answers);
+        self.to_tell.extend(handled.rejected);
         // Whatever the other side left unanswered (its round budget) is asked again.
         for (doc, kind) in std::mem::take(&mut self.asked) {
-            if answered.contains(&doc.to_string()) {
+            if answered.contains(&doc.to_string()) || self.ex.is_refused(&doc) {
                 continue;
             }
             match kind {
@@ -283,6 +298,7 @@ impl Session {
         self.phase = Phase::Done;
         if self.mode == Mode::Server {
             store.record_session(SERVER_PEER, Ok(self.cursor))?;
+            store.keep_refusals(SERVER_PEER, &self.progress.refused)?;
         }
         Ok(())
     }

@@ -95,12 +95,26 @@ pub struct Batch {
     /// Peer mode: the responder refuses the message (the server answers with an HTTP status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refusal>,
+    /// Documents whose entries in the previous message were refused, each with why; the rest of
+    /// that message was taken in. Nothing of a refused document's entries was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejection>,
 }
 
 /// Why a message was refused; nothing of it was kept.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
     /// One of the codes in `docs/PROTOCOL.md`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Why one document's entries were refused while the rest of the message was taken in
+/// (`docs/PROTOCOL.md` §2, *Refused documents*).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub doc: String,
+    /// `forbidden_document` or `too_large`.
     pub code: String,
     pub message: String,
 }
@@ -189,7 +203,7 @@ impl Batch {
         if !rest.is_empty() {
             return Err(Error::protocol("bytes follow its body"));
         }
-        if batch.docs.len() > MAX_ENTRIES {
+        if batch.docs.len() > MAX_ENTRIES || batch.rejected.len() > MAX_ENTRIES {
             return Err(Error::protocol(format!("it has more than {MAX_ENTRIES} entries")));
         }
         Ok(batch)

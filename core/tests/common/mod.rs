@@ -124,6 +124,9 @@ pub fn report(f: &Fixture, text: &str) -> NewReport {
 
 /// A database as an older version of the app left it: schema `version`, this device's actor
 /// `00112233…eeff`, and `docs` stored as snapshots with no query rows yet.
+/// A store as version `version` of the app left it, holding `docs`. Its query tables are empty:
+/// an upgrade from it must rebuild them (every version up to `newest_rebuilding_upgrade`); for a
+/// later version, [`old_query_rows`] fills them in as that version had them.
 pub fn old_store(path: &Path, version: i64, docs: &[(DocId, Vec<u8>)]) {
     let mut conn = rusqlite::Connection::open(path).unwrap();
     doorstep_core::store::schema::migrate_to(&mut conn, version).unwrap();
@@ -135,5 +138,16 @@ pub fn old_store(path: &Path, version: i64, docs: &[(DocId, Vec<u8>)]) {
             rusqlite::params![d.to_string(), bytes],
         )
         .unwrap();
+    }
+}
+
+/// Copies the query rows and document heads of the current store `from` into the old store at
+/// `path`: an old version after the newest upgrade that rebuilds had the same query tables (a
+/// migration that changes them rebuilds) and kept them, and its documents' heads, filled in.
+pub fn old_query_rows(path: &Path, from: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute("ATTACH DATABASE ?1 AS current", [from.to_str().unwrap()]).unwrap();
+    for table in doorstep_core::store::schema::DERIVED_TABLES.iter().chain(&["document_heads"]) {
+        conn.execute(&format!("INSERT INTO main.{table} SELECT * FROM current.{table}"), []).unwrap();
     }
 }

@@ -1,0 +1,99 @@
+//! Refusals an honest phone meets when the world changed under it: its user moved to another
+//! grid while it held unsynced visits of the old one, or a document reached its limit. The
+//! server refuses those documents alone and takes the rest; the phone shows them as refused and
+//! pending, keeps their changes, and sends them again in later sessions. Against a real server
+//! on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use doorstep_core::sync::wire;
+use doorstep_core::*;
+
+#[test]
+fn a_worker_moved_to_another_grid_still_syncs_everything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, p) = office(&dir.path().join("office.sqlite"));
+    let server = start_server(dir.path(), |_| {});
+    seed(&server, &mut office);
+    let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
+    let h = household(&mut li, &p, "301");
+    visit(&mut li, &h.id, &p.li_na, "Bell check, all well");
+    client.sync(&mut li).unwrap();
+
+    // Offline, she records one more visit in her grid and files a report; meanwhile the office
+    // moves her to the other grid.
+    let late = visit(&mut li, &h.id, &p.li_na, "Evening check, lights on");
+    let r = report(&mut li, &p, &p.li_na, "Broken handrail on stair 2");
+    office.move_user(&p.li_na.id, &p.other_grid.id).unwrap();
+    seed(&server, &mut office);
+    let grid = DocId::Grid(p.grid.id.clone());
+
+    let progress = client.sync(&mut li).expect("the session goes on without the old grid");
+    assert_eq!(progress.refused.len(), 1, "{:?}", progress.refused);
+    assert_eq!((&progress.refused[0].doc, progress.refused[0].code.as_str()), (&grid, "forbidden_document"));
+    assert!(progress.round <= 4, "{progress:?}");
+    // The report and the directory travelled; the late visit stays on her phone, pending.
+    assert!(li.reached_server(&RecordRef::Report(r.id.clone())).unwrap());
+    assert!(server.with_store(|s| s.report_state(&r.id).is_ok()));
+    let her = li.users().unwrap().into_iter().find(|u| u.id == p.li_na.id).unwrap();
+    assert_eq!(her.unit, p.other_grid.id, "her phone learned of the move");
+    assert!(!li.reached_server(&RecordRef::Visit(late.id.clone())).unwrap());
+    assert_eq!(li.visit_history(&h.id, 10).unwrap().len(), 2, "nothing she recorded is lost");
+    assert!(server.with_store(|s| s.visit_history(&h.id, 10).unwrap().len()) == 1);
+    let status = li.sync_status().unwrap();
+    assert_eq!(status.last_error, None);
+    assert_eq!(status.pending_changes, 1, "{status:?}");
+    assert_eq!(status.refused_documents, progress.refused, "the badge shows the refusal");
+
+    // Every later session says the same, and ends.
+    let again = client.sync(&mut li).unwrap();
+    assert_eq!(again.refused, progress.refused);
+    assert!(again.round <= 2, "{again:?}");
+
+    // Moved back, her late visit is taken and the refusal is gone.
+    office.move_user(&p.li_na.id, &p.grid.id).unwrap();
+    seed(&server, &mut office);
+    client.sync(&mut li).unwrap();
+    let back = client.sync(&mut li).unwrap();
+    assert!(back.refused.is_empty(), "{back:?}");
+    assert!(li.reached_server(&RecordRef::Visit(late.id.clone())).unwrap());
+    let status = li.sync_status().unwrap();
+    assert!(status.refused_documents.is_empty(), "{status:?}");
+    assert_eq!(status.pending_changes, 0);
+}
+
+/// The server's answer names each refused document with its code; the rest of the request is
+/// answered as if it came alone.
+#[test]
+fn a_request_with_a_forbidden_document_is_answered_for_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, p) = office(&dir.path().join("office.sqlite"));
+    let server = start_server(dir.path(), |_| {});
+    seed(&server, &mut office);
+    let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
+    household(&mut li, &p, "301");
+    client.sync(&mut li).unwrap();
+    let code = enrolment_code(&server, &p.courier);
+    let courier = Store::open(dir.path().join("courier.sqlite"), OpenOptions::default()).unwrap();
+    let reg = sync::http::ServerClient::new(&server.url()).unwrap().register(&code, &courier, "courier").unwrap();
+    let grid = DocId::Grid(p.grid.id.clone());
+    let batch = wire::Batch {
+        cursor: Some(0),
+        docs: vec![
+            wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![] },
+            wire::Entry { doc: DocId::Directory.to_string(), kind: wire::Kind::Want, data: vec![] },
+        ],
+        ..Default::default()
+    };
+    let (status, body) = http("POST", &format!("{}/v1/sync", server.url()), Some(&reg.token), batch.encode());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer = wire::Batch::decode(&body).unwrap();
+    assert_eq!(answer.rejected.len(), 1);
+    assert_eq!(
+        (answer.rejected[0].doc.as_str(), answer.rejected[0].code.as_str()),
+        (grid.to_string().as_str(), "forbidden_document")
+    );
+    assert!(answer.docs.iter().all(|e| e.doc != grid.to_string()), "nothing of the grid goes out");
+    assert!(answer.docs.iter().any(|e| e.doc == "directory" && e.kind == wire::Kind::Save), "{:?}", answer.docs);
+}
