@@ -191,6 +191,14 @@ impl Doorstep {
         self.run(|s| Ok(s.categories()?.into_iter().map(Category::from).collect()))
     }
 
+    /// Office: moves a user to another unit (a grid worker to another grid). Their phone's
+    /// unsynced changes to what they may no longer change are refused by the server document by
+    /// document (`SyncStatus.refusedDocuments`) and stay on the phone.
+    pub fn move_user(&self, user: String, unit: String) -> Result<User> {
+        let (user, unit) = (user_id(&user)?, unit_id(&unit)?);
+        self.run(|s| Ok(s.move_user(&user, &unit)?.into()))
+    }
+
     /// Office: adds a report category or changes its clocks.
     pub fn set_category(&self, category: Category) -> Result<()> {
         let category = category.into_core()?;

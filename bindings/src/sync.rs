@@ -17,7 +17,7 @@ use tokio::task::block_in_place;
 
 use crate::error::{DoorstepError, SyncError};
 use crate::store::Doorstep;
-use crate::types::{ChangeOrigin, PeerReply, Registration, SyncProgress};
+use crate::types::{ChangeOrigin, DocumentRefusal, PeerReply, Registration, SyncProgress};
 
 /// Runs `work` on the core's runtime and waits for it from whatever executor the app's binding
 /// polls with.
@@ -229,5 +229,11 @@ impl PeerAnswer {
             r
         })
         .await
+    }
+
+    /// Documents of this phone the other phone refused in this sync while it took the rest.
+    pub fn refused_documents(&self) -> Vec<DocumentRefusal> {
+        let responder = self.responder.lock().unwrap_or_else(|p| p.into_inner());
+        responder.as_ref().map(|r| r.refused().iter().cloned().map(Into::into).collect()).unwrap_or_default()
     }
 }

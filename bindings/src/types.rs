@@ -1032,6 +1032,8 @@ pub struct SyncProgress {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub done: bool,
+    /// Documents of this phone the other side refused in this session; it went on with the others.
+    pub refused: Vec<DocumentRefusal>,
 }
 
 impl From<core::sync::Progress> for SyncProgress {
@@ -1043,7 +1045,27 @@ impl From<core::sync::Progress> for SyncProgress {
             bytes_sent: p.bytes_sent,
             bytes_received: p.bytes_received,
             done: p.done,
+            refused: p.refused.into_iter().map(Into::into).collect(),
         }
+    }
+}
+
+/// One document the other side of a sync refused to take from this phone, while it took the
+/// rest. Its changes stay on this phone, pending, and go again with later syncs.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct DocumentRefusal {
+    /// The document's id (`grid/<unit id>`, `report/<report id>`, `directory`).
+    pub document: String,
+    /// `forbidden_document`: this phone's user may no longer change it (moved to another unit);
+    /// `too_large`: it reached a size limit. See `docs/PROTOCOL.md` §6.
+    pub code: String,
+    /// A text the app can show.
+    pub message: String,
+}
+
+impl From<core::DocumentRefusal> for DocumentRefusal {
+    fn from(r: core::DocumentRefusal) -> Self {
+        DocumentRefusal { document: r.doc.to_string(), code: r.code, message: r.message }
     }
 }
 
@@ -1060,6 +1082,8 @@ pub struct SyncStatus {
     /// A sync with the server is running now; `progress` says how far it is.
     pub syncing: bool,
     pub progress: Option<SyncProgress>,
+    /// Documents the server refused while it took the rest (listed until a sync takes them).
+    pub refused_documents: Vec<DocumentRefusal>,
 }
 
 impl From<core::SyncStatus> for SyncStatus {
@@ -1071,6 +1095,7 @@ impl From<core::SyncStatus> for SyncStatus {
             last_error: s.last_error,
             syncing: false,
             progress: None,
+            refused_documents: s.refused_documents.into_iter().map(Into::into).collect(),
         }
     }
 }

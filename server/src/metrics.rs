@@ -63,7 +63,7 @@ impl Metrics {
         for (outcome, n) in self.requests.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "doorstep_sync_requests_total{{outcome=\"{outcome}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP doorstep_refusals_total Requests refused, by error code.");
+        let _ = writeln!(out, "# HELP doorstep_refusals_total Requests refused, and documents refused alone within answered requests, by error code.");
         let _ = writeln!(out, "# TYPE doorstep_refusals_total counter");
         for (code, n) in self.refusals.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "doorstep_refusals_total{{code=\"{code}\"}} {n}");

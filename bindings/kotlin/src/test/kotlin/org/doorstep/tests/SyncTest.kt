@@ -71,6 +71,34 @@ class SyncTest {
     }
 
     @Test
+    fun `a worker moved to another grid keeps syncing and the badge names the grid the server refused`() = runBlocking {
+        val dir = tempDir()
+        val office = Office(dir)
+        SyncServer(dir).use { server ->
+            server.import("directory", office.store.exportDocument("directory"))
+            val (liNa, token) = server.enrolPhone(dir, "li-na", office.liNa)
+            liNa.syncWithServer(server.url, token)
+            val home = office.household(liNa, "12", "301")
+            liNa.syncWithServer(server.url, token)
+            // Offline, one more visit; meanwhile the office moves her to Grid 4.
+            val late = liNa.recordVisit(visit(home.id, office.liNa.id, "Evening round"))
+            office.store.moveUser(office.liNa.id, office.otherGrid.id)
+            server.import("directory", office.store.exportDocument("directory"))
+
+            val progress = liNa.syncWithServer(server.url, token)
+            assertTrue(progress.done)
+            val refused = progress.refused.single()
+            assertEquals("grid/${office.grid.id}" to "forbidden_document", refused.document to refused.code)
+            val status = liNa.syncStatus()
+            assertEquals(listOf(refused), status.refusedDocuments)
+            assertNull(status.lastError)
+            assertEquals(1uL, status.pendingChanges, "the visit stays on her phone, pending")
+            assertFalse(liNa.reachedServer(RecordRef.Visit(late.id)))
+            assertEquals(office.otherGrid.id, liNa.users().single { it.id == office.liNa.id }.unit)
+        }
+    }
+
+    @Test
     fun `phones enrol with a doorstep serve started by the test and meet through it`() = runBlocking {
         val dir = tempDir()
         val office = Office(dir)
