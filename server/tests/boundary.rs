@@ -29,10 +29,7 @@ struct World {
 }
 
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut office, people) = office(&dir.path().join("office.sqlite"));
-    let server = start_server(dir.path(), |_| {});
-    seed(&server, &mut office);
+    let (dir, _office, people, server) = served(|_| {});
     let enrol = |name: &str, user: &User| {
         let store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
         let client = ServerClient::new(&server.url()).unwrap();

@@ -43,10 +43,7 @@ struct District {
 }
 
 fn district(tweak: impl FnOnce(&mut doorstep_server::Config)) -> District {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut office, people) = office(&dir.path().join("office.sqlite"));
-    let server = start_server(dir.path(), tweak);
-    seed(&server, &mut office);
+    let (dir, _office, people, server) = served(tweak);
     District { dir, server, people }
 }
 

@@ -7,10 +7,7 @@ use doorstep_core::*;
 
 #[test]
 fn phones_meet_through_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut office, p) = office(&dir.path().join("office.sqlite"));
-    let server = start_server(dir.path(), |_| {});
-    seed(&server, &mut office);
+    let (dir, _office, p, server) = served(|_| {});
     let (mut li, li_client) = phone(&server, dir.path(), "li-na", &p.li_na);
     let (mut sup, sup_client) = phone(&server, dir.path(), "supervisor", &p.supervisor);
     let (mut courier, courier_client) = phone(&server, dir.path(), "courier", &p.courier);
@@ -50,10 +47,7 @@ fn phones_meet_through_the_server() {
 
 #[test]
 fn a_server_restart_mid_session_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut office, p) = office(&dir.path().join("office.sqlite"));
-    let server = start_server(dir.path(), |_| {});
-    seed(&server, &mut office);
+    let (dir, _office, p, server) = served(|_| {});
     let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
     let h = household(&mut li, &p, "301");
     for i in 0..20 {

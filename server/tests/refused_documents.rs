@@ -12,10 +12,7 @@ use doorstep_core::*;
 
 #[test]
 fn a_worker_moved_to_another_grid_still_syncs_everything_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut office, p) = office(&dir.path().join("office.sqlite"));
-    let server = start_server(dir.path(), |_| {});
-    seed(&server, &mut office);
+    let (dir, mut office, p, server) = served(|_| {});
     let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
     let h = household(&mut li, &p, "301");
     visit(&mut li, &h.id, &p.li_na, "Bell check, all well");
@@ -67,10 +64,7 @@ fn a_worker_moved_to_another_grid_still_syncs_everything_else() {
 /// answered as if it came alone.
 #[test]
 fn a_request_with_a_forbidden_document_is_answered_for_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut office, p) = office(&dir.path().join("office.sqlite"));
-    let server = start_server(dir.path(), |_| {});
-    seed(&server, &mut office);
+    let (dir, _office, p, server) = served(|_| {});
     let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
     household(&mut li, &p, "301");
     client.sync(&mut li).unwrap();

@@ -22,10 +22,7 @@ struct World {
 }
 
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut office, people) = office(&dir.path().join("office.sqlite"));
-    let server = start_server(dir.path(), |c| c.max_body_bytes = 256 * 1024);
-    seed(&server, &mut office);
+    let (dir, _office, people, server) = served(|c| c.max_body_bytes = 256 * 1024);
     let mut tokens = Vec::new();
     let mut li = None;
     for (name, user) in [

@@ -60,6 +60,16 @@ pub fn start_server(dir: &Path, tweak: impl FnOnce(&mut Config)) -> RunningServe
     RunningServer::start(config).unwrap()
 }
 
+/// A temporary folder with the office's store and a server in it, configured by `tweak`, seeded
+/// with the office's directory.
+pub fn served(tweak: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Store, People, RunningServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, people) = office(&dir.path().join("office.sqlite"));
+    let server = start_server(dir.path(), tweak);
+    seed(&server, &mut office);
+    (dir, office, people, server)
+}
+
 /// One HTTP call with reqwest: (status, body).
 pub fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>) {
     runtime().block_on(async {

@@ -41,7 +41,6 @@ class Office(dir: Path) {
     val community = store.addUnit(NewOrgUnit(UnitKind.COMMUNITY, street.id, "Dongfeng Community"))
     val grid = store.addUnit(NewOrgUnit(UnitKind.GRID, community.id, "Grid 3"))
     val microGrid = store.addUnit(NewOrgUnit(UnitKind.MICRO_GRID, grid.id, "Building 12"))
-    val otherGrid = store.addUnit(NewOrgUnit(UnitKind.GRID, community.id, "Grid 4"))
 
     val liNa: User = store.addUser(NewUser("Grid worker Li Na", Role.GRID_WORKER, grid.id))
     val zhangWei: User = store.addUser(NewUser("Grid worker Zhang Wei", Role.GRID_WORKER, grid.id))

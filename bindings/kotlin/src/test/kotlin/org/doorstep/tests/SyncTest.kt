@@ -7,12 +7,14 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.doorstep.android.syncStatusFlow
 import org.doorstep.core.Doorstep
+import org.doorstep.core.NewOrgUnit
 import org.doorstep.core.NewVisit
 import org.doorstep.core.PeerAnswer
 import org.doorstep.core.PeerSync
 import org.doorstep.core.RecordRef
 import org.doorstep.core.SyncException
 import org.doorstep.core.SyncStatus
+import org.doorstep.core.UnitKind
 import org.doorstep.core.VisitKind
 import org.doorstep.core.VisitOutcome
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -74,6 +76,7 @@ class SyncTest {
     fun `a worker moved to another grid keeps syncing and the badge names the grid the server refused`() = runBlocking {
         val dir = tempDir()
         val office = Office(dir)
+        val otherGrid = office.store.addUnit(NewOrgUnit(UnitKind.GRID, office.community.id, "Grid 4"))
         SyncServer(dir).use { server ->
             server.import("directory", office.store.exportDocument("directory"))
             val (liNa, token) = server.enrolPhone(dir, "li-na", office.liNa)
@@ -82,7 +85,7 @@ class SyncTest {
             liNa.syncWithServer(server.url, token)
             // Offline, one more visit; meanwhile the office moves her to Grid 4.
             val late = liNa.recordVisit(visit(home.id, office.liNa.id, "Evening round"))
-            office.store.moveUser(office.liNa.id, office.otherGrid.id)
+            office.store.moveUser(office.liNa.id, otherGrid.id)
             server.import("directory", office.store.exportDocument("directory"))
 
             val progress = liNa.syncWithServer(server.url, token)
@@ -94,7 +97,7 @@ class SyncTest {
             assertNull(status.lastError)
             assertEquals(1uL, status.pendingChanges, "the visit stays on her phone, pending")
             assertFalse(liNa.reachedServer(RecordRef.Visit(late.id)))
-            assertEquals(office.otherGrid.id, liNa.users().single { it.id == office.liNa.id }.unit)
+            assertEquals(otherGrid.id, liNa.users().single { it.id == office.liNa.id }.unit)
         }
     }
 
