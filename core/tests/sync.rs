@@ -462,6 +462,81 @@ fn a_peer_refuses_one_document_and_the_session_goes_on() {
     assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 0);
 }
 
+/// What another phone says it refused is taken only for documents this phone sent it in its last
+/// answer, with a code that refuses one document, once, and cut short.
+#[test]
+fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
+    use doorstep_core::sync::wire::{Kind, Rejection};
+    let dir = TempDir::new().unwrap();
+    let (_office, f, mut li, mut vol) = world(&dir);
+    household(&mut li, &f, "301", &[]);
+    let grid = DocId::Grid(f.grid.id.clone());
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut session = Session::with_peer(&mut vol).unwrap();
+    responder.respond(&mut li, &session.next_message(&mut vol).unwrap().unwrap()).unwrap();
+    let rejection =
+        |doc: &DocId, code: &str, message: String| Rejection { doc: doc.to_string(), code: code.into(), message };
+    let other = DocId::Report(ReportId::generate());
+    let fake = |extra: Vec<Rejection>| {
+        let mut r = vec![
+            rejection(&grid, "forged_author", "not a code for one document".into()),
+            rejection(&other, "too_large", "never sent".into()),
+        ];
+        r.extend(extra);
+        r
+    };
+    // Before any answer of Li Na's phone offered the grid, nothing is taken.
+    let inventory = Batch { inventory: true, rejected: fake(vec![]), ..Batch::default() };
+    let reply = Batch::decode(&responder.respond(&mut li, &inventory.encode()).unwrap()).unwrap();
+    assert!(responder.refused().is_empty(), "{:?}", responder.refused());
+    assert!(reply.docs.iter().any(|e| e.doc == grid.to_string() && e.kind == Kind::Save), "the grid is offered whole");
+    // After it, the grid's refusal counts, once, and its text is cut to 300 characters.
+    let told = Batch {
+        rejected: fake(vec![
+            rejection(&grid, "forbidden_document", "ä".repeat(10_000)),
+            rejection(&grid, "forbidden_document", "again".into()),
+        ]),
+        ..Batch::default()
+    };
+    responder.respond(&mut li, &told.encode()).unwrap();
+    let refused = responder.refused();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!((&refused[0].doc, refused[0].code.as_str()), (&grid, "forbidden_document"));
+    assert_eq!(refused[0].message.chars().count(), 300);
+}
+
+/// A new report another phone sends that this phone's user may not hold (another reporter,
+/// another grid) is refused alone once applied in memory, and its other entries get nothing:
+/// no `want` for it goes back.
+#[test]
+fn a_report_a_phone_may_not_hold_gets_nothing_back() {
+    use doorstep_core::sync::wire::{heads_digest, Entry, Kind};
+    let dir = TempDir::new().unwrap();
+    let (_office, f, mut li, mut vol) = world(&dir);
+    let mut elsewhere = report(&f, "Broken lamp in Grid 2");
+    elsewhere.reporter = f.volunteer.id.clone();
+    elsewhere.grid = Some(f.other_grid.id.clone());
+    let r = vol.file_report(elsewhere).unwrap();
+    let doc = DocId::Report(r.id.clone());
+    let bytes = vol.save_document(&doc).unwrap();
+    let digest = heads_digest(&automerge::AutoCommit::load(&bytes).unwrap().get_heads());
+    let mut session = Session::with_peer(&mut vol).unwrap();
+    let mut responder = PeerResponder::new(&li).unwrap();
+    responder.respond(&mut li, &session.next_message(&mut vol).unwrap().unwrap()).unwrap();
+    let batch = Batch {
+        docs: vec![
+            Entry { doc: doc.to_string(), kind: Kind::Heads, data: digest },
+            Entry { doc: doc.to_string(), kind: Kind::Save, data: bytes },
+        ],
+        ..Batch::default()
+    };
+    let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+    let refused: Vec<_> = reply.rejected.iter().map(|r| (r.doc.clone(), r.code.clone())).collect();
+    assert_eq!(refused, vec![(doc.to_string(), "forbidden_document".to_string())]);
+    assert!(reply.docs.iter().all(|e| e.doc != doc.to_string()), "{:?}", reply.docs);
+    assert!(li.report_state(&r.id).is_err(), "nothing of it is kept");
+}
+
 /// A document grown to its limit by changes each within theirs (900 KB, from another phone)
 /// takes no more: its entry in the message that would carry it past 64 MiB is refused
 /// (`too_large`, naming the document) while the message's other documents are taken in, and the
@@ -543,6 +618,18 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     assert_eq!(reply.rejected.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>(), vec![grid.to_string().as_str()]);
     assert!(reply.docs.iter().all(|e| e.doc != grid.to_string()), "nothing is answered for the refused grid");
     assert!(li.report_state(&filed.id).is_ok(), "the report came with the refused grid");
+    // A change over the limit that also breaks a rule is refused for the rule, with its message:
+    // being large does not make it a refusal of the document alone.
+    let (_, visits) = attacker.get(ROOT, "visits").unwrap().unwrap();
+    attacker.put(&visits, "01JNOTAVISIT00000000000000", "x".repeat(60_000)).unwrap();
+    attacker.commit();
+    let mut msg = attacker.sync().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
+    let li_heads = AutoCommit::load(&li.save_document(&grid).unwrap()).unwrap().get_heads();
+    msg.changes = attacker.get_changes(&li_heads).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+    let bad =
+        Batch { docs: vec![Entry { doc: grid.to_string(), kind: Kind::Sync, data: msg.encode() }], ..Batch::default() };
+    let err = responder.respond(&mut li, &bad.encode()).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_record"), "{err}");
     // The grid is still there as it was.
     assert_eq!(li.households(&HouseholdFilter::default()).unwrap().len(), 1);
     // Li Na's own visits fill what room is left, then are refused too (the server would refuse

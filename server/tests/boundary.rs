@@ -435,6 +435,12 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
     huge["id"] = "01JHUGEVISIT00000000000000".into();
     huge["notes"] = "z".repeat(100_000).into();
     rejected(&w, &token, &put_visit(&w, &grid, &huge), "too_large");
+    // Under a key that is someone's name and phone number: the refusal does not repeat the key.
+    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let visits = collection(am, "visits");
+        am.put(&visits, "Zhao Guilan 13800138000", "z".repeat(100_000)).unwrap();
+    });
+    rejected(&w, &token, &batch, "too_large");
     // Many fields of 60 KB in one change: over the change limit.
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
         let households = collection(am, "households");

@@ -168,6 +168,16 @@ fn documents_the_user_may_not_read_or_write_are_refused() {
     };
     let li = w.li_token.clone();
     assert_eq!(post_sync(&w, Some(&li), save.encode()), (200, "forbidden_document".into()));
+    // The same change signed with another phone's actor refuses the whole message: being also
+    // a document she may not change does not make it a refusal of that document alone.
+    let mut foreign = AutoCommit::load(&w.server.with_store(|s| s.save_document(&DocId::Directory).unwrap())).unwrap();
+    foreign.set_actor(automerge::ActorId::from([0x5a; 16]));
+    foreign.put(ROOT, "note", "promote me").unwrap();
+    let save = wire::Batch {
+        docs: vec![wire::Entry { doc: "directory".into(), kind: wire::Kind::Save, data: foreign.save() }],
+        ..Default::default()
+    };
+    assert_eq!(post_sync(&w, Some(&li), save.encode()), (403, "foreign_actor".into()));
     assert_eq!(server_state(&w.server), before);
     // A cursor pull by Zhang Wei lists nothing of grid 1.
     let pull = wire::Batch { cursor: Some(0), ..Default::default() };

@@ -87,7 +87,7 @@ enum Written {
 }
 
 /// Checks the changes of `doc` that this store lacks (`new`, in any order) before they are
-/// applied. An error refuses the whole message.
+/// applied. An error refuses the whole message, except `too_large` (the document alone).
 pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], authors: Authors) -> Result<()> {
     if new.is_empty() {
         return Ok(());
@@ -100,14 +100,6 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
             return Err(too_large(format!("a change to {doc} is {size} bytes, over the limit of {MAX_CHANGE_BYTES}")));
         }
         incoming += size;
-    }
-    let stored = store.stored_document_bytes(doc)?;
-    if stored + incoming > super::MAX_DOCUMENT_BYTES {
-        return Err(too_large(format!(
-            "{doc} would grow to {} bytes, over the document limit of {}",
-            stored + incoming,
-            super::MAX_DOCUMENT_BYTES
-        )));
     }
     let root = Root::of(doc);
     let own = store.actor().clone();
@@ -159,7 +151,10 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                 };
                 return Err(Error::refused(
                     "root_changed",
-                    format!("a change touches '{key}' at the root of {doc}; its id and top-level maps are fixed"),
+                    format!(
+                        "a change touches '{}' at the root of {doc}; its id and top-level maps are fixed",
+                        shown_key(&key)
+                    ),
                 ));
             }
             let Some(collection) = root.collection_of(&op.obj) else {
@@ -170,6 +165,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                 return Err(bad_record(doc, collection, "?", "its collection is not a map"));
             };
             let key = key.to_string();
+            let shown = shown_key(&key);
             let before = match written.get(&(collection, key.clone())) {
                 Some(w) => Some(w.clone()),
                 None => store.existing_record(doc, collection, &key)?,
@@ -179,14 +175,14 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                     return Err(Error::refused(
                         "deleted_record",
                         format!(
-                            "a change deletes {collection} record {key} of {doc}; records are deleted by a tombstone"
+                            "a change deletes {collection} record {shown} of {doc}; records are deleted by a tombstone"
                         ),
                     ))
                 }
                 (Layout::Value(kind), OpType::Put(ScalarValue::Str(text))) => {
                     if text.len() > MAX_RECORD_BYTES {
                         return Err(too_large(format!(
-                            "{collection} record {key} of {doc} is {} bytes, over the limit of {MAX_RECORD_BYTES}",
+                            "{collection} record {shown} of {doc} is {} bytes, over the limit of {MAX_RECORD_BYTES}",
                             text.len()
                         )));
                     }
@@ -209,7 +205,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                                     return Err(Error::refused(
                                         "forged_author",
                                         format!(
-                                            "{collection} record {key} of {doc} names an author who is not the user \
+                                            "{collection} record {shown} of {doc} names an author who is not the user \
                                              of the device that wrote it"
                                         ),
                                     ))
@@ -224,7 +220,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                     if before.is_some() {
                         return Err(Error::refused(
                             "replaced_record",
-                            format!("a change replaces {collection} record {key} of {doc} with a new one"),
+                            format!("a change replaces {collection} record {shown} of {doc} with a new one"),
                         ));
                     }
                     Written::Map
@@ -234,6 +230,16 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
             };
             written.insert((collection, key), now);
         }
+    }
+    // The document's limit last: a document refused for its size alone takes the rest of the
+    // message in, which a change breaking any rule above must not get by being large too.
+    let stored = store.stored_document_bytes(doc)?;
+    if stored + incoming > super::MAX_DOCUMENT_BYTES {
+        return Err(too_large(format!(
+            "{doc} would grow to {} bytes, over the document limit of {}",
+            stored + incoming,
+            super::MAX_DOCUMENT_BYTES
+        )));
     }
     Ok(())
 }
@@ -322,7 +328,10 @@ fn check_rewrite(doc: &DocId, collection: &str, key: &str, kind: ValueKind, old:
     let immutable = || {
         Error::refused(
             "immutable_record",
-            format!("a change rewrites {collection} record {key} of {doc}, which is written once; corrections are new events"),
+            format!(
+                "a change rewrites {collection} record {} of {doc}, which is written once; corrections are new events",
+                shown_key(key)
+            ),
         )
     };
     let Written::Value(old) = old else { return Err(immutable()) };
@@ -431,7 +440,21 @@ fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Re
 }
 
 fn bad_record(doc: &DocId, collection: &str, key: &str, why: &str) -> Error {
-    Error::refused("bad_record", format!("{collection} record {key} of {doc} is refused: {why}"))
+    Error::refused("bad_record", format!("{collection} record {} of {doc} is refused: {why}", shown_key(key)))
+}
+
+/// A record key as a refusal message names it: the key itself when it has the form of an id
+/// (every key an honest replica writes does), else a placeholder, so that a message never
+/// carries what a hostile change put in a key (a long text, or someone's name).
+fn shown_key(key: &str) -> &str {
+    let id_like = !key.is_empty()
+        && key.len() <= 64
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if id_like {
+        key
+    } else {
+        "(a key that is not an id)"
+    }
 }
 
 fn too_large(message: String) -> Error {

@@ -235,7 +235,7 @@ pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 /// an upgrade from it).
 #[doc(hidden)]
 pub fn newest_rebuilding_upgrade() -> i64 {
-    MIGRATIONS.iter().rposition(|m| m.rebuild).expect("the first migration rebuilds") as i64
+    MIGRATIONS.iter().rposition(|m| m.rebuild).expect("a migration rebuilds") as i64
 }
 
 /// The derived tables, in the order a rebuild clears them.

@@ -49,6 +49,9 @@ pub(crate) struct Exchange<G: Gate> {
     refused: HashSet<DocId>,
 }
 
+/// The longest refusal message taken from the other side, in characters.
+pub(crate) const MAX_REFUSAL_CHARS: usize = 300;
+
 /// What taking one message in produced.
 pub(crate) struct Handled {
     /// The answers to send.
@@ -70,16 +73,24 @@ impl<G: Gate> Exchange<G> {
         }
     }
 
-    /// Takes in the other side's refusals of documents this side sent: they are not sent again
-    /// in this session. Returns them with their documents.
-    pub fn refused_by_other(&mut self, rejected: Vec<Rejection>) -> Result<Vec<(DocId, Rejection)>> {
-        let mut out = Vec::with_capacity(rejected.len());
-        for r in rejected {
-            let doc = DocId::parse(&r.doc).map_err(|_| Error::protocol("a refusal names no valid document"))?;
-            self.refused.insert(doc.clone());
+    /// Takes in the other side's refusals of documents this side sent in its last message
+    /// (`sent`): they are not asked about again in this session. Returns the new ones. A refusal
+    /// of anything else, with another code, or repeated, is ignored; its message is cut to
+    /// [`MAX_REFUSAL_CHARS`], so that a hostile peer cannot fill memory or the app's screen.
+    pub fn refused_by_other(&mut self, rejected: Vec<Rejection>, sent: &HashSet<DocId>) -> Vec<(DocId, Rejection)> {
+        let mut out = Vec::new();
+        for mut r in rejected {
+            let Ok(doc) = DocId::parse(&r.doc) else { continue };
+            let alone = Error::refused(r.code.as_str(), "").refuses_document_only();
+            if !alone || !sent.contains(&doc) || !self.refused.insert(doc.clone()) {
+                continue;
+            }
+            if let Some((cut, _)) = r.message.char_indices().nth(MAX_REFUSAL_CHARS) {
+                r.message.truncate(cut);
+            }
             out.push((doc, r));
         }
-        Ok(out)
+        out
     }
 
     /// Whether the other side refused `doc` in this session.
@@ -185,6 +196,8 @@ impl<G: Gate> Exchange<G> {
                     Some(ours) if heads_digest(&ours) == digest => {
                         store.set_peer_heads(&self.peer_id, &doc, &ours)?;
                     }
+                    // A document the other side refused is not offered again in this session.
+                    Some(_) if self.refused.contains(&doc) => {}
                     Some(_) => {
                         if let Some(e) = self.start(store, &doc)? {
                             out.push(e);
@@ -193,6 +206,8 @@ impl<G: Gate> Exchange<G> {
                 },
             }
         }
+        // A document refused after its changes were applied gets nothing for its other entries.
+        out.retain(|e| !rejected.iter().any(|r| r.doc == e.doc));
         // One answer per document, after all its entries were taken in, and only where the
         // other side may read what we hold (a report it may file but not read gets nothing; one
         // this store does not hold yet has nothing to give away).
@@ -418,4 +433,31 @@ fn sendable(doc: &DocId, own: &ActorId, changes: Vec<Change>) -> Vec<Change> {
         }
     }
     changes.into_iter().filter(|c| !held.contains(&c.hash())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{NewUnit, UnitKind};
+    use crate::store::OpenOptions;
+    use crate::sync::gate::PhoneGate;
+
+    /// A document the other side refused is not started again in the session, even when the
+    /// other side later announces different heads for it (the server's feed, after another
+    /// device changed it).
+    #[test]
+    fn a_refused_document_is_not_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("phone.sqlite"), OpenOptions::default()).unwrap();
+        store.add_unit(NewUnit { kind: UnitKind::District, parent: None, name: "Jinshui District".into() }).unwrap();
+        let doc = DocId::Directory;
+        let heads = || vec![Entry { doc: doc.to_string(), kind: Kind::Heads, data: vec![0; 16] }];
+        let mut ex = Exchange::new("server".into(), PhoneGate { me: None, peer: None }, None);
+        let before = ex.handle(&mut store, heads(), false, None).unwrap();
+        assert_eq!(before.answers.len(), 1, "different heads start the document");
+        let refusal = Rejection { doc: doc.to_string(), code: "forbidden_document".into(), message: "no".into() };
+        assert_eq!(ex.refused_by_other(vec![refusal], &HashSet::from([doc.clone()])).len(), 1);
+        let after = ex.handle(&mut store, heads(), false, None).unwrap();
+        assert!(after.answers.is_empty(), "{:?}", after.answers);
+    }
 }

@@ -120,9 +120,8 @@ impl Gate for DeviceGate {
         if new.is_empty() {
             return Ok(());
         }
-        if !store.may_write(&self.user, doc)? {
-            return Err(Error::refused("forbidden_document", format!("this device's user may not change {doc}")));
-        }
+        // Another device's actor first: it refuses the whole message, which a change must not
+        // escape by also naming a document its user may not change (refused alone).
         let genesis = genesis_hash(doc);
         for c in new {
             if !self.actors.contains(c.actor_id()) && c.hash() != genesis {
@@ -134,6 +133,9 @@ impl Gate for DeviceGate {
                     ),
                 ));
             }
+        }
+        if !store.may_write(&self.user, doc)? {
+            return Err(Error::refused("forbidden_document", format!("this device's user may not change {doc}")));
         }
         Ok(())
     }

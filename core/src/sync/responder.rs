@@ -6,7 +6,7 @@
 //! carries on where it stopped. A phone answering another phone keeps one `Responder` for the
 //! conversation.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use automerge::ActorId;
 
@@ -34,6 +34,8 @@ struct Responder<G: Gate> {
     inventory_taken: bool,
     /// Peer mode: documents of this phone the other phone refused, with why.
     refused: Vec<DocumentRefusal>,
+    /// Peer mode: the documents of the last answer (the only ones the other phone may refuse).
+    sent: HashSet<DocId>,
 }
 
 /// The server's answer to one request of an authenticated device. It keeps nothing between
@@ -51,6 +53,7 @@ impl ServerResponder {
             to_offer: VecDeque::new(),
             inventory_taken: false,
             refused: Vec::new(),
+            sent: HashSet::new(),
         }))
     }
 
@@ -107,6 +110,7 @@ impl PeerResponder {
             to_offer: VecDeque::new(),
             inventory_taken: false,
             refused: Vec::new(),
+            sent: HashSet::new(),
         }))
     }
 
@@ -216,7 +220,7 @@ impl Responder<PhoneGate> {
         } else if listed.len() > DOCS_PER_ROUND {
             return Err(Error::protocol(format!("a message names at most {DOCS_PER_ROUND} documents")));
         }
-        for (doc, r) in self.ex.refused_by_other(batch.rejected)? {
+        for (doc, r) in self.ex.refused_by_other(batch.rejected, &self.sent) {
             self.refused.push(DocumentRefusal { doc, code: r.code, message: r.message });
         }
         let handled = self.ex.handle(store, batch.docs, true, None)?;
@@ -254,6 +258,7 @@ impl Responder<PhoneGate> {
             reply.docs.push(Entry { doc: doc.to_string(), kind: Kind::Save, data: store.document_bytes(&doc)? });
         }
         reply.more = !self.outbox.is_empty() || !self.to_offer.is_empty();
+        self.sent = reply.docs.iter().filter_map(|e| DocId::parse(&e.doc).ok()).collect();
         Ok(reply.encode())
     }
 }

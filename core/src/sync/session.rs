@@ -6,7 +6,7 @@
 //! side refuses on its own (`rejected`) does not end the session: it is left out of the rest
 //! of it, stays pending, and is listed in the progress (and, with the server, the sync status).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use super::exchange::Exchange;
 use super::gate::PhoneGate;
@@ -221,7 +221,8 @@ impl Session {
             self.meet(store, &batch)?;
             return Ok(());
         }
-        for (doc, r) in self.ex.refused_by_other(batch.rejected)? {
+        let sent: HashSet<DocId> = self.asked.iter().map(|(d, _)| d.clone()).collect();
+        for (doc, r) in self.ex.refused_by_other(batch.rejected, &sent) {
             let refusal = DocumentRefusal { doc, code: r.code, message: r.message };
             if self.mode == Mode::Server {
                 store.record_refusal(SERVER_PEER, &refusal)?;
