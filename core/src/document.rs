@@ -77,6 +77,8 @@ pub(crate) struct Doc {
     /// Bytes the document takes on disk (snapshot and change rows): what the document limit
     /// counts for local writes.
     pub stored_bytes: usize,
+    /// When the store last used this document (a counter, for the cache's LRU eviction).
+    pub last_used: u64,
     /// The top-level collection maps, looked up once (see [`Doc::index_collections`]).
     collections: Vec<(&'static str, ObjId)>,
 }
@@ -113,7 +115,8 @@ impl Doc {
     }
 
     pub fn from_parts(id: DocId, am: AutoCommit, persisted: bool, change_rows: usize, next_seq: i64) -> Doc {
-        let mut doc = Doc { id, am, persisted, change_rows, next_seq, stored_bytes: 0, collections: Vec::new() };
+        let mut doc =
+            Doc { id, am, persisted, change_rows, next_seq, stored_bytes: 0, last_used: 0, collections: Vec::new() };
         doc.index_collections();
         doc
     }

@@ -71,6 +71,10 @@ pub struct OpenOptions {
     pub photo_dir: Option<PathBuf>,
     /// Documents kept in memory at most (grid documents are the large ones).
     pub cached_documents: usize,
+    /// Stored bytes of the documents kept in memory at most (a loaded document takes about 10
+    /// to 40 times its stored bytes of memory). The document in use is kept even when it alone
+    /// is larger.
+    pub cache_bytes: usize,
     /// A document loaded with more change rows than this is compacted right away.
     pub compact_after_changes: usize,
     /// Keep the ids of documents whose content changed (by a write or a sync) for
@@ -85,6 +89,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             photo_dir: None,
             cached_documents: 32,
+            cache_bytes: 16 << 20,
             compact_after_changes: 1_000,
             track_changes: false,
         }
@@ -112,6 +117,9 @@ pub struct Store {
     docs: HashMap<DocId, Doc>,
     rules: VisitRules,
     cached_documents: usize,
+    cache_bytes: usize,
+    /// Counts uses of cached documents: their `last_used` stamps.
+    uses: u64,
     compact_after_changes: usize,
     /// Documents whose content changed since the last [`Store::take_changed_documents`], when
     /// tracking is on.
@@ -172,6 +180,8 @@ impl Store {
             docs: HashMap::new(),
             rules,
             cached_documents: options.cached_documents.max(2),
+            cache_bytes: options.cache_bytes,
+            uses: 0,
             compact_after_changes: options.compact_after_changes,
             changed: options.track_changes.then(Default::default),
             own_author: Default::default(),
@@ -288,14 +298,17 @@ impl Store {
 
     /// Puts the document in the cache: from disk if stored, else a fresh one from its genesis.
     fn ensure_loaded(&mut self, id: &DocId) -> Result<()> {
-        if self.docs.contains_key(id) {
+        self.uses += 1;
+        if let Some(doc) = self.docs.get_mut(id) {
+            doc.last_used = self.uses;
             return Ok(());
         }
-        let doc = match load_doc(&self.conn, id, &self.actor)? {
+        let mut doc = match load_doc(&self.conn, id, &self.actor)? {
             Some(doc) => doc,
             None => Doc::new(id.clone(), self.actor.clone()),
         };
-        self.make_room();
+        doc.last_used = self.uses;
+        self.make_room(doc.stored_bytes);
         let needs_compaction = doc.change_rows > self.compact_after_changes;
         self.docs.insert(id.clone(), doc);
         if needs_compaction {
@@ -304,12 +317,16 @@ impl Store {
         Ok(())
     }
 
-    /// Lets go of a cached document when the cache is full.
-    fn make_room(&mut self) {
-        if self.docs.len() >= self.cached_documents {
-            let victim = self.docs.keys().next().cloned();
-            if let Some(v) = victim {
-                self.docs.remove(&v);
+    /// Lets go of the least recently used cached documents until one of `incoming` stored
+    /// bytes fits within the cache's count and byte budget. (Every cached document's changes
+    /// are on disk: the next use loads it again.)
+    fn make_room(&mut self, incoming: usize) {
+        let mut bytes: usize = self.docs.values().map(|d| d.stored_bytes).sum();
+        while !self.docs.is_empty() && (self.docs.len() >= self.cached_documents || bytes + incoming > self.cache_bytes)
+        {
+            let victim = self.docs.values().min_by_key(|d| d.last_used).map(|d| d.id.clone()).expect("not empty");
+            if let Some(d) = self.docs.remove(&victim) {
+                bytes -= d.stored_bytes;
             }
         }
     }
@@ -527,4 +544,51 @@ pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<automerge::ChangeHash>> {
 fn year_of(ms: UnixMillis) -> i32 {
     // Days since 1970 to a Gregorian year, good for validating birth years.
     (1970.0 + ms as f64 / (365.2425 * 86_400_000.0)).floor() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ReportId;
+
+    fn store(dir: &tempfile::TempDir, cached_documents: usize, cache_bytes: usize) -> Store {
+        let options = OpenOptions { cached_documents, cache_bytes, ..OpenOptions::default() };
+        Store::open(dir.path().join("phone.sqlite"), options).unwrap()
+    }
+
+    fn report() -> DocId {
+        DocId::Report(ReportId::generate())
+    }
+
+    /// A full cache lets go of the document used longest ago, never of one in use since.
+    #[test]
+    fn the_cache_lets_go_of_the_least_recently_used_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir, 3, usize::MAX);
+        for _ in 0..30 {
+            s.docs.clear();
+            let [a, b, c, d] = [report(), report(), report(), report()];
+            for doc in [&a, &b, &c, &a, &b, &d] {
+                s.ensure_loaded(doc).unwrap();
+            }
+            let cached: Vec<bool> = [&a, &b, &c, &d].iter().map(|doc| s.docs.contains_key(*doc)).collect();
+            assert_eq!(cached, vec![true, true, false, true]);
+        }
+    }
+
+    /// Documents are let go of, oldest use first, until the stored bytes fit the budget.
+    #[test]
+    fn the_cache_keeps_within_its_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir, 32, 25);
+        let docs: Vec<DocId> = (0..4).map(|_| report()).collect();
+        for d in &docs[..3] {
+            s.ensure_loaded(d).unwrap();
+            s.docs.get_mut(d).unwrap().stored_bytes = 10;
+        }
+        // 30 bytes are cached now; the next load lets go of the oldest until 25 hold.
+        s.ensure_loaded(&docs[3]).unwrap();
+        let cached: Vec<bool> = docs.iter().map(|d| s.docs.contains_key(d)).collect();
+        assert_eq!(cached, vec![false, true, true, true]);
+    }
 }

@@ -265,8 +265,11 @@ impl Store {
     /// document from a peer): much faster than merging its history change by change.
     pub(crate) fn adopt(&mut self, id: &DocId, mut am: AutoCommit) {
         am.set_actor(self.actor.clone());
-        self.make_room();
-        self.docs.insert(id.clone(), Doc::from_parts(id.clone(), am, false, 0, 1));
+        self.make_room(0);
+        self.uses += 1;
+        let mut doc = Doc::from_parts(id.clone(), am, false, 0, 1);
+        doc.last_used = self.uses;
+        self.docs.insert(id.clone(), doc);
     }
 
     /// Runs an Automerge sync step on a loaded document.
