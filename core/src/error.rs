@@ -54,6 +54,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Whether a refusal with this code concerns one document only ([`Error::refuses_document_only`]).
+pub(crate) fn refuses_document_only(code: &str) -> bool {
+    code == "forbidden_document" || code == "too_large"
+}
+
 impl Error {
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidInput { field, reason: reason.into() }
@@ -72,7 +77,7 @@ impl Error {
     /// may no longer write a document; a document filled up by merging), never by misbehaving.
     /// Every other refusal refuses the whole message (`docs/PROTOCOL.md` §2).
     pub(crate) fn refuses_document_only(&self) -> bool {
-        matches!(self, Error::Refused { code, .. } if code == "forbidden_document" || code == "too_large")
+        matches!(self, Error::Refused { code, .. } if refuses_document_only(code))
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {

@@ -19,6 +19,24 @@ fn pump_peer(a: &mut Store, b: &mut Store) -> Result<Session> {
     Ok(session)
 }
 
+/// A session of `a` with a responder on `b`, past the introductions: `b` has answered `a`'s
+/// hello (the answer is not taken in), so the next message `b` takes is a batch of entries.
+fn introduced(a: &mut Store, b: &mut Store) -> (Session, PeerResponder) {
+    let mut session = Session::with_peer(a).unwrap();
+    let mut responder = PeerResponder::new(b).unwrap();
+    responder.respond(b, &session.next_message(a).unwrap().unwrap()).unwrap();
+    (session, responder)
+}
+
+/// A report of the other grid filed by `reporter`: Li Na may not hold it unless she filed it,
+/// the volunteer unless she did.
+fn report_elsewhere(f: &Fixture, reporter: &UserId, text: &str) -> NewReport {
+    let mut r = report(f, text);
+    r.reporter = reporter.clone();
+    r.grid = Some(f.other_grid.id.clone());
+    r
+}
+
 fn server_responder(server: &Store, phone: &Store) -> ServerResponder {
     let actor = phone.actor_id();
     let user = server.user_of_actor(&actor).unwrap().expect("phone registered");
@@ -397,17 +415,11 @@ fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
     use automerge::sync::SyncDoc;
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
-    let mut elsewhere = report(&f, "Fire door propped open in the other grid");
-    elsewhere.reporter = f.worker.id.clone();
-    elsewhere.grid = Some(f.other_grid.id.clone());
-    let r = li.file_report(elsewhere).unwrap();
+    let r = li.file_report(report_elsewhere(&f, &f.worker.id, "Fire door propped open in the other grid")).unwrap();
     let doc = DocId::Report(r.id.clone());
     assert!(!vol.may_read(&f.volunteer.id, &doc).unwrap());
 
-    let mut session = Session::with_peer(&mut vol).unwrap();
-    let mut responder = PeerResponder::new(&li).unwrap();
-    let hello = session.next_message(&mut vol).unwrap().unwrap();
-    responder.respond(&mut li, &hello).unwrap();
+    let (_session, mut responder) = introduced(&mut vol, &mut li);
     // The first sync message of an empty replica: "I have nothing, send me everything".
     let mut empty = automerge::AutoCommit::new();
     let msg = empty.sync().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
@@ -471,9 +483,7 @@ fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
     let (_office, f, mut li, mut vol) = world(&dir);
     household(&mut li, &f, "301", &[]);
     let grid = DocId::Grid(f.grid.id.clone());
-    let mut responder = PeerResponder::new(&li).unwrap();
-    let mut session = Session::with_peer(&mut vol).unwrap();
-    responder.respond(&mut li, &session.next_message(&mut vol).unwrap().unwrap()).unwrap();
+    let (_session, mut responder) = introduced(&mut vol, &mut li);
     let rejection =
         |doc: &DocId, code: &str, message: String| Rejection { doc: doc.to_string(), code: code.into(), message };
     let other = DocId::Report(ReportId::generate());
@@ -513,16 +523,11 @@ fn a_report_a_phone_may_not_hold_gets_nothing_back() {
     use doorstep_core::sync::wire::{heads_digest, Entry, Kind};
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
-    let mut elsewhere = report(&f, "Broken lamp in Grid 2");
-    elsewhere.reporter = f.volunteer.id.clone();
-    elsewhere.grid = Some(f.other_grid.id.clone());
-    let r = vol.file_report(elsewhere).unwrap();
+    let r = vol.file_report(report_elsewhere(&f, &f.volunteer.id, "Broken lamp in Grid 2")).unwrap();
     let doc = DocId::Report(r.id.clone());
     let bytes = vol.save_document(&doc).unwrap();
     let digest = heads_digest(&automerge::AutoCommit::load(&bytes).unwrap().get_heads());
-    let mut session = Session::with_peer(&mut vol).unwrap();
-    let mut responder = PeerResponder::new(&li).unwrap();
-    responder.respond(&mut li, &session.next_message(&mut vol).unwrap().unwrap()).unwrap();
+    let (_session, mut responder) = introduced(&mut vol, &mut li);
     let batch = Batch {
         docs: vec![
             Entry { doc: doc.to_string(), kind: Kind::Heads, data: digest },
@@ -561,10 +566,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
         AutoCommit::load(&li.save_document(&grid).unwrap()).unwrap().with_actor(automerge::ActorId::from(
             (0..16).map(|i| u8::from_str_radix(&vol_actor[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),
         ));
-    let mut session = Session::with_peer(&mut vol).unwrap();
-    let mut responder = PeerResponder::new(&li).unwrap();
-    let hello = session.next_message(&mut vol).unwrap().unwrap();
-    responder.respond(&mut li, &hello).unwrap();
+    let (session, mut responder) = introduced(&mut vol, &mut li);
     let mut state = automerge::sync::State::new();
     let mut refused = None;
     for round in 0..90 {
@@ -661,10 +663,7 @@ fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_m
     use doorstep_core::sync::wire::{Entry, Kind};
     let dir = TempDir::new().unwrap();
     let (_office, _f, mut li, mut vol) = world(&dir);
-    let mut session = Session::with_peer(&mut vol).unwrap();
-    let mut responder = PeerResponder::new(&li).unwrap();
-    let hello = session.next_message(&mut vol).unwrap().unwrap();
-    responder.respond(&mut li, &hello).unwrap();
+    let (_session, mut responder) = introduced(&mut vol, &mut li);
     let inventory = Batch { inventory: true, ..Batch::default() };
     responder.respond(&mut li, &inventory.encode()).unwrap();
     let err = responder.respond(&mut li, &inventory.encode()).unwrap_err();

@@ -298,23 +298,29 @@ impl Store {
 
     /// Puts the document in the cache: from disk if stored, else a fresh one from its genesis.
     fn ensure_loaded(&mut self, id: &DocId) -> Result<()> {
-        self.uses += 1;
         if let Some(doc) = self.docs.get_mut(id) {
+            self.uses += 1;
             doc.last_used = self.uses;
             return Ok(());
         }
-        let mut doc = match load_doc(&self.conn, id, &self.actor)? {
+        let doc = match load_doc(&self.conn, id, &self.actor)? {
             Some(doc) => doc,
             None => Doc::new(id.clone(), self.actor.clone()),
         };
-        doc.last_used = self.uses;
-        self.make_room(doc.stored_bytes);
         let needs_compaction = doc.change_rows > self.compact_after_changes;
-        self.docs.insert(id.clone(), doc);
+        self.cache(doc);
         if needs_compaction {
             self.compact(id)?;
         }
         Ok(())
+    }
+
+    /// Puts `doc` in the cache as its most recently used document, making room for it.
+    fn cache(&mut self, mut doc: Doc) {
+        self.uses += 1;
+        doc.last_used = self.uses;
+        self.make_room(doc.stored_bytes);
+        self.docs.insert(doc.id.clone(), doc);
     }
 
     /// Lets go of the least recently used cached documents until one of `incoming` stored

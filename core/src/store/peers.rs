@@ -163,22 +163,28 @@ impl Store {
     /// At the end of a session with `peer`: forgets its refusals of documents it did not refuse
     /// again in that session.
     pub(crate) fn keep_refusals(&self, peer: &str, refused: &[DocumentRefusal]) -> Result<()> {
-        let keep: std::collections::HashSet<String> = refused.iter().map(|r| r.doc.to_string()).collect();
-        for (doc, _, _) in self.refusals(peer)? {
-            if !keep.contains(&doc) {
-                self.conn
-                    .execute("DELETE FROM refused_documents WHERE peer_id = ?1 AND doc_id = ?2", params![peer, doc])?;
+        for old in self.refusals(peer)? {
+            if !refused.iter().any(|r| r.doc == old.doc) {
+                self.conn.execute(
+                    "DELETE FROM refused_documents WHERE peer_id = ?1 AND doc_id = ?2",
+                    params![peer, old.doc.to_string()],
+                )?;
             }
         }
         Ok(())
     }
 
-    fn refusals(&self, peer: &str) -> Result<Vec<(String, String, String)>> {
+    /// The refusals of `peer` remembered now, by document id.
+    fn refusals(&self, peer: &str) -> Result<Vec<DocumentRefusal>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT doc_id, code, message FROM refused_documents WHERE peer_id = ?1 ORDER BY doc_id")?;
-        let rows = stmt.query_map([peer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = stmt.query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.map(|row| {
+            let (doc, code, message) = row?;
+            Ok(DocumentRefusal { doc: DocId::parse(&doc)?, code, message })
+        })
+        .collect()
     }
 
     /// The bytes of a stored document as kept on disk (snapshot followed by its change rows),
@@ -265,11 +271,7 @@ impl Store {
     /// document from a peer): much faster than merging its history change by change.
     pub(crate) fn adopt(&mut self, id: &DocId, mut am: AutoCommit) {
         am.set_actor(self.actor.clone());
-        self.make_room(0);
-        self.uses += 1;
-        let mut doc = Doc::from_parts(id.clone(), am, false, 0, 1);
-        doc.last_used = self.uses;
-        self.docs.insert(id.clone(), doc);
+        self.cache(Doc::from_parts(id.clone(), am, false, 0, 1));
     }
 
     /// Runs an Automerge sync step on a loaded document.
@@ -303,11 +305,7 @@ impl Store {
             })
             .optional()?
             .unwrap_or((None, None));
-        let refused_documents = self
-            .refusals(SERVER_PEER)?
-            .into_iter()
-            .map(|(doc, code, message)| Ok(DocumentRefusal { doc: DocId::parse(&doc)?, code, message }))
-            .collect::<Result<Vec<_>>>()?;
+        let refused_documents = self.refusals(SERVER_PEER)?;
         let mut status = SyncStatus { last_sync_at, last_error, refused_documents, ..SyncStatus::default() };
         let own = self.actor.clone();
         for id in self.dirty_documents(SERVER_PEER)? {

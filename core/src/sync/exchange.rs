@@ -52,6 +52,32 @@ pub(crate) struct Exchange<G: Gate> {
 /// The longest refusal message taken from the other side, in characters.
 pub(crate) const MAX_REFUSAL_CHARS: usize = 300;
 
+/// The documents of one incoming message refused alone, once each.
+#[derive(Default)]
+struct Rejected {
+    list: Vec<Rejection>,
+    docs: HashSet<String>,
+}
+
+impl Rejected {
+    /// Refuses `doc`'s entries if `err` concerns that document only; any other error refuses
+    /// the whole message.
+    fn refuse(&mut self, doc: &DocId, err: Error) -> Result<()> {
+        if !err.refuses_document_only() {
+            return Err(err);
+        }
+        let Error::Refused { code, message } = err else { unreachable!("checked above") };
+        if self.docs.insert(doc.to_string()) {
+            self.list.push(Rejection { doc: doc.to_string(), code, message });
+        }
+        Ok(())
+    }
+
+    fn has(&self, doc: &str) -> bool {
+        self.docs.contains(doc)
+    }
+}
+
 /// What taking one message in produced.
 pub(crate) struct Handled {
     /// The answers to send.
@@ -81,8 +107,10 @@ impl<G: Gate> Exchange<G> {
         let mut out = Vec::new();
         for mut r in rejected {
             let Ok(doc) = DocId::parse(&r.doc) else { continue };
-            let alone = Error::refused(r.code.as_str(), "").refuses_document_only();
-            if !alone || !sent.contains(&doc) || !self.refused.insert(doc.clone()) {
+            if !crate::error::refuses_document_only(&r.code)
+                || !sent.contains(&doc)
+                || !self.refused.insert(doc.clone())
+            {
                 continue;
             }
             if let Some((cut, _)) = r.message.char_indices().nth(MAX_REFUSAL_CHARS) {
@@ -96,19 +124,6 @@ impl<G: Gate> Exchange<G> {
     /// Whether the other side refused `doc` in this session.
     pub fn is_refused(&self, doc: &DocId) -> bool {
         self.refused.contains(doc)
-    }
-
-    /// Refuses `doc`'s entries if `err` concerns that document only; any other error refuses
-    /// the whole message.
-    fn refuse(&mut self, doc: &DocId, err: Error, rejected: &mut Vec<Rejection>) -> Result<()> {
-        if !err.refuses_document_only() {
-            return Err(err);
-        }
-        let Error::Refused { code, message } = err else { unreachable!("checked above") };
-        if !rejected.iter().any(|r| r.doc == doc.to_string()) {
-            rejected.push(Rejection { doc: doc.to_string(), code, message });
-        }
-        Ok(())
     }
 
     /// Takes the other side's entries in and returns the answers. `answer_in_sync`: say so
@@ -128,7 +143,7 @@ impl<G: Gate> Exchange<G> {
         budget: Option<usize>,
     ) -> Result<Handled> {
         let fits = |out_bytes: usize, size: usize| budget.is_none_or(|b| out_bytes == 0 || out_bytes + size <= b);
-        let mut rejected = Vec::new();
+        let mut rejected = Rejected::default();
         let mut checked = Vec::with_capacity(entries.len());
         let mut repeated = HashSet::new();
         let mut carrying = HashSet::new();
@@ -144,11 +159,11 @@ impl<G: Gate> Exchange<G> {
             }
             match applied(store, &doc, |s| self.check(s, &doc, e)) {
                 Ok(incoming) => checked.push((doc, incoming)),
-                Err(err) => self.refuse(&doc, err, &mut rejected)?,
+                Err(err) => rejected.refuse(&doc, err)?,
             }
         }
         // A refused document's other entries are left out too.
-        checked.retain(|(doc, _)| !rejected.iter().any(|r| r.doc == doc.to_string()));
+        checked.retain(|(doc, _)| !rejected.has(&doc.to_string()));
         let mut out = Vec::new();
         let mut out_bytes = 0usize;
         let mut to_answer: Vec<DocId> = Vec::new();
@@ -163,7 +178,7 @@ impl<G: Gate> Exchange<G> {
                         })
                     })?;
                     if let Err(err) = self.keep(store, &doc, &before) {
-                        self.refuse(&doc, err, &mut rejected)?;
+                        rejected.refuse(&doc, err)?;
                         continue;
                     }
                     to_answer.push(doc);
@@ -173,7 +188,7 @@ impl<G: Gate> Exchange<G> {
                     let theirs = other.get_heads();
                     let before = applied(store, &doc, |s| s.absorb_document(&doc, other))?;
                     if let Err(err) = self.keep(store, &doc, &before) {
-                        self.refuse(&doc, err, &mut rejected)?;
+                        rejected.refuse(&doc, err)?;
                         continue;
                     }
                     store.set_peer_heads(&self.peer_id, &doc, &theirs)?;
@@ -207,7 +222,7 @@ impl<G: Gate> Exchange<G> {
             }
         }
         // A document refused after its changes were applied gets nothing for its other entries.
-        out.retain(|e| !rejected.iter().any(|r| r.doc == e.doc));
+        out.retain(|e| !rejected.has(&e.doc));
         // One answer per document, after all its entries were taken in, and only where the
         // other side may read what we hold (a report it may file but not read gets nothing; one
         // this store does not hold yet has nothing to give away).
@@ -224,7 +239,7 @@ impl<G: Gate> Exchange<G> {
                 out.extend(answer);
             }
         }
-        Ok(Handled { answers: out, rejected })
+        Ok(Handled { answers: out, rejected: rejected.list })
     }
 
     /// The first message for a document this side wants to sync (it is dirty, or the other side
