@@ -267,18 +267,24 @@ fn a_new_report_the_device_may_not_file_is_refused_alone() {
     let honest = report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
     let honest_doc = DocId::Report(honest.id.clone());
     let save = |doc: &DocId, data: Vec<u8>| wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data };
-    let batch = wire::Batch {
-        docs: vec![save(&headless, am.save()), save(&honest_doc, w.courier.store.save_document(&honest_doc).unwrap())],
-        ..Default::default()
-    };
-    let (status, _, body) = post(&w, &w.courier.token.clone(), &batch);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let answer = wire::Batch::decode(&body).unwrap();
-    let refused: Vec<_> = answer.rejected.iter().map(|r| (r.doc.as_str(), r.code.as_str())).collect();
-    assert_eq!(refused, vec![(headless.to_string().as_str(), "forbidden_document")]);
-    assert!(answer.docs.iter().all(|e| e.doc != headless.to_string()), "{:?}", answer.docs);
-    assert!(w.server.with_store(|s| !s.document_ids().unwrap().contains(&headless)), "nothing of it is kept");
-    assert!(w.server.with_store(|s| s.report_state(&honest.id).is_ok()), "the honest report is");
+    // The same changes as a sync message, the way a client starting the report would send them.
+    let mut msg = am.sync().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
+    msg.changes = am.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+    let synced = wire::Entry { doc: headless.to_string(), kind: wire::Kind::Sync, data: msg.encode() };
+    for entry in [save(&headless, am.save()), synced] {
+        let batch = wire::Batch {
+            docs: vec![entry, save(&honest_doc, w.courier.store.save_document(&honest_doc).unwrap())],
+            ..Default::default()
+        };
+        let (status, _, body) = post(&w, &w.courier.token.clone(), &batch);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let answer = wire::Batch::decode(&body).unwrap();
+        let refused: Vec<_> = answer.rejected.iter().map(|r| (r.doc.as_str(), r.code.as_str())).collect();
+        assert_eq!(refused, vec![(headless.to_string().as_str(), "forbidden_document")]);
+        assert!(answer.docs.iter().all(|e| e.doc != headless.to_string()), "{:?}", answer.docs);
+        assert!(w.server.with_store(|s| !s.document_ids().unwrap().contains(&headless)), "nothing of it is kept");
+        assert!(w.server.with_store(|s| s.report_state(&honest.id).is_ok()), "the honest report is");
+    }
 }
 
 #[test]

@@ -285,6 +285,14 @@ mod tests {
     }
 
     #[test]
+    fn more_than_ten_thousand_refusals_are_refused() {
+        let refusal = Rejection { doc: "grid/G1".into(), code: "too_large".into(), message: String::new() };
+        let batch = |n: usize| Batch { rejected: vec![refusal.clone(); n], ..Batch::default() };
+        assert!(Batch::decode(&batch(MAX_ENTRIES).encode()).is_ok());
+        assert!(matches!(Batch::decode(&batch(MAX_ENTRIES + 1).encode()), Err(Error::Protocol(_))));
+    }
+
+    #[test]
     fn a_deflate_bomb_is_refused() {
         let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
         let zeros = vec![0u8; 1 << 20];
