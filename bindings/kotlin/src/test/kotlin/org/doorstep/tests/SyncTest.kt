@@ -73,6 +73,33 @@ class SyncTest {
     }
 
     @Test
+    fun `a phone with a newer directory refuses the grid alone and the other phone can show it`() = runBlocking {
+        val dir = tempDir()
+        val office = Office(dir)
+        val otherGrid = office.store.addUnit(NewOrgUnit(UnitKind.GRID, office.community.id, "Grid 4"))
+        val liNa = office.phone(dir, "li-na", office.liNa)
+        val volunteer = office.phone(dir, "volunteer", office.volunteer)
+        office.household(liNa, "12", "301")
+        meet(liNa, volunteer)
+        // Only the volunteer's phone learns that she moved to Grid 4.
+        office.store.moveUser(office.volunteer.id, otherGrid.id)
+        volunteer.importDocument("directory", office.store.exportDocument("directory"))
+
+        // Li Na's phone offers the grid; the volunteer's refuses it and says so.
+        val session = volunteer.startPeerSync()
+        val answer = liNa.answerPeer()
+        while (true) {
+            val message = session.nextMessage() ?: break
+            val reply = answer.respond(message)
+            assertNull(reply.refused, "the message as a whole is taken")
+            session.receive(reply.message)
+        }
+        assertTrue(session.isDone())
+        val refused = answer.refusedDocuments().single()
+        assertEquals("grid/${office.grid.id}" to "forbidden_document", refused.document to refused.code)
+    }
+
+    @Test
     fun `a worker moved to another grid keeps syncing and the badge names the grid the server refused`() = runBlocking {
         val dir = tempDir()
         val office = Office(dir)
