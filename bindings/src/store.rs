@@ -383,7 +383,7 @@ impl Doorstep {
         self.run(|s| Ok(s.reached_server(&record)?))
     }
 
-    /// The whole document `doc` (`directory`, `grid/<id>`, `report/<id>`) as bytes: for the
+    /// The whole document `doc` (`directory`, `register/<unit>`, `visits/<unit>/<YYYY-MM>`, `report/<id>`) as bytes: for the
     /// office's import into the server, or a backup.
     pub fn export_document(&self, doc: String) -> Result<Vec<u8>> {
         let doc = core::DocId::parse(&doc)?;

@@ -1054,7 +1054,7 @@ impl From<core::sync::Progress> for SyncProgress {
 /// rest. Its changes stay on this phone, pending, and go again with later syncs.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct DocumentRefusal {
-    /// The document's id (`grid/<unit id>`, `report/<report id>`, `directory`).
+    /// The document's id (`directory`, `register/<unit id>`, `visits/<unit id>/<YYYY-MM>`, `report/<report id>`).
     pub document: String,
     /// `forbidden_document`: this phone's user may no longer change it (moved to another unit);
     /// `too_large`: it reached a size limit. See `docs/PROTOCOL.md` §6.
@@ -1139,7 +1139,7 @@ pub enum ChangeOrigin {
 }
 
 /// Documents whose content changed: a screen showing one of them should re-query. Ids are
-/// `directory`, `grid/<unit id>` and `report/<report id>`.
+/// `directory`, `register/<unit id>`, `visits/<unit id>/<YYYY-MM>` and `report/<report id>`.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Change {
     pub origin: ChangeOrigin,
@@ -1150,7 +1150,7 @@ pub struct Change {
 /// read (written by another replica before every change was checked, or by a newer app).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct RejectedRecord {
-    /// `directory`, `grid/<id>` or `report/<id>`.
+    /// `directory`, `register/<id>`, `visits/<id>/<YYYY-MM>` or `report/<id>`.
     pub doc: String,
     pub collection: String,
     pub record_id: String,

@@ -16,6 +16,10 @@ use rusqlite::{params, Connection};
 
 use crate::sample;
 
+/// The visit columns the plain baseline keeps (the store's table has two more since schema 7:
+/// which document and register each row comes from).
+const PLAIN_VISIT_COLUMNS: &str =
+    "id, household_id, grid_id, worker_id, at, lat, lon, kind, outcome, notes, follow_up, photo_count, deleted";
 /// The columns of the baseline's households table (the store's has more: the bell-check and
 /// follow-up clocks, which the baseline's query does not read).
 const PLAIN_HOUSEHOLD_COLUMNS: &str =
@@ -304,7 +308,7 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
     plain.execute_batch(&format!(
         "INSERT INTO main.households SELECT {PLAIN_HOUSEHOLD_COLUMNS} FROM store.households;
-         INSERT INTO main.visits SELECT * FROM store.visits;
+         INSERT INTO main.visits SELECT {PLAIN_VISIT_COLUMNS} FROM store.visits;
          DETACH DATABASE store;
          PRAGMA wal_checkpoint(TRUNCATE); VACUUM;"
     ))?;

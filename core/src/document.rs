@@ -22,22 +22,44 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::ids::{ReportId, UnitId};
+use crate::period::Period;
 
-/// Which document: the deployment's directory, one grid, or one citizen report.
+/// Which document (DESIGN.md §2, docs/DATA-MODEL.md).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DocId {
+    /// `directory`: the hierarchy, users, devices, categories and visit rules.
     Directory,
-    Grid(UnitId),
+    /// `register/<unit>`: the households (and their residents) of one micro-grid, or of a grid
+    /// for households in none of its micro-grids.
+    Register(UnitId),
+    /// `visits/<unit>/<YYYY-MM>`: the visits to the households of one register, one month.
+    Visits(UnitId, Period),
+    /// `report/<id>`: one citizen report and its event log.
     Report(ReportId),
+    /// `grid/<id>`: the layout before registers and periods, one document for a whole grid's
+    /// households, residents and visits. Read (and taken from older phones) but never written by
+    /// this version; the server converts it (`Store::convert_grids`).
+    Grid(UnitId),
 }
 
 impl DocId {
     pub fn parse(s: &str) -> Result<DocId> {
+        let bad = || {
+            Error::invalid(
+                "document id",
+                "must be 'directory', 'register/<unit>', 'visits/<unit>/<YYYY-MM>', 'report/<id>' or 'grid/<id>'",
+            )
+        };
         match s.split_once('/') {
             None if s == "directory" => Ok(DocId::Directory),
-            Some(("grid", id)) => Ok(DocId::Grid(UnitId::parse(id)?)),
+            Some(("register", id)) => Ok(DocId::Register(UnitId::parse(id)?)),
+            Some(("visits", rest)) => {
+                let (unit, period) = rest.split_once('/').ok_or_else(bad)?;
+                Ok(DocId::Visits(UnitId::parse(unit)?, Period::parse(period)?))
+            }
             Some(("report", id)) => Ok(DocId::Report(ReportId::parse(id)?)),
-            _ => Err(Error::invalid("document id", "must be 'directory', 'grid/<id>' or 'report/<id>'")),
+            Some(("grid", id)) => Ok(DocId::Grid(UnitId::parse(id)?)),
+            _ => Err(bad()),
         }
     }
 
@@ -45,8 +67,18 @@ impl DocId {
     pub(crate) fn collections(&self) -> &'static [&'static str] {
         match self {
             DocId::Directory => &["units", "users", "devices", "categories", "visit_rules"],
-            DocId::Grid(_) => &["households", "residents", "visits"],
+            DocId::Register(_) => &["households", "residents"],
+            DocId::Visits(..) => &["visits"],
             DocId::Report(_) => &["header", "events"],
+            DocId::Grid(_) => &["households", "residents", "visits"],
+        }
+    }
+
+    /// The unit whose people hold this document: a register's or a period's unit, a grid.
+    pub fn unit(&self) -> Option<&UnitId> {
+        match self {
+            DocId::Register(u) | DocId::Visits(u, _) | DocId::Grid(u) => Some(u),
+            DocId::Directory | DocId::Report(_) => None,
         }
     }
 }
@@ -55,8 +87,10 @@ impl std::fmt::Display for DocId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DocId::Directory => f.write_str("directory"),
-            DocId::Grid(id) => write!(f, "grid/{id}"),
+            DocId::Register(id) => write!(f, "register/{id}"),
+            DocId::Visits(id, period) => write!(f, "visits/{id}/{period}"),
             DocId::Report(id) => write!(f, "report/{id}"),
+            DocId::Grid(id) => write!(f, "grid/{id}"),
         }
     }
 }
@@ -460,10 +494,20 @@ mod tests {
 
     #[test]
     fn doc_ids_round_trip_through_text() {
-        for s in ["directory", "grid/G-1", "report/01J0000000000000000000000Z"] {
+        for s in ["directory", "register/M-1", "visits/M-1/2026-12", "report/01J0000000000000000000000Z", "grid/G-1"] {
             assert_eq!(DocId::parse(s).unwrap().to_string(), s);
         }
-        for bad in ["", "grid", "grid/", "report/a b", "visits/x", "directory/x"] {
+        for bad in [
+            "",
+            "grid",
+            "grid/",
+            "report/a b",
+            "visits/x",
+            "visits/M1/2026-13",
+            "visits/M1/2026-12/x",
+            "register/",
+            "directory/x",
+        ] {
             assert!(DocId::parse(bad).is_err(), "{bad}");
         }
     }

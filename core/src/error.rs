@@ -56,7 +56,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Whether a refusal with this code concerns one document only ([`Error::refuses_document_only`]).
 pub(crate) fn refuses_document_only(code: &str) -> bool {
-    code == "forbidden_document" || code == "too_large"
+    matches!(code, "forbidden_document" | "too_large" | "period_closed")
 }
 
 impl Error {

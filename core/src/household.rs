@@ -1,4 +1,5 @@
-//! Households and their residents, kept in their grid's document.
+//! Households and their residents, kept in the register document of their micro-grid (or of
+//! their grid, for a household in none of its micro-grids).
 //!
 //! Residents' names, phone and ID numbers are [`Personal`]: they are shown on the worker's screen
 //! and nowhere else, never in logs or error messages.
@@ -68,7 +69,10 @@ impl Address {
     }
 }
 
-/// A household of the register, as its grid's document holds it.
+/// A household of the register, as its register document holds it. `grid` and `micro_grid`
+/// decide which register holds it and so who may see it: they never change in a document; a
+/// household moved to another micro-grid is written into that register and left in its old one
+/// as a tombstone naming where it went (`moved_to`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Household {
     pub id: HouseholdId,
@@ -83,6 +87,9 @@ pub struct Household {
     pub created_at: UnixMillis,
     #[serde(default)]
     pub deleted: bool,
+    /// Set on the tombstone a move leaves behind: the register the household went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<UnitId>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -107,6 +114,11 @@ pub struct HouseholdUpdate {
 }
 
 impl Household {
+    /// The unit whose register document holds this household: its micro-grid, else its grid.
+    pub fn register(&self) -> &UnitId {
+        self.micro_grid.as_ref().unwrap_or(&self.grid)
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         self.address.validate()?;
         if let Some(p) = &self.location {

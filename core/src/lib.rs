@@ -3,7 +3,8 @@
 //! read.
 //!
 //! Why it exists: every phone writes locally first and merges later, so the domain lives in CRDT
-//! documents, partitioned by who may see them (`directory`, `grid/<id>`, `report/<id>`), while the
+//! documents, partitioned by who may see them (`directory`, `register/<micro-grid>`,
+//! `visits/<micro-grid>/<month>`, `report/<id>`), while the
 //! screens read plain SQLite tables derived from those documents.
 //!
 //! What it must never do: open radios or listen on sockets (it only connects out to the sync server), expose raw Automerge types in its public API,
@@ -20,6 +21,7 @@ pub mod error;
 pub mod geo;
 pub mod household;
 pub mod ids;
+pub mod period;
 pub mod personal;
 pub mod photo;
 pub mod report;
@@ -39,6 +41,7 @@ pub use household::{
     RiskLevel,
 };
 pub use ids::{CategoryId, EventId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
+pub use period::Period;
 pub use personal::Personal;
 pub use photo::PhotoMeta;
 pub use report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind, ReportStatus};

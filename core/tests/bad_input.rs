@@ -95,7 +95,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
     assert!(matches!(s.add_report_event(ev), Err(Error::NotFound { what: "report", .. })));
 
     // Corrupt, truncated and foreign document bytes.
-    let grid_doc = DocId::Grid(f.grid.id.clone());
+    let grid_doc = register(&f);
     let good = s.save_document(&grid_doc).unwrap();
     assert!(matches!(s.merge_document(&grid_doc, b"not automerge"), Err(Error::CorruptDocument { .. })));
     assert!(matches!(s.merge_document(&grid_doc, &good[..good.len() / 2]), Err(Error::CorruptDocument { .. })));
@@ -258,8 +258,9 @@ fn malformed_records_and_replaced_maps_from_a_peer_are_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[]);
-    let grid = DocId::Grid(f.grid.id.clone());
-    let saved_before = s.save_document(&grid).unwrap();
+    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let (register, visits) = (register(&f), month_visits(&f));
+    let saved_before = [s.save_document(&register).unwrap(), s.save_document(&visits).unwrap()];
     let before = s.dump_query_tables().unwrap();
 
     // Peers' copies with well-formed Automerge but records that make no sense: each merge is
@@ -345,25 +346,31 @@ fn malformed_records_and_replaced_maps_from_a_peer_are_refused_whole() {
         }),
     ];
     for (code, names, edit) in cases {
-        let mut peer = AutoCommit::load(&saved_before).unwrap();
+        // Visits live in the month's document, households and residents in the register.
+        let (doc, saved) = if names.starts_with('V') || names == "visits" {
+            (&visits, &saved_before[1])
+        } else {
+            (&register, &saved_before[0])
+        };
+        let mut peer = AutoCommit::load(saved).unwrap();
         edit(&mut peer);
-        match s.merge_document(&grid, &peer.save()) {
+        match s.merge_document(doc, &peer.save()) {
             Err(Error::Refused { code: c, message }) => {
                 assert_eq!(c, code, "{names}: {message}");
                 assert!(message.contains(names), "{message}");
             }
             other => panic!("{names}: {other:?}"),
         }
-        assert_eq!(s.save_document(&grid).unwrap(), saved_before, "{names}");
+        assert_eq!(&s.save_document(doc).unwrap(), saved, "{names}");
         assert_eq!(s.dump_query_tables().unwrap(), before, "{names}");
     }
     // …and so is a copy that renamed the document.
-    let mut renamed = AutoCommit::load(&saved_before).unwrap();
-    renamed.put(ROOT, "doc", "grid/elsewhere").unwrap();
-    assert!(matches!(s.merge_document(&grid, &renamed.save()), Err(Error::WrongDocument { .. })));
-    assert_eq!(s.save_document(&grid).unwrap(), saved_before);
+    let mut renamed = AutoCommit::load(&saved_before[0]).unwrap();
+    renamed.put(ROOT, "doc", "register/elsewhere").unwrap();
+    assert!(matches!(s.merge_document(&register, &renamed.save()), Err(Error::WrongDocument { .. })));
+    assert_eq!(s.save_document(&register).unwrap(), saved_before[0]);
     s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
-    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 1);
+    assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 2);
 }
 
 /// Puts a plain value under `key` in one of the document's collections, as a hostile client would.
@@ -396,7 +403,7 @@ fn records_a_store_cannot_read_are_listed_not_dropped_silently() {
     let (mut s, f) = district(&path);
     let h = household(&mut s, &f, "401", &[]);
     s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
-    let grid = DocId::Grid(f.grid.id.clone());
+    let grid = month_visits(&f);
     // A document as an older server handed it over, with a visit no version can read.
     let mut am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
     let (_, visits) = am.get(ROOT, "visits").unwrap().unwrap();
@@ -457,7 +464,7 @@ fn an_imported_document_must_name_the_writers_of_its_records() {
     let (mut office, f) = district(&dir.path().join("office.sqlite"));
     let h = household(&mut office, &f, "401", &[]);
     office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
-    let grid = DocId::Grid(f.grid.id.clone());
+    let grid = month_visits(&f);
     let bytes = office.save_document(&grid).unwrap();
     let directory = office.save_document(&DocId::Directory).unwrap();
     let mut phone = open(&dir.path().join("phone.sqlite"), &f.clock);
@@ -467,6 +474,7 @@ fn an_imported_document_must_name_the_writers_of_its_records() {
     assert!(matches!(&err, Error::Refused { code, .. } if code == "forged_author"), "{err}");
     assert!(phone.households(&HouseholdFilter::default()).unwrap().is_empty());
     // The office importing its own history is the one exception.
+    phone.merge_document(&register(&f), &office.save_document(&register(&f)).unwrap()).unwrap();
     phone.merge_document(&grid, &bytes).unwrap();
     assert_eq!(phone.visit_history(&h.id, 0).unwrap().len(), 1);
 }

@@ -49,7 +49,10 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
             .env("DOORSTEP_CRASH_STORE", &path)
             .env("DOORSTEP_CRASH_HOUSEHOLD", h.id.as_str())
             .env("DOORSTEP_CRASH_WORKER", f.worker.id.as_str())
-            .env("DOORSTEP_CRASH_GRID", DocId::Grid(f.grid.id.clone()).to_string())
+            .env(
+                "DOORSTEP_CRASH_GRID",
+                DocId::Visits(f.micro_grid.id.clone(), Period::of(SystemClock.now_ms())).to_string(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

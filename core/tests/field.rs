@@ -303,7 +303,7 @@ fn compaction_keeps_every_record_and_its_history() {
         s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     }
     let before = s.dump_query_tables().unwrap();
-    let grid = DocId::Grid(f.grid.id.clone());
+    let grid = month_visits(&f);
     let bytes_before = s.save_document(&grid).unwrap();
     s.compact_all().unwrap();
     drop(s);
@@ -335,7 +335,7 @@ fn photos_are_kept_by_their_hash_and_only_metadata_enters_documents() {
     let recorded = s.record_visit(v).unwrap();
     assert_eq!(s.visit_history(&h.id, 1).unwrap()[0].photo_count, 1);
     assert_eq!(s.photos(recorded.id.as_str()).unwrap(), vec![meta.clone()]);
-    let doc = s.save_document(&DocId::Grid(f.grid.id.clone())).unwrap();
+    let doc = s.save_document(&month_visits(&f)).unwrap();
     assert!(doc.len() < 4_096, "photo bytes must not enter the document");
     assert!(matches!(
         s.import_photo(&dir.path().join("missing.jpg"), "image/jpeg", 1, 1, None, None),
@@ -395,14 +395,15 @@ fn a_phone_tracking_changes_lists_the_documents_a_write_or_a_merge_changed() {
 
     // What a merge brought in is listed once; a merge that brings nothing lists nothing.
     exchange(&mut office, &mut li);
-    let grid = DocId::Grid(f.grid.id.clone());
-    assert_eq!(li.take_changed_documents(), vec![DocId::Directory, grid.clone()]);
-    let bytes = office.save_document(&grid).unwrap();
-    li.merge_document(&grid, &bytes).unwrap();
+    let register = register(&f);
+    assert_eq!(li.take_changed_documents(), vec![DocId::Directory, register.clone()]);
+    let bytes = office.save_document(&register).unwrap();
+    li.merge_document(&register, &bytes).unwrap();
     assert!(li.take_changed_documents().is_empty());
 
     // A write lists its document; a refused write and compaction list nothing.
     li.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let grid = month_visits(&f);
     assert_eq!(li.take_changed_documents(), vec![grid.clone()]);
     let mut bad = visit(&h.id, &f.worker.id, VisitKind::Routine);
     bad.notes = "x".repeat(4_001);

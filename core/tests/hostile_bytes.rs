@@ -19,7 +19,7 @@ proptest! {
         let (mut s, f) = district(&dir.path().join("phone.sqlite"));
         let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
         s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
-        let grid = DocId::Grid(f.grid.id.clone());
+        let grid = month_visits(&f);
         let mut bytes = s.save_document(&grid).unwrap();
         for (at, value) in flips {
             let i = at.index(bytes.len());
@@ -41,7 +41,7 @@ proptest! {
     fn random_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, f) = district(&dir.path().join("phone.sqlite"));
-        let grid = DocId::Grid(f.grid.id.clone());
+        let grid = register(&f);
         prop_assert!(s.merge_document(&grid, &bytes).is_err());
         prop_assert!(s.document_ids().unwrap().iter().all(|d| d != &grid));
     }

@@ -132,7 +132,7 @@ fn a_phone_is_offered_only_what_both_may_hold() {
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
     let err = session.receive(&mut stranger, &doorstep_core::sync::refusal(&err)).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
-    assert!(!zhang.document_ids().unwrap().contains(&DocId::Grid(f.grid.id.clone())));
+    assert!(!zhang.document_ids().unwrap().contains(&register(&f)));
 }
 
 #[test]
@@ -454,8 +454,9 @@ fn a_peer_refuses_one_document_and_the_session_goes_on() {
     let session = pump_peer(&mut li, &mut vol).expect("the session goes on without the grid");
     assert!(session.is_done());
     let refused = session.progress().refused;
-    assert_eq!(refused.len(), 1, "{refused:?}");
-    assert_eq!((&refused[0].doc, refused[0].code.as_str()), (&DocId::Grid(f.grid.id.clone()), "forbidden_document"));
+    // Her micro-grid's register and its visits of the month: neither is hers any more.
+    let refused: Vec<_> = refused.iter().map(|r| (r.doc.clone(), r.code.as_str())).collect();
+    assert_eq!(refused, vec![(register(&f), "forbidden_document"), (month_visits(&f), "forbidden_document")]);
     assert!(li.report_state(&r.id).is_ok(), "the volunteer's report arrived");
     assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 0, "the grid's new visit did not go to her");
     assert_eq!(li.sync_status().unwrap().refused_documents, vec![], "a peer's refusal is not the server's");
@@ -470,7 +471,10 @@ fn a_peer_refuses_one_document_and_the_session_goes_on() {
     }
     assert!(session.progress().refused.is_empty());
     let told: Vec<_> = responder.refused().iter().map(|r| (r.doc.clone(), r.code.clone())).collect();
-    assert_eq!(told, vec![(DocId::Grid(f.grid.id.clone()), "forbidden_document".to_string())]);
+    assert_eq!(
+        told,
+        vec![(register(&f), "forbidden_document".to_string()), (month_visits(&f), "forbidden_document".to_string())]
+    );
     assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 0);
 }
 
@@ -482,7 +486,7 @@ fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
     household(&mut li, &f, "301", &[]);
-    let grid = DocId::Grid(f.grid.id.clone());
+    let grid = register(&f);
     let (_session, mut responder) = introduced(&mut vol, &mut li);
     let rejection =
         |doc: &DocId, code: &str, message: String| Rejection { doc: doc.to_string(), code: code.into(), message };
@@ -554,7 +558,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     let dir = TempDir::new().unwrap();
     let (mut office, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
-    let grid = DocId::Grid(f.grid.id.clone());
+    let grid = register(&f);
     // The volunteer's second phone (enrolled, so its changes pass), with a modified app, talks
     // to Li Na's through her first phone's session.
     let vol_actor = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
@@ -622,8 +626,8 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     assert!(li.report_state(&filed.id).is_ok(), "the report came with the refused grid");
     // A change over the limit that also breaks a rule is refused for the rule, with its message:
     // being large does not make it a refusal of the document alone.
-    let (_, visits) = attacker.get(ROOT, "visits").unwrap().unwrap();
-    attacker.put(&visits, "01JNOTAVISIT00000000000000", "x".repeat(60_000)).unwrap();
+    let (_, residents) = attacker.get(ROOT, "residents").unwrap().unwrap();
+    attacker.put(&residents, "01JNOTARESIDENT00000000000", "x".repeat(60_000)).unwrap();
     attacker.commit();
     let mut msg = attacker.sync().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
     let li_heads = AutoCommit::load(&li.save_document(&grid).unwrap()).unwrap().get_heads();
@@ -634,20 +638,19 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_record"), "{err}");
     // The grid is still there as it was.
     assert_eq!(li.households(&HouseholdFilter::default()).unwrap().len(), 1);
-    // Li Na's own visits fill what room is left, then are refused too (the server would refuse
-    // them), with the grid as it was.
+    // Li Na's own edits fill what room is left, then are refused too (the server would refuse
+    // them), with the register as it was.
     let mut written = 0;
     let full = loop {
-        let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
-        v.notes = "探访记录 ".repeat(800);
-        match li.record_visit(v) {
+        let notes = format!("{written} {}", "探访记录 ".repeat(300));
+        match li.update_household(&h.id, HouseholdUpdate { notes: Some(notes), ..Default::default() }) {
             Ok(_) => written += 1,
             Err(e) => break e,
         }
-        assert!(written < 1_000, "the grid never filled up");
+        assert!(written < 1_000, "the register never filled up");
     };
     assert!(matches!(&full, Error::InvalidInput { field: "document", .. }), "{full}");
-    assert_eq!(li.visit_history(&h.id, 0).unwrap().len(), written);
+    assert!(li.household(&h.id).unwrap().notes.starts_with(&format!("{} ", written - 1)));
     let mut light = report(&f, "Streetlight out at gate 2");
     light.reporter = f.worker.id.clone();
     let r = li.file_report(light).unwrap();
@@ -714,7 +717,8 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
             office.add_household(g, new).unwrap().id
         })
         .collect();
-    let docs: Vec<DocId> = grids.iter().map(|g| DocId::Grid(g.clone())).collect();
+    let month = Period::of(f.clock.now_ms());
+    let docs: Vec<DocId> = grids.iter().map(|g| DocId::Visits(g.clone(), month)).collect();
     let data = |b: &Batch| b.docs.iter().map(|e| e.data.len()).sum::<usize>();
     // Whole documents: the first always goes, the next only while the answer stays in budget.
     // Notes that do not compress (Automerge deflates the documents it sends).
@@ -729,14 +733,17 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
     };
     let mut fill = |office: &mut Store| {
         for h in &households {
-            for _ in 0..1_300 {
+            for _ in 0..1_299 {
                 let mut v = visit(h, &f.worker.id, VisitKind::Routine);
                 v.notes = notes();
                 office.record_visit(v).unwrap();
             }
         }
     };
-    // The phone holds the three grids while they are small, then falls behind by 5 MB on each.
+    // The phone holds the three grids' month while it is small, then falls behind by 5 MB on each.
+    for h in &households {
+        office.record_visit(visit(h, &f.worker.id, VisitKind::Routine)).unwrap();
+    }
     pump_server(&mut phone, &mut office).unwrap();
     fill(&mut office);
     let wants = Batch {

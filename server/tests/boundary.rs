@@ -149,7 +149,7 @@ fn rejected(w: &World, token: &str, batch: &wire::Batch, code: &str) {
 #[test]
 fn heads_for_a_document_the_device_may_not_read_are_refused() {
     let mut w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
     let digest = w.server.with_store(|s| {
         let mut am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
         wire::heads_digest(&am.get_heads())
@@ -193,11 +193,12 @@ fn heads_for_a_document_the_device_may_not_read_are_refused() {
 #[test]
 fn a_record_naming_another_user_as_its_author_is_refused() {
     let mut w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
+    let visits = month_visits(&w.people);
     let household = first_key(&w, &grid, "households");
     // The volunteer's phone writes a visit "by Li Na".
     let forged_visit = visit_json("01JFORGEDVISIT0000000000AA", &household, &w.people.li_na);
-    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+    let batch = hostile(&w, &visits, &w.volunteer.store, |am| {
         let visits = collection(am, "visits");
         am.put(&visits, "01JFORGEDVISIT0000000000AA", forged_visit.to_string()).unwrap();
     });
@@ -242,8 +243,10 @@ fn doorstep_genesis(doc: &DocId) -> AutoCommit {
     am.put(ROOT, "doc", doc.to_string()).unwrap();
     let names: &[&str] = match doc {
         DocId::Directory => &["units", "users", "devices", "categories", "visit_rules"],
-        DocId::Grid(_) => &["households", "residents", "visits"],
+        DocId::Register(_) => &["households", "residents"],
+        DocId::Visits(..) => &["visits"],
         DocId::Report(_) => &["header", "events"],
+        DocId::Grid(_) => &["households", "residents", "visits"],
     };
     for name in names {
         am.put_object(ROOT, *name, ObjType::Map).unwrap();
@@ -302,17 +305,17 @@ fn a_report_header_once_filed_is_never_rewritten() {
     });
     refused(&w, &w.courier.token.clone(), &batch, 403, "immutable_record");
     // Nor a visit, once written (Li Na rewriting her own visit's notes).
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let visits = month_visits(&w.people);
     let v = w.li.store.visit_history(&w.li.store.households(&HouseholdFilter::default()).unwrap()[0].id, 1).unwrap()[0]
         .clone();
     let visit_id = v.id.as_str().to_string();
     let mut full = w.server.with_store(|s| {
-        let am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
+        let am = AutoCommit::load(&s.save_document(&visits).unwrap()).unwrap();
         let (value, _) = am.get(collection(&am, "visits"), visit_id.as_str()).unwrap().unwrap();
         serde_json::from_str::<serde_json::Value>(&value.into_string().unwrap()).unwrap()
     });
     full["notes"] = "nobody came".into();
-    let batch = hostile(&w, &grid, &w.li.store, |am| {
+    let batch = hostile(&w, &visits, &w.li.store, |am| {
         let visits = collection(am, "visits");
         am.put(&visits, visit_id.as_str(), full.to_string()).unwrap();
     });
@@ -326,10 +329,12 @@ fn a_report_header_once_filed_is_never_rewritten() {
 #[test]
 fn replacing_a_collection_or_deleting_records_is_refused() {
     let w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
+    let visits = month_visits(&w.people);
     let token = w.volunteer.token.clone();
+    let doc_of = |name: &str| if name == "visits" { &visits } else { &grid };
     for name in ["households", "residents", "visits"] {
-        let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let batch = hostile(&w, doc_of(name), &w.volunteer.store, |am| {
             am.put_object(ROOT, name, ObjType::Map).unwrap();
         });
         refused(&w, &token, &batch, 403, "root_changed");
@@ -337,8 +342,8 @@ fn replacing_a_collection_or_deleting_records_is_refused() {
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| am.delete(ROOT, "doc").unwrap());
     refused(&w, &token, &batch, 403, "root_changed");
     for name in ["households", "residents", "visits"] {
-        let key = first_key(&w, &grid, name);
-        let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+        let key = first_key(&w, doc_of(name), name);
+        let batch = hostile(&w, doc_of(name), &w.volunteer.store, |am| {
             let map = collection(am, name);
             am.delete(&map, key.as_str()).unwrap();
         });
@@ -355,11 +360,12 @@ fn replacing_a_collection_or_deleting_records_is_refused() {
 #[test]
 fn records_that_do_not_parse_are_refused_naming_the_record() {
     let w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
+    let visits = month_visits(&w.people);
     let household = first_key(&w, &grid, "households");
     let token = w.volunteer.token.clone();
     let good = visit_json("01JBADVISIT000000000000000", &household, &w.people.volunteer);
-    let as_text = hostile(&w, &grid, &w.volunteer.store, |am| {
+    let as_text = hostile(&w, &visits, &w.volunteer.store, |am| {
         let visits = collection(am, "visits");
         let t = am.put_object(&visits, "01JBADVISIT000000000000000", ObjType::Text).unwrap();
         am.splice_text(&t, 0, 0, &good.to_string()).unwrap();
@@ -370,8 +376,8 @@ fn records_that_do_not_parse_are_refused_naming_the_record() {
     unknown_kind["kind"] = "teleport".into();
     for (name, batch) in [
         ("a Text object", as_text),
-        ("a field of the wrong type", put_visit(&w, &grid, &wrong_type)),
-        ("an unknown enum value", put_visit(&w, &grid, &unknown_kind)),
+        ("a field of the wrong type", put_visit(&w, &visits, &wrong_type)),
+        ("an unknown enum value", put_visit(&w, &visits, &unknown_kind)),
     ] {
         let before = server_state(&w.server);
         let (status, code, body) = post(&w, &token, &batch);
@@ -379,16 +385,16 @@ fn records_that_do_not_parse_are_refused_naming_the_record() {
         let message =
             serde_json::from_slice::<serde_json::Value>(&body).unwrap()["message"].as_str().unwrap().to_string();
         assert!(message.contains("01JBADVISIT000000000000000") && message.contains("visits"), "{name}: {message}");
-        assert!(message.contains(&grid.to_string()), "{message}");
+        assert!(message.contains(&visits.to_string()), "{message}");
         assert_eq!(server_state(&w.server), before);
     }
     // A value the server cannot take is never repeated in the refusal (it may be personal).
     let mut personal = good.clone();
     personal["kind"] = "Zhao Guilan 13800138000".into();
-    refused(&w, &token, &put_visit(&w, &grid, &personal), 400, "bad_record");
+    refused(&w, &token, &put_visit(&w, &visits, &personal), 400, "bad_record");
     personal["kind"] = "routine".into();
     personal["at"] = "410105194203150028".into();
-    refused(&w, &token, &put_visit(&w, &grid, &personal), 400, "bad_record");
+    refused(&w, &token, &put_visit(&w, &visits, &personal), 400, "bad_record");
     // A household whose risk colour is not one there is, and one moved to another grid.
     let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
         let households = collection(am, "households");
@@ -416,13 +422,14 @@ fn put_visit(w: &World, grid: &DocId, visit: &serde_json::Value) -> wire::Batch 
 #[test]
 fn changes_records_and_documents_over_their_limits_are_refused() {
     let w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
+    let visits = month_visits(&w.people);
     let household = first_key(&w, &grid, "households");
     let token = w.volunteer.token.clone();
     // Notes far past the 4,000-character limit of a visit.
     let mut long = visit_json("01JLONGVISIT00000000000000", &household, &w.people.volunteer);
     long["notes"] = "x".repeat(5_000).into();
-    let batch = put_visit(&w, &grid, &long);
+    let batch = put_visit(&w, &visits, &long);
     let (status, code, _) = post(&w, &token, &batch);
     assert_eq!((status, code.as_str()), (400, "bad_record"));
     // A household field of 100 KB, and a visit of 100 KB: over the record limit (64 KiB), within
@@ -440,9 +447,9 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
     let mut huge = long.clone();
     huge["id"] = "01JHUGEVISIT00000000000000".into();
     huge["notes"] = "z".repeat(100_000).into();
-    rejected(&w, &token, &put_visit(&w, &grid, &huge), "too_large");
+    rejected(&w, &token, &put_visit(&w, &visits, &huge), "too_large");
     // Under a key that is someone's name and phone number: the refusal does not repeat the key.
-    let batch = hostile(&w, &grid, &w.volunteer.store, |am| {
+    let batch = hostile(&w, &visits, &w.volunteer.store, |am| {
         let visits = collection(am, "visits");
         am.put(&visits, "Zhao Guilan 13800138000", "z".repeat(100_000)).unwrap();
     });
@@ -462,7 +469,7 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
 #[test]
 fn a_thousand_wants_for_one_grid_are_answered_once() {
     let w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
     let want = wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![] };
     let batch = wire::Batch { docs: vec![want; 1_000], ..Default::default() };
     let (status, _, body) = post(&w, &w.li.token.clone(), &batch);
@@ -477,12 +484,14 @@ fn a_thousand_wants_for_one_grid_are_answered_once() {
 #[test]
 fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
     let mut w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
+    let visits = month_visits(&w.people);
     // The volunteer's phone holds the grid after its sync.
     assert!(!w.volunteer.store.households(&HouseholdFilter::default()).unwrap().is_empty());
     let household = first_key(&w, &grid, "households");
     let household_key = household.clone();
     let base = w.volunteer.store.save_document(&grid).unwrap();
+    let visits_base = w.volunteer.store.save_document(&visits).unwrap();
     let forged = visit_json("01JPEERFORGED0000000000000", &household_key, &w.people.li_na);
     type Edit = Box<dyn Fn(&mut AutoCommit)>;
     let li_actor = actor(&w.li.store);
@@ -524,12 +533,13 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
     ];
     for (code, edit) in attacks {
         // The volunteer's phone, running a modified app that writes with its own actor, meets
-        // Li Na's phone in the stairwell and sends the grid whole.
-        let mut am = AutoCommit::load(&base).unwrap().with_actor(actor(&w.volunteer.store));
+        // Li Na's phone in the stairwell and sends the register (or the month's visits) whole.
+        let (grid, base) = if code == "forged_author" { (&visits, &visits_base) } else { (&grid, &base) };
+        let mut am = AutoCommit::load(base).unwrap().with_actor(actor(&w.volunteer.store));
         edit(&mut am);
         am.commit();
         let before = w.li.store.dump_query_tables().unwrap();
-        let saved = w.li.store.save_document(&grid).unwrap();
+        let saved = w.li.store.save_document(grid).unwrap();
         let mut responder = PeerResponder::new(&w.li.store).unwrap();
         let mut session = Session::with_peer(&mut w.volunteer.store).unwrap();
         let hello = session.next_message(&mut w.volunteer.store).unwrap().unwrap();
@@ -545,7 +555,7 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
             other => panic!("{code}: {other:?}"),
         }
         assert_eq!(w.li.store.dump_query_tables().unwrap(), before);
-        assert_eq!(w.li.store.save_document(&grid).unwrap(), saved);
+        assert_eq!(w.li.store.save_document(grid).unwrap(), saved);
     }
 }
 
@@ -574,8 +584,10 @@ fn a_request_naming_more_documents_than_a_session_sends_is_refused() {
 #[test]
 fn changes_whose_dependencies_are_held_back_are_not_kept_in_memory() {
     let w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
+    let visits = month_visits(&w.people);
     let household = first_key(&w, &grid, "households");
+    let grid = visits;
     let base = w.server.with_store(|s| s.save_document(&grid).unwrap());
     let mut am = AutoCommit::load(&base).unwrap().with_actor(actor(&w.li.store));
     let heads = am.get_heads();
@@ -611,7 +623,7 @@ fn changes_whose_dependencies_are_held_back_are_not_kept_in_memory() {
 #[test]
 fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
     let mut w = world();
-    let grid = DocId::Grid(w.people.grid.id.clone());
+    let grid = register(&w.people);
     let household = first_key(&w, &grid, "households");
     // A new report, saved whole with an extra change whose dependency is held back: Automerge
     // would queue it unchecked and apply it once the dependency came.

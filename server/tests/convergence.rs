@@ -391,7 +391,8 @@ impl World {
         let other_user = self.phones[(p + 1) % PHONES].user.id.clone();
         let other_user =
             if other_user == self.phones[p].user.id { self.people.supervisor.id.clone() } else { other_user };
-        let grid = DocId::Grid(self.people.grid.id.clone());
+        let register = DocId::Register(self.people.micro_grid.id.clone());
+        let visits = DocId::Visits(self.people.micro_grid.id.clone(), Period::of(self.clock.now_ms()));
         let phone = &mut self.phones[p].store;
         let actor = automerge::ActorId::from(hex(&phone.actor_id()));
         let reports = phone.reports(&ReportFilter::default()).unwrap();
@@ -400,7 +401,8 @@ impl World {
                 Some(r) => DocId::Report(r.id.clone()),
                 None => return,
             },
-            _ => grid.clone(),
+            Attack::ForgedVisit | Attack::WrongType | Attack::ReplaceMap(2) => visits.clone(),
+            _ => register.clone(),
         };
         let Ok(bytes) = phone.save_document(&doc) else { return };
         let mut am = automerge::AutoCommit::load(&bytes).unwrap().with_actor(actor);
@@ -409,7 +411,10 @@ impl World {
         let forged_id = VisitId::generate().as_str().to_string();
         let expected = match attack {
             Attack::ForgedVisit => {
-                let Some(h) = first(&am, "households") else { return };
+                let Some(h) = phone.households(&HouseholdFilter::default()).unwrap().first().map(|h| h.id.to_string())
+                else {
+                    return;
+                };
                 let v = serde_json::json!({"id": forged_id, "household": h, "worker": other_user.as_str(),
                     "at": self.clock.now_ms(), "kind": "routine", "outcome": "all_well"});
                 am.put(map(&am, "visits"), forged_id.as_str(), v.to_string()).unwrap();

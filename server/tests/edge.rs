@@ -384,7 +384,7 @@ fn every_error_is_json_with_a_documented_code() {
 fn the_admin_imports_a_document_over_2_mib_and_the_body_limit_is_the_configured_one() {
     let d = district(|c| c.max_body_bytes = 6 << 20);
     // The office's grid after a busy year: 1,300 visits with long notes that hardly compress.
-    let grid = DocId::Grid(d.people.grid.id.clone());
+    let grid = DocId::Visits(d.people.micro_grid.id.clone(), Period::of(SystemClock.now_ms()));
     let url = format!("{}/v1/admin/documents?doc={grid}", d.server.url());
     let mut office = Store::open(d.dir.path().join("office.sqlite"), OpenOptions::default()).unwrap();
     let h = household(&mut office, &d.people, "301");

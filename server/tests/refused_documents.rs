@@ -24,7 +24,7 @@ fn a_worker_moved_to_another_grid_still_syncs_everything_else() {
     let r = report(&mut li, &p, &p.li_na, "Broken handrail on stair 2");
     office.move_user(&p.li_na.id, &p.other_grid.id).unwrap();
     seed(&server, &mut office);
-    let grid = DocId::Grid(p.grid.id.clone());
+    let grid = month_visits(&p);
 
     let progress = client.sync(&mut li).expect("the session goes on without the old grid");
     assert_eq!(progress.refused.len(), 1, "{:?}", progress.refused);
@@ -71,7 +71,7 @@ fn a_request_with_a_forbidden_document_is_answered_for_the_others() {
     let code = enrolment_code(&server, &p.courier);
     let courier = Store::open(dir.path().join("courier.sqlite"), OpenOptions::default()).unwrap();
     let reg = sync::http::ServerClient::new(&server.url()).unwrap().register(&code, &courier, "courier").unwrap();
-    let grid = DocId::Grid(p.grid.id.clone());
+    let grid = register(&p);
     let batch = wire::Batch {
         cursor: Some(0),
         docs: vec![

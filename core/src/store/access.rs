@@ -5,10 +5,14 @@
 //! loaded to decide.
 //!
 //! * `directory`: everyone signed in reads it; only admins change it.
-//! * `grid/<id>`: the people working in the grid (its grid workers, the volunteers of its
-//!   micro-grids) and everyone assigned to a unit above it (community, street, district).
-//! * `report/<id>`: its reporter, whoever may hold the report's grid, and a department handler
-//!   the report was dispatched to (by user id or department name).
+//! * `register/<unit>` and `visits/<unit>/<month>`: whoever is assigned to that unit or to a unit
+//!   above it — a micro-grid's volunteer holds that micro-grid's only; the grid's workers hold
+//!   every micro-grid of the grid (and the grid's own register); community, street and district
+//!   supervisors everything below them.
+//! * `report/<id>`: its reporter, whoever works in the report's grid (its workers, the volunteers
+//!   of its micro-grids, the supervisors above), and a department handler the report was
+//!   dispatched to (by user id or department name).
+//! * `grid/<id>` (the old layout): whoever works in the grid, as a report's grid.
 //! * Admins hold and change everything. Deleted and unknown users nothing.
 
 use rusqlite::OptionalExtension;
@@ -37,6 +41,7 @@ impl Store {
         }
         match doc {
             DocId::Directory => Ok(true),
+            DocId::Register(unit) | DocId::Visits(unit, _) => holds(&self.conn, m.role, &m.unit, unit.as_str()),
             DocId::Grid(grid) => self.covers(&m, grid.as_str()),
             DocId::Report(report) => {
                 let row: Option<(String, Option<String>)> = self
@@ -65,7 +70,7 @@ impl Store {
         let Some(m) = self.member(user)? else { return Ok(false) };
         match doc {
             DocId::Directory => Ok(m.role == Role::Admin),
-            DocId::Grid(_) => self.may_read(user, doc),
+            DocId::Register(_) | DocId::Visits(..) | DocId::Grid(_) => self.may_read(user, doc),
             DocId::Report(report) => {
                 let known: bool = self
                     .conn
@@ -145,33 +150,43 @@ impl Store {
     }
 }
 
+/// Whether someone with `role` assigned to `unit` holds the register (and visits) of `target`:
+/// `unit` is `target` or a unit above it (flowing reporters and department handlers hold none).
+fn holds(conn: &rusqlite::Connection, role: Role, unit: &str, target: &str) -> Result<bool> {
+    match role {
+        Role::Admin => return Ok(true),
+        Role::FlowingReporter | Role::DepartmentHandler => return Ok(false),
+        Role::GridWorker | Role::MicroGridVolunteer | Role::Supervisor => {}
+    }
+    // At most district → street → community → grid → micro-grid.
+    let mut at = Some(target.to_string());
+    for _ in 0..8 {
+        match at {
+            Some(u) if u == unit => return Ok(true),
+            Some(u) => at = parent_of(conn, &u)?,
+            None => break,
+        }
+    }
+    Ok(false)
+}
+
+fn parent_of(conn: &rusqlite::Connection, id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT parent_id FROM units WHERE id = ?1 AND deleted = 0")?
+        .query_row([id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
 /// Whether someone with `role` working in `unit` works in `grid`, in one of its micro-grids, or
-/// in a unit above it (flowing reporters and department handlers work in no grid).
+/// in a unit above it (flowing reporters and department handlers work in no grid): who may hold
+/// the grid's reports.
 pub(crate) fn covers(conn: &rusqlite::Connection, role: Role, unit: &str, grid: &str) -> Result<bool> {
     match role {
         Role::Admin => return Ok(true),
         Role::FlowingReporter | Role::DepartmentHandler => return Ok(false),
         Role::GridWorker | Role::MicroGridVolunteer | Role::Supervisor => {}
     }
-    let parent_of = |id: &str| -> Result<Option<String>> {
-        Ok(conn
-            .prepare_cached("SELECT parent_id FROM units WHERE id = ?1 AND deleted = 0")?
-            .query_row([id], |r| r.get::<_, Option<String>>(0))
-            .optional()?
-            .flatten())
-    };
-    // Their micro-grid lies in the grid.
-    if parent_of(unit)?.as_deref() == Some(grid) {
-        return Ok(true);
-    }
-    // The grid itself, or a unit above it (at most district → street → community → grid).
-    let mut at = Some(grid.to_string());
-    for _ in 0..8 {
-        match at {
-            Some(u) if u == unit => return Ok(true),
-            Some(u) => at = parent_of(&u)?,
-            None => break,
-        }
-    }
-    Ok(false)
+    // Their micro-grid lies in the grid, or they hold the grid's register.
+    Ok(parent_of(conn, unit)?.as_deref() == Some(grid) || holds(conn, role, unit, grid)?)
 }

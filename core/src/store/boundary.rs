@@ -26,6 +26,8 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Change, ObjType, ReadDoc, ScalarValue, Value};
 use serde::de::DeserializeOwned;
 
+use rusqlite::OptionalExtension;
+
 use super::Store;
 use crate::directory::{Category, Device, Role, Unit, User};
 use crate::document::{genesis_actor, genesis_hash, Doc, DocId, Touched, HEADER_KEY};
@@ -71,7 +73,7 @@ enum ValueKind {
 
 fn layout(doc: &DocId, collection: &str) -> Layout {
     match (doc, collection) {
-        (DocId::Grid(_), "visits") => Layout::Value(ValueKind::Visit),
+        (DocId::Visits(..) | DocId::Grid(_), "visits") => Layout::Value(ValueKind::Visit),
         (DocId::Report(_), "header") => Layout::Value(ValueKind::Header),
         (DocId::Report(_), "events") => Layout::Value(ValueKind::Event),
         (DocId::Directory, "visit_rules") => Layout::Int,
@@ -127,6 +129,16 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
             if matches!(op.action, OpType::Make(ObjType::Map)) {
                 made.insert(OpId(c.start_op.get() + i as u64, c.actor_id.clone()));
             }
+        }
+    }
+    if let DocId::Visits(_, period) = doc {
+        // The change's own time: an honest phone wrote it while the month was open by its clock
+        // (it writes a late visit into the current month), whenever it syncs.
+        if expanded.iter().any(|c| c.time.saturating_mul(1000) >= period.closes_at()) {
+            return Err(Error::refused(
+                "period_closed",
+                format!("{doc} closed for writing on {}; new visits go to the current month", period.closes_at()),
+            ));
         }
     }
     for expanded in &expanded {
@@ -186,7 +198,17 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                             text.len()
                         )));
                     }
-                    let author = check_value(doc, collection, &key, kind, text)?;
+                    let (author, household) = check_value(doc, collection, &key, kind, text)?;
+                    if let (DocId::Visits(unit, _), Some(household)) = (doc, household) {
+                        if store.register_of(&household)?.is_some_and(|r| &r != unit) {
+                            return Err(bad_record(
+                                doc,
+                                collection,
+                                &key,
+                                "its household is kept in another register than this document's",
+                            ));
+                        }
+                    }
                     match &before {
                         Some(old) => check_rewrite(doc, collection, &key, kind, old, text)?,
                         None if authors == Authors::Verified => {
@@ -292,8 +314,14 @@ fn check_field_op(doc: &DocId, action: &OpType) -> Result<()> {
 }
 
 /// Parses a write-once record as its collection holds it and checks it as a local write would;
-/// returns the user it names as its author.
-fn check_value(doc: &DocId, collection: &str, key: &str, kind: ValueKind, text: &str) -> Result<String> {
+/// returns the user it names as its author (and, for a visit, its household).
+fn check_value(
+    doc: &DocId,
+    collection: &str,
+    key: &str,
+    kind: ValueKind,
+    text: &str,
+) -> Result<(String, Option<crate::ids::HouseholdId>)> {
     let bad = |why: String| bad_record(doc, collection, key, &why);
     match kind {
         ValueKind::Visit => {
@@ -302,7 +330,7 @@ fn check_value(doc: &DocId, collection: &str, key: &str, kind: ValueKind, text: 
                 return Err(bad("its id is not its key".into()));
             }
             v.validate().map_err(|e| bad(e.to_string()))?;
-            Ok(v.worker.as_str().to_string())
+            Ok((v.worker.as_str().to_string(), Some(v.household)))
         }
         ValueKind::Header => {
             let r: Report = parse(text).map_err(bad)?;
@@ -310,7 +338,7 @@ fn check_value(doc: &DocId, collection: &str, key: &str, kind: ValueKind, text: 
                 return Err(bad("it is not the header of this report".into()));
             }
             r.validate().map_err(|e| bad(e.to_string()))?;
-            Ok(r.reporter.as_str().to_string())
+            Ok((r.reporter.as_str().to_string(), None))
         }
         ValueKind::Event => {
             let e: ReportEvent = parse(text).map_err(bad)?;
@@ -318,7 +346,7 @@ fn check_value(doc: &DocId, collection: &str, key: &str, kind: ValueKind, text: 
                 return Err(bad("its id is not its key".into()));
             }
             e.validate().map_err(|e| bad(e.to_string()))?;
-            Ok(e.author.as_str().to_string())
+            Ok((e.author.as_str().to_string(), None))
         }
     }
 }
@@ -405,6 +433,13 @@ fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Re
         e => e,
     };
     match (&doc.id, collection) {
+        (DocId::Register(unit), "households") => {
+            let h: Household = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
+            if h.id.as_str() != key || h.register() != unit || !store.lies_in(unit, &h.grid)? {
+                return Err(bad("its id, grid or micro-grid is not the one of this register"));
+            }
+            h.validate().map_err(|e| bad(&e.to_string()))
+        }
         (DocId::Grid(grid), "households") => {
             let h: Household = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             if h.id.as_str() != key || &h.grid != grid {
@@ -412,10 +447,10 @@ fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Re
             }
             h.validate().map_err(|e| bad(&e.to_string()))
         }
-        (DocId::Grid(_), "residents") => {
+        (DocId::Register(_) | DocId::Grid(_), "residents") => {
             let r: Resident = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             if r.id.as_str() != key || !doc.has_key("households", r.household.as_str())? {
-                return Err(bad("its id or household is not one of this grid"));
+                return Err(bad("its id or household is not one of this register"));
             }
             r.validate(super::year_of(store.now())).map_err(|e| bad(&e.to_string()))
         }
@@ -514,7 +549,6 @@ impl Store {
     /// The user (and role) of the device writing with `actor` (hex), revoked devices and
     /// deleted users included: authorship of what a device wrote before stays its user's.
     pub(crate) fn author_of_actor(&self, actor: &str) -> Result<Option<(String, Role)>> {
-        use rusqlite::OptionalExtension;
         let row: Option<(String, Option<String>)> = self
             .conn
             .prepare_cached(
@@ -527,6 +561,32 @@ impl Store {
 
     /// Bytes a stored document takes (snapshot and change rows): what the document limit counts.
     /// A document in memory knows it; otherwise the rows are summed, without loading it.
+    /// The unit whose register holds a household this store knows (alive or not).
+    fn register_of(&self, household: &crate::ids::HouseholdId) -> Result<Option<crate::ids::UnitId>> {
+        let unit: Option<String> = self
+            .conn
+            .prepare_cached("SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1")?
+            .query_row([household.as_str()], |r| r.get(0))
+            .optional()?;
+        unit.map(|u| crate::ids::UnitId::parse(&u)).transpose()
+    }
+
+    /// Whether the register unit `unit` lies in `grid` as the directory says (the grid itself or
+    /// one of its micro-grids). A unit this store's directory does not know yet passes.
+    fn lies_in(&self, unit: &crate::ids::UnitId, grid: &crate::ids::UnitId) -> Result<bool> {
+        let row: Option<(String, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT kind, parent_id FROM units WHERE id = ?1")?
+            .query_row([unit.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(match row {
+            None => true,
+            Some((kind, _)) if kind == "grid" => unit == grid,
+            Some((kind, parent)) if kind == "micro_grid" => parent.as_deref() == Some(grid.as_str()),
+            Some(_) => false,
+        })
+    }
+
     pub(crate) fn stored_document_bytes(&self, id: &DocId) -> Result<usize> {
         if let Some(doc) = self.docs.get(id).filter(|d| d.persisted) {
             return Ok(doc.stored_bytes);

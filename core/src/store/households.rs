@@ -11,7 +11,8 @@ use crate::household::{Household, HouseholdUpdate, NewHousehold, NewResident, Re
 use crate::ids::{HouseholdId, ResidentId, UnitId};
 
 impl Store {
-    /// Registers a household in a grid (optionally in one of its micro-grids).
+    /// Registers a household in a grid (optionally in one of its micro-grids): a new record in
+    /// that micro-grid's register (or the grid's, for a household in none).
     pub fn add_household(&mut self, grid: &UnitId, new: NewHousehold) -> Result<Household> {
         self.require_unit(grid, UnitKind::Grid, "grid")?;
         if let Some(m) = &new.micro_grid {
@@ -28,41 +29,96 @@ impl Store {
             notes: new.notes,
             created_at: self.now(),
             deleted: false,
+            moved_to: None,
         };
         h.validate()?;
-        self.write(
-            &DocId::Grid(grid.clone()),
-            |d| d.put_map("households", h.id.as_str(), &h),
-            |ix, _| ix.household(&h),
-        )?;
+        self.write_household(&h)?;
         Ok(h)
     }
 
     /// Changes some fields of a household; fields left `None` are untouched, so an edit made on
-    /// another phone to other fields merges with this one.
+    /// another phone to other fields merges with this one. A new micro-grid moves the household
+    /// (and its residents) to that micro-grid's register, leaving a tombstone in the old one.
     pub fn update_household(&mut self, id: &HouseholdId, update: HouseholdUpdate) -> Result<Household> {
-        let grid = self.household_grid(id)?;
-        if let Some(Some(m)) = &update.micro_grid {
-            self.require_micro_grid_of(m, &grid)?;
-        }
-        let doc_id = DocId::Grid(grid);
+        let doc_id = self.household_register(id)?;
         let mut h = self.load_household(&doc_id, id)?;
+        let old = h.clone();
+        if let Some(Some(m)) = &update.micro_grid {
+            self.require_micro_grid_of(m, &h.grid)?;
+        }
         h.apply(update);
         h.validate()?;
-        self.write(&doc_id, |d| d.put_map("households", h.id.as_str(), &h), |ix, _| ix.household(&h))?;
+        if h.register() == old.register() {
+            self.write_household(&h)?;
+        } else {
+            self.move_household(old, &h)?;
+        }
         Ok(h)
     }
 
     /// Deletes a household by tombstone: its history stays in the document.
     pub fn delete_household(&mut self, id: &HouseholdId) -> Result<()> {
-        let doc_id = DocId::Grid(self.household_grid(id)?);
+        let doc_id = self.household_register(id)?;
         let mut h = self.load_household(&doc_id, id)?;
         h.deleted = true;
-        self.write(&doc_id, |d| d.put_map("households", h.id.as_str(), &h), |ix, _| ix.household(&h))
+        self.write_household(&h)
+    }
+
+    /// Writes the household and its residents into the register of its new micro-grid first,
+    /// then the tombstones into the old one: a crash between the two leaves it in both (the live
+    /// copy is what every table shows), never in neither.
+    fn move_household(&mut self, mut old: Household, moved: &Household) -> Result<()> {
+        let from = DocId::Register(old.register().clone());
+        let residents: Vec<Resident> = {
+            let doc = self.doc(&from)?;
+            let mut all = Vec::new();
+            for key in doc.keys("residents")? {
+                if let Some(r) = doc.get_map::<Resident>("residents", &key)? {
+                    if r.household == old.id && !r.deleted {
+                        all.push(r);
+                    }
+                }
+            }
+            all
+        };
+        let to = DocId::Register(moved.register().clone());
+        self.write(
+            &to,
+            |d| {
+                d.put_map("households", moved.id.as_str(), moved)?;
+                residents.iter().try_for_each(|r| d.put_map("residents", r.id.as_str(), r))
+            },
+            |ix, d| {
+                ix.household(&d.id, moved)?;
+                residents.iter().try_for_each(|r| ix.resident(&d.id, moved.grid.as_str(), r))
+            },
+        )?;
+        old.deleted = true;
+        old.moved_to = Some(moved.register().clone());
+        self.write(
+            &from,
+            |d| {
+                d.put_map("households", old.id.as_str(), &old)?;
+                residents
+                    .iter()
+                    .try_for_each(|r| d.put_map("residents", r.id.as_str(), &Resident { deleted: true, ..r.clone() }))
+            },
+            |ix, d| {
+                ix.household(&d.id, &old)?;
+                residents
+                    .iter()
+                    .try_for_each(|r| ix.resident(&d.id, old.grid.as_str(), &Resident { deleted: true, ..r.clone() }))
+            },
+        )
+    }
+
+    fn write_household(&mut self, h: &Household) -> Result<()> {
+        let doc_id = DocId::Register(h.register().clone());
+        self.write(&doc_id, |d| d.put_map("households", h.id.as_str(), h), |ix, d| ix.household(&d.id, h))
     }
 
     pub fn add_resident(&mut self, new: NewResident) -> Result<Resident> {
-        let grid = self.household_grid(&new.household)?;
+        let doc_id = self.household_register(&new.household)?;
         let r = Resident {
             id: ResidentId::generate(),
             household: new.household,
@@ -74,7 +130,7 @@ impl Store {
             deleted: false,
         };
         r.validate(year_of(self.now()))?;
-        self.write_resident(DocId::Grid(grid), r)
+        self.write_resident(doc_id, r)
     }
 
     /// Corrects a resident's entry (a new phone number, a corrected birth year…).
@@ -93,19 +149,46 @@ impl Store {
     }
 
     fn load_resident(&mut self, id: &ResidentId) -> Result<(DocId, Resident)> {
-        let grid: Option<String> = self
+        let doc: Option<String> = self
             .conn
-            .query_row("SELECT grid_id FROM residents WHERE id = ?1 AND deleted = 0", [id.as_str()], |r| r.get(0))
+            .query_row("SELECT doc_id FROM residents WHERE id = ?1 AND deleted = 0", [id.as_str()], |r| r.get(0))
             .optional()?;
-        let doc_id = DocId::Grid(UnitId::parse(&grid.ok_or_else(|| Error::not_found("resident", id))?)?);
+        let doc_id = writable_register(&doc.ok_or_else(|| Error::not_found("resident", id))?)?;
         let r = self.doc(&doc_id)?.get_map::<Resident>("residents", id.as_str())?;
         Ok((doc_id, r.ok_or_else(|| Error::not_found("resident", id))?))
     }
 
     fn write_resident(&mut self, doc_id: DocId, r: Resident) -> Result<Resident> {
-        let DocId::Grid(grid) = &doc_id else { unreachable!("residents live in grid documents") };
-        let g = grid.as_str().to_owned();
-        self.write(&doc_id, |d| d.put_map("residents", r.id.as_str(), &r), |ix, _| ix.resident(&g, &r))?;
+        let grid: String = self
+            .conn
+            .query_row("SELECT grid_id FROM households WHERE id = ?1", [r.household.as_str()], |row| row.get(0))
+            .optional()?
+            .ok_or_else(|| Error::not_found("household", &r.household))?;
+        self.write(&doc_id, |d| d.put_map("residents", r.id.as_str(), &r), |ix, d| ix.resident(&d.id, &grid, &r))?;
         Ok(r)
+    }
+
+    /// The register document a household is kept in, to be written to.
+    pub(super) fn household_register(&self, id: &HouseholdId) -> Result<DocId> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc_id FROM households WHERE id = ?1 AND deleted = 0")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?;
+        writable_register(&doc.ok_or_else(|| Error::not_found("household", id))?)
+    }
+}
+
+/// The register named by a query-table row. A row that still comes from a grid document of the
+/// old layout (a phone upgraded before the server converted its grid) is read-only until the
+/// converted register arrives with the next sync: writing the record anew here would collide with
+/// the server's conversion of it.
+fn writable_register(doc: &str) -> Result<DocId> {
+    match DocId::parse(doc)? {
+        id @ DocId::Register(_) => Ok(id),
+        _ => Err(Error::invalid(
+            "household",
+            "it is still kept in the old grid layout; sync with the server once before changing it",
+        )),
     }
 }

@@ -20,6 +20,30 @@ use crate::photo::PhotoMeta;
 use crate::report::{Report, ReportEvent};
 use crate::visit::{Visit, VisitKind};
 
+/// The condition under which a row from the document `excluded.doc_id` replaces the row of the
+/// same record from `<table>.doc_id`: always from the same document; otherwise a live record over
+/// a tombstone, and never an old grid document's over a newer document's.
+macro_rules! takes_over {
+    ($table:literal) => {
+        concat!(
+            $table,
+            ".doc_id = excluded.doc_id OR (excluded.deleted = 0
+             AND (excluded.doc_id NOT LIKE 'grid/%' OR ",
+            $table,
+            ".doc_id LIKE 'grid/%'))"
+        )
+    };
+}
+
+/// Whether a household record sits in the document its units say it belongs in.
+fn belongs_in(doc: &DocId, h: &Household) -> bool {
+    match doc {
+        DocId::Register(unit) => h.register() == unit,
+        DocId::Grid(grid) => &h.grid == grid,
+        _ => false,
+    }
+}
+
 pub(crate) struct Indexer<'t> {
     tx: &'t Transaction<'t>,
     rules: &'t VisitRules,
@@ -92,36 +116,49 @@ impl<'t> Indexer<'t> {
                     }
                 }
             }
-            (DocId::Grid(grid), "households") => {
+            (DocId::Register(_) | DocId::Grid(_), "households") => {
                 match readable(self.tx, doc, "households", key, doc.get_map::<Household>("households", key))? {
-                    Some(h) if h.id.as_str() == key && &h.grid == grid => self.household(&h),
-                    _ => {
-                        self.delete_household(key)?;
-                        Ok(())
-                    }
+                    Some(h) if h.id.as_str() == key && belongs_in(&doc.id, &h) => self.household(&doc.id, &h),
+                    _ => self.delete_household(&doc.id, key),
                 }
             }
-            (DocId::Grid(grid), "residents") => {
+            (DocId::Register(_) | DocId::Grid(_), "residents") => {
                 match readable(self.tx, doc, "residents", key, doc.get_map::<Resident>("residents", key))? {
-                    Some(r) if r.id.as_str() == key && doc.has_key("households", r.household.as_str())? => {
-                        self.resident(grid.as_str(), &r)
+                    Some(r) if r.id.as_str() == key => {
+                        match doc.get_map::<Household>("households", r.household.as_str()).ok().flatten() {
+                            Some(h) => self.resident(&doc.id, h.grid.as_str(), &r),
+                            None => self.delete_from_doc("residents", &doc.id, key),
+                        }
                     }
-                    _ => self.delete("residents", key),
+                    _ => self.delete_from_doc("residents", &doc.id, key),
                 }
             }
-            (DocId::Grid(grid), "visits") => {
+            (DocId::Visits(..) | DocId::Grid(_), "visits") => {
                 let old_household: Option<String> = self
                     .tx
                     .query_row("SELECT household_id FROM visits WHERE id = ?1", [key], |r| r.get(0))
                     .optional()?;
                 self.due.extend(old_household);
-                match readable(self.tx, doc, "visits", key, doc.get_value::<Visit>("visits", key))? {
-                    Some(v) if v.id.as_str() == key && doc.has_key("households", v.household.as_str())? => {
-                        self.visit(&doc.id, grid.as_str(), &v, false)
-                    }
+                let visit = readable(self.tx, doc, "visits", key, doc.get_value::<Visit>("visits", key))?;
+                // A visit counts for the register its document belongs to: a period document's
+                // unit, or (old layout) the register of its household in the same grid document.
+                let unit = match (&doc.id, &visit) {
+                    (DocId::Visits(unit, _), _) => Some(unit.clone()),
+                    (_, Some(v)) => doc
+                        .get_map::<Household>("households", v.household.as_str())
+                        .ok()
+                        .flatten()
+                        .map(|h| h.register().clone()),
+                    _ => None,
+                };
+                match (visit, unit) {
+                    (Some(v), Some(unit)) if v.id.as_str() == key => self.visit(&doc.id, unit.as_str(), &v, false),
                     _ => {
-                        self.delete("visits", key)?;
-                        self.tx.execute("DELETE FROM photos WHERE owner_id = ?1", [key])?;
+                        self.delete_from_doc("visits", &doc.id, key)?;
+                        self.tx.execute(
+                            "DELETE FROM photos WHERE owner_id = ?1 AND doc_id = ?2",
+                            params![key, doc.id.to_string()],
+                        )?;
                         Ok(())
                     }
                 }
@@ -157,32 +194,30 @@ impl<'t> Indexer<'t> {
             "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2",
             params![doc.id.to_string(), collection],
         )?;
-        let grid = match &doc.id {
-            DocId::Grid(g) => g.as_str().to_owned(),
-            _ => String::new(),
-        };
+        let doc_key = doc.id.to_string();
         match (&doc.id, collection) {
             (DocId::Directory, "units" | "users" | "devices" | "categories" | "visit_rules") => {
                 self.tx.execute(&format!("DELETE FROM {collection}"), [])?;
                 self.rules_changed |= collection == "visit_rules";
             }
-            (DocId::Grid(_), "households") => {
-                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE grid_id = ?1")?;
-                let ids = stmt.query_map([&grid], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            (DocId::Register(_) | DocId::Grid(_), "households") => {
+                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE doc_id = ?1")?;
+                let ids =
+                    stmt.query_map([&doc_key], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
                 for id in ids {
-                    self.delete_household(&id)?;
+                    self.delete_household(&doc.id, &id)?;
                 }
             }
-            (DocId::Grid(_), "residents") => {
-                self.tx.execute("DELETE FROM residents WHERE grid_id = ?1", [&grid])?;
+            (DocId::Register(_) | DocId::Grid(_), "residents") => {
+                self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [&doc_key])?;
             }
-            (DocId::Grid(_), "visits") => {
-                self.tx
-                    .execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [doc.id.to_string()])?;
-                let mut stmt = self.tx.prepare("SELECT DISTINCT household_id FROM visits WHERE grid_id = ?1")?;
-                let ids = stmt.query_map([&grid], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            (DocId::Visits(..) | DocId::Grid(_), "visits") => {
+                self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [&doc_key])?;
+                let mut stmt = self.tx.prepare("SELECT DISTINCT household_id FROM visits WHERE doc_id = ?1")?;
+                let ids =
+                    stmt.query_map([&doc_key], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
                 self.due.extend(ids);
-                self.tx.execute("DELETE FROM visits WHERE grid_id = ?1", [&grid])?;
+                self.tx.execute("DELETE FROM visits WHERE doc_id = ?1", [&doc_key])?;
             }
             (DocId::Report(_), _) => self.report_status = true,
             _ => {}
@@ -192,6 +227,15 @@ impl<'t> Indexer<'t> {
 
     fn delete(&mut self, table: &'static str, id: &str) -> Result<()> {
         self.tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+        Ok(())
+    }
+
+    /// Deletes a record's row if it came from `doc` (a household moved away keeps the row its new
+    /// register gave it).
+    fn delete_from_doc(&mut self, table: &'static str, doc: &DocId, id: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1 AND doc_id = ?2"))?
+            .execute(params![id, doc.to_string()])?;
         Ok(())
     }
 
@@ -248,17 +292,25 @@ impl<'t> Indexer<'t> {
         Ok(())
     }
 
-    pub fn household(&mut self, h: &Household) -> Result<()> {
+    /// Writes a household's row from the record `doc` holds. Where two documents hold the same
+    /// household (one it moved away from, one it moved to; an old grid document and the register
+    /// converted from it) the row shows, whatever order they come in: the live copy over a
+    /// tombstone of another document, and a register over an old grid document.
+    pub fn household(&mut self, doc: &DocId, h: &Household) -> Result<()> {
         let (lat, lon) = h.location.map(|p| (p.lat, p.lon)).unzip();
-        self.tx
-            .prepare_cached(
+        let written = self
+            .tx
+            .prepare_cached(concat!(
                 "INSERT INTO households (id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk,
-                                         notes, created_at, deleted, visit_interval_ms, next_due_at, bell_interval_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?12, ?15)
+                                         notes, created_at, deleted, visit_interval_ms, next_due_at, bell_interval_ms,
+                                         doc_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?12, ?15, ?16)
                  ON CONFLICT(id) DO UPDATE SET grid_id = ?2, micro_grid_id = ?3, building = ?4, unit = ?5, room = ?6,
                      lat = ?7, lon = ?8, care_tags = ?9, risk = ?10, notes = ?11, created_at = ?12, deleted = ?13,
-                     visit_interval_ms = ?14, bell_interval_ms = ?15",
-            )?
+                     visit_interval_ms = ?14, bell_interval_ms = ?15, doc_id = ?16
+                 WHERE ",
+                takes_over!("households")
+            ))?
             .execute(params![
                 h.id.as_str(),
                 h.grid.as_str(),
@@ -275,7 +327,11 @@ impl<'t> Indexer<'t> {
                 h.deleted,
                 self.rules.interval_ms(&h.care_tags, h.risk),
                 self.rules.bell_interval_ms(&h.care_tags),
+                doc.to_string(),
             ])?;
+        if written == 0 {
+            return Ok(()); // another document's copy shows
+        }
         let rowid: i64 =
             self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0))?;
         self.tx.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?.execute([rowid])?;
@@ -288,9 +344,15 @@ impl<'t> Indexer<'t> {
         Ok(())
     }
 
-    fn delete_household(&mut self, id: &str) -> Result<()> {
-        let rowid: Option<i64> =
-            self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    fn delete_household(&mut self, doc: &DocId, id: &str) -> Result<()> {
+        let rowid: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT rowid FROM households WHERE id = ?1 AND doc_id = ?2",
+                params![id, doc.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
         if let Some(rowid) = rowid {
             self.tx.execute("DELETE FROM household_search WHERE rowid = ?1", [rowid])?;
             self.tx.execute("DELETE FROM households WHERE rowid = ?1", [rowid])?;
@@ -298,12 +360,18 @@ impl<'t> Indexer<'t> {
         Ok(())
     }
 
-    pub fn resident(&mut self, grid: &str, r: &Resident) -> Result<()> {
+    /// Writes a resident's row from the record `doc` holds (which copy shows: as for households).
+    pub fn resident(&mut self, doc: &DocId, grid: &str, r: &Resident) -> Result<()> {
         self.tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO residents (id, household_id, grid_id, name, phone, id_number, birth_year, relation, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
+            .prepare_cached(concat!(
+                "INSERT INTO residents (id, household_id, grid_id, name, phone, id_number, birth_year, relation, deleted,
+                                        doc_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(id) DO UPDATE SET household_id = ?2, grid_id = ?3, name = ?4, phone = ?5, id_number = ?6,
+                     birth_year = ?7, relation = ?8, deleted = ?9, doc_id = ?10
+                 WHERE ",
+                takes_over!("residents")
+            ))?
             .execute(params![
                 r.id.as_str(),
                 r.household.as_str(),
@@ -314,23 +382,32 @@ impl<'t> Indexer<'t> {
                 r.birth_year,
                 r.relation.as_str(),
                 r.deleted,
+                doc.to_string(),
             ])?;
         Ok(())
     }
 
     /// `fresh`: a visit just made on this phone, so it has no rows to replace yet.
-    pub fn visit(&mut self, doc: &DocId, grid: &str, v: &Visit, fresh: bool) -> Result<()> {
+    /// `unit`: the register the visit's document belongs to (its grid is looked up in the
+    /// directory, which every store holds before any register).
+    pub fn visit(&mut self, doc: &DocId, unit: &str, v: &Visit, fresh: bool) -> Result<()> {
         let (lat, lon) = v.location.map(|p| (p.lat, p.lon)).unzip();
         self.tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO visits (id, household_id, grid_id, worker_id, at, lat, lon, kind, outcome, notes,
-                                               follow_up, photo_count, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?
+            .prepare_cached(concat!(
+                "INSERT INTO visits (id, household_id, grid_id, worker_id, at, lat, lon, kind, outcome, notes,
+                                     follow_up, photo_count, deleted, doc_id, unit_id)
+                 VALUES (?1, ?2, COALESCE((SELECT parent_id FROM units WHERE id = ?3 AND kind = 'micro_grid'), ?3),
+                         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?3)
+                 ON CONFLICT(id) DO UPDATE SET household_id = ?2, grid_id = excluded.grid_id, worker_id = ?4, at = ?5,
+                     lat = ?6, lon = ?7, kind = ?8, outcome = ?9, notes = ?10, follow_up = ?11, photo_count = ?12,
+                     deleted = ?13, doc_id = ?14, unit_id = ?3
+                 WHERE ",
+                takes_over!("visits")
+            ))?
             .execute(params![
                 v.id.as_str(),
                 v.household.as_str(),
-                grid,
+                unit,
                 v.worker.as_str(),
                 v.at,
                 lat,
@@ -341,6 +418,7 @@ impl<'t> Indexer<'t> {
                 v.follow_up,
                 v.photos.len() as i64,
                 v.deleted,
+                doc.to_string(),
             ])?;
         if !fresh || !v.photos.is_empty() {
             self.photos(doc, "visit", v.id.as_str(), &v.photos)?;

@@ -410,13 +410,14 @@ impl Store {
         }
     }
 
-    fn household_grid(&self, id: &HouseholdId) -> Result<UnitId> {
-        let grid: Option<String> = self
+    /// The document a household's, resident's or visit's row in `table` comes from.
+    fn row_document(&self, table: &'static str, id: &str) -> Result<DocId> {
+        let doc: Option<String> = self
             .conn
-            .prepare_cached("SELECT grid_id FROM households WHERE id = ?1 AND deleted = 0")?
-            .query_row([id.as_str()], |r| r.get(0))
+            .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1"))?
+            .query_row([id], |r| r.get(0))
             .optional()?;
-        UnitId::parse(&grid.ok_or_else(|| Error::not_found("household", id))?)
+        DocId::parse(&doc.ok_or_else(|| Error::not_found("record", id))?)
     }
 }
 

@@ -321,16 +321,8 @@ impl Store {
     /// Whether the change that created `record` is known to have reached the server.
     pub fn reached_server(&mut self, record: &RecordRef) -> Result<bool> {
         let (doc, collection, key) = match record {
-            RecordRef::Household(h) => (DocId::Grid(self.household_grid(h)?), "households", h.as_str().to_string()),
-            RecordRef::Visit(v) => {
-                let grid: Option<String> = self
-                    .conn
-                    .prepare_cached("SELECT grid_id FROM visits WHERE id = ?1")?
-                    .query_row([v.as_str()], |r| r.get(0))
-                    .optional()?;
-                let grid = grid.ok_or_else(|| Error::not_found("visit", v))?;
-                (DocId::Grid(crate::ids::UnitId::parse(&grid)?), "visits", v.as_str().to_string())
-            }
+            RecordRef::Household(h) => (self.row_document("households", h.as_str())?, "households", h.to_string()),
+            RecordRef::Visit(v) => (self.row_document("visits", v.as_str())?, "visits", v.to_string()),
             RecordRef::Report(r) => (DocId::Report(r.clone()), "header", HEADER_KEY.to_string()),
             RecordRef::ReportEvent(r, e) => (DocId::Report(r.clone()), "events", e.as_str().to_string()),
         };

@@ -8,20 +8,23 @@ use super::Store;
 use crate::clock::UnixMillis;
 use crate::document::DocId;
 use crate::error::{Error, Result};
-use crate::ids::{UnitId, VisitId};
+use crate::ids::{HouseholdId, UnitId, VisitId};
+use crate::period::Period;
 use crate::photo::{hash_file, PhotoMeta};
 use crate::visit::{NewVisit, Visit};
 
 impl Store {
-    /// Records a visit: one change to the household's grid document, durable when this returns.
+    /// Records a visit: one change to the visits document of the household's register for the
+    /// visit's month (the current month once that one closed), durable when this returns.
     pub fn record_visit(&mut self, new: NewVisit) -> Result<Visit> {
-        let grid = self.household_grid(&new.household)?;
+        let unit = self.household_unit(&new.household)?;
         self.require_author(&new.worker)?;
+        let now = self.now();
         let v = Visit {
             id: VisitId::generate(),
             household: new.household,
             worker: new.worker,
-            at: new.at.unwrap_or_else(|| self.now()),
+            at: new.at.unwrap_or(now),
             location: new.location,
             kind: new.kind,
             outcome: new.outcome,
@@ -31,31 +34,53 @@ impl Store {
             deleted: false,
         };
         v.validate()?;
-        let doc_id = DocId::Grid(grid.clone());
+        let doc_id = DocId::Visits(unit.clone(), Period::for_visit(v.at, now));
         self.write(
             &doc_id,
             |d| d.put_value("visits", v.id.as_str(), &v),
-            |ix, d| ix.visit(&d.id, grid.as_str(), &v, true),
+            |ix, d| ix.visit(&d.id, unit.as_str(), &v, true),
         )?;
         Ok(v)
     }
 
-    /// Deletes a visit recorded by mistake: a tombstone replaces it, its history stays.
+    /// Deletes a visit recorded by mistake: a tombstone replaces it, its history stays. A visit
+    /// whose month's document has closed stays as it is.
     pub fn delete_visit(&mut self, id: &VisitId) -> Result<()> {
-        let grid: Option<String> =
-            self.conn.query_row("SELECT grid_id FROM visits WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
-        let grid = UnitId::parse(&grid.ok_or_else(|| Error::not_found("visit", id))?)?;
-        let doc_id = DocId::Grid(grid.clone());
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT doc_id, unit_id FROM visits WHERE id = ?1", [id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (doc, unit) = row.ok_or_else(|| Error::not_found("visit", id))?;
+        let doc_id = match DocId::parse(&doc)? {
+            DocId::Visits(_, period) if !period.is_open(self.now()) => {
+                return Err(Error::invalid("visit", format!("{doc} is closed; its visits are kept as they are")))
+            }
+            id @ DocId::Visits(..) => id,
+            _ => {
+                return Err(Error::invalid(
+                    "visit",
+                    "it is still kept in the old grid layout; sync with the server once before changing it",
+                ))
+            }
+        };
         let mut v = self
             .doc(&doc_id)?
             .get_value::<Visit>("visits", id.as_str())?
             .ok_or_else(|| Error::not_found("visit", id))?;
         v.deleted = true;
-        self.write(
-            &doc_id,
-            |d| d.put_value("visits", v.id.as_str(), &v),
-            |ix, d| ix.visit(&d.id, grid.as_str(), &v, false),
-        )
+        self.write(&doc_id, |d| d.put_value("visits", v.id.as_str(), &v), |ix, d| ix.visit(&d.id, &unit, &v, false))
+    }
+
+    /// The unit whose register holds a household: its micro-grid, else its grid.
+    pub(super) fn household_unit(&self, id: &HouseholdId) -> Result<UnitId> {
+        let unit: Option<String> = self
+            .conn
+            .prepare_cached("SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1 AND deleted = 0")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?;
+        UnitId::parse(&unit.ok_or_else(|| Error::not_found("household", id))?)
     }
 
     /// Hashes a photo file and keeps a copy under its SHA-256 in the photo folder; the returned

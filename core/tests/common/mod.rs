@@ -69,6 +69,16 @@ pub fn district(path: &Path) -> (Store, Fixture) {
     (s, Fixture { district, street, community, grid, other_grid, micro_grid, worker, volunteer, clock })
 }
 
+/// The register document of the fixture's micro-grid, where [`household`] puts households.
+pub fn register(f: &Fixture) -> DocId {
+    DocId::Register(f.micro_grid.id.clone())
+}
+
+/// The visits document of the fixture's micro-grid for the month the clock is in.
+pub fn month_visits(f: &Fixture) -> DocId {
+    DocId::Visits(f.micro_grid.id.clone(), Period::of(f.clock.now_ms()))
+}
+
 pub fn household(s: &mut Store, f: &Fixture, room: &str, tags: &[CareTag]) -> Household {
     s.add_household(
         &f.grid.id,

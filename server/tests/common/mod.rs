@@ -114,6 +114,17 @@ pub fn phone(server: &RunningServer, dir: &Path, name: &str, user: &User) -> (St
     (store, client)
 }
 
+/// The register of the micro-grid [`household`] puts households in.
+pub fn register(p: &People) -> DocId {
+    DocId::Register(p.micro_grid.id.clone())
+}
+
+/// That micro-grid's visits of the current month (the servers and phones of these tests run on
+/// the system clock).
+pub fn month_visits(p: &People) -> DocId {
+    DocId::Visits(p.micro_grid.id.clone(), Period::of(SystemClock.now_ms()))
+}
+
 pub fn household(s: &mut Store, p: &People, room: &str) -> Household {
     s.add_household(
         &p.grid.id,

@@ -35,7 +35,7 @@ fun Doorstep.syncStatusFlow(): Flow<SyncStatus> = callbackFlow {
 }.buffer(Channel.UNLIMITED).distinctUntilChanged()
 
 /**
- * Documents that changed (`directory`, `grid/<id>`, `report/<id>`), from local writes and from
+ * Documents that changed (`directory`, `register/<unit>`, `visits/<unit>/<YYYY-MM>`, `report/<id>`), from local writes and from
  * syncs: a screen showing one of them re-queries.
  */
 fun Doorstep.changes(): Flow<Change> = callbackFlow {

@@ -22,7 +22,7 @@ class FfiBenchTest {
         val rustPath = dir.resolve("rust.db")
         val rustPhone = office.phone(dir, "rust", office.liNa)
         val home = office.household(kotlinPhone, "12", "301")
-        val gridDoc = "grid/${office.grid.id}"
+        val gridDoc = office.register
         rustPhone.importDocument(gridDoc, kotlinPhone.exportDocument(gridDoc))
         rustPhone.close()
 

@@ -72,6 +72,12 @@ class Office(dir: Path) {
         phones.forEach { it.importDocument("directory", directory) }
         return phone
     }
+
+    /** The micro-grid's register: the document its households and residents are kept in. */
+    val register: String get() = "register/${microGrid.id}"
+
+    /** The micro-grid's visits of this month (UTC): the document a visit recorded now goes to. */
+    val monthVisits: String get() = "visits/${microGrid.id}/${java.time.YearMonth.now(java.time.ZoneOffset.UTC)}"
 }
 
 /** A `doorstep serve` process on 127.0.0.1, started and stopped by a test. */

@@ -45,7 +45,7 @@ class ObserverTest {
         val pendingBefore = phone.syncStatus().pendingChanges
 
         phone.recordVisit(visit)
-        assertEquals(listOf(Change(ChangeOrigin.LOCAL, listOf("grid/${office.grid.id}"))), changes)
+        assertEquals(listOf(Change(ChangeOrigin.LOCAL, listOf(office.monthVisits))), changes)
         assertEquals(listOf(1), seenFromCallback)
         assertEquals(1, statuses.size)
         assertEquals(pendingBefore + 1u, statuses.single().pendingChanges)
@@ -89,6 +89,6 @@ class ObserverTest {
         }
         val change = next.await()
         assertEquals(ChangeOrigin.LOCAL, change.origin)
-        assertEquals(listOf("grid/${office.grid.id}"), change.documents)
+        assertEquals(listOf(office.monthVisits), change.documents)
     }
 }

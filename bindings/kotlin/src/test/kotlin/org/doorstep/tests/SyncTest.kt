@@ -96,7 +96,7 @@ class SyncTest {
         }
         assertTrue(session.isDone())
         val refused = answer.refusedDocuments().single()
-        assertEquals("grid/${office.grid.id}" to "forbidden_document", refused.document to refused.code)
+        assertEquals(office.register to "forbidden_document", refused.document to refused.code)
     }
 
     @Test
@@ -118,7 +118,7 @@ class SyncTest {
             val progress = liNa.syncWithServer(server.url, token)
             assertTrue(progress.done)
             val refused = progress.refused.single()
-            assertEquals("grid/${office.grid.id}" to "forbidden_document", refused.document to refused.code)
+            assertEquals(office.monthVisits to "forbidden_document", refused.document to refused.code)
             val status = liNa.syncStatus()
             assertEquals(listOf(refused), status.refusedDocuments)
             assertNull(status.lastError)
