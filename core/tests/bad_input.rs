@@ -478,3 +478,58 @@ fn an_imported_document_must_name_the_writers_of_its_records() {
     phone.merge_document(&grid, &bytes).unwrap();
     assert_eq!(phone.visit_history(&h.id, 0).unwrap().len(), 1);
 }
+
+/// The units a record names decide who holds it, so they must be the units of the document it
+/// sits in: a visit in one micro-grid's month naming a household of another (which would reset
+/// that household's visit clock on the grid worker's phone), or a household in a register that
+/// names another micro-grid, is refused whole.
+#[test]
+fn records_in_another_units_document_are_refused() {
+    use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("office.sqlite"));
+    let next_door = s
+        .add_unit(NewUnit { kind: UnitKind::MicroGrid, parent: Some(f.grid.id.clone()), name: "Building 4".into() })
+        .unwrap();
+    let mine = household(&mut s, &f, "401", &[]);
+    s.record_visit(visit(&mine.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let theirs = s
+        .add_household(&f.grid.id, NewHousehold { micro_grid: Some(next_door.id.clone()), ..household_at("1", "101") })
+        .unwrap();
+    let before = s.dump_query_tables().unwrap();
+    let edit = |s: &mut Store, doc: &DocId, change: &dyn Fn(&mut AutoCommit)| {
+        let mut am = AutoCommit::load(&s.save_document(doc).unwrap()).unwrap();
+        change(&mut am);
+        am.commit();
+        am.save()
+    };
+    let visit_of_theirs = serde_json::json!({"id": "01JOTHERREGISTER0000000000", "household": theirs.id.as_str(),
+        "worker": f.worker.id.as_str(), "at": MORNING, "kind": "bell_check_answered", "outcome": "all_well"});
+    let visits = month_visits(&f);
+    let bytes = edit(&mut s, &visits, &|am| {
+        let (_, map) = am.get(ROOT, "visits").unwrap().unwrap();
+        am.put(&map, "01JOTHERREGISTER0000000000", visit_of_theirs.to_string()).unwrap();
+    });
+    let err = s.merge_document(&visits, &bytes).unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused { code, message } if code == "bad_record" && message.contains("another register")),
+        "{err}"
+    );
+    let register = register(&f);
+    let bytes = edit(&mut s, &register, &|am| {
+        let (_, map) = am.get(ROOT, "households").unwrap().unwrap();
+        let (_, h) = am.get(&map, mine.id.as_str()).unwrap().unwrap();
+        am.put(&h, "micro_grid", next_door.id.as_str()).unwrap();
+    });
+    let err = s.merge_document(&register, &bytes).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_record"), "{err}");
+    assert_eq!(s.dump_query_tables().unwrap(), before);
+    assert_eq!(s.household(&theirs.id).unwrap().last_contact_at, None, "her clock was not reset");
+}
+
+fn household_at(building: &str, room: &str) -> NewHousehold {
+    NewHousehold {
+        address: Address { building: building.into(), unit: "1".into(), room: room.into() },
+        ..Default::default()
+    }
+}

@@ -767,3 +767,196 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
         assert_eq!(phone.visit_history(h, 0).unwrap().len(), 1_300);
     }
 }
+
+// ---- the document layout: registers by micro-grid, visits by month -----------------------------
+
+/// The grid of the layout tests, recorded on Li Na's phone and synced to the office: three
+/// households of the volunteer's micro-grid, four of the next building's (a micro-grid the office
+/// adds) and two in no micro-grid, two residents and a visit each.
+fn busy_grid(office: &mut Store, li: &mut Store, f: &Fixture) -> (Unit, Vec<Household>) {
+    let next_door = office
+        .add_unit(NewUnit { kind: UnitKind::MicroGrid, parent: Some(f.grid.id.clone()), name: "Building 4".into() })
+        .unwrap();
+    pump_server(li, office).unwrap();
+    let phone = &mut *li;
+    let mut all = Vec::new();
+    for (micro, n) in [(Some(&f.micro_grid.id), 3), (Some(&next_door.id), 4), (None, 2)] {
+        for i in 0..n {
+            let new = NewHousehold {
+                micro_grid: micro.cloned(),
+                address: Address { building: "3".into(), unit: "1".into(), room: format!("{}0{i}", all.len()) },
+                ..Default::default()
+            };
+            let h = phone.add_household(&f.grid.id, new).unwrap();
+            for (name, relation) in [("Zhao Guilan", Relation::Head), ("Zhao Ming", Relation::Child)] {
+                phone
+                    .add_resident(NewResident {
+                        household: h.id.clone(),
+                        name: Personal::new(name),
+                        phone: Personal::new("13800138000"),
+                        id_number: Personal::new("410105194203150028"),
+                        birth_year: Some(1950),
+                        relation,
+                    })
+                    .unwrap();
+            }
+            phone.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+            all.push(h);
+        }
+    }
+    pump_server(li, office).unwrap();
+    (next_door, all)
+}
+
+/// Residents in a phone's query tables, counted in the file itself (hidden rows included).
+fn residents_on(phone: &Store) -> usize {
+    phone.households(&HouseholdFilter::default()).unwrap().iter().map(|h| phone.residents(&h.id).unwrap().len()).sum()
+}
+
+/// A micro-grid volunteer holds exactly her micro-grid's households and residents, from the
+/// server and from the grid worker's phone; the grid worker holds every register of the grid.
+#[test]
+fn a_volunteer_holds_only_her_micro_grid() {
+    let dir = TempDir::new().unwrap();
+    let (mut office, f, mut li, mut vol) = world(&dir);
+    let (next_door, all) = busy_grid(&mut office, &mut li, &f);
+    pump_server(&mut vol, &mut office).unwrap();
+    assert_eq!(residents_on(&li), 18);
+    assert_eq!(li.households(&HouseholdFilter::default()).unwrap().len(), 9);
+    assert_eq!(residents_on(&vol), 6, "her micro-grid's three households, two residents each");
+    let month = Period::of(f.clock.now_ms());
+    assert_eq!(
+        vol.document_ids().unwrap(),
+        vec![DocId::Directory, register(&f), DocId::Visits(f.micro_grid.id.clone(), month)],
+        "no other register or month reached her phone"
+    );
+    assert!(vol.household(&all[3].id).is_err() && vol.visit_history(&all[3].id, 0).unwrap().is_empty());
+    let rows: i64 = rusqlite::Connection::open(dir.path().join("volunteer.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM residents", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 6, "not even a hidden row of another micro-grid");
+    // The grid worker's phone offers her the same, and nothing more.
+    let mut second = open(&dir.path().join("volunteer-2.db"), &f.clock);
+    office.enrol_device(&f.volunteer.id, &second.actor_id()).unwrap();
+    let directory = office.save_document(&DocId::Directory).unwrap();
+    for p in [&mut li, &mut second] {
+        p.merge_document(&DocId::Directory, &directory).unwrap();
+    }
+    pump_peer(&mut second, &mut li).unwrap();
+    assert_eq!(residents_on(&second), 6);
+    assert!(!second.document_ids().unwrap().contains(&DocId::Register(next_door.id.clone())));
+    assert!(!second.document_ids().unwrap().contains(&DocId::Register(f.grid.id.clone())));
+}
+
+/// A month's document takes visits during the month and a week after; later visits go to the
+/// current month whatever their date, and another phone's change written after the close is
+/// refused alone.
+#[test]
+fn a_month_closes_for_writing_a_week_after_it_ends() {
+    use doorstep_core::sync::wire::{Entry, Kind};
+    let dir = TempDir::new().unwrap();
+    let (_office, f, mut li, mut vol) = world(&dir);
+    let h = household(&mut li, &f, "301", &[]);
+    let november = Period::of(f.clock.now_ms());
+    let last_evening = november.end() - 3_600_000;
+    let on_the_30th = |s: &mut Store, worker: &UserId| {
+        let mut v = visit(&h.id, worker, VisitKind::Routine);
+        v.at = Some(last_evening);
+        s.record_visit(v).unwrap()
+    };
+    // In the grace week a visit of the 30th still goes to November.
+    f.clock.set(november.closes_at() - 60_000);
+    let in_grace = on_the_30th(&mut li, &f.worker.id);
+    let nov_doc = DocId::Visits(f.micro_grid.id.clone(), november);
+    let dec_doc = DocId::Visits(f.micro_grid.id.clone(), november.next());
+    assert_eq!(li.document_ids().unwrap(), vec![DocId::Directory, register(&f), nov_doc.clone()]);
+    pump_peer(&mut vol, &mut li).unwrap();
+    // Closed: the same visit, entered now, goes to December, keeping its date.
+    f.clock.set(november.closes_at());
+    let late = on_the_30th(&mut li, &f.worker.id);
+    assert!(li.document_ids().unwrap().contains(&dec_doc));
+    let shown: Vec<i64> = li.visit_history(&h.id, 0).unwrap().iter().map(|v| v.at).collect();
+    assert_eq!(shown, vec![last_evening, last_evening]);
+    assert_ne!(in_grace.id, late.id);
+    let err = li.delete_visit(&in_grace.id).unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { field: "visit", .. }), "{err}");
+    li.delete_visit(&late.id).unwrap();
+
+    // The volunteer's phone with a modified app writes into November after it closed, and sends
+    // it beside a report: November is refused alone, the report is taken.
+    let mut am = automerge::AutoCommit::load(&vol.save_document(&nov_doc).unwrap())
+        .unwrap()
+        .with_actor(automerge::ActorId::from(hex(&vol.actor_id())));
+    let (_, visits) = automerge::ReadDoc::get(&am, automerge::ROOT, "visits").unwrap().unwrap();
+    let backdated = serde_json::json!({"id": "01JBACKDATED00000000000000", "household": h.id.as_str(),
+        "worker": f.volunteer.id.as_str(), "at": last_evening, "kind": "routine", "outcome": "all_well"});
+    automerge::transaction::Transactable::put(&mut am, &visits, "01JBACKDATED00000000000000", backdated.to_string())
+        .unwrap();
+    am.commit_with(automerge::transaction::CommitOptions::default().with_time(november.closes_at() / 1000 + 60));
+    let mut note = report(&f, "Bicycles block the fire exit");
+    note.reporter = f.volunteer.id.clone();
+    let filed = vol.file_report(note).unwrap();
+    let report_doc = DocId::Report(filed.id.clone());
+    let before = li.save_document(&nov_doc).unwrap();
+    let (_session, mut responder) = introduced(&mut vol, &mut li);
+    let batch = Batch {
+        docs: vec![
+            Entry { doc: nov_doc.to_string(), kind: Kind::Save, data: am.save() },
+            Entry { doc: report_doc.to_string(), kind: Kind::Save, data: vol.save_document(&report_doc).unwrap() },
+        ],
+        ..Batch::default()
+    };
+    let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+    let refused: Vec<_> = reply.rejected.iter().map(|r| (r.doc.as_str(), r.code.as_str())).collect();
+    assert_eq!(refused, vec![(nov_doc.to_string().as_str(), "period_closed")]);
+    assert_eq!(li.save_document(&nov_doc).unwrap(), before, "nothing of it was kept");
+    assert!(li.report_state(&filed.id).is_ok(), "the report came in");
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
+
+/// A household moved to the next building's micro-grid goes with its residents: its new
+/// register shows it on every phone, whichever of the two registers a phone merges first, and
+/// its old volunteer no longer holds it.
+#[test]
+fn a_moved_household_shows_in_its_new_micro_grid_whatever_the_merge_order() {
+    let dir = TempDir::new().unwrap();
+    let (mut office, f, mut li, mut vol) = world(&dir);
+    let (next_door, all) = busy_grid(&mut office, &mut li, &f);
+    pump_server(&mut vol, &mut office).unwrap();
+    let moved = &all[0];
+    assert!(vol.household(&moved.id).is_ok());
+    let update = HouseholdUpdate { micro_grid: Some(Some(next_door.id.clone())), ..Default::default() };
+    office.update_household(&moved.id, update).unwrap();
+    assert_eq!(office.household(&moved.id).unwrap().micro_grid, Some(next_door.id.clone()));
+    assert_eq!(office.residents(&moved.id).unwrap().len(), 2);
+    let (old, new) = (register(&f), DocId::Register(next_door.id.clone()));
+    let directory = office.save_document(&DocId::Directory).unwrap();
+    let docs = [old.clone(), new.clone()].map(|d| (d.clone(), office.save_document(&d).unwrap()));
+    let mut tables = Vec::new();
+    for (name, order) in [("old-first", [0, 1]), ("new-first", [1, 0])] {
+        let mut p = open(&dir.path().join(format!("{name}.db")), &f.clock);
+        p.merge_document(&DocId::Directory, &directory).unwrap();
+        for i in order {
+            p.merge_document(&docs[i].0, &docs[i].1).unwrap();
+        }
+        assert_eq!(p.household(&moved.id).unwrap().micro_grid, Some(next_door.id.clone()), "{name}");
+        assert_eq!(p.residents(&moved.id).unwrap().len(), 2, "{name}");
+        let dump = p.dump_query_tables().unwrap();
+        p.rebuild_indexes().unwrap();
+        assert_eq!(p.dump_query_tables().unwrap(), dump, "{name}: the tables equal a rebuild");
+        tables.push(dump);
+    }
+    assert_eq!(tables[0], tables[1]);
+    // Edits go to the new register.
+    let edit = HouseholdUpdate { notes: Some("Moved to Building 4".into()), ..Default::default() };
+    office.update_household(&moved.id, edit).unwrap();
+    assert!(office.save_document(&new).unwrap().len() > docs[1].1.len());
+    // Her phone keeps the tombstone and shows the household no more.
+    pump_server(&mut vol, &mut office).unwrap();
+    assert!(vol.household(&moved.id).is_err());
+    assert_eq!(residents_on(&vol), 4);
+}
