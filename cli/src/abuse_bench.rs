@@ -41,17 +41,30 @@ impl AbuseSizes {
 }
 
 const DAY_START: i64 = 1_795_392_000_000;
-const ADMIN_TOKEN: &str = "bench-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "bench-admin-token";
 
 /// A `doorstep serve` child process, stopped when dropped.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: std::process::Child,
-    url: String,
+    pub url: String,
 }
 
 impl ServerProcess {
-    fn start(dir: &std::path::Path) -> Result<ServerProcess> {
+    pub fn start(dir: &std::path::Path) -> Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Self::start_on(dir, port)
+    }
+
+    /// Stops the process and starts a new one on the same database and address: a restart,
+    /// with every cache cold.
+    pub fn restart(mut self, dir: &std::path::Path) -> Result<ServerProcess> {
+        let port: u16 = self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the url has a port");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Self::start_on(dir, port)
+    }
+
+    fn start_on(dir: &std::path::Path, port: u16) -> Result<ServerProcess> {
         let child = std::process::Command::new(std::env::current_exe()?)
             .arg("serve")
             .env("DOORSTEP_LISTEN", format!("127.0.0.1:{port}"))
@@ -71,6 +84,17 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(Error::Network("the server did not start".into()))
+    }
+
+    /// The CPU time the server process has used so far, all its threads, in nanoseconds (the
+    /// scheduler's own count: finer than the 10 ms ticks of `/proc/<pid>/stat`).
+    pub fn cpu_ns(&self) -> Result<u64> {
+        let mut total = 0;
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id()))? {
+            let stat = std::fs::read_to_string(task?.path().join("schedstat")).unwrap_or_default();
+            total += stat.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        }
+        Ok(total)
     }
 
     /// The most memory the server process has held (VmHWM), in MiB.
@@ -105,13 +129,13 @@ fn post(http: &reqwest::Client, url: &str, token: Option<&str>, body: Vec<u8>, m
     })
 }
 
-struct Phone {
-    store: Store,
-    client: ServerClient,
+pub(crate) struct Phone {
+    pub store: Store,
+    pub client: ServerClient,
     token: String,
 }
 
-fn enrol(url: &str, path: &std::path::Path, clock: &Arc<FixedClock>, user: &User) -> Result<Phone> {
+pub(crate) fn enrol(url: &str, path: &std::path::Path, clock: &Arc<FixedClock>, user: &User) -> Result<Phone> {
     let store = Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
     let admin = AdminClient::new(url, ADMIN_TOKEN);
     let client = ServerClient::new(url)?;

@@ -65,7 +65,7 @@ fn plain_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Bytes on disk of a SQLite database and its WAL.
-fn disk_bytes(path: &Path) -> u64 {
+pub(crate) fn disk_bytes(path: &Path) -> u64 {
     let mut total = 0;
     for suffix in ["", "-wal"] {
         let mut p = path.as_os_str().to_owned();
@@ -76,7 +76,7 @@ fn disk_bytes(path: &Path) -> u64 {
 }
 
 /// Drops a database's pages from the OS page cache, so the next open reads from disk.
-fn evict_from_page_cache(path: &Path) {
+pub(crate) fn evict_from_page_cache(path: &Path) {
     use std::os::unix::io::AsRawFd;
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();

@@ -4,6 +4,7 @@
 mod abuse_bench;
 mod bench;
 mod demo;
+mod growth_bench;
 mod sample;
 mod sync_bench;
 mod workflow_bench;
@@ -16,6 +17,7 @@ const USAGE: &str = "usage:
   doorstep bench sync [--quick]    measure sync bytes and time against raw changes and a local load
   doorstep bench workflow [--quick] derive a report's state; overdue reports in a street vs plain SQLite
   doorstep bench abuse [--quick]   an honest phone's syncs alone and while two devices flood the server
+  doorstep bench growth [--quick]  one grid after three years: document sizes, first write, memory, server sync
   doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)";
 
 fn main() -> ExitCode {
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
         ["bench", "workflow", "--quick"] => workflow_bench::workflow(&workflow_bench::WorkflowSizes::quick()),
         ["bench", "abuse"] => abuse_bench::abuse(&abuse_bench::AbuseSizes::full()),
         ["bench", "abuse", "--quick"] => abuse_bench::abuse(&abuse_bench::AbuseSizes::quick()),
+        ["bench", "growth"] => growth_bench::growth(&growth_bench::GrowthSizes::full()),
+        ["bench", "growth", "--quick"] => growth_bench::growth(&growth_bench::GrowthSizes::quick()),
+        ["bench", "growth-load", file] => growth_bench::load_probe(std::path::Path::new(file)),
         ["serve"] => serve(None),
         ["serve", "--config", file] => serve(Some(std::path::Path::new(file))),
         ["help" | "--help" | "-h"] => {

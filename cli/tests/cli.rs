@@ -98,6 +98,26 @@ fn bench_sync_prints_every_figure_as_name_value_unit() {
 }
 
 #[test]
+fn bench_growth_prints_every_figure_and_the_volunteer_holds_her_micro_grid_only() {
+    let (ok, out, err) = doorstep(&["bench", "growth", "--quick"]);
+    assert!(ok, "bench failed: {err}");
+    for name in [
+        "largest_phone_document_bytes",
+        "first_write_after_open_ms",
+        "load_peak_rss_ratio",
+        "phone_store_bytes",
+        "new_phone_initial_sync_bytes",
+        "server_sync_10_visits_ms",
+        "server_sync_10_visits_after_restart_ms",
+    ] {
+        figure(&out, name);
+    }
+    let (held, of_hers) = (figure(&out, "volunteer_residents_held"), figure(&out, "micro_grid_residents"));
+    assert_eq!(held, of_hers, "{out}");
+    assert!(figure(&out, "phone_documents") > 3.0, "the grid is kept in many small documents: {out}");
+}
+
+#[test]
 fn serve_refuses_a_bad_configuration_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("server.toml");

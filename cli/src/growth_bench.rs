@@ -1,0 +1,279 @@
+//! `doorstep bench growth`: one grid after three years of ordinary work, in the document layout
+//! of DESIGN.md §2 (registers by micro-grid, visits by micro-grid and month), as the phones and the
+//! server hold it.
+//!
+//! The office records the history (300 households in 30 micro-grids, about a quarter of them
+//! elderly people living alone with a bell check every day, plus routine visits), a real
+//! `doorstep serve` process on 127.0.0.1 takes it, and the grid worker's and the volunteer's phones
+//! enrol and sync. Figures go to stdout as `name: value unit`, with the targets beside
+//! them; progress to stderr. The server's CPU is read from its threads' scheduler statistics
+//! (nanoseconds), so a sync is measured by the work the server did, not by the loopback's timing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use doorstep_core::clock::DAY_MS;
+use doorstep_core::{CareTag, DocId, FixedClock, HouseholdFilter, OpenOptions, Result, Store, VisitKind, VisitOutcome};
+use doorstep_server::admin::AdminClient;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use crate::abuse_bench::{enrol, ServerProcess, ADMIN_TOKEN};
+use crate::bench::{disk_bytes, evict_from_page_cache, median, progress};
+use crate::sample;
+
+pub struct GrowthSizes {
+    pub households: usize,
+    pub micro_grids: usize,
+    pub days: i64,
+    /// Routine (non-bell) visits a day across the grid.
+    pub routine_per_day: usize,
+    pub runs: usize,
+}
+
+impl GrowthSizes {
+    /// The grid: 300 households, three years (~137,000 visits).
+    pub fn full() -> GrowthSizes {
+        GrowthSizes { households: 300, micro_grids: 30, days: 3 * 365, routine_per_day: 46, runs: 5 }
+    }
+    /// For a quick look (`--quick`); its figures are not the targets.
+    pub fn quick() -> GrowthSizes {
+        GrowthSizes { households: 40, micro_grids: 4, days: 75, routine_per_day: 6, runs: 3 }
+    }
+}
+
+/// 2026-11-23 08:00 in Zhengzhou: the bench's today.
+const TODAY: i64 = 1_795_392_000_000;
+
+pub fn growth(sizes: &GrowthSizes) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut rng = StdRng::seed_from_u64(23);
+    let start = TODAY - sizes.days * DAY_MS;
+    let clock = Arc::new(FixedClock::new(start - DAY_MS));
+
+    // ---- the office records three years of the grid ------------------------------------------
+    let mut office =
+        Store::open(dir.path().join("office.sqlite"), OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
+    let d = sample::district(&mut office, 1, sizes.micro_grids)?;
+    let staff = sample::staff(&mut office, &d)?;
+    let worker = staff.workers[0].clone();
+    let micro = &d.micro_grids[0];
+    let households: Vec<_> = (0..sizes.households)
+        .map(|i| {
+            sample::household(
+                &mut office,
+                &mut rng,
+                &d.grids[0],
+                Some(&micro[i * micro.len() / sizes.households]),
+                i,
+                true,
+            )
+        })
+        .collect::<Result<_>>()?;
+    let elderly: Vec<_> = households.iter().filter(|h| h.care_tags.contains(&CareTag::ElderlyAlone)).collect();
+    progress(&format!(
+        "recording {} days of visits: {} bell checks a day, {} routine visits",
+        sizes.days,
+        elderly.len(),
+        sizes.routine_per_day
+    ));
+    let mut visits = 0usize;
+    for day in 0..sizes.days {
+        let morning = start + day * DAY_MS + 9 * 3_600_000;
+        for (i, h) in elderly.iter().enumerate() {
+            let at = morning + i as i64 * 60_000;
+            clock.set(at);
+            let outcome =
+                if rng.random_bool(0.97) { VisitKind::BellCheckAnswered } else { VisitKind::BellCheckNoAnswer };
+            office.record_visit(sample::visit_to(
+                &h.id,
+                h.location,
+                &worker.id,
+                (outcome, VisitOutcome::AllWell),
+                "",
+                Some(at),
+            ))?;
+        }
+        for i in 0..sizes.routine_per_day {
+            let h = &households[rng.random_range(0..households.len())];
+            let at = morning + 4 * 3_600_000 + i as i64 * 300_000;
+            clock.set(at);
+            let kind = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+            office.record_visit(sample::visit_to(
+                &h.id,
+                h.location,
+                &worker.id,
+                kind,
+                sample::visit_note(&mut rng),
+                Some(at),
+            ))?;
+        }
+        visits += elderly.len() + sizes.routine_per_day;
+        if day % 91 == 90 {
+            progress(&format!("  day {} of {}: {visits} visits", day + 1, sizes.days));
+        }
+    }
+    clock.set(TODAY);
+    office.compact_all()?;
+    let docs = office.document_ids()?;
+    let server_bytes: usize = docs.iter().map(|id| office.save_document(id).map(|b| b.len())).sum::<Result<_>>()?;
+
+    // ---- the server takes it -------------------------------------------------------------------
+    progress(&format!("the server takes the {} documents", docs.len()));
+    let mut server = ServerProcess::start(dir.path())?;
+    let admin = AdminClient::new(&server.url, ADMIN_TOKEN);
+    for doc in &docs {
+        admin.import(doc, office.save_document(doc)?)?;
+    }
+
+    // ---- the grid worker's new phone -----------------------------------------------------------
+    progress("the grid worker's new phone syncs");
+    let path = dir.path().join("worker.sqlite");
+    let mut phone = enrol(&server.url, &path, &clock, &worker)?;
+    let mut initial = 0;
+    loop {
+        let p = phone.client.sync(&mut phone.store)?;
+        initial += p.bytes_sent + p.bytes_received;
+        if phone.store.sync_status()?.pending_documents == 0 && p.done {
+            break;
+        }
+    }
+    let held = phone.store.document_ids()?;
+    let (busiest, largest) = held
+        .iter()
+        .filter(|id| **id != DocId::Directory)
+        .map(|id| phone.store.save_document(id).map(|b| (id.clone(), b.len())))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .expect("the phone holds the grid");
+    let busiest_bytes = phone.store.save_document(&busiest)?;
+    let unit = busiest.unit().expect("a register or a month").clone();
+    let at_door = phone
+        .store
+        .households(&HouseholdFilter { micro_grid: Some(unit.clone()), limit: 1, ..Default::default() })?
+        .first()
+        .map(|h| h.id.clone())
+        .expect("a household of the busiest micro-grid");
+    drop(phone);
+    let phone_store_bytes = disk_bytes(&path);
+
+    // ---- loading the busiest document: its peak memory, in a fresh process ----------------------
+    let doc_file = dir.path().join("busiest.automerge");
+    std::fs::write(&doc_file, &busiest_bytes)?;
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "growth-load", &doc_file.to_string_lossy()])
+        .output()?;
+    let rss_kb: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| doorstep_core::Error::File("the load probe printed no figure".into()))?;
+
+    // ---- the first write after opening the phone's store ---------------------------------------
+    progress("the first write after opening the worker's phone, cold");
+    let mut first_write = Vec::new();
+    for _ in 0..sizes.runs {
+        evict_from_page_cache(&path);
+        let mut store = Store::open(&path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
+        let t = Instant::now();
+        let v = sample::visit_to(
+            &at_door,
+            None,
+            &worker.id,
+            (VisitKind::Routine, VisitOutcome::AllWell),
+            "All well.",
+            None,
+        );
+        store.record_visit(v)?;
+        first_write.push(t.elapsed().as_secs_f64() * 1e3);
+        clock.advance(60_000);
+    }
+
+    // ---- the server's work for a sync of 10 new visits, warm and after a restart ----------------
+    progress("syncs of 10 new visits into the grid");
+    let mut phone = enrol(&server.url, &path.with_file_name("worker-2.sqlite"), &clock, &worker)?;
+    phone.client.sync(&mut phone.store)?;
+    let ten = |phone: &mut crate::abuse_bench::Phone, server: &ServerProcess| -> Result<f64> {
+        for i in 0..10 {
+            let h = &households[(i * 31) % households.len()];
+            clock.advance(60_000);
+            let kind = (VisitKind::Routine, VisitOutcome::AllWell);
+            phone.store.record_visit(sample::visit_to(&h.id, h.location, &worker.id, kind, "Checked in.", None))?;
+        }
+        let before = server.cpu_ns()?;
+        phone.client.sync(&mut phone.store)?;
+        Ok((server.cpu_ns()? - before) as f64 / 1e6)
+    };
+    ten(&mut phone, &server)?; // the session's sync state is warm from here
+    let warm = median((0..sizes.runs).map(|_| ten(&mut phone, &server)).collect::<Result<Vec<_>>>()?);
+    let mut restarted = Vec::new();
+    for _ in 0..sizes.runs.min(3) {
+        server = server.restart(dir.path())?;
+        restarted.push(ten(&mut phone, &server)?);
+    }
+    let restarted = median(restarted);
+
+    // ---- the volunteer's phone -------------------------------------------------------------------
+    progress("the volunteer's phone syncs");
+    let mut vol = enrol(&server.url, &dir.path().join("volunteer.sqlite"), &clock, &staff.volunteer)?;
+    vol.client.sync(&mut vol.store)?;
+    let residents = |s: &Store, micro: Option<&doorstep_core::UnitId>| -> Result<usize> {
+        let filter = HouseholdFilter { micro_grid: micro.cloned(), ..Default::default() };
+        s.households(&filter)?.iter().map(|h| s.residents(&h.id).map(|r| r.len())).sum()
+    };
+    let held_by_volunteer = residents(&vol.store, None)?;
+    let of_her_micro_grid = residents(&office, Some(&staff.volunteer.unit))?;
+    let all_residents = residents(&office, None)?;
+
+    println!("grid_households: {} households", sizes.households);
+    println!("grid_visits: {visits} visits");
+    println!("server_documents: {} documents", docs.len());
+    println!("server_stored_bytes: {server_bytes} bytes");
+    println!("phone_documents: {} documents", held.len());
+    println!("largest_phone_document_bytes: {largest} bytes ({busiest}; target <= 524288)");
+    println!("first_write_after_open_ms: {:.2} ms (target <= 50)", median(first_write));
+    println!(
+        "load_peak_rss_ratio: {:.1} (peak RSS {:.0} KB loading {largest} bytes; target <= 10)",
+        rss_kb * 1024.0 / largest as f64,
+        rss_kb
+    );
+    println!("phone_store_bytes: {phone_store_bytes} bytes (target <= 20971520)");
+    println!("new_phone_initial_sync_bytes: {initial} bytes");
+    println!("server_sync_10_visits_ms: {warm:.2} ms (server CPU, warm; target <= 15)");
+    println!("server_sync_10_visits_after_restart_ms: {restarted:.2} ms (server CPU; target <= 50)");
+    println!("volunteer_residents_held: {held_by_volunteer} residents");
+    println!("micro_grid_residents: {of_her_micro_grid} residents (of {all_residents} in the grid; must equal the line above)");
+    if held_by_volunteer != of_her_micro_grid {
+        return Err(doorstep_core::Error::Storage("the volunteer holds residents of other micro-grids".into()));
+    }
+    Ok(())
+}
+
+/// `doorstep bench growth-load FILE` (run by the bench in a fresh process): loads the Automerge
+/// document in FILE and prints how much resident memory the load took at its peak, in KB, beyond
+/// what the process held before it.
+pub fn load_probe(path: &std::path::Path) -> Result<()> {
+    let bytes = std::fs::read(path)?;
+    let load = || {
+        automerge::AutoCommit::load(&bytes)
+            .map_err(|e| doorstep_core::Error::File(format!("not an Automerge document: {e}")))
+    };
+    // A first load pages in the code and warms the allocator; then the peak is reset (writing 5
+    // to clear_refs sets VmHWM to the current RSS) and the second load is the one measured.
+    drop(load()?);
+    std::fs::write("/proc/self/clear_refs", "5")?;
+    let before = status_kb("VmRSS:")?;
+    let am = load()?;
+    let peak = status_kb("VmHWM:")?;
+    drop(am);
+    println!("{}", peak.saturating_sub(before));
+    Ok(())
+}
+
+fn status_kb(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| doorstep_core::Error::File(format!("no {field} in /proc/self/status")))
+}
