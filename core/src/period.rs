@@ -33,7 +33,11 @@ impl Period {
     /// The month that `at` falls in.
     pub fn of(at: UnixMillis) -> Period {
         let (year, month, _) = civil_from_days(at.div_euclid(DAY_MS));
-        Period { year: year.clamp(2000, 9999), month }
+        match year {
+            ..2000 => Period { year: 2000, month: 1 },
+            10_000.. => Period { year: 9999, month: 12 },
+            _ => Period { year, month },
+        }
     }
 
     /// `YYYY-MM`.

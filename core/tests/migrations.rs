@@ -81,3 +81,76 @@ fn every_older_schema_upgrades_to_the_current_one() {
         assert_eq!(unknown_heads, 0, "every document has its heads and a place in the feed after v{version}");
     }
 }
+
+/// A phone of the old layout (schema 6: one `grid/<id>` document holding the grid's register and
+/// visits) upgrades with nothing gone from its screens. Its households stay read-only until their
+/// register arrives, whose copy then shows, a tombstone included; new visits go to the months.
+#[test]
+fn a_store_of_grid_documents_upgrades_and_its_registers_take_over() {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, f) = district(&dir.path().join("office.sqlite"));
+    let h = household(&mut office, &f, "401", &[CareTag::ElderlyAlone]);
+    // The grid document as version 6 wrote it: its genesis, then the household and a visit.
+    let grid = DocId::Grid(f.grid.id.clone());
+    let digest = sha2::Sha256::digest(format!("doorstep genesis\0{grid}").as_bytes());
+    let mut am = AutoCommit::new().with_actor(ActorId::from(&digest[..16]));
+    am.put(ROOT, "doc", grid.to_string()).unwrap();
+    for c in ["households", "residents", "visits"] {
+        am.put_object(ROOT, c, ObjType::Map).unwrap();
+    }
+    am.commit_with(CommitOptions::default().with_time(0));
+    am.set_actor(ActorId::random());
+    let (_, households) = am.get(ROOT, "households").unwrap().unwrap();
+    let record = am.put_object(&households, h.id.as_str(), ObjType::Map).unwrap();
+    put_json(&mut am, &record, &serde_json::to_value(&h).unwrap());
+    let (_, visits) = am.get(ROOT, "visits").unwrap().unwrap();
+    let old_visit = serde_json::json!({"id": "01JOLDVISIT000000000000000", "household": h.id.as_str(),
+        "worker": f.worker.id.as_str(), "at": MORNING - DAY, "kind": "routine", "outcome": "all_well"});
+    am.put(&visits, "01JOLDVISIT000000000000000", old_visit.to_string()).unwrap();
+    am.commit();
+    let path = dir.path().join("v6.sqlite");
+    let directory = office.save_document(&DocId::Directory).unwrap();
+    old_store(&path, 6, &[(DocId::Directory, directory), (grid.clone(), am.save())]);
+
+    let mut phone = open(&path, &f.clock);
+    assert_eq!(phone.household(&h.id).unwrap().micro_grid, Some(f.micro_grid.id.clone()));
+    assert_eq!(phone.visit_history(&h.id, 0).unwrap().len(), 1, "the old visit is still shown");
+    let edit = HouseholdUpdate { notes: Some("Daughter visits on Sundays".into()), ..Default::default() };
+    let err = phone.update_household(&h.id, edit).unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { field: "household", .. }), "{err}");
+    phone.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    assert!(phone.document_ids().unwrap().contains(&month_visits(&f)));
+    assert_eq!(phone.visit_history(&h.id, 0).unwrap().len(), 2);
+    assert!(phone.household(&h.id).unwrap().last_contact_at.is_some(), "its clocks count both documents");
+    // Its register arrives, where the household has since been deleted: the register's copy
+    // shows, not the old grid document's.
+    office.delete_household(&h.id).unwrap();
+    phone.merge_document(&register(&f), &office.save_document(&register(&f)).unwrap()).unwrap();
+    assert!(phone.household(&h.id).is_err(), "the register's tombstone shows over the old copy");
+    let tables = phone.dump_query_tables().unwrap();
+    phone.rebuild_indexes().unwrap();
+    assert_eq!(phone.dump_query_tables().unwrap(), tables, "and so does a rebuild");
+}
+
+/// Writes a JSON object into an Automerge map field by field, as map records are kept.
+fn put_json(am: &mut automerge::AutoCommit, obj: &automerge::ObjId, value: &serde_json::Value) {
+    use automerge::transaction::Transactable;
+    for (k, v) in value.as_object().unwrap() {
+        match v {
+            serde_json::Value::Object(_) => {
+                let child = am.put_object(obj, k.as_str(), automerge::ObjType::Map).unwrap();
+                put_json(am, &child, v);
+            }
+            serde_json::Value::String(s) => am.put(obj, k.as_str(), s.as_str()).unwrap(),
+            serde_json::Value::Bool(b) => am.put(obj, k.as_str(), *b).unwrap(),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => am.put(obj, k.as_str(), i).unwrap(),
+                None => am.put(obj, k.as_str(), n.as_f64().unwrap()).unwrap(),
+            },
+            _ => {}
+        }
+    }
+}

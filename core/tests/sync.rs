@@ -836,6 +836,10 @@ fn a_volunteer_holds_only_her_micro_grid() {
         .query_row("SELECT COUNT(*) FROM residents", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 6, "not even a hidden row of another micro-grid");
+    // A grid document of the old layout holds every micro-grid: hers is not to hold.
+    let old_grid = DocId::Grid(f.grid.id.clone());
+    assert!(!office.may_read(&f.volunteer.id, &old_grid).unwrap());
+    assert!(office.may_read(&f.worker.id, &old_grid).unwrap());
     // The grid worker's phone offers her the same, and nothing more.
     let mut second = open(&dir.path().join("volunteer-2.db"), &f.clock);
     office.enrol_device(&f.volunteer.id, &second.actor_id()).unwrap();
@@ -929,6 +933,13 @@ fn a_moved_household_shows_in_its_new_micro_grid_whatever_the_merge_order() {
     pump_server(&mut vol, &mut office).unwrap();
     let moved = &all[0];
     assert!(vol.household(&moved.id).is_ok());
+    // Her phone may not move a household out of her micro-grid (the server would keep only the
+    // tombstone): it takes someone who looks after both.
+    let away = HouseholdUpdate { micro_grid: Some(Some(next_door.id.clone())), ..Default::default() };
+    let err = vol.update_household(&all[1].id, away).unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput { field: "micro-grid", .. }), "{err}");
+    // Offline, she visits the household the office is about to move.
+    let offline = vol.record_visit(visit(&moved.id, &f.volunteer.id, VisitKind::Routine)).unwrap();
     let update = HouseholdUpdate { micro_grid: Some(Some(next_door.id.clone())), ..Default::default() };
     office.update_household(&moved.id, update).unwrap();
     assert_eq!(office.household(&moved.id).unwrap().micro_grid, Some(next_door.id.clone()));
@@ -955,8 +966,10 @@ fn a_moved_household_shows_in_its_new_micro_grid_whatever_the_merge_order() {
     let edit = HouseholdUpdate { notes: Some("Moved to Building 4".into()), ..Default::default() };
     office.update_household(&moved.id, edit).unwrap();
     assert!(office.save_document(&new).unwrap().len() > docs[1].1.len());
-    // Her phone keeps the tombstone and shows the household no more.
+    // Her phone keeps the tombstone and shows the household no more; her visit from before she
+    // heard of the move is taken (it belongs to her micro-grid's month).
     pump_server(&mut vol, &mut office).unwrap();
+    assert!(office.visit_history(&moved.id, 0).unwrap().iter().any(|v| v.id == offline.id));
     assert!(vol.household(&moved.id).is_err());
     assert_eq!(residents_on(&vol), 4);
 }

@@ -12,7 +12,8 @@
 //! * `report/<id>`: its reporter, whoever works in the report's grid (its workers, the volunteers
 //!   of its micro-grids, the supervisors above), and a department handler the report was
 //!   dispatched to (by user id or department name).
-//! * `grid/<id>` (the old layout): whoever works in the grid, as a report's grid.
+//! * `grid/<id>` (the old layout, every micro-grid's households in one document): whoever holds
+//!   the grid itself — its workers and the supervisors above; not its micro-grids' volunteers.
 //! * Admins hold and change everything. Deleted and unknown users nothing.
 
 use rusqlite::OptionalExtension;
@@ -41,8 +42,11 @@ impl Store {
         }
         match doc {
             DocId::Directory => Ok(true),
-            DocId::Register(unit) | DocId::Visits(unit, _) => holds(&self.conn, m.role, &m.unit, unit.as_str()),
-            DocId::Grid(grid) => self.covers(&m, grid.as_str()),
+            // An old grid document holds every micro-grid's households: only whoever holds the
+            // grid itself (its workers, supervisors above), never a micro-grid's volunteer.
+            DocId::Register(unit) | DocId::Visits(unit, _) | DocId::Grid(unit) => {
+                holds(&self.conn, m.role, &m.unit, unit.as_str())
+            }
             DocId::Report(report) => {
                 let row: Option<(String, Option<String>)> = self
                     .conn

@@ -200,7 +200,9 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                     }
                     let (author, household) = check_value(doc, collection, &key, kind, text)?;
                     if let (DocId::Visits(unit, _), Some(household)) = (doc, household) {
-                        if store.register_of(&household)?.is_some_and(|r| &r != unit) {
+                        if store.register_of(&household)?.is_some_and(|r| &r != unit)
+                            && !store.has_been_in(unit, &household)?
+                        {
                             return Err(bad_record(
                                 doc,
                                 collection,
@@ -569,6 +571,16 @@ impl Store {
             .query_row([household.as_str()], |r| r.get(0))
             .optional()?;
         unit.map(|u| crate::ids::UnitId::parse(&u)).transpose()
+    }
+
+    /// Whether the register of `unit` holds (or, after a move, keeps the tombstone of) a household:
+    /// a visit recorded there before the phone heard of the move still belongs there.
+    fn has_been_in(&mut self, unit: &crate::ids::UnitId, household: &crate::ids::HouseholdId) -> Result<bool> {
+        let register = DocId::Register(unit.clone());
+        if !self.has_document(&register)? {
+            return Ok(false);
+        }
+        self.doc(&register)?.has_key("households", household.as_str())
     }
 
     /// Whether the register unit `unit` lies in `grid` as the directory says (the grid itself or

@@ -69,6 +69,18 @@ impl Store {
     /// copy is what every table shows), never in neither.
     fn move_household(&mut self, mut old: Household, moved: &Household) -> Result<()> {
         let from = DocId::Register(old.register().clone());
+        let to = DocId::Register(moved.register().clone());
+        // Every other replica would refuse a change to a register this phone's user may not
+        // write: a volunteer moving a household out of her micro-grid would leave only the
+        // tombstone behind. (A phone not registered yet, the office's, moves anything.)
+        if let Some(user) = self.device_user()? {
+            if !self.may_write(&user, &from)? || !self.may_write(&user, &to)? {
+                return Err(Error::invalid(
+                    "micro-grid",
+                    "moving a household takes someone who looks after both micro-grids (the grid's worker)",
+                ));
+            }
+        }
         let residents: Vec<Resident> = {
             let doc = self.doc(&from)?;
             let mut all = Vec::new();
@@ -81,7 +93,6 @@ impl Store {
             }
             all
         };
-        let to = DocId::Register(moved.register().clone());
         self.write(
             &to,
             |d| {

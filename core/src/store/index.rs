@@ -21,18 +21,36 @@ use crate::report::{Report, ReportEvent};
 use crate::visit::{Visit, VisitKind};
 
 /// The condition under which a row from the document `excluded.doc_id` replaces the row of the
-/// same record from `<table>.doc_id`: always from the same document; otherwise a live record over
-/// a tombstone, and never an old grid document's over a newer document's.
+/// same record from `<table>.doc_id`: always from the same document; a register's over an old grid
+/// document's, tombstone or not; otherwise a live record over a tombstone, and never an old grid
+/// document's over a newer document's.
 macro_rules! takes_over {
     ($table:literal) => {
         concat!(
             $table,
-            ".doc_id = excluded.doc_id OR (excluded.deleted = 0
-             AND (excluded.doc_id NOT LIKE 'grid/%' OR ",
+            ".doc_id = excluded.doc_id OR (excluded.doc_id NOT LIKE 'grid/%' AND ",
+            $table,
+            ".doc_id LIKE 'grid/%') OR (excluded.deleted = 0 AND (excluded.doc_id NOT LIKE 'grid/%' OR ",
             $table,
             ".doc_id LIKE 'grid/%'))"
         )
     };
+}
+
+/// `takes_over!` for visits, whose rows name their document by register unit and month (`period`
+/// NULL: an old grid document, the grid being the row's `grid_id`).
+const VISIT_TAKES_OVER: &str = "(visits.unit_id = excluded.unit_id AND visits.grid_id = excluded.grid_id
+     AND visits.period IS excluded.period)
+     OR (excluded.period IS NOT NULL AND visits.period IS NULL)
+     OR (excluded.deleted = 0 AND (excluded.period IS NOT NULL OR visits.period IS NULL))";
+
+/// The rows of the visits table that come from `doc`: a SQL condition on parameters ?2 and ?3.
+fn visit_rows_of(doc: &DocId) -> (&'static str, [String; 2]) {
+    match doc {
+        DocId::Visits(unit, period) => ("unit_id = ?2 AND period = ?3", [unit.to_string(), period.to_string()]),
+        DocId::Grid(grid) => ("grid_id = ?2 AND period IS NULL AND ?3 = ''", [grid.to_string(), String::new()]),
+        _ => ("0 AND ?2 = ?3", [String::new(), String::new()]),
+    }
 }
 
 /// Whether a household record sits in the document its units say it belongs in.
@@ -213,11 +231,14 @@ impl<'t> Indexer<'t> {
             }
             (DocId::Visits(..) | DocId::Grid(_), "visits") => {
                 self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [&doc_key])?;
-                let mut stmt = self.tx.prepare("SELECT DISTINCT household_id FROM visits WHERE doc_id = ?1")?;
-                let ids =
-                    stmt.query_map([&doc_key], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                let (rows, [a, b]) = visit_rows_of(&doc.id);
+                let mut stmt =
+                    self.tx.prepare(&format!("SELECT DISTINCT household_id FROM visits WHERE ?1 = ?1 AND {rows}"))?;
+                let ids = stmt
+                    .query_map(params![&doc_key, a, b], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
                 self.due.extend(ids);
-                self.tx.execute("DELETE FROM visits WHERE doc_id = ?1", [&doc_key])?;
+                self.tx.execute(&format!("DELETE FROM visits WHERE ?1 = ?1 AND {rows}"), params![&doc_key, a, b])?;
             }
             (DocId::Report(_), _) => self.report_status = true,
             _ => {}
@@ -233,9 +254,16 @@ impl<'t> Indexer<'t> {
     /// Deletes a record's row if it came from `doc` (a household moved away keeps the row its new
     /// register gave it).
     fn delete_from_doc(&mut self, table: &'static str, doc: &DocId, id: &str) -> Result<()> {
-        self.tx
-            .prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1 AND doc_id = ?2"))?
-            .execute(params![id, doc.to_string()])?;
+        if table == "visits" {
+            let (rows, [a, b]) = visit_rows_of(doc);
+            self.tx
+                .prepare_cached(&format!("DELETE FROM visits WHERE id = ?1 AND {rows}"))?
+                .execute(params![id, a, b])?;
+        } else {
+            self.tx
+                .prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1 AND doc_id = ?2"))?
+                .execute(params![id, doc.to_string()])?;
+        }
         Ok(())
     }
 
@@ -393,16 +421,15 @@ impl<'t> Indexer<'t> {
     pub fn visit(&mut self, doc: &DocId, unit: &str, v: &Visit, fresh: bool) -> Result<()> {
         let (lat, lon) = v.location.map(|p| (p.lat, p.lon)).unzip();
         self.tx
-            .prepare_cached(concat!(
+            .prepare_cached(&format!(
                 "INSERT INTO visits (id, household_id, grid_id, worker_id, at, lat, lon, kind, outcome, notes,
-                                     follow_up, photo_count, deleted, doc_id, unit_id)
+                                     follow_up, photo_count, deleted, period, unit_id)
                  VALUES (?1, ?2, COALESCE((SELECT parent_id FROM units WHERE id = ?3 AND kind = 'micro_grid'), ?3),
                          ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?3)
                  ON CONFLICT(id) DO UPDATE SET household_id = ?2, grid_id = excluded.grid_id, worker_id = ?4, at = ?5,
                      lat = ?6, lon = ?7, kind = ?8, outcome = ?9, notes = ?10, follow_up = ?11, photo_count = ?12,
-                     deleted = ?13, doc_id = ?14, unit_id = ?3
-                 WHERE ",
-                takes_over!("visits")
+                     deleted = ?13, period = ?14, unit_id = ?3
+                 WHERE {VISIT_TAKES_OVER}"
             ))?
             .execute(params![
                 v.id.as_str(),
@@ -418,7 +445,10 @@ impl<'t> Indexer<'t> {
                 v.follow_up,
                 v.photos.len() as i64,
                 v.deleted,
-                doc.to_string(),
+                match doc {
+                    DocId::Visits(_, period) => Some(period.to_string()),
+                    _ => None,
+                },
             ])?;
         if !fresh || !v.photos.is_empty() {
             self.photos(doc, "visit", v.id.as_str(), &v.photos)?;

@@ -410,7 +410,7 @@ impl Store {
         }
     }
 
-    /// The document a household's, resident's or visit's row in `table` comes from.
+    /// The document a household's or resident's row in `table` comes from.
     fn row_document(&self, table: &'static str, id: &str) -> Result<DocId> {
         let doc: Option<String> = self
             .conn

@@ -322,7 +322,7 @@ impl Store {
     pub fn reached_server(&mut self, record: &RecordRef) -> Result<bool> {
         let (doc, collection, key) = match record {
             RecordRef::Household(h) => (self.row_document("households", h.as_str())?, "households", h.to_string()),
-            RecordRef::Visit(v) => (self.row_document("visits", v.as_str())?, "visits", v.to_string()),
+            RecordRef::Visit(v) => (self.visit_document(v.as_str())?, "visits", v.to_string()),
             RecordRef::Report(r) => (DocId::Report(r.clone()), "header", HEADER_KEY.to_string()),
             RecordRef::ReportEvent(r, e) => (DocId::Report(r.clone()), "events", e.as_str().to_string()),
         };

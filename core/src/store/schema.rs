@@ -226,18 +226,17 @@ CREATE TABLE refused_documents (
 "#,
         rebuild: false,
     },
-    // 6 → 7: registers per micro-grid and visits per month (DATA-MODEL.md): each household,
-    // resident and visit row names the document it comes from, and each visit the register unit
-    // its document belongs to.
+    // 6 → 7: registers per micro-grid and visits per month (DATA-MODEL.md): each household and
+    // resident row names the document it comes from; each visit row its document's register unit
+    // and month (`period` NULL: an old grid document), a few bytes instead of a document id.
     Migration {
         sql: r#"
 ALTER TABLE households ADD COLUMN doc_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE residents ADD COLUMN doc_id TEXT NOT NULL DEFAULT '';
-ALTER TABLE visits ADD COLUMN doc_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE visits ADD COLUMN unit_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE visits ADD COLUMN period TEXT;
 CREATE INDEX households_doc ON households(doc_id);
 CREATE INDEX residents_doc ON residents(doc_id);
-CREATE INDEX visits_doc ON visits(doc_id);
 "#,
         rebuild: true,
     },

@@ -46,14 +46,9 @@ impl Store {
     /// Deletes a visit recorded by mistake: a tombstone replaces it, its history stays. A visit
     /// whose month's document has closed stays as it is.
     pub fn delete_visit(&mut self, id: &VisitId) -> Result<()> {
-        let row: Option<(String, String)> = self
-            .conn
-            .query_row("SELECT doc_id, unit_id FROM visits WHERE id = ?1", [id.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let (doc, unit) = row.ok_or_else(|| Error::not_found("visit", id))?;
-        let doc_id = match DocId::parse(&doc)? {
+        let doc = self.visit_document(id.as_str())?;
+        let unit = doc.unit().expect("a visit's document belongs to a unit").to_string();
+        let doc_id = match doc {
             DocId::Visits(_, period) if !period.is_open(self.now()) => {
                 return Err(Error::invalid("visit", format!("{doc} is closed; its visits are kept as they are")))
             }
@@ -71,6 +66,20 @@ impl Store {
             .ok_or_else(|| Error::not_found("visit", id))?;
         v.deleted = true;
         self.write(&doc_id, |d| d.put_value("visits", v.id.as_str(), &v), |ix, d| ix.visit(&d.id, &unit, &v, false))
+    }
+
+    /// The document a visit's row comes from (its register unit and month; an old grid document
+    /// when the month is not set).
+    pub(super) fn visit_document(&self, id: &str) -> Result<DocId> {
+        let row: Option<(String, String, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT unit_id, grid_id, period FROM visits WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        match row.ok_or_else(|| Error::not_found("visit", id))? {
+            (unit, _, Some(period)) => Ok(DocId::Visits(UnitId::parse(&unit)?, Period::parse(&period)?)),
+            (_, grid, None) => Ok(DocId::Grid(UnitId::parse(&grid)?)),
+        }
     }
 
     /// The unit whose register holds a household: its micro-grid, else its grid.
