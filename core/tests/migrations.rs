@@ -134,23 +134,3 @@ fn a_store_of_grid_documents_upgrades_and_its_registers_take_over() {
     phone.rebuild_indexes().unwrap();
     assert_eq!(phone.dump_query_tables().unwrap(), tables, "and so does a rebuild");
 }
-
-/// Writes a JSON object into an Automerge map field by field, as map records are kept.
-fn put_json(am: &mut automerge::AutoCommit, obj: &automerge::ObjId, value: &serde_json::Value) {
-    use automerge::transaction::Transactable;
-    for (k, v) in value.as_object().unwrap() {
-        match v {
-            serde_json::Value::Object(_) => {
-                let child = am.put_object(obj, k.as_str(), automerge::ObjType::Map).unwrap();
-                put_json(am, &child, v);
-            }
-            serde_json::Value::String(s) => am.put(obj, k.as_str(), s.as_str()).unwrap(),
-            serde_json::Value::Bool(b) => am.put(obj, k.as_str(), *b).unwrap(),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => am.put(obj, k.as_str(), i).unwrap(),
-                None => am.put(obj, k.as_str(), n.as_f64().unwrap()).unwrap(),
-            },
-            _ => {}
-        }
-    }
-}

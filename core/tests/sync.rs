@@ -973,3 +973,39 @@ fn a_moved_household_shows_in_its_new_micro_grid_whatever_the_merge_order() {
     assert!(vol.household(&moved.id).is_err());
     assert_eq!(residents_on(&vol), 4);
 }
+
+/// A household id is bound to the register that holds it: a volunteer's modified app writing a
+/// record under a neighbouring micro-grid's household id into her own register (so that her copy
+/// would show instead, on the grid worker's phone and the server) is refused whole.
+#[test]
+fn a_record_under_another_registers_id_is_refused() {
+    use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ROOT};
+    use doorstep_core::sync::wire::{Entry, Kind};
+    let dir = TempDir::new().unwrap();
+    let (mut office, f, mut li, mut vol) = world(&dir);
+    let (_next_door, all) = busy_grid(&mut office, &mut li, &f);
+    pump_server(&mut vol, &mut office).unwrap();
+    let neighbour = &all[3]; // in the next building's micro-grid
+    let mut am = AutoCommit::load(&vol.save_document(&register(&f)).unwrap())
+        .unwrap()
+        .with_actor(automerge::ActorId::from(hex(&vol.actor_id())));
+    let (_, households) = am.get(ROOT, "households").unwrap().unwrap();
+    let record = am.put_object(&households, neighbour.id.as_str(), ObjType::Map).unwrap();
+    let mut copy = neighbour.clone();
+    copy.micro_grid = Some(f.micro_grid.id.clone());
+    copy.notes = "moved out, do not visit".into();
+    put_json(&mut am, &record, &serde_json::to_value(&copy).unwrap());
+    am.commit();
+    let batch = Batch {
+        docs: vec![Entry { doc: register(&f).to_string(), kind: Kind::Save, data: am.save() }],
+        ..Batch::default()
+    };
+    let before = office.dump_query_tables().unwrap();
+    let err = server_responder(&office, &vol).respond(&mut office, &batch.encode()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused { code, message } if code == "bad_record" && message.contains("another register")),
+        "{err}"
+    );
+    assert_eq!(office.dump_query_tables().unwrap(), before);
+    assert_eq!(office.household(&neighbour.id).unwrap().micro_grid, neighbour.micro_grid);
+}

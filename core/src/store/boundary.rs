@@ -247,6 +247,26 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                             format!("a change replaces {collection} record {shown} of {doc} with a new one"),
                         ));
                     }
+                    // A household or resident id another register already holds is a move: only
+                    // someone who may write that register too makes one (else a record written
+                    // under a neighbour's id would show instead of the neighbour's).
+                    if let (DocId::Register(_), Authors::Verified) = (doc, authors) {
+                        if let Some(elsewhere) = store.register_holding(collection, &key, doc)? {
+                            let writer = store.author_of_actor(&expanded.actor_id.to_hex_string())?;
+                            let may = match writer {
+                                Some((user, _)) => store.may_write(&crate::ids::UserId::parse(&user)?, &elsewhere)?,
+                                None => false,
+                            };
+                            if !may {
+                                return Err(bad_record(
+                                    doc,
+                                    collection,
+                                    &key,
+                                    "its id is a record of another register, which its writer may not change",
+                                ));
+                            }
+                        }
+                    }
                     Written::Map
                 }
                 (Layout::Int, OpType::Put(ScalarValue::Int(_) | ScalarValue::Uint(_))) => Written::Map,
@@ -571,6 +591,23 @@ impl Store {
             .query_row([household.as_str()], |r| r.get(0))
             .optional()?;
         unit.map(|u| crate::ids::UnitId::parse(&u)).transpose()
+    }
+
+    /// The other register whose row of `collection` (households or residents) has the id `key`.
+    fn register_holding(&self, collection: &str, key: &str, doc: &DocId) -> Result<Option<DocId>> {
+        let table = match collection {
+            "households" => "households",
+            "residents" => "residents",
+            _ => return Ok(None),
+        };
+        let row: Option<String> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%' AND doc_id != ?2"
+            ))?
+            .query_row(rusqlite::params![key, doc.to_string()], |r| r.get(0))
+            .optional()?;
+        row.map(|d| DocId::parse(&d)).transpose()
     }
 
     /// Whether the register of `unit` holds (or, after a move, keeps the tombstone of) a household:

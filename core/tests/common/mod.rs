@@ -161,3 +161,23 @@ pub fn old_query_rows(path: &Path, from: &Path) {
         conn.execute(&format!("INSERT INTO main.{table} SELECT * FROM current.{table}"), []).unwrap();
     }
 }
+
+/// Writes a JSON object into an Automerge map field by field, as map records are kept.
+pub fn put_json(am: &mut automerge::AutoCommit, obj: &automerge::ObjId, value: &serde_json::Value) {
+    use automerge::transaction::Transactable;
+    for (k, v) in value.as_object().unwrap() {
+        match v {
+            serde_json::Value::Object(_) => {
+                let child = am.put_object(obj, k.as_str(), automerge::ObjType::Map).unwrap();
+                put_json(am, &child, v);
+            }
+            serde_json::Value::String(s) => am.put(obj, k.as_str(), s.as_str()).unwrap(),
+            serde_json::Value::Bool(b) => am.put(obj, k.as_str(), *b).unwrap(),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => am.put(obj, k.as_str(), i).unwrap(),
+                None => am.put(obj, k.as_str(), n.as_f64().unwrap()).unwrap(),
+            },
+            _ => {}
+        }
+    }
+}
