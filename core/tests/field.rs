@@ -415,3 +415,22 @@ fn a_phone_tracking_changes_lists_the_documents_a_write_or_a_merge_changed() {
     office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     assert!(office.take_changed_documents().is_empty());
 }
+
+/// A phone can take a month's visits before the directory that places their micro-grid in its
+/// grid (a new phone's first sync brings documents in feed order): once the directory arrives,
+/// each visit counts for its grid.
+#[test]
+fn visits_taken_before_the_directory_count_for_their_grid_once_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut office, f) = district(&dir.path().join("office.sqlite"));
+    let h = household(&mut office, &f, "401", &[]);
+    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let mut phone = open(&dir.path().join("supervisor.sqlite"), &f.clock);
+    for doc in [month_visits(&f), register(&f), DocId::Directory] {
+        phone.merge_document(&doc, &office.save_document(&doc).unwrap()).unwrap();
+    }
+    let week = (MORNING - 6 * DAY, MORNING + DAY);
+    let seen = phone.assessment(&store::Scope::Grid(f.grid.id.clone()), week.0, week.1).unwrap();
+    assert_eq!(seen.visits, 1);
+    assert_eq!(phone.dump_query_tables().unwrap(), office.dump_query_tables().unwrap());
+}

@@ -70,11 +70,22 @@ pub(crate) struct Indexer<'t> {
     rules_changed: bool,
     /// Users, units or categories changed: every report's derived state may have.
     roster_changed: bool,
+    /// Units changed: the grid each visit row names may have (a phone can take a month's visits
+    /// before the directory that places its micro-grid).
+    units_changed: bool,
 }
 
 impl<'t> Indexer<'t> {
     pub fn new(tx: &'t Transaction<'t>, rules: &'t VisitRules) -> Self {
-        Indexer { tx, rules, due: BTreeSet::new(), report_status: false, rules_changed: false, roster_changed: false }
+        Indexer {
+            tx,
+            rules,
+            due: BTreeSet::new(),
+            report_status: false,
+            rules_changed: false,
+            roster_changed: false,
+            units_changed: false,
+        }
     }
 
     /// Re-reads one touched record (or a whole collection) from the document into the tables.
@@ -93,6 +104,7 @@ impl<'t> Indexer<'t> {
         if matches!((&doc.id, t.collection.as_str()), (DocId::Directory, "units" | "users" | "categories")) {
             self.roster_changed = true;
         }
+        self.units_changed |= matches!((&doc.id, t.collection.as_str()), (DocId::Directory, "units"));
         match (&doc.id, t.collection.as_str()) {
             (DocId::Directory, "units") => {
                 match readable(self.tx, doc, "units", key, doc.get_map::<Unit>("units", key))? {
@@ -198,6 +210,15 @@ impl<'t> Indexer<'t> {
         if self.roster_changed {
             super::workflow::derive_all_reports(self.tx)?;
         }
+        if self.units_changed {
+            self.tx.execute(
+                "UPDATE visits SET grid_id = COALESCE((SELECT parent_id FROM units WHERE id = visits.unit_id
+                                                       AND kind = 'micro_grid'), visits.unit_id)
+                 WHERE period IS NOT NULL AND grid_id IS NOT COALESCE((SELECT parent_id FROM units
+                     WHERE id = visits.unit_id AND kind = 'micro_grid'), visits.unit_id)",
+                [],
+            )?;
+        }
         if self.rules_changed {
             return refresh_all_due(self.tx).map(Some);
         }
@@ -217,6 +238,7 @@ impl<'t> Indexer<'t> {
             (DocId::Directory, "units" | "users" | "devices" | "categories" | "visit_rules") => {
                 self.tx.execute(&format!("DELETE FROM {collection}"), [])?;
                 self.rules_changed |= collection == "visit_rules";
+                self.units_changed |= collection == "units";
             }
             (DocId::Register(_) | DocId::Grid(_), "households") => {
                 let mut stmt = self.tx.prepare("SELECT id FROM households WHERE doc_id = ?1")?;
