@@ -148,6 +148,14 @@ mod tests {
     }
 
     #[test]
+    fn times_outside_the_supported_years_fall_in_its_first_or_last_month() {
+        assert_eq!(Period::of(0).to_string(), "2000-01"); // 1970-01
+        assert_eq!(Period::of(-1).to_string(), "2000-01");
+        assert_eq!(Period::of(946_684_800_000 - 1).to_string(), "2000-01"); // 1999-12-31
+        assert_eq!(Period::of(i64::MAX / 2).to_string(), "9999-12");
+    }
+
+    #[test]
     fn periods_round_trip_through_text() {
         for s in ["2026-01", "2026-12", "2030-07"] {
             assert_eq!(Period::parse(s).unwrap().to_string(), s);

@@ -523,6 +523,14 @@ fn records_in_another_units_document_are_refused() {
     });
     let err = s.merge_document(&register, &bytes).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_record"), "{err}");
+    // Its micro-grid left as it is, its grid changed to one the micro-grid is not part of.
+    let bytes = edit(&mut s, &register, &|am| {
+        let (_, map) = am.get(ROOT, "households").unwrap().unwrap();
+        let (_, h) = am.get(&map, mine.id.as_str()).unwrap().unwrap();
+        am.put(&h, "grid", f.other_grid.id.as_str()).unwrap();
+    });
+    let err = s.merge_document(&register, &bytes).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_record"), "{err}");
     assert_eq!(s.dump_query_tables().unwrap(), before);
     assert_eq!(s.household(&theirs.id).unwrap().last_contact_at, None, "her clock was not reset");
 }

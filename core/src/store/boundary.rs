@@ -200,7 +200,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                     }
                     let (author, household) = check_value(doc, collection, &key, kind, text)?;
                     if let (DocId::Visits(unit, _), Some(household)) = (doc, household) {
-                        if store.register_of(&household)?.is_some_and(|r| &r != unit)
+                        if store.register_unit(&household, true)?.is_some_and(|r| &r != unit)
                             && !store.has_been_in(unit, &household)?
                         {
                             return Err(bad_record(
@@ -583,16 +583,6 @@ impl Store {
 
     /// Bytes a stored document takes (snapshot and change rows): what the document limit counts.
     /// A document in memory knows it; otherwise the rows are summed, without loading it.
-    /// The unit whose register holds a household this store knows (alive or not).
-    fn register_of(&self, household: &crate::ids::HouseholdId) -> Result<Option<crate::ids::UnitId>> {
-        let unit: Option<String> = self
-            .conn
-            .prepare_cached("SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1")?
-            .query_row([household.as_str()], |r| r.get(0))
-            .optional()?;
-        unit.map(|u| crate::ids::UnitId::parse(&u)).transpose()
-    }
-
     /// The other register whose row of `collection` (households or residents) has the id `key`.
     fn register_holding(&self, collection: &str, key: &str, doc: &DocId) -> Result<Option<DocId>> {
         let table = match collection {

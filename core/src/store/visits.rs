@@ -83,13 +83,21 @@ impl Store {
     }
 
     /// The unit whose register holds a household: its micro-grid, else its grid.
-    pub(super) fn household_unit(&self, id: &HouseholdId) -> Result<UnitId> {
+    fn household_unit(&self, id: &HouseholdId) -> Result<UnitId> {
+        self.register_unit(id, false)?.ok_or_else(|| Error::not_found("household", id))
+    }
+
+    /// The unit whose register holds a household this store knows (`None`: it knows none),
+    /// deleted ones too when `deleted_too`.
+    pub(super) fn register_unit(&self, id: &HouseholdId, deleted_too: bool) -> Result<Option<UnitId>> {
         let unit: Option<String> = self
             .conn
-            .prepare_cached("SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1 AND deleted = 0")?
-            .query_row([id.as_str()], |r| r.get(0))
+            .prepare_cached(
+                "SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1 AND (deleted = 0 OR ?2)",
+            )?
+            .query_row(rusqlite::params![id.as_str(), deleted_too], |r| r.get(0))
             .optional()?;
-        UnitId::parse(&unit.ok_or_else(|| Error::not_found("household", id))?)
+        unit.map(|u| UnitId::parse(&u)).transpose()
     }
 
     /// Hashes a photo file and keeps a copy under its SHA-256 in the photo folder; the returned

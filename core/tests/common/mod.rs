@@ -181,3 +181,19 @@ pub fn put_json(am: &mut automerge::AutoCommit, obj: &automerge::ObjId, value: &
         }
     }
 }
+
+/// A document's genesis change as another client builds it (PROTOCOL.md §1), then `actor` for
+/// what follows: for documents written here by hand, past the store's own write path.
+pub fn genesis_by_hand(doc: &DocId, collections: &[&str], actor: automerge::ActorId) -> automerge::AutoCommit {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("doorstep genesis\0{doc}").as_bytes());
+    let mut am = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(&digest[..16]));
+    am.put(automerge::ROOT, "doc", doc.to_string()).unwrap();
+    for c in collections {
+        am.put_object(automerge::ROOT, *c, automerge::ObjType::Map).unwrap();
+    }
+    am.commit_with(CommitOptions::default().with_time(0));
+    am.set_actor(actor);
+    am
+}
