@@ -1034,6 +1034,9 @@ pub struct SyncProgress {
     pub done: bool,
     /// Documents of this phone the other side refused in this session; it went on with the others.
     pub refused: Vec<DocumentRefusal>,
+    /// Documents outside the phone's window that left it when the session ended (the server
+    /// holds them; older visits come back with `fetchVisits`).
+    pub documents_released: u64,
 }
 
 impl From<core::sync::Progress> for SyncProgress {
@@ -1046,6 +1049,7 @@ impl From<core::sync::Progress> for SyncProgress {
             bytes_received: p.bytes_received,
             done: p.done,
             refused: p.refused.into_iter().map(Into::into).collect(),
+            documents_released: p.documents_released as u64,
         }
     }
 }

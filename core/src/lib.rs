@@ -29,6 +29,7 @@ pub mod store;
 pub mod sync;
 mod text;
 pub mod visit;
+pub mod window;
 pub mod workflow;
 
 pub use clock::{Clock, FixedClock, SystemClock, UnixMillis};
@@ -50,4 +51,5 @@ pub use store::{
     DocumentRefusal, Durability, MergeOutcome, OpenOptions, RecordRef, Store, SyncStatus,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};
+pub use window::Window;
 pub use workflow::{Classification, Derived, Step};

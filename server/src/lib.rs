@@ -59,7 +59,8 @@ pub struct AppState {
 impl AppState {
     /// Opens (or creates) the server's database.
     pub fn open(config: Config) -> Result<Arc<AppState>, CoreError> {
-        let store = Store::open(&config.database, OpenOptions::default())?;
+        // The server keeps every document: no window.
+        let store = Store::open(&config.database, OpenOptions { window: None, ..OpenOptions::default() })?;
         let auth = Auth::open(&config.database).map_err(|e| CoreError::Storage(e.to_string()))?;
         Ok(Arc::new(AppState {
             store: Arc::new(tokio::sync::Mutex::new(store)),

@@ -140,8 +140,11 @@ impl Store {
     fn coverage_in(&self, grid: &str, from: UnixMillis, to: UnixMillis) -> Result<(u32, u32)> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT
-                 (SELECT MAX(v.at) FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
-                      AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at < ?2),
+                 (SELECT MAX(at) FROM (
+                      SELECT MAX(v.at) AS at FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
+                          AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at < ?2
+                      UNION ALL SELECT e.last_visit_at FROM earlier_visits e
+                          WHERE e.household_id = h.id AND e.last_visit_at < ?2)),
                  h.visit_interval_ms,
                  EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
                       AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at >= ?2 AND v.at < ?3)

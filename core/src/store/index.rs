@@ -251,20 +251,60 @@ impl<'t> Indexer<'t> {
             (DocId::Register(_) | DocId::Grid(_), "residents") => {
                 self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [&doc_key])?;
             }
-            (DocId::Visits(..) | DocId::Grid(_), "visits") => {
-                self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [&doc_key])?;
-                let (rows, [a, b]) = visit_rows_of(&doc.id);
-                let mut stmt =
-                    self.tx.prepare(&format!("SELECT DISTINCT household_id FROM visits WHERE ?1 = ?1 AND {rows}"))?;
-                let ids = stmt
-                    .query_map(params![&doc_key, a, b], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                self.due.extend(ids);
-                self.tx.execute(&format!("DELETE FROM visits WHERE ?1 = ?1 AND {rows}"), params![&doc_key, a, b])?;
-            }
+            (DocId::Visits(..) | DocId::Grid(_), "visits") => self.clear_visits(&doc.id)?,
             (DocId::Report(_), _) => self.report_status = true,
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Removes the visit rows (and their photos' rows) that come from `doc`; their households'
+    /// clocks are recomputed in `finish`.
+    fn clear_visits(&mut self, doc: &DocId) -> Result<()> {
+        let doc_key = doc.to_string();
+        self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [&doc_key])?;
+        let (rows, [a, b]) = visit_rows_of(doc);
+        let mut stmt = self.tx.prepare(&format!("SELECT DISTINCT household_id FROM visits WHERE ?1 = ?1 AND {rows}"))?;
+        let ids =
+            stmt.query_map(params![&doc_key, a, b], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        self.due.extend(ids);
+        self.tx.execute(&format!("DELETE FROM visits WHERE ?1 = ?1 AND {rows}"), params![&doc_key, a, b])?;
+        Ok(())
+    }
+
+    /// Takes every row `doc` gave the query tables out of them, for a document that leaves the
+    /// store (`Store::release_outside_window`). A visits document first leaves what its visits
+    /// say about each household's clocks in `earlier_visits`, which no rebuild clears.
+    pub fn forget(mut self, doc: &DocId) -> Result<()> {
+        self.tx.execute("DELETE FROM rejected_records WHERE doc_id = ?1", [doc.to_string()])?;
+        match doc {
+            DocId::Visits(..) => {
+                let (rows, [a, b]) = visit_rows_of(doc);
+                keep_earlier_visits(self.tx, rows, &a, &b)?;
+                self.clear_visits(doc)?;
+            }
+            DocId::Report(id) => {
+                self.tx.execute("DELETE FROM report_events WHERE report_id = ?1", [id.as_str()])?;
+                self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.to_string()])?;
+                self.remove_report_row(id.as_str())?;
+            }
+            _ => return Err(Error::invalid("document", format!("{doc} is never let go of"))),
+        }
+        for id in &self.due {
+            refresh_due(self.tx, id, self.rules.follow_up_ms())?;
+        }
+        Ok(())
+    }
+
+    /// Removes a report's row, its search entry and its refused events.
+    fn remove_report_row(&mut self, rid: &str) -> Result<()> {
+        let rowid: Option<i64> =
+            self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0)).optional()?;
+        if let Some(rowid) = rowid {
+            self.tx.execute("DELETE FROM report_search WHERE rowid = ?1", [rowid])?;
+        }
+        self.tx.execute("DELETE FROM reports WHERE id = ?1", [rid])?;
+        self.tx.execute("DELETE FROM report_rejections WHERE report_id = ?1", [rid])?;
         Ok(())
     }
 
@@ -585,16 +625,14 @@ impl<'t> Indexer<'t> {
             self.photos(&doc.id, "report_event", e.id.as_str(), &e.photos)?;
         }
         let header = readable(self.tx, doc, "header", HEADER_KEY, doc.get_value::<Report>("header", HEADER_KEY))?;
+        let Some(r) = header.filter(|r| &r.id == report_id) else {
+            return self.remove_report_row(rid);
+        };
         let old_rowid: Option<i64> =
             self.tx.query_row("SELECT rowid FROM reports WHERE id = ?1", [rid], |r| r.get(0)).optional()?;
         if let Some(rowid) = old_rowid {
             self.tx.execute("DELETE FROM report_search WHERE rowid = ?1", [rowid])?;
         }
-        let Some(r) = header.filter(|r| &r.id == report_id) else {
-            self.tx.execute("DELETE FROM reports WHERE id = ?1", [rid])?;
-            self.tx.execute("DELETE FROM report_rejections WHERE report_id = ?1", [rid])?;
-            return Ok(());
-        };
         let updated_at = events.iter().map(|e| e.at).max().unwrap_or(r.created_at).max(r.created_at);
         let (lat, lon) = r.location.map(|p| (p.lat, p.lon)).unzip();
         // The derived columns are filled in by `derive_report` below.
@@ -679,8 +717,10 @@ fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
 /// Recomputes a household's clocks from all its visits: the home-visit clock from its last home
 /// visit (bell checks do not count), the bell-check clock from its last contact (anything but an
 /// unanswered bell), and the follow-up from the first unanswered bell since that contact.
-/// Never visited: due from the day it was registered.
+/// Never visited: due from the day it was registered. Visits whose documents left the phone
+/// count through `earlier_visits`.
 fn refresh_due(tx: &Transaction<'_>, id: &str, follow_up_ms: i64) -> Result<()> {
+    let earlier = earlier_visits(tx, id)?;
     // Along the (household_id, at) index. The kinds are literals, not parameters: a bound value
     // there makes SQLite re-plan the statement on every call (measured: a tenth of `record_visit`).
     let last_visit: Option<i64> = tx
@@ -689,20 +729,23 @@ fn refresh_due(tx: &Transaction<'_>, id: &str, follow_up_ms: i64) -> Result<()> 
              AND kind NOT IN ('bell_check_no_answer', 'bell_check_answered') ORDER BY at DESC LIMIT 1",
         )?
         .query_row([id], |r| r.get(0))
-        .optional()?;
+        .optional()?
+        .max(earlier.last_visit);
     let last_contact: Option<i64> = tx
         .prepare_cached(
             "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != 'bell_check_no_answer'
              ORDER BY at DESC LIMIT 1",
         )?
         .query_row([id], |r| r.get(0))
-        .optional()?;
+        .optional()?
+        .max(earlier.last_contact);
     let unanswered: Option<i64> = tx
         .prepare_cached(
             "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind = 'bell_check_no_answer'
              AND at > ?2",
         )?
         .query_row(params![id, last_contact.unwrap_or(i64::MIN)], |r| r.get(0))?;
+    let unanswered = earliest(unanswered, earlier.unanswered_bell.filter(|u| last_contact.is_none_or(|c| *u > c)));
     tx.prepare_cached(
         "UPDATE households SET last_visit_at = ?2, next_due_at = COALESCE(?2 + visit_interval_ms, created_at),
              last_contact_at = ?3, next_bell_due_at = COALESCE(?3, created_at) + bell_interval_ms,
@@ -710,5 +753,66 @@ fn refresh_due(tx: &Transaction<'_>, id: &str, follow_up_ms: i64) -> Result<()> 
          WHERE id = ?1",
     )?
     .execute(params![id, last_visit, last_contact, unanswered, follow_up_ms])?;
+    Ok(())
+}
+
+/// What visits documents that left the store said about one household's clocks.
+#[derive(Default)]
+struct Earlier {
+    last_visit: Option<i64>,
+    last_contact: Option<i64>,
+    /// The first unanswered bell after `last_contact`.
+    unanswered_bell: Option<i64>,
+}
+
+fn earlier_visits(tx: &Transaction<'_>, household: &str) -> Result<Earlier> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT last_visit_at, last_contact_at, unanswered_bell_at FROM earlier_visits WHERE household_id = ?1",
+        )?
+        .query_row([household], |r| {
+            Ok(Earlier { last_visit: r.get(0)?, last_contact: r.get(1)?, unanswered_bell: r.get(2)? })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Folds the visit rows matching `rows` (a condition on ?2 and ?3, as [`visit_rows_of`] gives)
+/// into `earlier_visits`, household by household, before those rows are removed.
+fn keep_earlier_visits(tx: &Transaction<'_>, rows: &str, a: &str, b: &str) -> Result<()> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT household_id,
+                MAX(CASE WHEN kind NOT IN ('bell_check_no_answer', 'bell_check_answered') THEN at END),
+                MAX(CASE WHEN kind != 'bell_check_no_answer' THEN at END)
+         FROM visits WHERE deleted = 0 AND ?1 = ?1 AND {rows} GROUP BY household_id"
+    ))?;
+    let found = stmt
+        .query_map(params!["", a, b], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<(String, Option<i64>, Option<i64>)>>>()?;
+    for (household, last_visit, last_contact) in found {
+        let before = earlier_visits(tx, &household)?;
+        let last_visit = last_visit.max(before.last_visit);
+        let last_contact = last_contact.max(before.last_contact);
+        let unanswered: Option<i64> = tx
+            .prepare(&format!(
+                "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0
+                 AND kind = 'bell_check_no_answer' AND at > ?4 AND {rows}"
+            ))?
+            .query_row(params![household, a, b, last_contact.unwrap_or(i64::MIN)], |r| r.get(0))?;
+        let unanswered =
+            earliest(unanswered, before.unanswered_bell.filter(|u| last_contact.is_none_or(|c| *u > c)));
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO earlier_visits (household_id, last_visit_at, last_contact_at, unanswered_bell_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![household, last_visit, last_contact, unanswered])?;
+    }
     Ok(())
 }

@@ -26,6 +26,7 @@ mod reports;
 pub mod schema;
 mod visits;
 mod welfare;
+mod window;
 mod workflow;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use crate::document::{Doc, DocId};
 use crate::error::{Error, Result};
 use crate::household::Household;
 use crate::ids::{HouseholdId, UnitId, UserId};
+use crate::window::Window;
 pub use assessment::{assessment_csv, Assessment, Scope};
 pub(crate) use boundary::{check_changes, Authors};
 pub use boundary::{MAX_CHANGE_BYTES, MAX_RECORD_BYTES};
@@ -48,6 +50,7 @@ pub(crate) use documents::load_document;
 use index::Indexer;
 pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};
 pub use welfare::{Area, Welfare};
+pub use window::Released;
 pub use workflow::{OverdueReport, OVERDUE_SQL};
 
 /// Largest document a peer may hand to [`Store::merge_document`].
@@ -80,6 +83,9 @@ pub struct OpenOptions {
     /// Keep the ids of documents whose content changed (by a write or a sync) for
     /// [`Store::take_changed_documents`]: the app's change notifications. Off for the server.
     pub track_changes: bool,
+    /// The rolling window of documents a phone keeps ([`Window`]); `None` keeps everything (the
+    /// server, the office).
+    pub window: Option<Window>,
 }
 
 impl Default for OpenOptions {
@@ -92,6 +98,7 @@ impl Default for OpenOptions {
             cache_bytes: 16 << 20,
             compact_after_changes: 1_000,
             track_changes: false,
+            window: Some(Window::default()),
         }
     }
 }
@@ -127,6 +134,7 @@ pub struct Store {
     /// The user (and role) the directory gives this store's own actor, looked up once per
     /// change of the directory: every local write checks its author against it.
     own_author: std::cell::RefCell<Option<Option<(String, crate::directory::Role)>>>,
+    window: Option<Window>,
 }
 
 impl Store {
@@ -185,6 +193,7 @@ impl Store {
             compact_after_changes: options.compact_after_changes,
             changed: options.track_changes.then(Default::default),
             own_author: Default::default(),
+            window: options.window,
         };
         Ok(store)
     }

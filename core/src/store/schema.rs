@@ -1,7 +1,8 @@
 //! The SQLite schema and its versioned migrations.
 //!
-//! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, and the sync
-//! bookkeeping `document_heads`, `peers`, `peer_docs`, `refused_documents`), which
+//! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, the sync
+//! bookkeeping `document_heads`, `peers`, `peer_docs`, `refused_documents`, and
+//! `earlier_visits`, what documents that left a phone's window said), which
 //! migrations must carry forward row by row, and the **derived query tables** the screens read,
 //! which can always be rebuilt from the documents. A migration that changes derived tables asks
 //! for a rebuild instead of converting rows.
@@ -239,6 +240,16 @@ CREATE INDEX households_doc ON households(doc_id);
 CREATE INDEX residents_doc ON residents(doc_id);
 "#,
         rebuild: true,
+    },
+    // 7 → 8: a phone's rolling window (`window.rs`). What visits documents that left the phone
+    // said about each household's clocks: kept, since no document remains to rebuild it from.
+    Migration {
+        sql: r#"
+CREATE TABLE earlier_visits (
+    household_id TEXT PRIMARY KEY, last_visit_at INTEGER, last_contact_at INTEGER, unanswered_bell_at INTEGER
+) WITHOUT ROWID;
+"#,
+        rebuild: false,
     },
 ];
 

@@ -149,6 +149,11 @@ impl<G: Gate> Exchange<G> {
         let mut carrying = HashSet::new();
         for e in entries {
             let doc = DocId::parse(&e.doc).map_err(|_| Error::protocol("an entry names no valid document"))?;
+            // A document outside this phone's window that it does not hold is neither asked for
+            // nor taken (the other side's offer of it is simply left).
+            if e.kind != Kind::Want && !store.takes(&doc) && !store.has_document(&doc)? {
+                continue;
+            }
             if matches!(e.kind, Kind::Want | Kind::Heads) && !repeated.insert((doc.clone(), e.kind)) {
                 continue;
             }

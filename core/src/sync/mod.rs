@@ -55,4 +55,7 @@ pub struct Progress {
     /// Documents of this phone the other side refused in this session, with why; the session
     /// went on with the others (`docs/PROTOCOL.md` §2, *Refused documents*).
     pub refused: Vec<crate::store::DocumentRefusal>,
+    /// Documents outside the phone's window that left it when the session ended (the server
+    /// holds them; `crate::window`).
+    pub documents_released: usize,
 }

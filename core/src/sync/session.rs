@@ -300,6 +300,8 @@ impl Session {
         if self.mode == Mode::Server {
             store.record_session(SERVER_PEER, Ok(self.cursor))?;
             store.keep_refusals(SERVER_PEER, &self.progress.refused)?;
+            // The server holds what it confirmed: documents outside the window may leave now.
+            self.progress.documents_released = store.release_outside_window()?.documents;
         }
         Ok(())
     }
