@@ -264,9 +264,11 @@ impl<'t> Indexer<'t> {
         let doc_key = doc.to_string();
         self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [&doc_key])?;
         let (rows, [a, b]) = visit_rows_of(doc);
-        let mut stmt = self.tx.prepare(&format!("SELECT DISTINCT household_id FROM visits WHERE ?1 = ?1 AND {rows}"))?;
-        let ids =
-            stmt.query_map(params![&doc_key, a, b], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt =
+            self.tx.prepare(&format!("SELECT DISTINCT household_id FROM visits WHERE ?1 = ?1 AND {rows}"))?;
+        let ids = stmt
+            .query_map(params![&doc_key, a, b], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         self.due.extend(ids);
         self.tx.execute(&format!("DELETE FROM visits WHERE ?1 = ?1 AND {rows}"), params![&doc_key, a, b])?;
         Ok(())
@@ -719,7 +721,7 @@ fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
 /// unanswered bell), and the follow-up from the first unanswered bell since that contact.
 /// Never visited: due from the day it was registered. Visits whose documents left the phone
 /// count through `earlier_visits`.
-fn refresh_due(tx: &Transaction<'_>, id: &str, follow_up_ms: i64) -> Result<()> {
+pub(crate) fn refresh_due(tx: &rusqlite::Connection, id: &str, follow_up_ms: i64) -> Result<()> {
     let earlier = earlier_visits(tx, id)?;
     // Along the (household_id, at) index. The kinds are literals, not parameters: a bound value
     // there makes SQLite re-plan the statement on every call (measured: a tenth of `record_visit`).
@@ -756,16 +758,17 @@ fn refresh_due(tx: &Transaction<'_>, id: &str, follow_up_ms: i64) -> Result<()> 
     Ok(())
 }
 
-/// What visits documents that left the store said about one household's clocks.
-#[derive(Default)]
-struct Earlier {
-    last_visit: Option<i64>,
-    last_contact: Option<i64>,
+/// What visits outside the store's documents (months that left a phone's window, or that it
+/// never took) say about one household's clocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Earlier {
+    pub last_visit: Option<i64>,
+    pub last_contact: Option<i64>,
     /// The first unanswered bell after `last_contact`.
-    unanswered_bell: Option<i64>,
+    pub unanswered_bell: Option<i64>,
 }
 
-fn earlier_visits(tx: &Transaction<'_>, household: &str) -> Result<Earlier> {
+fn earlier_visits(tx: &rusqlite::Connection, household: &str) -> Result<Earlier> {
     Ok(tx
         .prepare_cached(
             "SELECT last_visit_at, last_contact_at, unanswered_bell_at FROM earlier_visits WHERE household_id = ?1",
@@ -784,9 +787,36 @@ fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// Folds the visit rows matching `rows` (a condition on ?2 and ?3, as [`visit_rows_of`] gives)
-/// into `earlier_visits`, household by household, before those rows are removed.
-fn keep_earlier_visits(tx: &Transaction<'_>, rows: &str, a: &str, b: &str) -> Result<()> {
+/// Folds `found` into a household's `earlier_visits` row: the later visit and contact, and the
+/// first unanswered bell of either after that contact. (Exact when months are folded in in
+/// order, as a window moving forward folds them; otherwise an unanswered bell before a later
+/// contact of the other side can be missed, never one after it.)
+pub(crate) fn merge_earlier(tx: &rusqlite::Connection, household: &str, found: &Earlier) -> Result<()> {
+    let before = earlier_visits(tx, household)?;
+    let last_contact = found.last_contact.max(before.last_contact);
+    let after_contact = |u: Option<i64>| u.filter(|u| last_contact.is_none_or(|c| *u > c));
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO earlier_visits (household_id, last_visit_at, last_contact_at, unanswered_bell_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        household,
+        found.last_visit.max(before.last_visit),
+        last_contact,
+        earliest(after_contact(found.unanswered_bell), after_contact(before.unanswered_bell))
+    ])?;
+    Ok(())
+}
+
+/// Each household's clocks from the visit rows matching `rows` (a condition on ?2 and ?3, with
+/// ?1 free), the first unanswered bell counted after the later of the rows' last contact and
+/// `earlier_visits`'.
+pub(crate) fn clocks_of_rows(
+    tx: &rusqlite::Connection,
+    rows: &str,
+    a: &str,
+    b: &str,
+) -> Result<Vec<(String, Earlier)>> {
     let mut stmt = tx.prepare(&format!(
         "SELECT household_id,
                 MAX(CASE WHEN kind NOT IN ('bell_check_no_answer', 'bell_check_answered') THEN at END),
@@ -796,23 +826,24 @@ fn keep_earlier_visits(tx: &Transaction<'_>, rows: &str, a: &str, b: &str) -> Re
     let found = stmt
         .query_map(params!["", a, b], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<Vec<(String, Option<i64>, Option<i64>)>>>()?;
+    let mut out = Vec::with_capacity(found.len());
     for (household, last_visit, last_contact) in found {
-        let before = earlier_visits(tx, &household)?;
-        let last_visit = last_visit.max(before.last_visit);
-        let last_contact = last_contact.max(before.last_contact);
+        let since = last_contact.max(earlier_visits(tx, &household)?.last_contact);
         let unanswered: Option<i64> = tx
             .prepare(&format!(
                 "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0
                  AND kind = 'bell_check_no_answer' AND at > ?4 AND {rows}"
             ))?
-            .query_row(params![household, a, b, last_contact.unwrap_or(i64::MIN)], |r| r.get(0))?;
-        let unanswered =
-            earliest(unanswered, before.unanswered_bell.filter(|u| last_contact.is_none_or(|c| *u > c)));
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO earlier_visits (household_id, last_visit_at, last_contact_at, unanswered_bell_at)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![household, last_visit, last_contact, unanswered])?;
+            .query_row(params![household, a, b, since.unwrap_or(i64::MIN)], |r| r.get(0))?;
+        out.push((household, Earlier { last_visit, last_contact, unanswered_bell: unanswered }));
+    }
+    Ok(out)
+}
+
+/// Folds the visit rows matching `rows` into `earlier_visits` before those rows are removed.
+fn keep_earlier_visits(tx: &Transaction<'_>, rows: &str, a: &str, b: &str) -> Result<()> {
+    for (household, found) in clocks_of_rows(tx, rows, a, b)? {
+        merge_earlier(tx, &household, &found)?;
     }
     Ok(())
 }

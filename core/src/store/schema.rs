@@ -2,7 +2,7 @@
 //!
 //! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, the sync
 //! bookkeeping `document_heads`, `peers`, `peer_docs`, `refused_documents`, and
-//! `earlier_visits`, what documents that left a phone's window said), which
+//! `earlier_visits` and `earlier_registers`, what documents outside a phone's window said), which
 //! migrations must carry forward row by row, and the **derived query tables** the screens read,
 //! which can always be rebuilt from the documents. A migration that changes derived tables asks
 //! for a rebuild instead of converting rows.
@@ -242,12 +242,14 @@ CREATE INDEX residents_doc ON residents(doc_id);
         rebuild: true,
     },
     // 7 → 8: a phone's rolling window (`window.rs`). What visits documents that left the phone
-    // said about each household's clocks: kept, since no document remains to rebuild it from.
+    // (or that it never took) said about each household's clocks: kept, since no document
+    // remains to rebuild it from; and up to which month the server told it, per register.
     Migration {
         sql: r#"
 CREATE TABLE earlier_visits (
     household_id TEXT PRIMARY KEY, last_visit_at INTEGER, last_contact_at INTEGER, unanswered_bell_at INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE earlier_registers (unit_id TEXT PRIMARY KEY, before TEXT NOT NULL) WITHOUT ROWID;
 "#,
         rebuild: false,
     },

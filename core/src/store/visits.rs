@@ -89,7 +89,7 @@ impl Store {
 
     /// The unit whose register holds a household this store knows (`None`: it knows none),
     /// deleted ones too when `deleted_too`.
-    pub(super) fn register_unit(&self, id: &HouseholdId, deleted_too: bool) -> Result<Option<UnitId>> {
+    pub(crate) fn register_unit(&self, id: &HouseholdId, deleted_too: bool) -> Result<Option<UnitId>> {
         let unit: Option<String> = self
             .conn
             .prepare_cached(

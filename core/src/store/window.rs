@@ -10,9 +10,12 @@ use std::collections::HashSet;
 
 use rusqlite::OptionalExtension;
 
+use super::index::{clocks_of_rows, merge_earlier, refresh_due, Earlier};
 use super::{Indexer, Store, SERVER_PEER};
 use crate::document::DocId;
 use crate::error::Result;
+use crate::period::Period;
+use crate::sync::wire::{self, EarlierClocks};
 use crate::window::Window;
 
 /// What [`Store::release_outside_window`] let go of.
@@ -70,7 +73,11 @@ impl Store {
             }
         }
         if released.documents > 0 {
-            tracing::info!(documents = released.documents, bytes = released.bytes, "documents outside the window let go");
+            tracing::info!(
+                documents = released.documents,
+                bytes = released.bytes,
+                "documents outside the window let go"
+            );
         }
         Ok(released)
     }
@@ -93,5 +100,155 @@ impl Store {
         self.docs.remove(doc);
         self.note_change(doc);
         Ok(bytes as u64)
+    }
+}
+
+impl Store {
+    /// The registers this phone holds whose households' clocks it has not yet asked the server
+    /// for, as the months before its window's first month set them (a new phone, one that was
+    /// offline while months went by, a register it just took): what a sync with the server asks.
+    pub(crate) fn earlier_to_ask(&self) -> Result<Vec<wire::Earlier>> {
+        let Some(window) = self.window else { return Ok(Vec::new()) };
+        let before = window.first_month(self.now()).to_string();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.doc_id FROM documents d
+             WHERE d.doc_id LIKE 'register/%'
+               AND NOT EXISTS (SELECT 1 FROM earlier_registers e
+                               WHERE 'register/' || e.unit_id = d.doc_id AND e.before = ?1)
+             ORDER BY d.doc_id",
+        )?;
+        let docs = stmt.query_map([&before], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(docs
+            .into_iter()
+            .map(|register| wire::Earlier { register, before: before.clone(), households: Vec::new() })
+            .collect())
+    }
+
+    /// The server's answer to [`wire::Earlier`] asks: the clocks of each household of `register`
+    /// from the visits of months before `before`, wherever they were recorded (a household that
+    /// moved brings its visits in its old micro-grid's months).
+    pub(crate) fn earlier_clocks(&self, register: &DocId, before: Period) -> Result<Vec<EarlierClocks>> {
+        let rows = "household_id IN (SELECT id FROM households WHERE doc_id = ?2) AND period < ?3";
+        let found = clocks_of_rows(&self.conn, rows, &register.to_string(), &before.to_string())?;
+        Ok(found
+            .into_iter()
+            .map(|(household, e)| EarlierClocks {
+                household,
+                last_visit_at: e.last_visit,
+                last_contact_at: e.last_contact,
+                unanswered_bell_at: e.unanswered_bell,
+            })
+            .collect())
+    }
+
+    /// Takes the server's answers to this phone's asks in, in one transaction: each answered
+    /// register's households' clocks are folded into `earlier_visits` and their due dates
+    /// recomputed. An answer for a register this phone did not ask about, or a household its
+    /// register does not hold, is left out.
+    pub(crate) fn keep_earlier(&mut self, answers: &[wire::Earlier], asked: &[wire::Earlier]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for a in answers {
+            if !asked.iter().any(|q| q.register == a.register && q.before == a.before) {
+                continue;
+            }
+            let Ok(DocId::Register(unit)) = DocId::parse(&a.register) else { continue };
+            for h in &a.households {
+                let held: bool = tx
+                    .prepare_cached("SELECT EXISTS(SELECT 1 FROM households WHERE id = ?1 AND doc_id = ?2)")?
+                    .query_row([&h.household, &a.register], |r| r.get(0))?;
+                if !held {
+                    continue;
+                }
+                let found = Earlier {
+                    last_visit: h.last_visit_at,
+                    last_contact: h.last_contact_at,
+                    unanswered_bell: h.unanswered_bell_at,
+                };
+                merge_earlier(&tx, &h.household, &found)?;
+                refresh_due(&tx, &h.household, self.rules.follow_up_ms())?;
+            }
+            tx.prepare_cached("INSERT OR REPLACE INTO earlier_registers (unit_id, before) VALUES (?1, ?2)")?
+                .execute([unit.as_str(), a.before.as_str()])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::directory::{NewUnit, UnitKind};
+    use crate::household::{Address, CareTag, NewHousehold};
+    use crate::ids::HouseholdId;
+    use crate::store::OpenOptions;
+
+    fn household(s: &mut Store, grid: &crate::ids::UnitId, micro: Option<&crate::ids::UnitId>) -> HouseholdId {
+        let new = NewHousehold {
+            micro_grid: micro.cloned(),
+            address: Address { building: "3".into(), unit: "2".into(), room: "301".into() },
+            location: None,
+            care_tags: [CareTag::ElderlyAlone].into_iter().collect(),
+            risk: None,
+            notes: String::new(),
+        };
+        s.add_household(grid, new).unwrap().id
+    }
+
+    /// The server's answer is taken only for what was asked, and only for households the
+    /// register it names holds: a hostile or buggy server cannot set another register's clocks.
+    #[test]
+    fn clocks_from_the_server_count_only_for_households_of_a_register_asked_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Period::parse("2026-05").unwrap().start() + 19 * 86_400_000;
+        let options = OpenOptions { clock: Arc::new(FixedClock::new(now)), ..OpenOptions::default() };
+        let mut s = Store::open(dir.path().join("phone.sqlite"), options).unwrap();
+        let mut parent = None;
+        for (kind, name) in
+            [(UnitKind::District, "Jinshui"), (UnitKind::Street, "Wenhua Road"), (UnitKind::Community, "Weilai")]
+        {
+            parent = Some(s.add_unit(NewUnit { kind, parent: parent.clone(), name: name.into() }).unwrap().id);
+        }
+        let grid = s.add_unit(NewUnit { kind: UnitKind::Grid, parent, name: "Grid 1".into() }).unwrap().id;
+        let micro = s
+            .add_unit(NewUnit { kind: UnitKind::MicroGrid, parent: Some(grid.clone()), name: "Building 3".into() })
+            .unwrap()
+            .id;
+        let ours = household(&mut s, &grid, Some(&micro));
+        let elsewhere = household(&mut s, &grid, None);
+        let asked = s.earlier_to_ask().unwrap();
+        let registers: Vec<_> = asked.iter().map(|e| (e.register.as_str(), e.before.as_str())).collect();
+        let (grid_register, micro_register) = (format!("register/{grid}"), format!("register/{micro}"));
+        assert_eq!(registers, vec![(grid_register.as_str(), "2026-03"), (micro_register.as_str(), "2026-03")]);
+        let clocks = |h: &HouseholdId, at: i64| EarlierClocks {
+            household: h.to_string(),
+            last_visit_at: Some(at),
+            last_contact_at: Some(at),
+            unanswered_bell_at: None,
+        };
+        let answers = vec![
+            // The micro-grid's register, naming the grid register's household too.
+            wire::Earlier {
+                register: micro_register.clone(),
+                before: "2026-03".into(),
+                households: vec![clocks(&ours, 10), clocks(&elsewhere, 20)],
+            },
+            // An answer for a month not asked about.
+            wire::Earlier {
+                register: grid_register.clone(),
+                before: "2026-04".into(),
+                households: vec![clocks(&elsewhere, 30)],
+            },
+        ];
+        s.keep_earlier(&answers, &asked).unwrap();
+        let last = |h: &HouseholdId| {
+            s.households(&Default::default()).unwrap().into_iter().find(|x| &x.id == h).unwrap().last_visit_at
+        };
+        assert_eq!((last(&ours), last(&elsewhere)), (Some(10), None));
+        let still: Vec<_> = s.earlier_to_ask().unwrap().into_iter().map(|e| e.register).collect();
+        assert_eq!(still, vec![grid_register], "the register answered is not asked again this month");
     }
 }

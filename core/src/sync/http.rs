@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::session::Session;
 use super::Progress;
+use super::VisitsRequest;
 use crate::error::{Error, Result};
+use crate::ids::HouseholdId;
+use crate::period::Period;
+use crate::store::query::VisitSummary;
 use crate::store::Store;
 
 /// The tokio runtime the core runs its network calls on.
@@ -124,6 +128,28 @@ impl ServerClient {
             }
         }
         Ok(session.progress())
+    }
+
+    /// The visits of `household` in its register's months `from` to `to` (inclusive), read from
+    /// the server's documents and not stored: older history than the phone's window keeps
+    /// (`crate::window`), read-only. Blocks the calling thread, like [`ServerClient::sync`].
+    pub fn fetch_visits(
+        &self,
+        store: &Store,
+        household: &HouseholdId,
+        from: Period,
+        to: Period,
+    ) -> Result<Vec<VisitSummary>> {
+        block_on(self.fetch(VisitsRequest::new(store, household, from, to)?))
+    }
+
+    /// Runs a [`VisitsRequest`] made while holding the store, without it.
+    pub async fn fetch(&self, mut request: VisitsRequest) -> Result<Vec<VisitSummary>> {
+        while let Some(message) = request.next_message() {
+            let answer = self.exchange(message).await?;
+            request.receive(&answer)?;
+        }
+        Ok(request.visits())
     }
 
     async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>> {

@@ -19,12 +19,14 @@
 
 mod exchange;
 mod gate;
+mod history;
 pub mod http;
 mod responder;
 mod session;
 pub mod wire;
 
 pub(crate) use exchange::applied;
+pub use history::{VisitsRequest, MAX_HISTORY_MONTHS};
 pub use responder::{refusal, PeerResponder, ServerResponder};
 pub use session::Session;
 

@@ -13,11 +13,12 @@ use automerge::ActorId;
 use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
 use super::session::{identify_peer, inventory};
-use super::wire::{heads_digest, Batch, Entry, Hello, Kind, Mode, Refusal};
+use super::wire::{heads_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Refusal};
 use super::{DOCS_PER_ROUND, FEED_PAGE, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
+use crate::period::Period;
 use crate::store::{DocumentRefusal, Store};
 
 /// Answers the messages of one peer, under the policy `G`.
@@ -184,6 +185,20 @@ impl Responder<DeviceGate> {
             }
             reply.cursor = Some(if full_page { last } else { head });
             reply.more = full_page;
+        }
+        if batch.earlier.len() > DOCS_PER_ROUND {
+            return Err(Error::protocol(format!("a request asks about at most {DOCS_PER_ROUND} registers")));
+        }
+        for ask in batch.earlier {
+            // A register the device may not read, or an ask that does not parse, gets no answer.
+            let (Ok(doc @ DocId::Register(_)), Ok(before)) = (DocId::parse(&ask.register), Period::parse(&ask.before))
+            else {
+                continue;
+            };
+            if self.ex.gate.may_send(store, &doc)? {
+                let households = store.earlier_clocks(&doc, before)?;
+                reply.earlier.push(Earlier { households, ..ask });
+            }
         }
         reply.docs = out;
         Ok(reply)

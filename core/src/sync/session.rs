@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use super::exchange::Exchange;
 use super::gate::PhoneGate;
-use super::wire::{heads_digest, summary_digest, Batch, Entry, Hello, Kind, Mode, Rejection, MAX_ENTRIES};
+use super::wire::{heads_digest, summary_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Rejection, MAX_ENTRIES};
 use super::{Progress, DOCS_PER_ROUND, MAX_ROUNDS, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
@@ -50,6 +50,10 @@ pub struct Session {
     /// Server mode: the feed position seen so far, and whether the server has more.
     cursor: u64,
     more: bool,
+    /// Server mode: the registers asked about in the message in flight (`wire::Earlier`), and
+    /// every one asked in this session (none is asked twice).
+    earlier_asked: Vec<Earlier>,
+    earlier_tried: HashSet<String>,
     progress: Progress,
 }
 
@@ -88,6 +92,8 @@ impl Session {
             awaiting_reply: false,
             cursor: 0,
             more: false,
+            earlier_asked: Vec::new(),
+            earlier_tried: HashSet::new(),
             progress: Progress::default(),
         })
     }
@@ -189,11 +195,23 @@ impl Session {
         if self.mode == Mode::Server {
             batch.cursor = Some(self.cursor);
         }
-        if batch.hello.is_none() && batch.docs.is_empty() && !batch.inventory && batch.rejected.is_empty() && !self.more
-        {
+        let idle = |b: &Batch| b.hello.is_none() && b.docs.is_empty() && !b.inventory && b.rejected.is_empty();
+        if self.mode == Mode::Server && idle(&batch) && !self.more {
+            // Documents are in sync: the clocks of the registers held that the months before the
+            // window set, where this phone has not had them yet.
+            batch.earlier = store
+                .earlier_to_ask()?
+                .into_iter()
+                .filter(|e| !self.earlier_tried.contains(&e.register))
+                .take(DOCS_PER_ROUND)
+                .collect();
+            self.earlier_tried.extend(batch.earlier.iter().map(|e| e.register.clone()));
+        }
+        if idle(&batch) && batch.earlier.is_empty() && !self.more {
             self.finish(store)?;
             return Ok(None);
         }
+        self.earlier_asked = batch.earlier.clone();
         self.asked = batch.docs.iter().filter_map(|e| Some((DocId::parse(&e.doc).ok()?, e.kind))).collect();
         let bytes = batch.encode();
         self.progress.round += 1;
@@ -251,6 +269,10 @@ impl Session {
         if self.mode == Mode::Server {
             if let Some(c) = batch.cursor {
                 self.cursor = c;
+            }
+            let asked = std::mem::take(&mut self.earlier_asked);
+            if !batch.earlier.is_empty() {
+                store.keep_earlier(&batch.earlier, &asked)?;
             }
         }
         self.more = batch.more;

@@ -99,6 +99,37 @@ pub struct Batch {
     /// that message was taken in. Nothing of a refused document's entries was kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejection>,
+    /// Server mode: in a request, registers whose households' clocks the phone asks for as the
+    /// visits of months before its window say them (`households` empty); in the response, the
+    /// registers the device may read, with their households' clocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Earlier>,
+}
+
+/// One register's households' clocks from the visits of months before `before` (`YYYY-MM`):
+/// what a phone whose window starts at `before` cannot count from documents it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Earlier {
+    /// `register/<unit id>`.
+    pub register: String,
+    pub before: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub households: Vec<EarlierClocks>,
+}
+
+/// One household's clocks as the visits of those months set them (milliseconds, UTC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierClocks {
+    pub household: String,
+    /// The last home visit (bell checks do not count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_visit_at: Option<i64>,
+    /// The last contact (anything but an unanswered bell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact_at: Option<i64>,
+    /// The first unanswered bell after that contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswered_bell_at: Option<i64>,
 }
 
 /// Why a message was refused; nothing of it was kept.

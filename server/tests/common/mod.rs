@@ -105,7 +105,18 @@ pub fn enrolment_code(server: &RunningServer, user: &User) -> String {
 
 /// A new phone for `user`: a fresh store, enrolled, with its first sync done.
 pub fn phone(server: &RunningServer, dir: &Path, name: &str, user: &User) -> (Store, ServerClient) {
-    let mut store = Store::open(dir.join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
+    phone_with(server, dir, name, user, OpenOptions::default())
+}
+
+/// [`phone`], with its store opened with `options` (a clock of the test's, a window).
+pub fn phone_with(
+    server: &RunningServer,
+    dir: &Path,
+    name: &str,
+    user: &User,
+    options: OpenOptions,
+) -> (Store, ServerClient) {
+    let mut store = Store::open(dir.join(format!("{name}.sqlite")), options).unwrap();
     let client = ServerClient::new(&server.url()).unwrap();
     let reg = client.register(&enrolment_code(server, user), &store, name).unwrap();
     assert_eq!(reg.user_id, user.id.as_str());

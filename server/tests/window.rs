@@ -1,0 +1,284 @@
+//! A phone's rolling window against a real server: months and reports outside it leave the phone
+//! once the server holds them, due dates stay right (on that phone and on a new one that never
+//! held those months), older visits come back on demand, read-only, and only to whoever may read
+//! them.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use doorstep_core::sync::wire::{Batch, Entry, Hello, Kind, Mode};
+use doorstep_core::*;
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+
+fn day(year: i32, month: u8, day: i64) -> UnixMillis {
+    Period::new(year, month).unwrap().start() + (day - 1) * DAY + 9 * HOUR
+}
+
+fn month(year: i32, month: u8) -> Period {
+    Period::new(year, month).unwrap()
+}
+
+fn at_clock(clock: &Arc<FixedClock>) -> OpenOptions {
+    OpenOptions { clock: clock.clone(), ..OpenOptions::default() }
+}
+
+fn visit_on(s: &mut Store, clock: &FixedClock, h: &HouseholdId, worker: &User, kind: VisitKind, at: UnixMillis) {
+    clock.set(at);
+    s.record_visit(NewVisit {
+        household: h.clone(),
+        worker: worker.id.clone(),
+        at: Some(at),
+        location: None,
+        kind,
+        outcome: VisitOutcome::AllWell,
+        notes: format!("{} on day {}", kind.as_str(), at / DAY),
+        follow_up: false,
+        photos: vec![],
+    })
+    .unwrap();
+}
+
+/// What the screens show of a household: its row, clocks included.
+fn shown(s: &Store, h: &HouseholdId) -> HouseholdSummary {
+    s.households(&HouseholdFilter::default()).unwrap().into_iter().find(|x| &x.id == h).expect("the household shows")
+}
+
+fn months_held(s: &Store) -> Vec<String> {
+    s.document_ids().unwrap().into_iter().filter(|d| matches!(d, DocId::Visits(..))).map(|d| d.to_string()).collect()
+}
+
+#[test]
+fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
+    let h = household(&mut li, &p, "301").id;
+    let other = household(&mut li, &p, "302").id;
+    // A home visit in January; in February a bell answered, then one unanswered: the follow-up
+    // and the bell clock come from February, the visit clock from January.
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
+    visit_on(&mut li, &clock, &other, &p.li_na, VisitKind::Routine, day(2026, 1, 12));
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::BellCheckAnswered, day(2026, 2, 5));
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::BellCheckNoAnswer, day(2026, 2, 20));
+    client.sync(&mut li).unwrap();
+    // May: the window holds March to May. The other household is visited again in May.
+    clock.set(day(2026, 5, 20));
+    visit_on(&mut li, &clock, &other, &p.li_na, VisitKind::Routine, day(2026, 5, 20));
+    let before = (shown(&li, &h), shown(&li, &other));
+    assert!(before.0.follow_up_due_at.is_some(), "the unanswered bell calls for a follow-up");
+    assert_eq!(months_held(&li).len(), 3);
+
+    let progress = client.sync(&mut li).unwrap();
+    assert_eq!(progress.documents_released, 2, "{progress:?}");
+    let m = p.micro_grid.id.as_str();
+    assert_eq!(months_held(&li), vec![format!("visits/{m}/2026-05")]);
+    assert_eq!((shown(&li, &h), shown(&li, &other)), before, "the clocks stay where the released months set them");
+    assert!(li.visit_history(&h, 0).unwrap().is_empty(), "the phone no longer holds those visits");
+    // The server keeps them.
+    server.with_store(|s| {
+        assert!(s.document_ids().unwrap().contains(&DocId::Visits(p.micro_grid.id.clone(), month(2026, 1))))
+    });
+
+    // A bell answered in May clears the follow-up that came from a released month.
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::BellCheckAnswered, day(2026, 5, 21));
+    let now = shown(&li, &h);
+    assert_eq!(
+        (now.follow_up_due_at, now.last_contact_at, now.last_visit_at),
+        (None, Some(day(2026, 5, 21)), before.0.last_visit_at)
+    );
+    client.sync(&mut li).unwrap();
+
+    // A new phone of Li Na's in May never takes January or February, and still shows the clocks
+    // they set (the server tells it each household's clocks from the months before its window).
+    let mut li2 = Store::open(dir.path().join("li-na-2.sqlite"), at_clock(&clock)).unwrap();
+    let client2 = sync::http::ServerClient::new(&server.url()).unwrap();
+    let token = client2.register(&enrolment_code(&server, &p.li_na), &li2, "li-na-2").unwrap().token;
+    let client2 = client2.with_token(token);
+    let first = client2.sync(&mut li2).unwrap();
+    assert_eq!(first.documents_released, 0, "the months outside its window were not even taken");
+    assert_eq!(months_held(&li2), vec![format!("visits/{m}/2026-05")]);
+    assert_eq!(shown(&li2, &h), shown(&li, &h));
+    assert_eq!(shown(&li2, &other), shown(&li, &other));
+    assert_eq!(client2.sync(&mut { li2 }).unwrap().round, 1, "asked once, the clocks are not asked again");
+}
+
+#[test]
+fn older_visits_come_back_on_demand_read_only_and_only_to_those_who_may_read_them() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
+    let h = household(&mut li, &p, "301").id;
+    let neighbour = household(&mut li, &p, "302").id;
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
+    visit_on(&mut li, &clock, &neighbour, &p.li_na, VisitKind::Routine, day(2026, 1, 11));
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::Routine, day(2026, 1, 12));
+    let mistake = li.visit_history(&h, 1).unwrap()[0].id.clone();
+    li.delete_visit(&mistake).unwrap();
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::BellCheckAnswered, day(2026, 2, 5));
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::BellCheckNoAnswer, day(2026, 2, 20));
+    client.sync(&mut li).unwrap();
+    clock.set(day(2026, 6, 1));
+    client.sync(&mut li).unwrap();
+    assert!(months_held(&li).is_empty());
+    let stored = li.dump_query_tables().unwrap();
+
+    let visits = client.fetch_visits(&li, &h, month(2025, 12), month(2026, 3)).unwrap();
+    let at: Vec<_> = visits.iter().map(|v| (v.at, v.kind)).collect();
+    assert_eq!(
+        at,
+        vec![
+            (day(2026, 2, 20), VisitKind::BellCheckNoAnswer),
+            (day(2026, 2, 5), VisitKind::BellCheckAnswered),
+            (day(2026, 1, 10), VisitKind::WelfareCheck),
+        ]
+    );
+    assert!(months_held(&li).is_empty(), "history is read, not stored");
+    assert_eq!(li.dump_query_tables().unwrap(), stored);
+
+    // The volunteer's micro-grid is Li Na's, so she may read it; Zhang Wei, of another grid, may
+    // not: his phone does not know the household, and a request made by hand is refused by the
+    // server, nothing sent.
+    let (vol, vclient) = phone_with(&server, dir.path(), "volunteer", &p.volunteer, at_clock(&clock));
+    assert_eq!(vclient.fetch_visits(&vol, &h, month(2026, 1), month(2026, 2)).unwrap().len(), 3);
+    let (zhang, zclient) = phone_with(&server, dir.path(), "zhang", &p.zhang_wei, at_clock(&clock));
+    assert!(matches!(zclient.fetch_visits(&zhang, &h, month(2026, 1), month(2026, 2)), Err(Error::NotFound { .. })));
+    let hand_made = Batch {
+        hello: Some(Hello {
+            mode: Mode::Server,
+            user: p.zhang_wei.id.to_string(),
+            device: zhang.actor_id(),
+            summary: None,
+        }),
+        docs: vec![Entry {
+            doc: DocId::Visits(p.micro_grid.id.clone(), month(2026, 1)).to_string(),
+            kind: Kind::Want,
+            data: vec![],
+        }],
+        ..Batch::default()
+    };
+    let answer = Batch::decode(&sync::http::runtime().block_on(zclient.exchange(hand_made.encode())).unwrap()).unwrap();
+    assert!(answer.docs.is_empty(), "{:?}", answer.docs);
+    assert_eq!(answer.rejected.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), vec!["forbidden_document"]);
+    // Nor may he ask the server for that register's clocks.
+    let ask = Batch {
+        earlier: vec![sync::wire::Earlier {
+            register: register(&p).to_string(),
+            before: "2026-04".into(),
+            households: vec![],
+        }],
+        cursor: Some(0),
+        ..Batch::default()
+    };
+    let answer = Batch::decode(&sync::http::runtime().block_on(zclient.exchange(ask.encode())).unwrap()).unwrap();
+    assert!(answer.earlier.is_empty(), "{:?}", answer.earlier);
+    // A span the phone refuses to ask for at all.
+    assert!(matches!(client.fetch_visits(&li, &h, month(2026, 3), month(2026, 1)), Err(Error::InvalidInput { .. })));
+    assert!(matches!(client.fetch_visits(&li, &h, month(2000, 1), month(2026, 1)), Err(Error::InvalidInput { .. })));
+}
+
+#[test]
+fn a_month_the_server_does_not_hold_yet_stays_on_the_phone() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
+    let h = household(&mut li, &p, "301").id;
+    client.sync(&mut li).unwrap();
+    // Recorded offline in January; the phone comes back to the network in May.
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
+    clock.set(day(2026, 5, 20));
+    assert_eq!(li.release_outside_window().unwrap().documents, 0, "unsent: it stays");
+    assert_eq!(months_held(&li).len(), 1);
+    // The server refuses nothing of it (the change was made in January, while the month was open),
+    // and once it holds it, the month leaves.
+    let progress = client.sync(&mut li).unwrap();
+    assert_eq!(progress.documents_released, 1, "{progress:?}");
+    assert!(months_held(&li).is_empty());
+    assert_eq!(shown(&li, &h).last_visit_at, Some(day(2026, 1, 10)));
+    // With no window, a phone keeps everything.
+    li.set_window(None);
+    let (mut keeper, kclient) =
+        phone_with(&server, dir.path(), "keeper", &p.li_na, OpenOptions { window: None, ..at_clock(&clock) });
+    kclient.sync(&mut keeper).unwrap();
+    assert_eq!(months_held(&keeper).len(), 1);
+}
+
+#[test]
+fn a_report_closed_more_than_thirty_days_ago_leaves_the_phone() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 3, 2)));
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
+    let closed = report(&mut li, &p, &p.li_na, "Broken stair light in Building 3");
+    let open = report(&mut li, &p, &p.li_na, "Bicycles blocking the fire exit");
+    for kind in
+        [ReportEventKind::Dispatched, ReportEventKind::Accepted, ReportEventKind::Resolved, ReportEventKind::Closed]
+    {
+        clock.advance(HOUR);
+        let mut e = NewReportEvent::new(closed.id.clone(), p.li_na.id.clone(), kind);
+        e.target = Some(p.li_na.id.to_string());
+        li.add_report_event(e).unwrap();
+    }
+    client.sync(&mut li).unwrap();
+    assert_eq!(li.search("stair", 0).unwrap().len(), 1);
+    let rows_before: std::collections::HashMap<String, usize> =
+        li.dump_query_tables().unwrap().into_iter().map(|(t, rows)| (t, rows.len())).collect();
+    // What the closed report gave the tables: its row, its search entry, its five events.
+    let removed: std::collections::HashMap<String, usize> =
+        [("reports", 1), ("report_search", 1), ("report_events", 5), ("report_rejections", 0)]
+            .into_iter()
+            .map(|(t, n)| (t.to_string(), n))
+            .collect();
+    clock.advance(29 * DAY);
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 0, "closed 29 days ago: it stays");
+    clock.advance(2 * DAY);
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 1);
+    let held = li.document_ids().unwrap();
+    assert!(!held.contains(&DocId::Report(closed.id.clone())));
+    assert!(held.contains(&DocId::Report(open.id.clone())), "an open report stays however old");
+    let listed: Vec<_> = li.reports(&ReportFilter::default()).unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(listed, vec![open.id.clone()]);
+    assert!(li.search("stair", 0).unwrap().is_empty(), "nor is it found by search");
+    for (table, rows) in li.dump_query_tables().unwrap() {
+        if table.starts_with("report") {
+            assert_eq!(rows.len(), rows_before[&table] - removed[&table], "{table}");
+        }
+    }
+}
+
+/// A one-month window: February stays through its grace week, a visit entered then for the 28th
+/// goes into it, and when February leaves, its clocks come from the phone's own months (the
+/// server told the phone February's clocks before that visit).
+#[test]
+fn a_visit_entered_in_the_grace_week_still_counts_once_its_month_left() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 2, 2)));
+    let one_month = OpenOptions { window: Some(Window { months: 1, ..Window::default() }), ..at_clock(&clock) };
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, one_month);
+    let h = household(&mut li, &p, "301").id;
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 2, 10));
+    clock.set(day(2026, 3, 3));
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 0, "February is open for its grace week");
+    clock.set(day(2026, 3, 5));
+    li.record_visit(NewVisit {
+        household: h.clone(),
+        worker: p.li_na.id.clone(),
+        at: Some(day(2026, 2, 28)),
+        location: None,
+        kind: VisitKind::Routine,
+        outcome: VisitOutcome::AllWell,
+        notes: "Entered late.".into(),
+        follow_up: false,
+        photos: vec![],
+    })
+    .unwrap();
+    client.sync(&mut li).unwrap();
+    let before = shown(&li, &h);
+    assert_eq!(before.last_visit_at, Some(day(2026, 2, 28)));
+    clock.set(day(2026, 3, 9));
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 1);
+    assert!(months_held(&li).is_empty());
+    assert_eq!(shown(&li, &h), before);
+}
