@@ -11,13 +11,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use doorstep_core::sync::http::{runtime, ServerClient};
-use doorstep_core::sync::{refusal, PeerResponder, Session};
-use doorstep_core::Store;
+use doorstep_core::sync::{refusal, PeerResponder, Session, VisitsRequest};
+use doorstep_core::{HouseholdId, Period, Store};
 use tokio::task::block_in_place;
 
 use crate::error::{DoorstepError, SyncError};
 use crate::store::Doorstep;
-use crate::types::{ChangeOrigin, DocumentRefusal, PeerReply, Registration, SyncProgress};
+use crate::types::{ChangeOrigin, DocumentRefusal, PeerReply, Registration, SyncProgress, Visit};
 
 /// Runs `work` on the core's runtime and waits for it from whatever executor the app's binding
 /// polls with.
@@ -110,6 +110,28 @@ impl Doorstep {
             let result = self.server_session(&client).await;
             self.set_syncing(None);
             result
+        })
+        .await
+    }
+
+    /// A household's visits in its register's months `from` to `to` (`YYYY-MM`, inclusive, at
+    /// most 120 months), newest first, read from the server and not stored: history older than
+    /// the months the phone keeps. Refused (`SyncError.Refused`, `forbidden_document`) for months
+    /// this phone's user may not read.
+    pub async fn fetch_visits(
+        self: Arc<Self>,
+        server_url: String,
+        token: String,
+        household: String,
+        from: String,
+        to: String,
+    ) -> Result<Vec<Visit>, SyncError> {
+        on_core(async move {
+            let client = ServerClient::new(&server_url)?.with_token(token);
+            let household = HouseholdId::parse(&household)?;
+            let (from, to) = (Period::parse(&from)?, Period::parse(&to)?);
+            let request = self.step(|s| Ok(VisitsRequest::new(s, &household, from, to)?))?;
+            Ok(client.fetch(request).await?.into_iter().map(Visit::from).collect())
         })
         .await
     }

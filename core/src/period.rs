@@ -76,6 +76,13 @@ impl Period {
         }
     }
 
+    /// The month `n` months before this one (2000-01 at the earliest).
+    pub fn minus(self, n: u32) -> Period {
+        let index = i64::from(self.year) * 12 + i64::from(self.month) - 1 - i64::from(n);
+        let index = index.max(2000 * 12);
+        Period { year: (index / 12) as i32, month: (index % 12) as u8 + 1 }
+    }
+
     pub fn previous(self) -> Period {
         match self.month {
             1 => Period { year: self.year - 1, month: 12 },
@@ -130,6 +137,16 @@ fn civil_from_days(days: i64) -> (i32, u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_back_across_years_and_no_earlier_than_2000() {
+        let p = Period::parse("2026-03").unwrap();
+        assert_eq!(p.minus(0), p);
+        assert_eq!(p.minus(2).to_string(), "2026-01");
+        assert_eq!(p.minus(3).to_string(), "2025-12");
+        assert_eq!(p.minus(27).to_string(), "2023-12");
+        assert_eq!(p.minus(u32::MAX).to_string(), "2000-01");
+    }
 
     #[test]
     fn months_begin_and_end_on_calendar_days() {

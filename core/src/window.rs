@@ -32,9 +32,25 @@ impl Default for Window {
 }
 
 impl Window {
+    /// Months a window keeps at most (a hundred years; a larger setting counts as this).
+    pub const MAX_MONTHS: u32 = 1_200;
+
     /// The oldest month whose visits the window keeps at `now`.
     pub fn first_month(&self, now: UnixMillis) -> Period {
-        (1..self.months.max(1)).fold(Period::of(now), |p, _| p.previous())
+        Period::of(now).minus(self.months.clamp(1, Window::MAX_MONTHS) - 1)
+    }
+
+    /// The month before which every month lies outside the window and is closed at `now`: what
+    /// the phone asks the server for its households' clocks of (`wire::Earlier`). The window's
+    /// first month, or the one before it while that one is still in its grace week (a one-month
+    /// window), so that an answer never covers a month that can still change.
+    pub fn settled_before(&self, now: UnixMillis) -> Period {
+        let first = self.first_month(now);
+        if first.previous().is_open(now) {
+            first.previous()
+        } else {
+            first
+        }
     }
 
     /// Whether a visits document of `period` belongs on the phone at `now`.
@@ -78,6 +94,10 @@ mod tests {
         assert!(!one.keeps_month(Period::parse("2026-02").unwrap(), at(2026, 3, 9)), "closed");
         assert_eq!(Window { months: 0, ..w }.first_month(now).to_string(), "2026-03");
         assert_eq!(Window { months: 14, ..w }.first_month(now).to_string(), "2025-02");
+        assert_eq!(Window { months: u32::MAX, ..w }.first_month(now).to_string(), "2000-01");
+        assert_eq!(w.settled_before(now).to_string(), "2026-01");
+        assert_eq!(one.settled_before(at(2026, 3, 3)).to_string(), "2026-02", "February is open");
+        assert_eq!(one.settled_before(at(2026, 3, 9)).to_string(), "2026-03");
     }
 
     #[test]

@@ -78,6 +78,13 @@ fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
     assert_eq!(months_held(&li), vec![format!("visits/{m}/2026-05")]);
     assert_eq!((shown(&li, &h), shown(&li, &other)), before, "the clocks stay where the released months set them");
     assert!(li.visit_history(&h, 0).unwrap().is_empty(), "the phone no longer holds those visits");
+    // An assessment of January would count its visits short on this phone: refused; May's runs.
+    let grid = store::Scope::Grid(p.grid.id.clone());
+    let refused = li.assessment(&grid, month(2026, 1).start(), month(2026, 2).start()).unwrap_err();
+    assert!(matches!(refused, Error::InvalidInput { .. }), "{refused}");
+    assert_eq!(li.assessment(&grid, month(2026, 5).start(), month(2026, 6).start()).unwrap().visits, 1);
+    li.rebuild_indexes().unwrap();
+    assert_eq!((shown(&li, &h), shown(&li, &other)), before, "a rebuild keeps what released months said");
     // The server keeps them.
     server.with_store(|s| {
         assert!(s.document_ids().unwrap().contains(&DocId::Visits(p.micro_grid.id.clone(), month(2026, 1))))
@@ -192,14 +199,17 @@ fn a_month_the_server_does_not_hold_yet_stays_on_the_phone() {
     clock.set(day(2026, 5, 20));
     assert_eq!(li.release_outside_window().unwrap().documents, 0, "unsent: it stays");
     assert_eq!(months_held(&li).len(), 1);
-    // The server refuses nothing of it (the change was made in January, while the month was open),
-    // and once it holds it, the month leaves.
+    // The server refuses nothing of it (the change was made in January, while the month was
+    // open). The session that sent it keeps it (a server restored from a backup taken meanwhile
+    // would lack it); a later one lets it go, unless the phone keeps everything.
     let progress = client.sync(&mut li).unwrap();
-    assert_eq!(progress.documents_released, 1, "{progress:?}");
+    assert_eq!(progress.documents_released, 0, "{progress:?}");
+    li.set_window(None);
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 0, "no window: everything stays");
+    li.set_window(Some(Window::default()));
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 1);
     assert!(months_held(&li).is_empty());
     assert_eq!(shown(&li, &h).last_visit_at, Some(day(2026, 1, 10)));
-    // With no window, a phone keeps everything.
-    li.set_window(None);
     let (mut keeper, kclient) =
         phone_with(&server, dir.path(), "keeper", &p.li_na, OpenOptions { window: None, ..at_clock(&clock) });
     kclient.sync(&mut keeper).unwrap();
@@ -248,9 +258,9 @@ fn a_report_closed_more_than_thirty_days_ago_leaves_the_phone() {
     }
 }
 
-/// A one-month window: February stays through its grace week, a visit entered then for the 28th
-/// goes into it, and when February leaves, its clocks come from the phone's own months (the
-/// server told the phone February's clocks before that visit).
+/// A one-month window: February stays through its grace week; visits entered then for late
+/// February go into it, one of them deleted again; when February leaves, its clocks are the
+/// month's as it closed (no clock the server told while it was still open, nor the deleted visit).
 #[test]
 fn a_visit_entered_in_the_grace_week_still_counts_once_its_month_left() {
     let (dir, _office, p, server) = served(|_| {});
@@ -259,26 +269,162 @@ fn a_visit_entered_in_the_grace_week_still_counts_once_its_month_left() {
     let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, one_month);
     let h = household(&mut li, &p, "301").id;
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 2, 10));
+    let late = |li: &mut Store, date: UnixMillis| {
+        li.record_visit(NewVisit {
+            household: h.clone(),
+            worker: p.li_na.id.clone(),
+            at: Some(date),
+            location: None,
+            kind: VisitKind::Routine,
+            outcome: VisitOutcome::AllWell,
+            notes: "Entered late.".into(),
+            follow_up: false,
+            photos: vec![],
+        })
+        .unwrap()
+    };
     clock.set(day(2026, 3, 3));
+    let mistake = late(&mut li, day(2026, 2, 27));
     assert_eq!(client.sync(&mut li).unwrap().documents_released, 0, "February is open for its grace week");
+    // Two days later: the visit of the 27th was a mistake (deleted), the right one was the 26th.
     clock.set(day(2026, 3, 5));
-    li.record_visit(NewVisit {
-        household: h.clone(),
-        worker: p.li_na.id.clone(),
-        at: Some(day(2026, 2, 28)),
-        location: None,
-        kind: VisitKind::Routine,
-        outcome: VisitOutcome::AllWell,
-        notes: "Entered late.".into(),
-        follow_up: false,
-        photos: vec![],
-    })
-    .unwrap();
+    li.delete_visit(&mistake.id).unwrap();
+    late(&mut li, day(2026, 2, 26));
     client.sync(&mut li).unwrap();
     let before = shown(&li, &h);
-    assert_eq!(before.last_visit_at, Some(day(2026, 2, 28)));
+    assert_eq!(before.last_visit_at, Some(day(2026, 2, 26)));
     clock.set(day(2026, 3, 9));
     assert_eq!(client.sync(&mut li).unwrap().documents_released, 1);
     assert!(months_held(&li).is_empty());
     assert_eq!(shown(&li, &h), before);
+}
+
+/// The server is restored from a backup taken before it took February's visits. The phone sees
+/// the server's feed go back, sends everything again, and lets nothing go in that session: the
+/// month the server lost is on the server again before it leaves the phone.
+#[test]
+fn a_server_restored_from_a_backup_gets_everything_again_before_anything_leaves_the_phone() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
+    let mut li = Store::open(dir.path().join("li-na.sqlite"), at_clock(&clock)).unwrap();
+    let client = sync::http::ServerClient::new(&server.url()).unwrap();
+    let token = client.register(&enrolment_code(&server, &p.li_na), &li, "li-na").unwrap().token;
+    let client_of = |server: &doorstep_server::RunningServer| {
+        sync::http::ServerClient::new(&server.url()).unwrap().with_token(token.clone())
+    };
+    let client = client_of(&server);
+    client.sync(&mut li).unwrap();
+    let h = household(&mut li, &p, "301").id;
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
+    client.sync(&mut li).unwrap();
+    let files = |from: &std::path::Path, to: &std::path::Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for f in std::fs::read_dir(from).unwrap().map(|f| f.unwrap().path()) {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("server.sqlite") && !name.ends_with(".lock") {
+                std::fs::copy(&f, to.join(&name)).unwrap();
+            }
+        }
+    };
+    // The operator's nightly backup, taken with the server stopped.
+    server.stop();
+    files(dir.path(), &dir.path().join("backup"));
+    let server = start_server(dir.path(), |_| {});
+    let client = client_of(&server);
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::Routine, day(2026, 2, 10));
+    client.sync(&mut li).unwrap();
+    // The disk fails; the backup comes back.
+    server.stop();
+    files(&dir.path().join("backup"), dir.path());
+    let server = start_server(dir.path(), |_| {});
+    let client = client_of(&server);
+    let february = DocId::Visits(p.micro_grid.id.clone(), month(2026, 2));
+    assert!(!server.with_store(|s| s.document_ids().unwrap()).contains(&february), "the backup lacks February");
+
+    clock.set(day(2026, 5, 20));
+    let progress = client.sync(&mut li).unwrap();
+    assert_eq!(progress.documents_released, 0, "{progress:?}");
+    assert!(server.with_store(|s| s.document_ids().unwrap()).contains(&february), "sent again");
+    assert_eq!(server.with_store(|s| s.visit_history(&h, 0).unwrap()).len(), 2);
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 2);
+}
+
+/// A visit of February recorded offline by the volunteer reaches the server in May, after Li
+/// Na's phone let February go: her phone does not take February back, but asks the server for
+/// the register's clocks again and shows the household's newer visit.
+#[test]
+fn a_late_visit_to_a_month_that_left_moves_the_clocks_on_the_phone_that_let_it_go() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 2, 2)));
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
+    let h = household(&mut li, &p, "301").id;
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 2, 10));
+    client.sync(&mut li).unwrap();
+    let (mut vol, vclient) = phone_with(&server, dir.path(), "volunteer", &p.volunteer, at_clock(&clock));
+    visit_on(&mut vol, &clock, &h, &p.volunteer, VisitKind::WelfareCheck, day(2026, 2, 20));
+
+    clock.set(day(2026, 5, 20));
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 1);
+    assert_eq!(shown(&li, &h).last_visit_at, Some(day(2026, 2, 10)));
+    vclient.sync(&mut vol).unwrap();
+    let progress = client.sync(&mut li).unwrap();
+    assert_eq!(progress.documents_released, 0, "February was not taken back: {progress:?}");
+    assert!(months_held(&li).is_empty());
+    assert_eq!(shown(&li, &h).last_visit_at, Some(day(2026, 2, 20)));
+}
+
+/// What one request may make the server do for earlier clocks is bounded: at most 32 registers,
+/// each once, and nothing after the server's current month (a visit dated years ahead is no clock).
+#[test]
+fn asks_for_earlier_clocks_are_bounded() {
+    let (dir, _office, p, server) = served(|_| {});
+    let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
+    let h = household(&mut li, &p, "301").id;
+    let ahead = SystemClock.now_ms() + 4 * 365 * DAY;
+    visit_on(&mut li, &FixedClock::new(0), &h, &p.li_na, VisitKind::WelfareCheck, ahead);
+    client.sync(&mut li).unwrap();
+    let ask =
+        |register: String, before: &str| sync::wire::Earlier { register, before: before.into(), households: vec![] };
+    let send = |earlier: Vec<sync::wire::Earlier>| {
+        let batch = Batch { earlier, cursor: Some(0), ..Batch::default() };
+        sync::http::runtime().block_on(client.exchange(batch.encode())).map(|b| Batch::decode(&b).unwrap())
+    };
+    let answer =
+        send(vec![ask(register(&p).to_string(), "9999-12"), ask(register(&p).to_string(), "9999-12")]).unwrap();
+    assert_eq!(answer.earlier.len(), 1, "asked twice, answered once");
+    assert_eq!(answer.earlier[0].households, vec![], "nothing of this month or after it counts");
+    let many = (0..33).map(|i| ask(format!("register/{i:026}"), "2026-01")).collect();
+    assert!(matches!(send(many), Err(Error::Refused { .. })));
+}
+
+/// A visit dated years ahead (a phone's clock gone wrong, or a hostile app) sits in January's
+/// document. While January is on the phone it shows as recorded; once January left, neither the
+/// phone's own fold nor the server's answer lets it set a clock: no honest visit in January is
+/// dated after January could close.
+#[test]
+fn a_visit_dated_after_its_month_could_close_sets_no_clock_once_the_month_left() {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
+    let h = household(&mut li, &p, "301").id;
+    visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
+    li.record_visit(NewVisit {
+        household: h.clone(),
+        worker: p.li_na.id.clone(),
+        at: Some(day(2030, 1, 10)),
+        location: None,
+        kind: VisitKind::Routine,
+        outcome: VisitOutcome::AllWell,
+        notes: String::new(),
+        follow_up: false,
+        photos: vec![],
+    })
+    .unwrap();
+    assert_eq!(shown(&li, &h).last_visit_at, Some(day(2030, 1, 10)));
+    client.sync(&mut li).unwrap();
+    clock.set(day(2026, 5, 20));
+    assert_eq!(client.sync(&mut li).unwrap().documents_released, 1);
+    assert_eq!(shown(&li, &h).last_visit_at, Some(day(2026, 1, 10)));
+    let (li2, _) = phone_with(&server, dir.path(), "li-na-2", &p.li_na, at_clock(&clock));
+    assert_eq!(shown(&li2, &h).last_visit_at, Some(day(2026, 1, 10)));
 }

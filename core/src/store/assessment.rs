@@ -59,6 +59,16 @@ impl Store {
         if to <= from {
             return Err(Error::invalid("assessment period", "must end after it starts"));
         }
+        // Visits of months that left this phone are not in its tables: such a period would be
+        // counted short, so it is refused rather than shown wrong.
+        if let Some(first) = self.window().map(|w| w.first_month(self.now())) {
+            if from < first.start() {
+                return Err(Error::invalid(
+                    "assessment period",
+                    format!("starts before {first}, the first month this phone keeps; assess it on the office's store"),
+                ));
+            }
+        }
         let (label, grids, worker) = match scope {
             Scope::Grid(g) => {
                 self.require_unit(g, crate::directory::UnitKind::Grid, "grid")?;

@@ -280,9 +280,9 @@ impl<'t> Indexer<'t> {
     pub fn forget(mut self, doc: &DocId) -> Result<()> {
         self.tx.execute("DELETE FROM rejected_records WHERE doc_id = ?1", [doc.to_string()])?;
         match doc {
-            DocId::Visits(..) => {
+            DocId::Visits(_, period) => {
                 let (rows, [a, b]) = visit_rows_of(doc);
-                keep_earlier_visits(self.tx, rows, &a, &b)?;
+                keep_earlier_visits(self.tx, rows, &a, &b, period.closes_at())?;
                 self.clear_visits(doc)?;
             }
             DocId::Report(id) => {
@@ -809,40 +809,42 @@ pub(crate) fn merge_earlier(tx: &rusqlite::Connection, household: &str, found: &
 }
 
 /// Each household's clocks from the visit rows matching `rows` (a condition on ?2 and ?3, with
-/// ?1 free), the first unanswered bell counted after the later of the rows' last contact and
-/// `earlier_visits`'.
+/// ?1 free) dated no later than `latest` (a visit dated after its month could close is not one an
+/// honest phone wrote into it), the first unanswered bell counted after the later of the rows'
+/// last contact and `earlier_visits`'.
 pub(crate) fn clocks_of_rows(
     tx: &rusqlite::Connection,
     rows: &str,
     a: &str,
     b: &str,
+    latest: i64,
 ) -> Result<Vec<(String, Earlier)>> {
-    let mut stmt = tx.prepare(&format!(
+    let mut stmt = tx.prepare_cached(&format!(
         "SELECT household_id,
                 MAX(CASE WHEN kind NOT IN ('bell_check_no_answer', 'bell_check_answered') THEN at END),
                 MAX(CASE WHEN kind != 'bell_check_no_answer' THEN at END)
-         FROM visits WHERE deleted = 0 AND ?1 = ?1 AND {rows} GROUP BY household_id"
+         FROM visits WHERE deleted = 0 AND at <= ?4 AND ?1 = ?1 AND {rows} GROUP BY household_id"
     ))?;
     let found = stmt
-        .query_map(params!["", a, b], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))?
+        .query_map(params!["", a, b, latest], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<Vec<(String, Option<i64>, Option<i64>)>>>()?;
+    let mut first_unanswered = tx.prepare_cached(&format!(
+        "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0
+         AND kind = 'bell_check_no_answer' AND at <= ?4 AND at > ?5 AND {rows}"
+    ))?;
     let mut out = Vec::with_capacity(found.len());
     for (household, last_visit, last_contact) in found {
         let since = last_contact.max(earlier_visits(tx, &household)?.last_contact);
-        let unanswered: Option<i64> = tx
-            .prepare(&format!(
-                "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0
-                 AND kind = 'bell_check_no_answer' AND at > ?4 AND {rows}"
-            ))?
-            .query_row(params![household, a, b, since.unwrap_or(i64::MIN)], |r| r.get(0))?;
+        let unanswered: Option<i64> =
+            first_unanswered.query_row(params![household, a, b, latest, since.unwrap_or(i64::MIN)], |r| r.get(0))?;
         out.push((household, Earlier { last_visit, last_contact, unanswered_bell: unanswered }));
     }
     Ok(out)
 }
 
 /// Folds the visit rows matching `rows` into `earlier_visits` before those rows are removed.
-fn keep_earlier_visits(tx: &Transaction<'_>, rows: &str, a: &str, b: &str) -> Result<()> {
-    for (household, found) in clocks_of_rows(tx, rows, a, b)? {
+fn keep_earlier_visits(tx: &Transaction<'_>, rows: &str, a: &str, b: &str, latest: i64) -> Result<()> {
+    for (household, found) in clocks_of_rows(tx, rows, a, b, latest)? {
         merge_earlier(tx, &household, &found)?;
     }
     Ok(())

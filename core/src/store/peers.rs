@@ -96,6 +96,12 @@ impl Store {
     }
 
     /// Documents whose heads differ from what `peer` is known to hold (or that it never saw).
+    /// Forgets which heads `peer` holds: every document is dirty for it again.
+    pub(crate) fn forget_peer_heads(&self, peer: &str) -> Result<()> {
+        self.conn.prepare_cached("DELETE FROM peer_docs WHERE peer_id = ?1")?.execute([peer])?;
+        Ok(())
+    }
+
     pub(crate) fn dirty_documents(&self, peer: &str) -> Result<Vec<DocId>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT h.doc_id FROM document_heads h

@@ -14,7 +14,7 @@ use super::index::{clocks_of_rows, merge_earlier, refresh_due, Earlier};
 use super::{Indexer, Store, SERVER_PEER};
 use crate::document::DocId;
 use crate::error::Result;
-use crate::period::Period;
+use crate::period::{Period, GRACE_MS};
 use crate::sync::wire::{self, EarlierClocks};
 use crate::window::Window;
 
@@ -49,9 +49,17 @@ impl Store {
     /// households' clocks stays (`earlier_visits`), so due dates do not move. A sync with the
     /// server does this when it ends; a store without a window keeps everything.
     pub fn release_outside_window(&mut self) -> Result<Released> {
+        self.release_outside_window_but(&HashSet::new())
+    }
+
+    /// [`Store::release_outside_window`], keeping `also_kept` too (a session keeps what the
+    /// server confirmed only during it, until a later session: a server restored from a backup
+    /// taken meanwhile would lack it, and the phone would have let go of the last copy).
+    pub(crate) fn release_outside_window_but(&mut self, also_kept: &HashSet<DocId>) -> Result<Released> {
         let Some(window) = self.window else { return Ok(Released::default()) };
         let now = self.now();
-        let unsent: HashSet<DocId> = self.dirty_documents(SERVER_PEER)?.into_iter().collect();
+        let mut unsent: HashSet<DocId> = self.dirty_documents(SERVER_PEER)?.into_iter().collect();
+        unsent.extend(also_kept.iter().cloned());
         let mut released = Released::default();
         for doc in self.document_ids()? {
             let outside = match &doc {
@@ -109,7 +117,7 @@ impl Store {
     /// offline while months went by, a register it just took): what a sync with the server asks.
     pub(crate) fn earlier_to_ask(&self) -> Result<Vec<wire::Earlier>> {
         let Some(window) = self.window else { return Ok(Vec::new()) };
-        let before = window.first_month(self.now()).to_string();
+        let before = window.settled_before(self.now()).to_string();
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.doc_id FROM documents d
              WHERE d.doc_id LIKE 'register/%'
@@ -129,7 +137,8 @@ impl Store {
     /// moved brings its visits in its old micro-grid's months).
     pub(crate) fn earlier_clocks(&self, register: &DocId, before: Period) -> Result<Vec<EarlierClocks>> {
         let rows = "household_id IN (SELECT id FROM households WHERE doc_id = ?2) AND period < ?3";
-        let found = clocks_of_rows(&self.conn, rows, &register.to_string(), &before.to_string())?;
+        let latest = before.start() + GRACE_MS;
+        let found = clocks_of_rows(&self.conn, rows, &register.to_string(), &before.to_string(), latest)?;
         Ok(found
             .into_iter()
             .map(|(household, e)| EarlierClocks {
@@ -141,36 +150,59 @@ impl Store {
             .collect())
     }
 
-    /// Takes the server's answers to this phone's asks in, in one transaction: each answered
-    /// register's households' clocks are folded into `earlier_visits` and their due dates
-    /// recomputed. An answer for a register this phone did not ask about, or a household its
-    /// register does not hold, is left out.
+    /// Takes the server's answers to this phone's asks in, in one transaction. An answer covers
+    /// every month before its `before`, the months this phone let go of included, so it replaces
+    /// what `earlier_visits` held for that register's households (a visit deleted since is gone
+    /// from it). An answer for a register or month this phone did not ask about, a household its
+    /// register does not hold, or a time outside 2000 to the end of the last month's grace week
+    /// is left out.
     pub(crate) fn keep_earlier(&mut self, answers: &[wire::Earlier], asked: &[wire::Earlier]) -> Result<()> {
         let tx = self.conn.transaction()?;
+        let mut registers = Vec::new();
         for a in answers {
             if !asked.iter().any(|q| q.register == a.register && q.before == a.before) {
                 continue;
             }
-            let Ok(DocId::Register(unit)) = DocId::parse(&a.register) else { continue };
-            for h in &a.households {
-                let held: bool = tx
-                    .prepare_cached("SELECT EXISTS(SELECT 1 FROM households WHERE id = ?1 AND doc_id = ?2)")?
-                    .query_row([&h.household, &a.register], |r| r.get(0))?;
-                if !held {
-                    continue;
-                }
+            let (Ok(DocId::Register(unit)), Ok(before)) = (DocId::parse(&a.register), Period::parse(&a.before)) else {
+                continue;
+            };
+            let plausible = |at: Option<i64>| {
+                at.filter(|t| (Period::new(2000, 1).expect("a month").start()..=before.start() + GRACE_MS).contains(t))
+            };
+            let held: Vec<String> = tx
+                .prepare_cached("SELECT id FROM households WHERE doc_id = ?1")?
+                .query_map([&a.register], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for household in &held {
+                tx.prepare_cached("DELETE FROM earlier_visits WHERE household_id = ?1")?.execute([household])?;
+            }
+            for h in a.households.iter().filter(|h| held.contains(&h.household)) {
                 let found = Earlier {
-                    last_visit: h.last_visit_at,
-                    last_contact: h.last_contact_at,
-                    unanswered_bell: h.unanswered_bell_at,
+                    last_visit: plausible(h.last_visit_at),
+                    last_contact: plausible(h.last_contact_at),
+                    unanswered_bell: plausible(h.unanswered_bell_at),
                 };
                 merge_earlier(&tx, &h.household, &found)?;
-                refresh_due(&tx, &h.household, self.rules.follow_up_ms())?;
+            }
+            for household in &held {
+                refresh_due(&tx, household, self.rules.follow_up_ms())?;
             }
             tx.prepare_cached("INSERT OR REPLACE INTO earlier_registers (unit_id, before) VALUES (?1, ?2)")?
                 .execute([unit.as_str(), a.before.as_str()])?;
+            registers.push(DocId::Register(unit));
         }
         tx.commit()?;
+        for r in &registers {
+            self.note_change(r);
+        }
+        Ok(())
+    }
+
+    /// Forgets that the server told this phone the clocks of `unit`'s register, so that the next
+    /// sync asks again: a month of that register outside the window changed on the server (a
+    /// visit that arrived late), and this phone no longer holds it to see the change.
+    pub(crate) fn ask_earlier_again(&self, unit: &crate::ids::UnitId) -> Result<()> {
+        self.conn.prepare_cached("DELETE FROM earlier_registers WHERE unit_id = ?1")?.execute([unit.as_str()])?;
         Ok(())
     }
 }
@@ -198,14 +230,7 @@ mod tests {
         s.add_household(grid, new).unwrap().id
     }
 
-    /// The server's answer is taken only for what was asked, and only for households the
-    /// register it names holds: a hostile or buggy server cannot set another register's clocks.
-    #[test]
-    fn clocks_from_the_server_count_only_for_households_of_a_register_asked_about() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = Period::parse("2026-05").unwrap().start() + 19 * 86_400_000;
-        let options = OpenOptions { clock: Arc::new(FixedClock::new(now)), ..OpenOptions::default() };
-        let mut s = Store::open(dir.path().join("phone.sqlite"), options).unwrap();
+    fn grid_and_micro_grid(s: &mut Store) -> (crate::ids::UnitId, crate::ids::UnitId) {
         let mut parent = None;
         for (kind, name) in
             [(UnitKind::District, "Jinshui"), (UnitKind::Street, "Wenhua Road"), (UnitKind::Community, "Weilai")]
@@ -217,12 +242,84 @@ mod tests {
             .add_unit(NewUnit { kind: UnitKind::MicroGrid, parent: Some(grid.clone()), name: "Building 3".into() })
             .unwrap()
             .id;
+        (grid, micro)
+    }
+
+    /// A month that leaves folds what its visits said into `earlier_visits` itself, so the clocks
+    /// hold even where no server answer came (a server of an older version ignores `earlier`).
+    #[test]
+    fn a_month_that_leaves_keeps_its_clocks_without_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new(T));
+        let options = OpenOptions { clock: clock.clone(), ..OpenOptions::default() };
+        let mut s = Store::open(dir.path().join("phone.sqlite"), options).unwrap();
+        let (grid, _) = grid_and_micro_grid(&mut s);
+        let h = household(&mut s, &grid, None);
+        let worker = s
+            .add_user(crate::directory::NewUser {
+                name: crate::personal::Personal::new("Li Na"),
+                role: crate::directory::Role::GridWorker,
+                unit: grid.clone(),
+                department: None,
+            })
+            .unwrap()
+            .id;
+        for (kind, day) in [
+            (crate::visit::VisitKind::WelfareCheck, 0),
+            (crate::visit::VisitKind::BellCheckAnswered, 3),
+            (crate::visit::VisitKind::BellCheckNoAnswer, 5),
+        ] {
+            clock.set(T + day * 86_400_000);
+            s.record_visit(crate::visit::NewVisit {
+                household: h.clone(),
+                worker: worker.clone(),
+                at: None,
+                location: None,
+                kind,
+                outcome: crate::visit::VisitOutcome::AllWell,
+                notes: String::new(),
+                follow_up: false,
+                photos: vec![],
+            })
+            .unwrap();
+        }
+        let january = DocId::Visits(grid.clone(), Period::parse("2026-01").unwrap());
+        let shown = |s: &Store| s.households(&Default::default()).unwrap().into_iter().find(|x| x.id == h).unwrap();
+        let before = shown(&s);
+        assert!(before.follow_up_due_at.is_some());
+        clock.set(T + 130 * 86_400_000);
+        assert_eq!(s.release_outside_window().unwrap().documents, 0, "the server has not confirmed it");
+        for doc in s.document_ids().unwrap() {
+            let heads = s.stored_heads(&doc).unwrap().unwrap();
+            s.set_peer_heads(SERVER_PEER, &doc, &heads).unwrap();
+        }
+        assert_eq!(s.release_outside_window().unwrap().documents, 1);
+        assert!(!s.document_ids().unwrap().contains(&january));
+        assert_eq!(shown(&s), before);
+        s.rebuild_indexes().unwrap();
+        assert_eq!(shown(&s), before);
+    }
+
+    /// 2026-01-10 09:00 UTC.
+    const T: i64 = 1_768_035_600_000;
+
+    /// The server's answer is taken only for what was asked, and only for households the
+    /// register it names holds: a hostile or buggy server cannot set another register's clocks.
+    #[test]
+    fn clocks_from_the_server_count_only_for_households_of_a_register_asked_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Period::parse("2026-05").unwrap().start() + 19 * 86_400_000;
+        let options = OpenOptions { clock: Arc::new(FixedClock::new(now)), ..OpenOptions::default() };
+        let mut s = Store::open(dir.path().join("phone.sqlite"), options).unwrap();
+        let (grid, micro) = grid_and_micro_grid(&mut s);
         let ours = household(&mut s, &grid, Some(&micro));
         let elsewhere = household(&mut s, &grid, None);
         let asked = s.earlier_to_ask().unwrap();
         let registers: Vec<_> = asked.iter().map(|e| (e.register.as_str(), e.before.as_str())).collect();
         let (grid_register, micro_register) = (format!("register/{grid}"), format!("register/{micro}"));
-        assert_eq!(registers, vec![(grid_register.as_str(), "2026-03"), (micro_register.as_str(), "2026-03")]);
+        let mut expected = vec![(grid_register.as_str(), "2026-03"), (micro_register.as_str(), "2026-03")];
+        expected.sort();
+        assert_eq!(registers, expected);
         let clocks = |h: &HouseholdId, at: i64| EarlierClocks {
             household: h.to_string(),
             last_visit_at: Some(at),
@@ -234,21 +331,40 @@ mod tests {
             wire::Earlier {
                 register: micro_register.clone(),
                 before: "2026-03".into(),
-                households: vec![clocks(&ours, 10), clocks(&elsewhere, 20)],
+                households: vec![clocks(&ours, T), clocks(&elsewhere, T + 20)],
             },
             // An answer for a month not asked about.
             wire::Earlier {
                 register: grid_register.clone(),
                 before: "2026-04".into(),
-                households: vec![clocks(&elsewhere, 30)],
+                households: vec![clocks(&elsewhere, T + 30)],
             },
         ];
         s.keep_earlier(&answers, &asked).unwrap();
-        let last = |h: &HouseholdId| {
+        let last = |s: &Store, h: &HouseholdId| {
             s.households(&Default::default()).unwrap().into_iter().find(|x| &x.id == h).unwrap().last_visit_at
         };
-        assert_eq!((last(&ours), last(&elsewhere)), (Some(10), None));
+        assert_eq!((last(&s, &ours), last(&s, &elsewhere)), (Some(T), None));
         let still: Vec<_> = s.earlier_to_ask().unwrap().into_iter().map(|e| e.register).collect();
         assert_eq!(still, vec![grid_register], "the register answered is not asked again this month");
+
+        // Asked again, a later answer replaces the earlier one (a visit deleted since is gone from
+        // it), and times outside 2000 to the end of the month before's grace week are left out.
+        s.ask_earlier_again(&micro).unwrap();
+        let asked = s.earlier_to_ask().unwrap();
+        let grace_end = Period::parse("2026-03").unwrap().start() + GRACE_MS;
+        let mut wild = clocks(&ours, grace_end + 1);
+        wild.last_contact_at = Some(i64::MAX);
+        wild.unanswered_bell_at = Some(-5);
+        let answer = |c: EarlierClocks| {
+            vec![wire::Earlier { register: micro_register.clone(), before: "2026-03".into(), households: vec![c] }]
+        };
+        s.keep_earlier(&answer(wild), &asked).unwrap();
+        let shown = s.households(&Default::default()).unwrap().into_iter().find(|x| x.id == ours).unwrap();
+        assert_eq!((shown.last_visit_at, shown.last_contact_at, shown.follow_up_due_at), (None, None, None));
+        s.ask_earlier_again(&micro).unwrap();
+        let asked = s.earlier_to_ask().unwrap();
+        s.keep_earlier(&answer(clocks(&ours, grace_end)), &asked).unwrap();
+        assert_eq!(last(&s, &ours), Some(grace_end));
     }
 }

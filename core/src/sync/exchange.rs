@@ -152,6 +152,11 @@ impl<G: Gate> Exchange<G> {
             // A document outside this phone's window that it does not hold is neither asked for
             // nor taken (the other side's offer of it is simply left).
             if e.kind != Kind::Want && !store.takes(&doc) && !store.has_document(&doc)? {
+                // A month that left changed where this phone no longer sees it (a visit that
+                // arrived late): its register's earlier clocks are asked for again.
+                if let DocId::Visits(unit, _) = &doc {
+                    store.ask_earlier_again(unit)?;
+                }
                 continue;
             }
             if matches!(e.kind, Kind::Want | Kind::Heads) && !repeated.insert((doc.clone(), e.kind)) {

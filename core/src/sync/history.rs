@@ -100,19 +100,29 @@ impl VisitsRequest {
             if e.kind != Kind::Save || !self.pending.remove(&doc) {
                 return Err(Error::protocol(format!("the server sent {doc}, which was not asked for")));
             }
-            let am = crate::store::load_document(&doc, &e.data)?;
-            let doc = Doc::from_parts(doc, am, false, 0, 0);
-            for key in doc.keys("visits")? {
-                // A record that does not read is left out, as the query tables leave it out.
-                if let Ok(Some(v)) = doc.get_value::<Visit>("visits", &key) {
-                    if v.id.as_str() == key && v.household == self.household && !v.deleted {
-                        self.visits.push(VisitSummary::from(v));
-                    }
-                }
-            }
+            // Read under `catch_unwind`, as every other replica's bytes are: a panic inside
+            // Automerge on hostile bytes refuses the answer instead of ending the app.
+            let read = std::panic::catch_unwind(|| self.read(doc, &e.data))
+                .unwrap_or_else(|_| Err(Error::protocol("a document from the server could not be read")))?;
+            self.visits.extend(read);
             self.progressed = true;
         }
         Ok(())
+    }
+
+    /// The household's visits in one month's document from the server.
+    fn read(&self, id: DocId, bytes: &[u8]) -> Result<Vec<VisitSummary>> {
+        let doc = Doc::from_parts(id.clone(), crate::store::load_document(&id, bytes)?, false, 0, 0);
+        let mut out = Vec::new();
+        for key in doc.keys("visits")? {
+            // A record that does not read is left out, as the query tables leave it out.
+            if let Ok(Some(v)) = doc.get_value::<Visit>("visits", &key) {
+                if v.id.as_str() == key && v.household == self.household && !v.deleted {
+                    out.push(VisitSummary::from(v));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The visits found, newest first.

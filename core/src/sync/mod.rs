@@ -38,6 +38,9 @@ pub const ROUND_BUDGET_BYTES: usize = 8 << 20;
 pub const MAX_ROUNDS: u32 = 64;
 /// Changed documents the server lists per answer (the phone asks again for more).
 pub const FEED_PAGE: usize = 1_000;
+/// Registers a request may ask the server the earlier clocks of (`wire::Earlier`; a phone asks
+/// the rest in its next request).
+pub const MAX_EARLIER_ASKS: usize = 32;
 
 /// How far a session has come, for the app's progress indicator.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

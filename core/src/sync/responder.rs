@@ -14,7 +14,7 @@ use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
 use super::session::{identify_peer, inventory};
 use super::wire::{heads_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Refusal};
-use super::{DOCS_PER_ROUND, FEED_PAGE, ROUND_BUDGET_BYTES};
+use super::{DOCS_PER_ROUND, FEED_PAGE, MAX_EARLIER_ASKS, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -160,7 +160,12 @@ impl<G: Gate> Responder<G> {
 }
 
 impl Responder<DeviceGate> {
-    fn respond_as_server(&mut self, store: &mut Store, batch: Batch) -> Result<Batch> {
+    fn respond_as_server(&mut self, store: &mut Store, mut batch: Batch) -> Result<Batch> {
+        // The earlier clocks each cost a scan of a register's visits: a bounded number per request.
+        if batch.earlier.len() > MAX_EARLIER_ASKS {
+            return Err(Error::protocol(format!("a request asks about at most {MAX_EARLIER_ASKS} registers")));
+        }
+        let earlier = std::mem::take(&mut batch.earlier);
         let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
         let handled = self.ex.handle(store, batch.docs, true, Some(ROUND_BUDGET_BYTES))?;
         let mut out = handled.answers;
@@ -186,17 +191,17 @@ impl Responder<DeviceGate> {
             reply.cursor = Some(if full_page { last } else { head });
             reply.more = full_page;
         }
-        if batch.earlier.len() > DOCS_PER_ROUND {
-            return Err(Error::protocol(format!("a request asks about at most {DOCS_PER_ROUND} registers")));
-        }
-        for ask in batch.earlier {
-            // A register the device may not read, or an ask that does not parse, gets no answer.
+        let mut asked_registers = HashSet::new();
+        let this_month = Period::of(store.now());
+        for ask in earlier {
+            // A register the device may not read, an ask that does not parse or repeats one,
+            // gets no answer; nothing after the current month is counted.
             let (Ok(doc @ DocId::Register(_)), Ok(before)) = (DocId::parse(&ask.register), Period::parse(&ask.before))
             else {
                 continue;
             };
-            if self.ex.gate.may_send(store, &doc)? {
-                let households = store.earlier_clocks(&doc, before)?;
+            if asked_registers.insert(doc.clone()) && self.ex.gate.may_send(store, &doc)? {
+                let households = store.earlier_clocks(&doc, before.min(this_month))?;
                 reply.earlier.push(Earlier { households, ..ask });
             }
         }

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 use super::exchange::Exchange;
 use super::gate::PhoneGate;
 use super::wire::{heads_digest, summary_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Rejection, MAX_ENTRIES};
-use super::{Progress, DOCS_PER_ROUND, MAX_ROUNDS, ROUND_BUDGET_BYTES};
+use super::{Progress, DOCS_PER_ROUND, MAX_EARLIER_ASKS, MAX_ROUNDS, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -54,6 +54,11 @@ pub struct Session {
     /// every one asked in this session (none is asked twice).
     earlier_asked: Vec<Earlier>,
     earlier_tried: HashSet<String>,
+    /// Server mode: documents dirty when the session began, and whether the server's feed went
+    /// back in this session (a restore from a backup): neither lets documents leave the window
+    /// in this session.
+    dirty_at_start: HashSet<DocId>,
+    server_went_back: bool,
     progress: Progress,
 }
 
@@ -64,6 +69,7 @@ impl Session {
         s.ex.own_only = Some(store.actor().clone());
         s.cursor = store.peer_cursor(SERVER_PEER)?;
         s.to_start = store.dirty_documents(SERVER_PEER)?.into();
+        s.dirty_at_start = s.to_start.iter().cloned().collect();
         Ok(s)
     }
 
@@ -94,6 +100,8 @@ impl Session {
             more: false,
             earlier_asked: Vec::new(),
             earlier_tried: HashSet::new(),
+            dirty_at_start: HashSet::new(),
+            server_went_back: false,
             progress: Progress::default(),
         })
     }
@@ -203,7 +211,7 @@ impl Session {
                 .earlier_to_ask()?
                 .into_iter()
                 .filter(|e| !self.earlier_tried.contains(&e.register))
-                .take(DOCS_PER_ROUND)
+                .take(MAX_EARLIER_ASKS)
                 .collect();
             self.earlier_tried.extend(batch.earlier.iter().map(|e| e.register.clone()));
         }
@@ -268,6 +276,9 @@ impl Session {
         }
         if self.mode == Mode::Server {
             if let Some(c) = batch.cursor {
+                if c < self.cursor {
+                    self.server_went_back(store)?;
+                }
                 self.cursor = c;
             }
             let asked = std::mem::take(&mut self.earlier_asked);
@@ -308,6 +319,22 @@ impl Session {
         Ok(())
     }
 
+    /// The server's feed is behind the cursor this phone reached: it was restored from a backup
+    /// and may lack what it once confirmed. Everything counts as unsent to it again, and goes in
+    /// this session.
+    fn server_went_back(&mut self, store: &mut Store) -> Result<()> {
+        tracing::warn!("the server's change feed went back (restored from a backup?): sending everything again");
+        self.server_went_back = true;
+        store.forget_peer_heads(SERVER_PEER)?;
+        let queued: HashSet<DocId> = self.to_start.iter().cloned().collect();
+        for doc in store.dirty_documents(SERVER_PEER)? {
+            if !queued.contains(&doc) && !self.ex.is_refused(&doc) {
+                self.to_start.push_back(doc);
+            }
+        }
+        Ok(())
+    }
+
     fn hello(&self) -> Hello {
         Hello {
             mode: self.mode,
@@ -322,8 +349,11 @@ impl Session {
         if self.mode == Mode::Server {
             store.record_session(SERVER_PEER, Ok(self.cursor))?;
             store.keep_refusals(SERVER_PEER, &self.progress.refused)?;
-            // The server holds what it confirmed: documents outside the window may leave now.
-            self.progress.documents_released = store.release_outside_window()?.documents;
+            // The server holds what it confirmed before this session: documents outside the
+            // window may leave now.
+            if !self.server_went_back {
+                self.progress.documents_released = store.release_outside_window_but(&self.dirty_at_start)?.documents;
+            }
         }
         Ok(())
     }

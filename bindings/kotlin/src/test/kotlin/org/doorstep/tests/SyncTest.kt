@@ -176,6 +176,34 @@ class SyncTest {
     }
 
     @Test
+    fun `older visits are read from the server on demand and not kept on the phone`() = runBlocking {
+        val dir = tempDir()
+        val office = Office(dir)
+        SyncServer(dir).use { server ->
+            server.import("directory", office.store.exportDocument("directory"))
+            val (liNa, token) = server.enrolPhone(dir, "li-na", office.liNa)
+            liNa.syncWithServer(server.url, token)
+            val home = office.household(liNa, "12", "301")
+            val v = liNa.recordVisit(visit(home.id, office.liNa.id, "Evening round"))
+            liNa.syncWithServer(server.url, token)
+            val month = java.time.YearMonth.now(java.time.ZoneOffset.UTC)
+
+            // The volunteer of that micro-grid reads it from the server; her phone keeps nothing of it.
+            val (volunteer, volunteerToken) = server.enrolPhone(dir, "volunteer", office.volunteer)
+            volunteer.syncWithServer(server.url, volunteerToken)
+            val fetched = volunteer.fetchVisits(server.url, volunteerToken, home.id, month.minusMonths(2).toString(), month.toString())
+            assertEquals(listOf(v.id to "Evening round"), fetched.map { it.id to it.notes })
+            assertTrue(liNa.syncStatus().pendingChanges == 0uL)
+
+            // A month written wrongly, or a span the wrong way round, is refused before anything is sent.
+            assertThrows<SyncException.NotReady> { runBlocking { liNa.fetchVisits(server.url, token, home.id, "2026/01", month.toString()) } }
+            assertThrows<SyncException.NotReady> {
+                runBlocking { liNa.fetchVisits(server.url, token, home.id, month.toString(), month.minusMonths(1).toString()) }
+            }
+        }
+    }
+
+    @Test
     fun `workers keep recording on four threads while the phone syncs, and nothing is lost`() = runBlocking {
         val dir = tempDir()
         val office = Office(dir)
