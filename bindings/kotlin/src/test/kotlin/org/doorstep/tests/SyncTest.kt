@@ -176,7 +176,7 @@ class SyncTest {
     }
 
     @Test
-    fun `older visits are read from the server on demand and not kept on the phone`() = runBlocking {
+    fun `older visits are read from the server on demand and not kept on the phone`() = runBlocking<Unit> {
         val dir = tempDir()
         val office = Office(dir)
         SyncServer(dir).use { server ->
