@@ -158,15 +158,20 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
     let phone_store_bytes = disk_bytes(&path);
 
     // ---- loading the busiest document: its peak memory, in a fresh process ----------------------
-    let doc_file = dir.path().join("busiest.automerge");
-    std::fs::write(&doc_file, &busiest_bytes)?;
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .args(["bench", "growth-load", &doc_file.to_string_lossy()])
-        .output()?;
-    let rss_kb: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .map_err(|_| doorstep_core::Error::File("the load probe printed no figure".into()))?;
+    let load_peak_kb = |name: &str, bytes: &[u8]| -> Result<f64> {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes)?;
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["bench", "growth-load", &file.to_string_lossy()])
+            .output()?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| doorstep_core::Error::File("the load probe printed no figure".into()))
+    };
+    let rss_kb = load_peak_kb("busiest.automerge", &busiest_bytes)?;
+    // The same probe on an empty document: what any load costs, whatever the document holds.
+    let empty_kb = load_peak_kb("empty.automerge", &automerge::AutoCommit::new().save())?;
 
     // ---- the first write after opening the phone's store ---------------------------------------
     progress("the first write after opening the worker's phone, cold");
@@ -236,6 +241,7 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
         rss_kb * 1024.0 / largest as f64,
         rss_kb
     );
+    println!("load_peak_rss_empty_document_kb: {empty_kb:.0} KB (the same probe loading an empty document)");
     println!("phone_store_bytes: {phone_store_bytes} bytes (target <= 20971520)");
     println!("new_phone_initial_sync_bytes: {initial} bytes");
     println!("server_sync_10_visits_ms: {warm:.2} ms (server CPU, warm; target <= 15)");

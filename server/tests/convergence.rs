@@ -10,6 +10,10 @@
 //! to another phone: every one is refused, the replica it reached is left exactly as it was, and
 //! no replica ever shows a forged record.
 //!
+//! Days pass between steps, so that visits fall into several months' documents and a month closes
+//! (a phone offline across the month's end sends its visits after; a visit of a closed month can
+//! no longer be deleted) while the replicas keep converging.
+//!
 //! The server side is core's `Responder` over the server's store file, the same code
 //! `doorstep serve` runs behind HTTP; the HTTP layer itself is covered by `http_sync.rs`.
 
@@ -79,6 +83,8 @@ enum Step {
     ServerSync(usize, Vec<Fault>),
     /// Phone `.0` attacks the server (`None`) or another phone.
     Attack(usize, Option<usize>, Attack),
+    /// Days pass: visits go into the next month's document, a month closes after its grace week.
+    Days(u8),
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
@@ -124,6 +130,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..PHONES, prop::option::of(0..PHONES), attack())
             .prop_filter("another phone", |(a, b, _)| Some(*a) != *b)
             .prop_map(|(a, b, k)| Step::Attack(a, b, k)),
+        1 => (1..=15u8).prop_map(Step::Days),
     ]
 }
 
@@ -154,9 +161,20 @@ fn open(path: &std::path::Path, clock: &Arc<FixedClock>) -> Store {
     Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() }).unwrap()
 }
 
+/// The server's store: it keeps every document (no window).
+fn open_server(path: &std::path::Path, clock: &Arc<FixedClock>) -> Store {
+    Store::open(path, OpenOptions { clock: clock.clone(), window: None, ..OpenOptions::default() }).unwrap()
+}
+
+/// 2026-11-29 20:00 UTC: any days passing cross into December; nine or more close November.
+const START: i64 = 1_795_953_600_000;
+/// Days a run may move on in all: within the phones' three-month window, so that every
+/// replica still holds every document at the end.
+const MAX_DAYS: i64 = 60;
+
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FixedClock::new(1_795_392_000_000));
+    let clock = Arc::new(FixedClock::new(START));
     let (mut office, people) = office(&dir.path().join("office.sqlite"));
     let extra = office
         .add_user(NewUser {
@@ -174,7 +192,7 @@ fn world() -> World {
         phones.push(Phone { store, user: (*user).clone() });
     }
     let server_path = dir.path().join("server.sqlite");
-    let mut server = open(&server_path, &clock);
+    let mut server = open_server(&server_path, &clock);
     server.merge_document(&DocId::Directory, &office.save_document(&DocId::Directory).unwrap()).unwrap();
     let mut w = World {
         _dir: dir,
@@ -249,8 +267,14 @@ impl World {
             Edit::DeleteVisit(i) if !households.is_empty() => {
                 let h = &households[pick(*i, households.len())];
                 if let Some(v) = phone.store.visit_history(&h.id, 100).unwrap().first() {
-                    phone.store.delete_visit(&v.id).unwrap();
-                    self.deleted_visits.insert(v.id.clone());
+                    // A visit of a closed month stays as it is.
+                    match phone.store.delete_visit(&v.id) {
+                        Ok(()) => {
+                            self.deleted_visits.insert(v.id.clone());
+                        }
+                        Err(Error::InvalidInput { reason, .. }) if reason.contains("is closed") => {}
+                        Err(e) => panic!("deleting a visit: {e}"),
+                    }
                 }
             }
             Edit::FileReport => {
@@ -291,7 +315,7 @@ impl World {
 
     fn restart_server(&mut self) {
         self.server = None;
-        self.server = Some(open(&self.server_path, &self.clock));
+        self.server = Some(open_server(&self.server_path, &self.clock));
     }
 
     /// One session of phone `p` with the server; `Err` when a fault ended it.
@@ -558,6 +582,11 @@ proptest! {
                 Step::PeerSync(a, b, f) => { let _ = w.peer_sync(*a, *b, f); }
                 Step::ServerSync(p, f) => { let _ = w.server_sync(*p, f); }
                 Step::Attack(p, t, a) => w.attack(*p, *t, *a),
+                Step::Days(n) => {
+                    if w.clock.now_ms() + i64::from(*n) * 86_400_000 < START + MAX_DAYS * 86_400_000 {
+                        w.clock.advance(i64::from(*n) * 86_400_000);
+                    }
+                }
             }
         }
         w.heal();
@@ -586,6 +615,19 @@ proptest! {
         }
         for v in &w.deleted_visits {
             prop_assert!(!all_visits.contains(v), "deleted visit {} came back", v);
+        }
+        // Each visit sits in the document of the month it was made in (these visits are recorded
+        // as they are made), the same on every replica (the documents are equal above).
+        for id in server.document_ids().unwrap() {
+            let DocId::Visits(_, month) = &id else { continue };
+            use automerge::ReadDoc;
+            let am = automerge::AutoCommit::load(&server.save_document(&id).unwrap()).unwrap();
+            let visits = am.get(automerge::ROOT, "visits").unwrap().unwrap().1;
+            for key in am.keys(&visits) {
+                let (value, _) = am.get(&visits, key.as_str()).unwrap().unwrap();
+                let v: serde_json::Value = serde_json::from_str(&value.into_string().unwrap()).unwrap();
+                prop_assert_eq!(Period::of(v["at"].as_i64().unwrap()), *month, "visit {} in {}", key, id);
+            }
         }
         let reports: BTreeSet<ReportId> =
             server.reports(&ReportFilter::default()).unwrap().into_iter().map(|r| r.id).collect();
