@@ -4,6 +4,7 @@
 mod abuse_bench;
 mod bench;
 mod demo;
+mod documents;
 mod growth_bench;
 mod sample;
 mod sync_bench;
@@ -18,7 +19,10 @@ const USAGE: &str = "usage:
   doorstep bench workflow [--quick] derive a report's state; overdue reports in a street vs plain SQLite
   doorstep bench abuse [--quick]   an honest phone's syncs alone and while two devices flood the server
   doorstep bench growth [--quick]  one grid after three years: document sizes, first write, memory, server sync
-  doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)";
+  doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)
+  doorstep ls STORE                the documents of a store, with their stored bytes
+  doorstep export STORE DOC FILE   write one document (history included) to FILE (`-`: stdout)
+  doorstep import STORE DOC FILE   merge a document from FILE into the store, checked like a sync";
 
 fn main() -> ExitCode {
     // Like any Unix command: when the reader of our output goes away (`doorstep demo | head`),
@@ -41,6 +45,9 @@ fn main() -> ExitCode {
         ["bench", "growth"] => growth_bench::growth(&growth_bench::GrowthSizes::full()),
         ["bench", "growth", "--quick"] => growth_bench::growth(&growth_bench::GrowthSizes::quick()),
         ["bench", "growth-load", file] => growth_bench::load_probe(std::path::Path::new(file)),
+        ["ls", store] => documents::ls(std::path::Path::new(store)),
+        ["export", store, doc, file] => documents::export(std::path::Path::new(store), doc, std::path::Path::new(file)),
+        ["import", store, doc, file] => documents::import(std::path::Path::new(store), doc, std::path::Path::new(file)),
         ["serve"] => serve(None),
         ["serve", "--config", file] => serve(Some(std::path::Path::new(file))),
         ["help" | "--help" | "-h"] => {

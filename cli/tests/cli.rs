@@ -177,3 +177,75 @@ fn bench_workflow_prints_every_figure_as_name_value_unit() {
     }
     figure(&out, "overdue_in_street"); // the sample has overdue reports
 }
+
+/// An operator lists a store's documents, saves one to a file and merges it into another store,
+/// each one command; bad input gets a clear error and changes nothing.
+#[test]
+fn ls_export_and_import_move_a_stores_documents_as_files() {
+    use doorstep_core::*;
+    let dir = tempfile::tempdir().unwrap();
+    let (office, copy) = (dir.path().join("office.sqlite"), dir.path().join("copy.sqlite"));
+    let household = {
+        let mut s = Store::open(&office, OpenOptions::default()).unwrap();
+        let mut parent = None;
+        for (kind, name) in [
+            (UnitKind::District, "Jinshui District"),
+            (UnitKind::Street, "Wenhua Road"),
+            (UnitKind::Community, "Weilai"),
+            (UnitKind::Grid, "Weilai Grid 1"),
+        ] {
+            parent = Some(s.add_unit(NewUnit { kind, parent: parent.clone(), name: name.into() }).unwrap().id);
+        }
+        let new = NewHousehold {
+            micro_grid: None,
+            address: Address { building: "3".into(), unit: "2".into(), room: "301".into() },
+            location: None,
+            care_tags: Default::default(),
+            risk: None,
+            notes: String::new(),
+        };
+        s.add_household(&parent.unwrap(), new).unwrap()
+    };
+    let register = format!("register/{}", household.grid);
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+
+    let (ok, out, err) = doorstep(&["ls", &path(&office)]);
+    assert!(ok, "{err}");
+    let listed: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(listed, vec!["directory", register.as_str()], "{out}");
+    assert!(out.lines().all(|l| l.contains(" bytes\t") && l.ends_with(" change rows")), "{out}");
+
+    for doc in ["directory", register.as_str()] {
+        let file = dir.path().join(doc.replace('/', "_"));
+        let (ok, _, err) = doorstep(&["export", &path(&office), doc, &path(&file)]);
+        assert!(ok && err.contains("bytes written"), "{err}");
+        let (ok, out, err) = doorstep(&["import", &path(&copy), doc, &path(&file)]);
+        assert!(ok && out.contains(" new changes"), "{err}{out}");
+    }
+    let s = Store::open(&copy, OpenOptions::default()).unwrap();
+    assert_eq!(s.household(&household.id).unwrap().address.room, "301");
+    drop(s);
+    let (_, copied, _) = doorstep(&["ls", &path(&copy)]);
+
+    // A document the store does not hold, a file that is not a document, a document under
+    // another id, a store that is not there, a store open elsewhere: each a clear error.
+    let (ok, _, err) = doorstep(&["export", &path(&office), "report/01J0000000000000000000000Z", "-"]);
+    assert!(!ok && err.contains("no document"), "{err}");
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"not a document").unwrap();
+    let (ok, _, err) = doorstep(&["import", &path(&copy), &register, &path(&junk)]);
+    assert!(!ok && err.starts_with("error: "), "{err}");
+    let directory_file = dir.path().join("directory");
+    let (ok, _, err) = doorstep(&["import", &path(&copy), &register, &path(&directory_file)]);
+    assert!(!ok && err.contains("another document"), "{err}");
+    let (ok, _, err) = doorstep(&["ls", &path(&dir.path().join("nowhere.sqlite"))]);
+    assert!(!ok && err.contains("no store"), "{err}");
+    let (ok, _, err) = doorstep(&["export", &path(&office), "visits/x", "-"]);
+    assert!(!ok && err.contains("document"), "{err}");
+    let held = Store::open(&copy, OpenOptions::default()).unwrap();
+    let (ok, _, err) = doorstep(&["ls", &path(&copy)]);
+    assert!(!ok && err.contains("already open"), "{err}");
+    drop(held);
+    let (_, after, _) = doorstep(&["ls", &path(&copy)]);
+    assert_eq!(after, copied, "the refused imports changed nothing");
+}

@@ -18,6 +18,22 @@ impl Store {
         ids.iter().map(|s| DocId::parse(s)).collect()
     }
 
+    /// Every document this store holds with what it takes on disk, by id (`doorstep ls`).
+    pub fn documents(&self) -> Result<Vec<StoredDocument>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT d.doc_id, length(d.snapshot) + COALESCE(SUM(length(c.bytes)), 0), COUNT(c.seq)
+             FROM documents d LEFT JOIN changes c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.doc_id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, bytes, changes)| {
+                Ok(StoredDocument { id: DocId::parse(&id)?, stored_bytes: bytes as u64, change_rows: changes as u64 })
+            })
+            .collect()
+    }
+
     /// The whole document, history included, as bytes another replica can merge.
     pub fn save_document(&mut self, id: &DocId) -> Result<Vec<u8>> {
         if !self.has_document(id)? {
@@ -114,6 +130,16 @@ impl Store {
         self.conn.pragma_update(None, "max_page_count", pages)?;
         Ok(())
     }
+}
+
+/// One document of a store and what it takes on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub id: DocId,
+    /// Its snapshot and change rows.
+    pub stored_bytes: u64,
+    /// Change rows appended since its snapshot (compaction folds them in).
+    pub change_rows: u64,
 }
 
 /// Reads bytes a peer offered as the whole document `id`: within the size limit, a valid

@@ -47,6 +47,7 @@ pub use assessment::{assessment_csv, Assessment, Scope};
 pub(crate) use boundary::{check_changes, Authors};
 pub use boundary::{MAX_CHANGE_BYTES, MAX_RECORD_BYTES};
 pub(crate) use documents::load_document;
+pub use documents::StoredDocument;
 use index::Indexer;
 pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};
 pub use welfare::{Area, Welfare};
