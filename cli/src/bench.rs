@@ -137,7 +137,7 @@ pub(crate) fn progress(msg: &str) {
     eprintln!("  .. {msg}");
 }
 
-/// The choice DESIGN.md asks to measure: a write-once visit as one encoded value (what the store
+/// The choice docs/DATA-MODEL.md (*Two record encodings*) rests on: a write-once visit as one encoded value (what the store
 /// does) or as a map of fields, in plain Automerge, each followed by `commit` and encoding the
 /// change, into a document that already holds `preload` visits stored the same way.
 fn encoding_choice(plans: &[VisitPlan], preload: usize) {

@@ -1,5 +1,5 @@
 //! `doorstep bench growth`: one grid after three years of ordinary work, in the document layout
-//! of DESIGN.md §2 (registers by micro-grid, visits by micro-grid and month), as the phones and the
+//! of docs/DATA-MODEL.md (registers by micro-grid, visits by micro-grid and month), as the phones and the
 //! server hold it.
 //!
 //! The office records the history (300 households in 30 micro-grids, about a quarter of them

@@ -1,4 +1,4 @@
-//! One Automerge document per unit of access (DESIGN.md §2), and the two ways records live in one.
+//! One Automerge document per unit of access (docs/DATA-MODEL.md, *Documents*), and the two ways records live in one.
 //!
 //! * Records that are edited field by field (units, users, households, residents) are Automerge
 //!   maps with one key per field ("map records"), so two workers who change different fields of
@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ReportId, UnitId};
 use crate::period::Period;
 
-/// Which document (DESIGN.md §2, docs/DATA-MODEL.md).
+/// Which document (docs/DATA-MODEL.md, *Documents*).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DocId {
     /// `directory`: the hierarchy, users, devices, categories and visit rules.

@@ -1,6 +1,6 @@
 //! The period a visits document covers: one calendar month (UTC), written as `YYYY-MM`.
 //!
-//! Visits are kept per micro-grid and month (`visits/<unit>/<YYYY-MM>`, DESIGN.md §2) so that no
+//! Visits are kept per micro-grid and month (`visits/<unit>/<YYYY-MM>`, docs/DATA-MODEL.md) so that no
 //! document a phone writes to grows without bound: a month's document is written during its month
 //! and a grace window after it ([`GRACE_MS`]), then is closed for writing. Why a month and not a
 //! quarter is measured by `doorstep bench growth` (docs/DATA-MODEL.md, *Visits by period*).

@@ -1,7 +1,7 @@
 //! What a phone keeps: the documents of the last few months and the reports still in play.
 //!
 //! Years of visits are far more than a phone needs and more than its storage should carry (a
-//! busy grid records about 45,000 visits a year). A phone keeps a rolling window (DESIGN.md §2):
+//! busy grid records about 45,000 visits a year). A phone keeps a rolling window (docs/DATA-MODEL.md, *The phone's window*):
 //! the visits documents of the current month and the months before it, the reports open or closed
 //! lately, and everything else (the directory, the registers). Once the server holds every change
 //! of a document outside the window, the document leaves the phone; what the screens need from

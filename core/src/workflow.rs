@@ -1,4 +1,4 @@
-//! The closed loop of a citizen report, derived (DESIGN.md §2): status, assignee, escalation
+//! The closed loop of a citizen report, derived (docs/DATA-MODEL.md, *Report workflow*): status, assignee, escalation
 //! level, deadlines and the overdue flag are a pure, deterministic fold over the report's event
 //! log, the directory's facts about each author, and the category's deadlines. Nothing derived is
 //! stored in the document, so two phones that merged the same events show the same state,

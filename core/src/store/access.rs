@@ -1,4 +1,4 @@
-//! Who may hold and who may change which document, decided from the directory (DESIGN.md §2).
+//! Who may hold and who may change which document, decided from the directory (docs/PROTOCOL.md §4, *Access*).
 //!
 //! The same rules run on the server (authorizing each device's sync) and on phones (offering a
 //! peer only what both may hold), read from the directory's query tables so no document has to be

@@ -1,4 +1,4 @@
-//! Syncing documents with the server and with other phones (DESIGN.md §4, `docs/PROTOCOL.md`).
+//! Syncing documents with the server and with other phones (docs/ARCHITECTURE.md §4, `docs/PROTOCOL.md`).
 //!
 //! A *session* exchanges batches: each message carries entries for many documents at once
 //! (Automerge sync messages, whole documents, requests for whole documents, heads digests).
