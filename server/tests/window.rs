@@ -26,8 +26,8 @@ fn at_clock(clock: &Arc<FixedClock>) -> OpenOptions {
     OpenOptions { clock: clock.clone(), ..OpenOptions::default() }
 }
 
-fn visit_on(s: &mut Store, clock: &FixedClock, h: &HouseholdId, worker: &User, kind: VisitKind, at: UnixMillis) {
-    clock.set(at);
+/// Records a visit made at `at`, entered now (the store's clock).
+fn record(s: &mut Store, h: &HouseholdId, worker: &User, kind: VisitKind, at: UnixMillis) -> Visit {
     s.record_visit(NewVisit {
         household: h.clone(),
         worker: worker.id.clone(),
@@ -39,7 +39,52 @@ fn visit_on(s: &mut Store, clock: &FixedClock, h: &HouseholdId, worker: &User, k
         follow_up: false,
         photos: vec![],
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// Records a visit made and entered at `at`.
+fn visit_on(s: &mut Store, clock: &FixedClock, h: &HouseholdId, worker: &User, kind: VisitKind, at: UnixMillis) {
+    clock.set(at);
+    record(s, h, worker, kind, at);
+}
+
+/// A new phone of `user`, enrolled, its first sync done: the store, its token and that sync.
+fn enrolled(
+    server: &doorstep_server::RunningServer,
+    dir: &std::path::Path,
+    name: &str,
+    user: &User,
+    options: OpenOptions,
+) -> (Store, String, sync::Progress) {
+    let mut store = Store::open(dir.join(format!("{name}.sqlite")), options).unwrap();
+    let client = sync::http::ServerClient::new(&server.url()).unwrap();
+    let token = client.register(&enrolment_code(server, user), &store, name).unwrap().token;
+    let first = client.with_token(token.clone()).sync(&mut store).unwrap();
+    (store, token, first)
+}
+
+/// The small district on a real server, its clock at `start`, and Li Na's phone (options from
+/// `options`) with household 301 of the micro-grid.
+struct Field {
+    dir: tempfile::TempDir,
+    p: People,
+    server: doorstep_server::RunningServer,
+    clock: Arc<FixedClock>,
+    li: Store,
+    token: String,
+    h: HouseholdId,
+}
+
+fn field(start: UnixMillis, options: impl FnOnce(OpenOptions) -> OpenOptions) -> Field {
+    let (dir, _office, p, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(start));
+    let (mut li, token, _) = enrolled(&server, dir.path(), "li-na", &p.li_na, options(at_clock(&clock)));
+    let h = household(&mut li, &p, "301").id;
+    Field { dir, p, server, clock, li, token, h }
+}
+
+fn client_of(server: &doorstep_server::RunningServer, token: &str) -> sync::http::ServerClient {
+    sync::http::ServerClient::new(&server.url()).unwrap().with_token(token)
 }
 
 /// What the screens show of a household: its row, clocks included.
@@ -53,10 +98,8 @@ fn months_held(s: &Store) -> Vec<String> {
 
 #[test]
 fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
-    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
-    let h = household(&mut li, &p, "301").id;
+    let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 1, 2), |o| o);
+    let client = client_of(&server, &token);
     let other = household(&mut li, &p, "302").id;
     // A home visit in January; in February a bell answered, then one unanswered: the follow-up
     // and the bell clock come from February, the visit clock from January.
@@ -101,11 +144,8 @@ fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
 
     // A new phone of Li Na's in May never takes January or February, and still shows the clocks
     // they set (the server tells it each household's clocks from the months before its window).
-    let mut li2 = Store::open(dir.path().join("li-na-2.sqlite"), at_clock(&clock)).unwrap();
-    let client2 = sync::http::ServerClient::new(&server.url()).unwrap();
-    let token = client2.register(&enrolment_code(&server, &p.li_na), &li2, "li-na-2").unwrap().token;
-    let client2 = client2.with_token(token);
-    let first = client2.sync(&mut li2).unwrap();
+    let (li2, token2, first) = enrolled(&server, dir.path(), "li-na-2", &p.li_na, at_clock(&clock));
+    let client2 = client_of(&server, &token2);
     assert_eq!(first.documents_released, 0, "the months outside its window were not even taken");
     assert_eq!(months_held(&li2), vec![format!("visits/{m}/2026-05")]);
     assert_eq!(shown(&li2, &h), shown(&li, &h));
@@ -115,10 +155,8 @@ fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
 
 #[test]
 fn older_visits_come_back_on_demand_read_only_and_only_to_those_who_may_read_them() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
-    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
-    let h = household(&mut li, &p, "301").id;
+    let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 1, 2), |o| o);
+    let client = client_of(&server, &token);
     let neighbour = household(&mut li, &p, "302").id;
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
     visit_on(&mut li, &clock, &neighbour, &p.li_na, VisitKind::Routine, day(2026, 1, 11));
@@ -189,10 +227,8 @@ fn older_visits_come_back_on_demand_read_only_and_only_to_those_who_may_read_the
 
 #[test]
 fn a_month_the_server_does_not_hold_yet_stays_on_the_phone() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
-    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
-    let h = household(&mut li, &p, "301").id;
+    let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 1, 2), |o| o);
+    let client = client_of(&server, &token);
     client.sync(&mut li).unwrap();
     // Recorded offline in January; the phone comes back to the network in May.
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
@@ -218,9 +254,8 @@ fn a_month_the_server_does_not_hold_yet_stays_on_the_phone() {
 
 #[test]
 fn a_report_closed_more_than_thirty_days_ago_leaves_the_phone() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 3, 2)));
-    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
+    let Field { p, server, clock, mut li, token, .. } = field(day(2026, 3, 2), |o| o);
+    let client = client_of(&server, &token);
     let closed = report(&mut li, &p, &p.li_na, "Broken stair light in Building 3");
     let open = report(&mut li, &p, &p.li_na, "Bicycles blocking the fire exit");
     for kind in
@@ -263,26 +298,11 @@ fn a_report_closed_more_than_thirty_days_ago_leaves_the_phone() {
 /// month's as it closed (no clock the server told while it was still open, nor the deleted visit).
 #[test]
 fn a_visit_entered_in_the_grace_week_still_counts_once_its_month_left() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 2, 2)));
-    let one_month = OpenOptions { window: Some(Window { months: 1, ..Window::default() }), ..at_clock(&clock) };
-    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, one_month);
-    let h = household(&mut li, &p, "301").id;
+    let one_month = |o| OpenOptions { window: Some(Window { months: 1, ..Window::default() }), ..o };
+    let Field { p, server, clock, mut li, token, h, .. } = field(day(2026, 2, 2), one_month);
+    let client = client_of(&server, &token);
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 2, 10));
-    let late = |li: &mut Store, date: UnixMillis| {
-        li.record_visit(NewVisit {
-            household: h.clone(),
-            worker: p.li_na.id.clone(),
-            at: Some(date),
-            location: None,
-            kind: VisitKind::Routine,
-            outcome: VisitOutcome::AllWell,
-            notes: "Entered late.".into(),
-            follow_up: false,
-            photos: vec![],
-        })
-        .unwrap()
-    };
+    let late = |li: &mut Store, date: UnixMillis| record(li, &h, &p.li_na, VisitKind::Routine, date);
     clock.set(day(2026, 3, 3));
     let mistake = late(&mut li, day(2026, 2, 27));
     assert_eq!(client.sync(&mut li).unwrap().documents_released, 0, "February is open for its grace week");
@@ -304,17 +324,8 @@ fn a_visit_entered_in_the_grace_week_still_counts_once_its_month_left() {
 /// month the server lost is on the server again before it leaves the phone.
 #[test]
 fn a_server_restored_from_a_backup_gets_everything_again_before_anything_leaves_the_phone() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
-    let mut li = Store::open(dir.path().join("li-na.sqlite"), at_clock(&clock)).unwrap();
-    let client = sync::http::ServerClient::new(&server.url()).unwrap();
-    let token = client.register(&enrolment_code(&server, &p.li_na), &li, "li-na").unwrap().token;
-    let client_of = |server: &doorstep_server::RunningServer| {
-        sync::http::ServerClient::new(&server.url()).unwrap().with_token(token.clone())
-    };
-    let client = client_of(&server);
-    client.sync(&mut li).unwrap();
-    let h = household(&mut li, &p, "301").id;
+    let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 1, 2), |o| o);
+    let client = client_of(&server, &token);
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
     client.sync(&mut li).unwrap();
     let files = |from: &std::path::Path, to: &std::path::Path| {
@@ -330,14 +341,14 @@ fn a_server_restored_from_a_backup_gets_everything_again_before_anything_leaves_
     server.stop();
     files(dir.path(), &dir.path().join("backup"));
     let server = start_server(dir.path(), |_| {});
-    let client = client_of(&server);
+    let client = client_of(&server, &token);
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::Routine, day(2026, 2, 10));
     client.sync(&mut li).unwrap();
     // The disk fails; the backup comes back.
     server.stop();
     files(&dir.path().join("backup"), dir.path());
     let server = start_server(dir.path(), |_| {});
-    let client = client_of(&server);
+    let client = client_of(&server, &token);
     let february = DocId::Visits(p.micro_grid.id.clone(), month(2026, 2));
     assert!(!server.with_store(|s| s.document_ids().unwrap()).contains(&february), "the backup lacks February");
 
@@ -354,10 +365,8 @@ fn a_server_restored_from_a_backup_gets_everything_again_before_anything_leaves_
 /// the register's clocks again and shows the household's newer visit.
 #[test]
 fn a_late_visit_to_a_month_that_left_moves_the_clocks_on_the_phone_that_let_it_go() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 2, 2)));
-    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
-    let h = household(&mut li, &p, "301").id;
+    let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 2, 2), |o| o);
+    let client = client_of(&server, &token);
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 2, 10));
     client.sync(&mut li).unwrap();
     let (mut vol, vclient) = phone_with(&server, dir.path(), "volunteer", &p.volunteer, at_clock(&clock));
@@ -403,23 +412,10 @@ fn asks_for_earlier_clocks_are_bounded() {
 /// dated after January could close.
 #[test]
 fn a_visit_dated_after_its_month_could_close_sets_no_clock_once_the_month_left() {
-    let (dir, _office, p, server) = served(|_| {});
-    let clock = Arc::new(FixedClock::new(day(2026, 1, 2)));
-    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &p.li_na, at_clock(&clock));
-    let h = household(&mut li, &p, "301").id;
+    let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 1, 2), |o| o);
+    let client = client_of(&server, &token);
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
-    li.record_visit(NewVisit {
-        household: h.clone(),
-        worker: p.li_na.id.clone(),
-        at: Some(day(2030, 1, 10)),
-        location: None,
-        kind: VisitKind::Routine,
-        outcome: VisitOutcome::AllWell,
-        notes: String::new(),
-        follow_up: false,
-        photos: vec![],
-    })
-    .unwrap();
+    record(&mut li, &h, &p.li_na, VisitKind::Routine, day(2030, 1, 10));
     assert_eq!(shown(&li, &h).last_visit_at, Some(day(2030, 1, 10)));
     client.sync(&mut li).unwrap();
     clock.set(day(2026, 5, 20));
