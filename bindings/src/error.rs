@@ -43,10 +43,17 @@ pub enum DoorstepError {
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[uniffi(flat_error)]
 pub enum SyncError {
-    /// The phone cannot sync yet (its device is not in the directory: enrol and sync with the
-    /// server first), or the app passed an unusable argument (server address, enrolment code).
+    /// This phone's device is not in the directory yet: enrol it and sync with the server first.
     #[error("{0}")]
-    NotReady(String),
+    NotEnrolled(String),
+    /// A sync with the server is already running on this store (or this session's previous
+    /// message is still being handled): wait for it.
+    #[error("{0}")]
+    AlreadySyncing(String),
+    /// The app passed an unusable argument (a malformed server address, a month not written
+    /// `YYYY-MM`, a span the wrong way round) or named a record this phone does not hold.
+    #[error("{0}")]
+    InvalidInput(String),
     /// The server does not accept this device's token (never issued, or revoked): enrol again.
     #[error("{0}")]
     Unauthorized(String),
@@ -82,7 +89,7 @@ impl From<Error> for DoorstepError {
             Error::SchemaTooNew { .. } => DoorstepError::SchemaTooNew(message),
             // Store calls make no network requests; should one of these arise, it is still a
             // readable refusal rather than a crash.
-            Error::Refused { .. } | Error::Network(_) => DoorstepError::InvalidInput(message),
+            Error::Refused { .. } | Error::Network(_) | Error::NotEnrolled => DoorstepError::InvalidInput(message),
         }
     }
 }
@@ -91,7 +98,8 @@ impl From<Error> for SyncError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::InvalidInput { .. } | Error::NotFound { .. } => SyncError::NotReady(message),
+            Error::InvalidInput { .. } | Error::NotFound { .. } => SyncError::InvalidInput(message),
+            Error::NotEnrolled => SyncError::NotEnrolled(message),
             Error::Refused { code, .. } if code == "unauthorized" => SyncError::Unauthorized(message),
             Error::Refused { .. } => SyncError::Refused(message),
             Error::Protocol(_) | Error::CorruptDocument { .. } | Error::WrongDocument { .. } => {
@@ -106,7 +114,7 @@ impl From<Error> for SyncError {
 impl From<DoorstepError> for SyncError {
     fn from(e: DoorstepError) -> Self {
         match e {
-            DoorstepError::InvalidInput(m) | DoorstepError::NotFound(m) => SyncError::NotReady(m),
+            DoorstepError::InvalidInput(m) | DoorstepError::NotFound(m) => SyncError::InvalidInput(m),
             DoorstepError::CorruptData(m) => SyncError::Protocol(m),
             DoorstepError::Storage(m) | DoorstepError::File(m) | DoorstepError::SchemaTooNew(m) => {
                 SyncError::Storage(m)
@@ -140,5 +148,10 @@ mod tests {
         let invalid = DoorstepError::from(Error::InvalidInput { field: "lat", reason: "must be -90..90".into() });
         assert!(matches!(invalid, DoorstepError::InvalidInput(m) if m == "lat is not valid: must be -90..90"));
         assert!(matches!(SyncError::from(DoorstepError::Internal("x".into())), SyncError::Internal(_)));
+        assert!(
+            matches!(SyncError::from(Error::NotEnrolled), SyncError::NotEnrolled(m) if m.contains("sync with the server"))
+        );
+        let address = Error::InvalidInput { field: "server address", reason: "relative URL without a base".into() };
+        assert!(matches!(SyncError::from(address), SyncError::InvalidInput(_)));
     }
 }

@@ -92,7 +92,7 @@ impl Doorstep {
     /// Syncs with the server: sends this phone's changes, takes in everything new it may read.
     /// Runs until both sides hold the same, in as many round trips as needed; a failed request
     /// is retried when retrying can help. What arrived before a failure is kept. While one
-    /// runs, a second call fails with `NotReady` at once. Cancelling the caller's coroutine or
+    /// runs, a second call fails with `AlreadySyncing` at once. Cancelling the caller's coroutine or
     /// task does not stop the session: it finishes on the core's runtime.
     pub async fn sync_with_server(
         self: Arc<Self>,
@@ -103,7 +103,7 @@ impl Doorstep {
             let client = ServerClient::new(&server_url)?.with_token(token);
             // One at a time, by a flag rather than a lock held across the observers' calls.
             if self.server_sync.swap(true, Ordering::AcqRel) {
-                return Err(SyncError::NotReady("a sync with the server is already running".into()));
+                return Err(SyncError::AlreadySyncing("a sync with the server is already running".into()));
             }
             let _running = ClearOnDrop(&self.server_sync);
             self.set_syncing(Some(SyncProgress::default()));
@@ -178,7 +178,7 @@ fn take<T>(slot: &Mutex<Option<T>>) -> Result<T, SyncError> {
     slot.lock()
         .unwrap_or_else(|p| p.into_inner())
         .take()
-        .ok_or_else(|| SyncError::NotReady("the previous message of this sync is still being handled".into()))
+        .ok_or_else(|| SyncError::AlreadySyncing("the previous message of this sync is still being handled".into()))
 }
 
 fn put_back<T>(slot: &Mutex<Option<T>>, value: T) {

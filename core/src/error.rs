@@ -45,6 +45,11 @@ pub enum Error {
     #[error("the server could not be reached: {0}")]
     Network(String),
 
+    /// This phone is not registered to a user in the directory yet: enrol it and sync with the
+    /// server before syncing with another phone or asking for history.
+    #[error("this phone is not registered to a user in the directory yet; sync with the server first")]
+    NotEnrolled,
+
     /// The database was written by a newer version of the app.
     #[error(
         "the local database is from a newer app version (schema {found}, this app knows up to {known}); update the app"

@@ -541,3 +541,23 @@ fn household_at(building: &str, room: &str) -> NewHousehold {
         ..Default::default()
     }
 }
+
+/// A server address the app got wrong is refused when the client is made, before any request
+/// (it used to become a `Network` error after five retries); a phone not in the directory gets
+/// `NotEnrolled` when it starts a peer sync or answers one.
+#[test]
+fn a_malformed_server_address_and_an_unenrolled_phone_get_their_own_errors() {
+    use doorstep_core::sync::{http::ServerClient, PeerResponder, Session};
+    for bad in ["", "sync.example.org", "htp:/nowhere", "ftp://sync.example.org", "http://", "https://x.org/?a=1"] {
+        let msg = assert_invalid(ServerClient::new(bad).map(|_| ()), "server address");
+        assert!(msg.contains("server address"), "{bad}: {msg}");
+    }
+    for good in ["http://127.0.0.1:7300", "https://sync.example.org/", "https://sync.example.org/doorstep"] {
+        assert!(ServerClient::new(good).is_ok(), "{good}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut stranger = Store::open(dir.path().join("stranger.sqlite"), OpenOptions::default()).unwrap();
+    assert!(matches!(Session::with_peer(&mut stranger), Err(Error::NotEnrolled)));
+    assert!(matches!(PeerResponder::new(&stranger), Err(Error::NotEnrolled)));
+    assert!(Error::NotEnrolled.to_string().contains("sync with the server first"));
+}

@@ -39,9 +39,7 @@ impl VisitsRequest {
     /// Refused when this phone is not registered to a user, the household is unknown, the span
     /// is empty or longer than [`MAX_HISTORY_MONTHS`], or the user may not read those months.
     pub fn new(store: &Store, household: &HouseholdId, from: Period, to: Period) -> Result<VisitsRequest> {
-        let me = store.device_user()?.ok_or_else(|| {
-            Error::invalid("phone", "is not registered to a user in the directory yet; sync with the server first")
-        })?;
+        let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
         let unit = store.register_unit(household, true)?.ok_or_else(|| Error::not_found("household", household))?;
         if from > to {
             return Err(Error::invalid("months", "the first month comes after the last"));

@@ -75,6 +75,17 @@ pub struct ServerClient {
 impl ServerClient {
     /// A client for the server at `base_url` (e.g. `https://sync.example.org`).
     pub fn new(base_url: &str) -> Result<ServerClient> {
+        // Checked here, once: a malformed address is the app's mistake, not a network failure
+        // worth five retries.
+        let bad = |reason: &str| Error::InvalidInput { field: "server address", reason: reason.to_string() };
+        let url =
+            reqwest::Url::parse(base_url).map_err(|e| bad(&format!("{e} (expected e.g. https://sync.example.org)")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("must be an http or https address with a host, e.g. https://sync.example.org"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not carry a query or a fragment"));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))

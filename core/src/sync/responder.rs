@@ -101,9 +101,7 @@ pub struct PeerResponder(Responder<PhoneGate>);
 
 impl PeerResponder {
     pub fn new(store: &Store) -> Result<Self> {
-        let me = store.device_user()?.ok_or_else(|| {
-            Error::invalid("phone", "is not registered to a user in the directory yet; sync with the server first")
-        })?;
+        let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
         Ok(PeerResponder(Responder {
             ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, None),
             introduced: false,

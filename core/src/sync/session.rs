@@ -76,9 +76,7 @@ impl Session {
     /// A session with another phone, which answers with a [`super::PeerResponder`]. Only documents
     /// both users may hold by the directory are offered or taken.
     pub fn with_peer(store: &mut Store) -> Result<Session> {
-        let me = store.device_user()?.ok_or_else(|| {
-            Error::invalid("phone", "is not registered to a user in the directory yet; sync with the server first")
-        })?;
+        let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
         // The peer's id is learned from its first answer.
         Session::new(store, Mode::Peer, String::new(), Some(me))
     }

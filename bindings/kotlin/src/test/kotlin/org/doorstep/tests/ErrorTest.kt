@@ -1,6 +1,10 @@
 package org.doorstep.tests
 
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.doorstep.core.Doorstep
 import org.doorstep.core.DoorstepException
 import org.doorstep.core.GeoPoint
@@ -92,8 +96,35 @@ class ErrorTest {
     @Test
     fun `a phone the directory does not know cannot start a peer sync`() = runBlocking {
         val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
-        val e = assertThrows<SyncException.NotReady> { runBlocking { stranger.startPeerSync() } }
+        val e = assertThrows<SyncException.NotEnrolled> { runBlocking { stranger.startPeerSync() } }
         assertReadable(e)
+    }
+
+    @Test
+    fun `a malformed server address is InvalidInput at once, not Network after retrying`() = runBlocking {
+        for (address in listOf("sync.example.org", "ftp://sync.example.org", "http://")) {
+            val started = System.nanoTime()
+            val e = assertThrows<SyncException.InvalidInput> { runBlocking { phone.syncWithServer(address, "token") } }
+            assertReadable(e)
+            assertTrue(e.message!!.contains("server address"), e.message)
+            assertTrue(System.nanoTime() - started < 1_000_000_000L, "refused at once, no retries")
+        }
+        val e = assertThrows<SyncException.InvalidInput> { runBlocking { phone.enrol("htp:/nowhere", "code", "Li Na's phone") } }
+        assertReadable(e)
+    }
+
+    @Test
+    fun `a second sync while one runs is AlreadySyncing`() = runBlocking {
+        // A server that takes the connection and never answers keeps the first sync running.
+        java.net.ServerSocket(0).use { silent ->
+            val url = "http://127.0.0.1:${silent.localPort}"
+            val first = async(Dispatchers.Default) { runCatching { phone.syncWithServer(url, "token") } }
+            withTimeout(10_000) { while (!phone.syncStatus().syncing) delay(10) }
+            val e = assertThrows<SyncException.AlreadySyncing> { runBlocking { phone.syncWithServer(url, "token") } }
+            assertReadable(e)
+            assertFalse(first.isCompleted, "the first sync still runs")
+        }
+        Unit
     }
 
     @Test

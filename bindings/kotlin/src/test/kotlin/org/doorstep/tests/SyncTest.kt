@@ -196,8 +196,8 @@ class SyncTest {
             assertTrue(liNa.syncStatus().pendingChanges == 0uL)
 
             // A month written wrongly, or a span the wrong way round, is refused before anything is sent.
-            assertThrows<SyncException.NotReady> { runBlocking { liNa.fetchVisits(server.url, token, home.id, "2026/01", month.toString()) } }
-            assertThrows<SyncException.NotReady> {
+            assertThrows<SyncException.InvalidInput> { runBlocking { liNa.fetchVisits(server.url, token, home.id, "2026/01", month.toString()) } }
+            assertThrows<SyncException.InvalidInput> {
                 runBlocking { liNa.fetchVisits(server.url, token, home.id, month.toString(), month.minusMonths(1).toString()) }
             }
         }
