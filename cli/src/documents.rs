@@ -39,6 +39,16 @@ pub fn ls(store: &Path) -> Result<()> {
 /// Writes the whole document `id` (history included) to `out`, or to stdout when `out` is `-`.
 pub fn export(store: &Path, id: &str, out: &Path) -> Result<()> {
     let id = doc_id(id)?;
+    // Never over the store itself or the files beside it.
+    let name = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let target = name(out);
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut beside = store.as_os_str().to_owned();
+        beside.push(suffix);
+        if target == name(Path::new(&beside)) {
+            return Err(Error::File(format!("{} is the store or one of its files; export elsewhere", out.display())));
+        }
+    }
     let bytes = open(store)?.save_document(&id)?;
     if out == Path::new("-") {
         std::io::stdout().lock().write_all(&bytes)?;

@@ -240,6 +240,12 @@ fn ls_export_and_import_move_a_stores_documents_as_files() {
     assert!(!ok && err.contains("another document"), "{err}");
     let (ok, _, err) = doorstep(&["ls", &path(&dir.path().join("nowhere.sqlite"))]);
     assert!(!ok && err.contains("no store"), "{err}");
+    for over in [office.clone(), dir.path().join("office.sqlite-wal")] {
+        let (ok, _, err) = doorstep(&["export", &path(&office), "directory", &path(&over)]);
+        assert!(!ok && err.contains("is the store"), "{err}");
+    }
+    let (ok, out, _) = doorstep(&["ls", &path(&office)]);
+    assert!(ok && out.starts_with("directory\t"), "the store is whole: {out}");
     let (ok, _, err) = doorstep(&["export", &path(&office), "visits/x", "-"]);
     assert!(!ok && err.contains("document"), "{err}");
     let held = Store::open(&copy, OpenOptions::default()).unwrap();

@@ -552,8 +552,13 @@ fn a_malformed_server_address_and_an_unenrolled_phone_get_their_own_errors() {
         let msg = assert_invalid(ServerClient::new(bad).map(|_| ()), "server address");
         assert!(msg.contains("server address"), "{bad}: {msg}");
     }
-    for good in ["http://127.0.0.1:7300", "https://sync.example.org/", "https://sync.example.org/doorstep"] {
-        assert!(ServerClient::new(good).is_ok(), "{good}");
+    for (good, used) in [
+        ("http://127.0.0.1:7300", "http://127.0.0.1:7300"),
+        (" https://sync.example.org/ ", "https://sync.example.org"),
+        ("HTTPS://sync.example.org/doorstep/", "https://sync.example.org/doorstep"),
+        ("http://[::1]:7300", "http://[::1]:7300"),
+    ] {
+        assert_eq!(ServerClient::new(good).unwrap().address(), used, "{good}");
     }
     let dir = tempfile::tempdir().unwrap();
     let mut stranger = Store::open(dir.path().join("stranger.sqlite"), OpenOptions::default()).unwrap();

@@ -166,7 +166,7 @@ fn open_server(path: &std::path::Path, clock: &Arc<FixedClock>) -> Store {
     Store::open(path, OpenOptions { clock: clock.clone(), window: None, ..OpenOptions::default() }).unwrap()
 }
 
-/// 2026-11-29 20:00 UTC: any days passing cross into December; nine or more close November.
+/// 2026-11-29 12:00 UTC: two days or more cross into December; ten or more close November.
 const START: i64 = 1_795_953_600_000;
 /// Days a run may move on in all: within the phones' three-month window, so that every
 /// replica still holds every document at the end.

@@ -96,9 +96,16 @@ impl Store {
     }
 
     /// Documents whose heads differ from what `peer` is known to hold (or that it never saw).
-    /// Forgets which heads `peer` holds: every document is dirty for it again.
-    pub(crate) fn forget_peer_heads(&self, peer: &str) -> Result<()> {
-        self.conn.prepare_cached("DELETE FROM peer_docs WHERE peer_id = ?1")?.execute([peer])?;
+    /// Forgets which heads `peer` holds (every document is dirty for it again) and sets its feed
+    /// cursor to `cursor`, in one transaction.
+    pub(crate) fn forget_peer_heads(&mut self, peer: &str, cursor: u64) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM peer_docs WHERE peer_id = ?1", [peer])?;
+        tx.execute(
+            "INSERT INTO peers (peer_id, cursor) VALUES (?1, ?2) ON CONFLICT(peer_id) DO UPDATE SET cursor = ?2",
+            params![peer, cursor as i64],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -138,22 +138,30 @@ impl Store {
     pub(crate) fn earlier_clocks(&self, register: &DocId, before: Period) -> Result<Vec<EarlierClocks>> {
         let rows = "household_id IN (SELECT id FROM households WHERE doc_id = ?2) AND period < ?3";
         let latest = before.start() + GRACE_MS;
-        let found = clocks_of_rows(&self.conn, rows, &register.to_string(), &before.to_string(), latest)?;
-        Ok(found
-            .into_iter()
-            .map(|(household, e)| EarlierClocks {
-                household,
-                last_visit_at: e.last_visit,
-                last_contact_at: e.last_contact,
-                unanswered_bell_at: e.unanswered_bell,
+        let mut found: std::collections::HashMap<String, Earlier> =
+            clocks_of_rows(&self.conn, rows, &register.to_string(), &before.to_string(), latest)?.into_iter().collect();
+        // Every household of the register is named, with no clocks where no visit set one: the
+        // phone replaces exactly what is named.
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM households WHERE doc_id = ?1 ORDER BY id")?;
+        let households = stmt.query_map([register.to_string()], |r| r.get::<_, String>(0))?;
+        households
+            .map(|h| {
+                let household = h?;
+                let e = found.remove(&household).unwrap_or_default();
+                Ok(EarlierClocks {
+                    household,
+                    last_visit_at: e.last_visit,
+                    last_contact_at: e.last_contact,
+                    unanswered_bell_at: e.unanswered_bell,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Takes the server's answers to this phone's asks in, in one transaction. An answer covers
     /// every month before its `before`, the months this phone let go of included, so it replaces
-    /// what `earlier_visits` held for that register's households (a visit deleted since is gone
-    /// from it). An answer for a register or month this phone did not ask about, a household its
+    /// what `earlier_visits` held for each household it names (a visit deleted since is gone
+    /// from it); the server names every household of the register. An answer for a register or month this phone did not ask about, a household its
     /// register does not hold, or a time outside 2000 to the end of the last month's grace week
     /// is left out.
     pub(crate) fn keep_earlier(&mut self, answers: &[wire::Earlier], asked: &[wire::Earlier]) -> Result<()> {
@@ -173,19 +181,17 @@ impl Store {
                 .prepare_cached("SELECT id FROM households WHERE doc_id = ?1")?
                 .query_map([&a.register], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            for household in &held {
-                tx.prepare_cached("DELETE FROM earlier_visits WHERE household_id = ?1")?.execute([household])?;
-            }
+            // Only households the answer names are replaced: one the server files elsewhere (a
+            // move it has not taken yet) keeps what this phone knew of it.
             for h in a.households.iter().filter(|h| held.contains(&h.household)) {
+                tx.prepare_cached("DELETE FROM earlier_visits WHERE household_id = ?1")?.execute([&h.household])?;
                 let found = Earlier {
                     last_visit: plausible(h.last_visit_at),
                     last_contact: plausible(h.last_contact_at),
                     unanswered_bell: plausible(h.unanswered_bell_at),
                 };
                 merge_earlier(&tx, &h.household, &found)?;
-            }
-            for household in &held {
-                refresh_due(&tx, household, self.rules.follow_up_ms())?;
+                refresh_due(&tx, &h.household, self.rules.follow_up_ms())?;
             }
             tx.prepare_cached("INSERT OR REPLACE INTO earlier_registers (unit_id, before) VALUES (?1, ?2)")?
                 .execute([unit.as_str(), a.before.as_str()])?;
@@ -347,6 +353,14 @@ mod tests {
         assert_eq!((last(&s, &ours), last(&s, &elsewhere)), (Some(T), None));
         let still: Vec<_> = s.earlier_to_ask().unwrap().into_iter().map(|e| e.register).collect();
         assert_eq!(still, vec![grid_register], "the register answered is not asked again this month");
+
+        // An answer that does not name a household (the server files it elsewhere) leaves it.
+        s.ask_earlier_again(&micro).unwrap();
+        let asked = s.earlier_to_ask().unwrap();
+        let silent =
+            vec![wire::Earlier { register: micro_register.clone(), before: "2026-03".into(), households: vec![] }];
+        s.keep_earlier(&silent, &asked).unwrap();
+        assert_eq!(last(&s, &ours), Some(T));
 
         // Asked again, a later answer replaces the earlier one (a visit deleted since is gone from
         // it), and times outside 2000 to the end of the month before's grace week are left out.

@@ -92,11 +92,17 @@ impl ServerClient {
             .build()
             .map_err(|e| Error::Network(e.to_string()))?;
         Ok(ServerClient {
-            base: base_url.trim_end_matches('/').to_string(),
+            // The address as parsed (surrounding spaces gone), not the string the app passed.
+            base: url.as_str().trim_end_matches('/').to_string(),
             token: None,
             http,
             retry: Retry::default(),
         })
+    }
+
+    /// The server's address, as every request uses it.
+    pub fn address(&self) -> &str {
+        &self.base
     }
 
     /// The same client, signed in with a device token.

@@ -165,14 +165,18 @@ impl Responder<DeviceGate> {
         }
         let earlier = std::mem::take(&mut batch.earlier);
         let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
+        // The feed as it was before this request's documents moved it on: a phone whose cursor
+        // is beyond it saw a feed this server no longer has (restored from a backup).
+        let head_before = store.feed_head()?;
         let handled = self.ex.handle(store, batch.docs, true, Some(ROUND_BUDGET_BYTES))?;
         let mut out = handled.answers;
         let mut reply = Batch { rejected: handled.rejected, ..Batch::default() };
         if let Some(mut cursor) = batch.cursor {
             let head = store.feed_head()?;
-            if cursor > head {
-                // The phone saw a feed this server no longer has (restored from a backup): list all.
+            if cursor > head_before {
+                // List all, and say so: the phone sends everything again.
                 cursor = 0;
+                reply.feed_reset = true;
             }
             let changed = store.changed_since(cursor, FEED_PAGE)?;
             let full_page = changed.len() == FEED_PAGE;

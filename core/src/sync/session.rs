@@ -274,8 +274,8 @@ impl Session {
         }
         if self.mode == Mode::Server {
             if let Some(c) = batch.cursor {
-                if c < self.cursor {
-                    self.server_went_back(store)?;
+                if batch.feed_reset || c < self.cursor {
+                    self.server_went_back(store, c)?;
                 }
                 self.cursor = c;
             }
@@ -317,13 +317,14 @@ impl Session {
         Ok(())
     }
 
-    /// The server's feed is behind the cursor this phone reached: it was restored from a backup
-    /// and may lack what it once confirmed. Everything counts as unsent to it again, and goes in
+    /// The server's feed is behind the cursor this phone reached (it says so, or its cursor went
+    /// down): it was restored from a backup and may lack what it once confirmed. Everything counts as unsent to it again, and goes in
     /// this session.
-    fn server_went_back(&mut self, store: &mut Store) -> Result<()> {
+    fn server_went_back(&mut self, store: &mut Store, cursor: u64) -> Result<()> {
         tracing::warn!("the server's change feed went back (restored from a backup?): sending everything again");
         self.server_went_back = true;
-        store.forget_peer_heads(SERVER_PEER)?;
+        // With the lowered cursor, so that a session that fails after this starts from it.
+        store.forget_peer_heads(SERVER_PEER, cursor)?;
         let queued: HashSet<DocId> = self.to_start.iter().cloned().collect();
         for doc in store.dirty_documents(SERVER_PEER)? {
             if !queued.contains(&doc) && !self.ex.is_refused(&doc) {

@@ -87,6 +87,10 @@ pub struct Batch {
     /// Server mode, response: more changed documents than fit were left for the next request.
     #[serde(default, skip_serializing_if = "is_false")]
     pub more: bool,
+    /// Server mode, response: the request's cursor is beyond this server's feed (it was restored
+    /// from a backup), so the listing starts again from 0.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub feed_reset: bool,
     /// Peer mode: this batch's `heads` entries list every document the sender may share.
     #[serde(default, skip_serializing_if = "is_false")]
     pub inventory: bool,
