@@ -22,7 +22,10 @@ import org.doorstep.core.defaultCategories
 const val HOUR = 3_600_000L
 const val FIRE_SAFETY = "Housing and fire safety"
 
-fun tempDir(): Path = Files.createTempDirectory("doorstep-kt")
+/** A fresh folder for a test's stores, removed when the test JVM exits (the stores are open till then). */
+fun tempDir(): Path = Files.createTempDirectory("doorstep-kt").also { dir ->
+    Runtime.getRuntime().addShutdownHook(Thread { dir.toFile().deleteRecursively() })
+}
 
 /** A small photo file on disk, as a phone's camera would leave it. */
 fun photoFile(dir: Path, name: String, seed: Int): Path {
