@@ -435,3 +435,39 @@ fn a_visit_dated_after_its_month_could_close_sets_no_clock_once_the_month_left()
     let (li2, _) = phone_with(&server, dir.path(), "li-na-2", &p.li_na, at_clock(&clock));
     assert_eq!(shown(&li2, &h).last_visit_at, Some(day(2026, 1, 10)));
 }
+
+/// A history request takes from the server only the months it asked for, whole and valid: a
+/// document it did not ask for, bytes that are no document, a refusal, each ends the request
+/// with an error and nothing of it is kept.
+#[test]
+fn a_history_answer_that_was_not_asked_for_or_is_damaged_is_refused() {
+    let Field { mut li, h, .. } = field(day(2026, 3, 2), |o| o);
+    let asked =
+        DocId::Visits(li.households(&Default::default()).unwrap()[0].micro_grid.clone().unwrap(), month(2026, 1));
+    let register = DocId::Register(asked.unit().unwrap().clone());
+    let other_bytes = li.save_document(&register).unwrap();
+    let stored = li.dump_query_tables().unwrap();
+    let request = || {
+        let mut r = sync::VisitsRequest::new(&li, &h, month(2026, 1), month(2026, 1)).unwrap();
+        assert!(r.next_message().is_some());
+        r
+    };
+    let answer = |doc: &DocId, data: Vec<u8>| {
+        Batch { docs: vec![Entry { doc: doc.to_string(), kind: Kind::Save, data }], ..Batch::default() }.encode()
+    };
+    assert!(matches!(request().receive(&answer(&register, other_bytes.clone())), Err(Error::Protocol(_))));
+    assert!(matches!(
+        request().receive(&answer(&asked, other_bytes)),
+        Err(Error::WrongDocument { .. } | Error::CorruptDocument { .. })
+    ));
+    assert!(matches!(
+        request().receive(&answer(&asked, b"not a document".to_vec())),
+        Err(Error::CorruptDocument { .. })
+    ));
+    let refused = Batch {
+        refused: Some(sync::wire::Refusal { code: "forbidden_document".into(), message: "no".into() }),
+        ..Batch::default()
+    };
+    assert!(matches!(request().receive(&refused.encode()), Err(Error::Refused { .. })));
+    assert_eq!(li.dump_query_tables().unwrap(), stored);
+}
