@@ -58,9 +58,10 @@ impl Window {
         period >= self.first_month(now) || period.is_open(now)
     }
 
-    /// Whether a report closed at `closed_at` (None: not closed) belongs on the phone at `now`.
-    pub fn keeps_report(&self, closed_at: Option<UnixMillis>, now: UnixMillis) -> bool {
-        closed_at.is_none_or(|at| now.saturating_sub(at) < i64::from(self.closed_report_days) * DAY_MS)
+    /// Whether a report closed at `closed_at` still belongs on the phone at `now` (an open report
+    /// always does).
+    pub fn keeps_closed_report(&self, closed_at: UnixMillis, now: UnixMillis) -> bool {
+        now.saturating_sub(closed_at) < i64::from(self.closed_report_days) * DAY_MS
     }
 
     /// Whether the phone takes `doc` when it does not hold it: a visits document only inside
@@ -104,8 +105,8 @@ mod tests {
     fn closed_reports_stay_thirty_days() {
         let w = Window::default();
         let now = at(2026, 3, 31);
-        assert!(w.keeps_report(None, now));
-        assert!(w.keeps_report(Some(now - 29 * DAY_MS), now));
-        assert!(!w.keeps_report(Some(now - 30 * DAY_MS), now));
+        assert!(w.keeps_closed_report(now - 29 * DAY_MS, now));
+        assert!(!w.keeps_closed_report(now - 30 * DAY_MS, now));
+        assert!(!w.keeps_closed_report(i64::MIN, now), "no overflow on a hostile time");
     }
 }

@@ -71,7 +71,7 @@ impl Store {
                         .query_row([id.as_str()], |r| r.get(0))
                         .optional()?
                         .flatten();
-                    closed_at.is_some_and(|at| !window.keeps_report(Some(at), now))
+                    closed_at.is_some_and(|at| !window.keeps_closed_report(at, now))
                 }
                 _ => false,
             };
@@ -142,20 +142,18 @@ impl Store {
             clocks_of_rows(&self.conn, rows, &register.to_string(), &before.to_string(), latest)?.into_iter().collect();
         // Every household of the register is named, with no clocks where no visit set one: the
         // phone replaces exactly what is named.
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM households WHERE doc_id = ?1 ORDER BY id")?;
-        let households = stmt.query_map([register.to_string()], |r| r.get::<_, String>(0))?;
-        households
-            .map(|h| {
-                let household = h?;
+        Ok(households_of(&self.conn, &register.to_string())?
+            .into_iter()
+            .map(|household| {
                 let e = found.remove(&household).unwrap_or_default();
-                Ok(EarlierClocks {
+                EarlierClocks {
                     household,
                     last_visit_at: e.last_visit,
                     last_contact_at: e.last_contact,
                     unanswered_bell_at: e.unanswered_bell,
-                })
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// Takes the server's answers to this phone's asks in, in one transaction. An answer covers
@@ -177,10 +175,7 @@ impl Store {
             let plausible = |at: Option<i64>| {
                 at.filter(|t| (Period::new(2000, 1).expect("a month").start()..=before.start() + GRACE_MS).contains(t))
             };
-            let held: Vec<String> = tx
-                .prepare_cached("SELECT id FROM households WHERE doc_id = ?1")?
-                .query_map([&a.register], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let held = households_of(&tx, &a.register)?;
             // Only households the answer names are replaced: one the server files elsewhere (a
             // move it has not taken yet) keeps what this phone knew of it.
             for h in a.households.iter().filter(|h| held.contains(&h.household)) {
@@ -211,6 +206,13 @@ impl Store {
         self.conn.prepare_cached("DELETE FROM earlier_registers WHERE unit_id = ?1")?.execute([unit.as_str()])?;
         Ok(())
     }
+}
+
+/// The ids of the households whose rows come from `register` (a document id), in id order.
+fn households_of(conn: &rusqlite::Connection, register: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM households WHERE doc_id = ?1 ORDER BY id")?;
+    let ids = stmt.query_map([register], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(ids)
 }
 
 #[cfg(test)]
