@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use automerge::{
     transaction::{CommitOptions, Transactable},
-    ActorId, AutoCommit, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value, ROOT,
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value, ROOT,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
@@ -310,7 +310,7 @@ impl Doc {
         let coll = self.collection(collection)?;
         match self.am.get(&coll, key) {
             Ok(Some((Value::Object(ObjType::Map), obj))) => {
-                let fields = read_fields(&self.am, &obj);
+                let fields = read_fields(&self.am, &obj, None);
                 serde_json::from_value(serde_json::Value::Object(fields)).map(Some).map_err(|_| {
                     Error::CorruptDocument {
                         doc: self.id.to_string(),
@@ -324,6 +324,38 @@ impl Doc {
                 reason: format!("{collection} record {key} is not a map"),
             }),
         }
+    }
+}
+
+impl Doc {
+    /// The document's heads: what it holds, for a later [`Doc::touched_since`].
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.am.get_heads()
+    }
+
+    /// The records changed since `heads` (every record when `heads` is empty), from Automerge's
+    /// patches rather than by reading every record.
+    pub fn touched_since(&mut self, heads: &[ChangeHash]) -> BTreeSet<Touched> {
+        let now = self.am.get_heads();
+        touched_records(&self.am.diff(heads, &now))
+    }
+
+    /// A map record's fields as JSON, now or at `at` (`None`: no such record then).
+    pub fn map_fields(
+        &self,
+        collection: &str,
+        key: &str,
+        at: Option<&[ChangeHash]>,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let coll = self.collection(collection)?;
+        let found = match at {
+            Some(heads) => self.am.get_at(&coll, key, heads),
+            None => self.am.get(&coll, key),
+        };
+        Ok(match found {
+            Ok(Some((Value::Object(ObjType::Map), obj))) => Some(read_fields(&self.am, &obj, at)),
+            _ => None,
+        })
     }
 }
 
@@ -422,17 +454,26 @@ fn plain_fields(am: &AutoCommit, obj: &ObjId, depth: usize) -> bool {
     })
 }
 
-fn read_fields(am: &AutoCommit, obj: &ObjId) -> serde_json::Map<String, serde_json::Value> {
+/// A map record's fields as JSON, as the document holds them now or, with `at`, at those heads.
+fn read_fields(am: &AutoCommit, obj: &ObjId, at: Option<&[ChangeHash]>) -> serde_json::Map<String, serde_json::Value> {
     let mut out = serde_json::Map::new();
-    for k in am.keys(obj) {
-        match am.get(obj, k.as_str()) {
+    let keys: Vec<String> = match at {
+        Some(heads) => am.keys_at(obj, heads).collect(),
+        None => am.keys(obj).collect(),
+    };
+    for k in keys {
+        let value = match at {
+            Some(heads) => am.get_at(obj, k.as_str(), heads),
+            None => am.get(obj, k.as_str()),
+        };
+        match value {
             Ok(Some((Value::Scalar(s), _))) => {
                 if let Some(v) = from_scalar(s.as_ref()) {
                     out.insert(k, v);
                 }
             }
             Ok(Some((Value::Object(ObjType::Map), child))) => {
-                out.insert(k, serde_json::Value::Object(read_fields(am, &child)));
+                out.insert(k, serde_json::Value::Object(read_fields(am, &child, at)));
             }
             _ => {}
         }

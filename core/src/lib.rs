@@ -48,7 +48,7 @@ pub use photo::PhotoMeta;
 pub use report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind, ReportStatus};
 pub use store::{
     query::{HouseholdFilter, HouseholdSummary, RejectedRecord, ReportFilter, ReportSummary, SearchHit, VisitSummary},
-    DocumentRefusal, Durability, MergeOutcome, OpenOptions, RecordRef, Store, SyncStatus,
+    Converted, DocumentRefusal, Durability, MergeOutcome, OpenOptions, RecordRef, Store, SyncStatus,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};
 pub use window::Window;

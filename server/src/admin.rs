@@ -1,5 +1,5 @@
 //! A client for the operator's admin calls (seeding documents, enrolment codes, revoking
-//! devices), used by `doorstep demo` and the benches; operators can make the same calls with
+//! devices, converting old grid documents), used by `doorstep demo` and the benches; operators can make the same calls with
 //! curl (see `docs/OPERATIONS.md`).
 
 use doorstep_core::sync::http::runtime;
@@ -38,6 +38,14 @@ impl AdminClient {
     pub fn revoke(&self, device_id: &str) -> Result<()> {
         let url = format!("{}/v1/admin/devices/{device_id}", self.base);
         self.call(self.http.delete(url)).map(|_| ())
+    }
+
+    /// Converts the server's old grid documents, recorded for the admin `as_admin`
+    /// (`POST /v1/admin/convert-grids`).
+    pub fn convert_grids(&self, as_admin: &UserId) -> Result<doorstep_core::Converted> {
+        let url = format!("{}/v1/admin/convert-grids?as={as_admin}", self.base);
+        let answer = self.call(self.http.post(url))?;
+        serde_json::from_slice(&answer).map_err(|e| Error::Network(e.to_string()))
     }
 
     fn call(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>> {

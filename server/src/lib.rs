@@ -60,7 +60,9 @@ impl AppState {
     /// Opens (or creates) the server's database.
     pub fn open(config: Config) -> Result<Arc<AppState>, CoreError> {
         // The server keeps every document: no window.
-        let store = Store::open(&config.database, OpenOptions { window: None, ..OpenOptions::default() })?;
+        let mut store = Store::open(&config.database, OpenOptions { window: None, ..OpenOptions::default() })?;
+        // A conversion of old grid documents that a crash cut short carries on.
+        store.convert_pending()?;
         let auth = Auth::open(&config.database).map_err(|e| CoreError::Storage(e.to_string()))?;
         Ok(Arc::new(AppState {
             store: Arc::new(tokio::sync::Mutex::new(store)),
@@ -163,6 +165,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/enrolments", post(issue_enrolment))
         .route("/v1/admin/documents", post(import_document))
         .route("/v1/admin/devices/{id}", delete(revoke_device))
+        .route("/v1/admin/convert-grids", post(convert_grids))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
@@ -343,8 +346,34 @@ async fn import_document(
     let Query(q) = query.map_err(|_| no_doc())?;
     let doc = DocId::parse(&q.doc).map_err(|_| no_doc())?;
     let (body, _held) = state.limits.read(&headers, body, None).await?;
-    let outcome = state.with_store(move |s| s.merge_document(&doc, &body).map_err(ApiError::from)).await?;
+    let outcome = state
+        .with_store(move |s| {
+            let outcome = s.merge_document(&doc, &body)?;
+            s.convert_pending()?;
+            Ok(outcome)
+        })
+        .await?;
     Ok(Json(Imported { new_changes: outcome.new_changes }))
+}
+
+#[derive(Deserialize)]
+struct ConvertQuery {
+    #[serde(rename = "as")]
+    admin: String,
+}
+
+/// Converts the old layout's grid documents into registers and months, recorded by the
+/// server's device for the admin named by `?as=<user id>`; from then on it converts what older
+/// phones still write into them as it takes it in.
+async fn convert_grids(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    query: Result<Query<ConvertQuery>, QueryRejection>,
+) -> Result<Json<doorstep_core::Converted>, ApiError> {
+    let no_user = || ApiError::new(Code::BadRequest, "name the admin the conversion is recorded for: ?as=<user id>");
+    let Query(q) = query.map_err(|_| no_user())?;
+    let admin = doorstep_core::UserId::parse(&q.admin).map_err(|_| no_user())?;
+    Ok(Json(state.with_store(move |s| s.convert_grids(&admin).map_err(ApiError::from)).await?))
 }
 
 async fn revoke_device(

@@ -6,7 +6,7 @@
 mod common;
 
 use automerge::sync::SyncDoc;
-use automerge::{transaction::Transactable, ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
+use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ROOT};
 use common::*;
 use doorstep_core::sync::{http::ServerClient, wire, PeerResponder, Session};
 use doorstep_core::*;
@@ -71,43 +71,15 @@ fn post(w: &World, token: &str, batch: &wire::Batch) -> (u16, String, Vec<u8>) {
     (status, code, body)
 }
 
-fn actor(store: &Store) -> ActorId {
-    let hex = store.actor_id();
-    ActorId::from(
-        (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),
-    )
-}
-
-/// The server's copy of `doc`, edited by `edit` with `writer`'s actor, carried as one sync entry
-/// with exactly the new changes (the server's heads are known to the attacker).
+/// The server's copy of `doc`, edited by `edit` with `writer`'s actor, as one sync entry.
 fn hostile(w: &World, doc: &DocId, writer: &Store, edit: impl FnOnce(&mut AutoCommit)) -> wire::Batch {
-    let base = w.server.with_store(|s| s.save_document(doc).unwrap());
-    let mut theirs = AutoCommit::load(&base).unwrap();
-    let mut mine = AutoCommit::load(&base).unwrap().with_actor(actor(writer));
-    edit(&mut mine);
-    mine.commit();
-    let (mut their_state, mut my_state) = (automerge::sync::State::new(), automerge::sync::State::new());
-    let hello = theirs.sync().generate_sync_message(&mut their_state).unwrap();
-    mine.sync().receive_sync_message(&mut my_state, hello).unwrap();
-    let mut msg = mine.sync().generate_sync_message(&mut my_state).unwrap();
-    // Exactly the new changes (Automerge's Bloom filter may leave one out by chance).
-    msg.changes =
-        mine.get_changes(&theirs.get_heads()).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
-    assert!(!msg.changes.is_empty(), "the message carries the attack");
-    wire::Batch {
-        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
-        ..Default::default()
-    }
+    edited_on_server(&w.server, doc, writer, edit)
 }
 
 /// A visit record as a client writes it: JSON under its id in `visits`.
 fn visit_json(id: &str, household: &str, worker: &User) -> serde_json::Value {
     serde_json::json!({"id": id, "household": household, "worker": worker.id.as_str(),
         "at": 1_700_000_000_000_i64, "kind": "routine", "outcome": "all_well"})
-}
-
-fn collection(am: &AutoCommit, name: &str) -> automerge::ObjId {
-    am.get(ROOT, name).unwrap().unwrap().1
 }
 
 /// The first key of a collection in the server's copy (the household, resident or visit).
@@ -232,27 +204,6 @@ fn a_record_naming_another_user_as_its_author_is_refused() {
         ..Default::default()
     };
     refused(&w, &w.courier.token.clone(), &batch, 403, "forged_author");
-}
-
-/// The genesis change every replica makes for a document (PROTOCOL.md §1), as another client
-/// would write it.
-fn doorstep_genesis(doc: &DocId) -> AutoCommit {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("doorstep genesis\0{doc}").as_bytes());
-    let mut am = AutoCommit::new().with_actor(ActorId::from(&digest[..16]));
-    am.put(ROOT, "doc", doc.to_string()).unwrap();
-    let names: &[&str] = match doc {
-        DocId::Directory => &["units", "users", "devices", "categories", "visit_rules"],
-        DocId::Register(_) => &["households", "residents"],
-        DocId::Visits(..) => &["visits"],
-        DocId::Report(_) => &["header", "events"],
-        DocId::Grid(_) => &["households", "residents", "visits"],
-    };
-    for name in names {
-        am.put_object(ROOT, *name, ObjType::Map).unwrap();
-    }
-    am.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
-    am
 }
 
 /// A new report the device's user may not file (it has no header: no reporter, no grid) is

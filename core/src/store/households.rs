@@ -67,7 +67,7 @@ impl Store {
     /// Writes the household and its residents into the register of its new micro-grid first,
     /// then the tombstones into the old one: a crash between the two leaves it in both (the live
     /// copy is what every table shows), never in neither.
-    fn move_household(&mut self, mut old: Household, moved: &Household) -> Result<()> {
+    pub(super) fn move_household(&mut self, mut old: Household, moved: &Household) -> Result<()> {
         let from = DocId::Register(old.register().clone());
         let to = DocId::Register(moved.register().clone());
         // Every other replica would refuse a change to a register this phone's user may not
@@ -169,7 +169,7 @@ impl Store {
         Ok((doc_id, r.ok_or_else(|| Error::not_found("resident", id))?))
     }
 
-    fn write_resident(&mut self, doc_id: DocId, r: Resident) -> Result<Resident> {
+    pub(super) fn write_resident(&mut self, doc_id: DocId, r: Resident) -> Result<Resident> {
         let grid: String = self
             .conn
             .query_row("SELECT grid_id FROM households WHERE id = ?1", [r.household.as_str()], |row| row.get(0))

@@ -290,6 +290,20 @@ impl<'t> Indexer<'t> {
                 self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.to_string()])?;
                 self.remove_report_row(id.as_str())?;
             }
+            DocId::Grid(_) => {
+                // Converted: the registers and months hold its records. The months before the
+                // window came to the server's feed with the conversion, so the phone asked for
+                // its registers' earlier clocks again when it was offered them.
+                self.clear_visits(doc)?;
+                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE doc_id = ?1")?;
+                let ids = stmt
+                    .query_map([doc.to_string()], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                for id in ids {
+                    self.delete_household(doc, &id)?;
+                }
+                self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [doc.to_string()])?;
+            }
             _ => return Err(Error::invalid("document", format!("{doc} is never let go of"))),
         }
         for id in &self.due {

@@ -16,6 +16,7 @@
 mod access;
 mod assessment;
 mod boundary;
+mod conversion;
 mod directory;
 mod documents;
 mod households;
@@ -46,6 +47,7 @@ use crate::window::Window;
 pub use assessment::{assessment_csv, Assessment, Scope};
 pub(crate) use boundary::{check_changes, Authors};
 pub use boundary::{MAX_CHANGE_BYTES, MAX_RECORD_BYTES};
+pub use conversion::Converted;
 pub(crate) use documents::load_document;
 pub use documents::StoredDocument;
 use index::Indexer;

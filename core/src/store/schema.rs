@@ -1,8 +1,9 @@
 //! The SQLite schema and its versioned migrations.
 //!
 //! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, the sync
-//! bookkeeping `document_heads`, `peers`, `peer_docs`, `refused_documents`, and
-//! `earlier_visits` and `earlier_registers`, what documents outside a phone's window said), which
+//! bookkeeping `document_heads`, `peers`, `peer_docs`, `refused_documents`,
+//! `earlier_visits` and `earlier_registers`, what documents outside a phone's window said, and
+//! the server's `grid_conversions`), which
 //! migrations must carry forward row by row, and the **derived query tables** the screens read,
 //! which can always be rebuilt from the documents. A migration that changes derived tables asks
 //! for a rebuild instead of converting rows.
@@ -250,6 +251,15 @@ CREATE TABLE earlier_visits (
     household_id TEXT PRIMARY KEY, last_visit_at INTEGER, last_contact_at INTEGER, unanswered_bell_at INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE earlier_registers (unit_id TEXT PRIMARY KEY, before TEXT NOT NULL) WITHOUT ROWID;
+"#,
+        rebuild: false,
+    },
+    // 8 → 9: the server's conversion of old grid documents (`conversion.rs`): whether this store
+    // converts, and each grid document's heads at its last conversion.
+    Migration {
+        sql: r#"
+ALTER TABLE device ADD COLUMN converts_grids INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE grid_conversions (grid_id TEXT PRIMARY KEY, heads BLOB NOT NULL) WITHOUT ROWID;
 "#,
         rebuild: false,
     },

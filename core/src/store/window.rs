@@ -90,6 +90,29 @@ impl Store {
         Ok(released)
     }
 
+    /// Lets go of the old layout's grid documents among `converted` (the server said, in the
+    /// session ending now, that it converted them at the heads it holds), each only if the
+    /// server held every change this phone holds of it when the session began (`dirty_at_start`:
+    /// nothing is written to a grid document during a session, so it is not dirty now either).
+    /// Its households, residents and visits are in the registers and months by then.
+    pub(crate) fn release_converted_grids(
+        &mut self,
+        converted: &HashSet<DocId>,
+        dirty_at_start: &HashSet<DocId>,
+    ) -> Result<Released> {
+        let mut released = Released::default();
+        for doc in converted {
+            if matches!(doc, DocId::Grid(_)) && self.has_document(doc)? && !dirty_at_start.contains(doc) {
+                released.bytes += self.release(doc)?;
+                released.documents += 1;
+            }
+        }
+        if released.documents > 0 {
+            tracing::info!(documents = released.documents, bytes = released.bytes, "converted grid documents let go");
+        }
+        Ok(released)
+    }
+
     /// Removes `doc` and everything derived from it, in one transaction; returns its stored bytes.
     fn release(&mut self, doc: &DocId) -> Result<u64> {
         let key = doc.to_string();

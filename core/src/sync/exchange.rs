@@ -149,9 +149,11 @@ impl<G: Gate> Exchange<G> {
         let mut carrying = HashSet::new();
         for e in entries {
             let doc = DocId::parse(&e.doc).map_err(|_| Error::protocol("an entry names no valid document"))?;
-            // A document outside this phone's window that it does not hold is neither asked for
-            // nor taken (the other side's offer of it is simply left).
-            if e.kind != Kind::Want && !store.takes(&doc) && !store.has_document(&doc)? {
+            // A document outside this phone's window that it does not hold, or a grid document of
+            // the old layout, is neither asked for nor taken (the other side's offer is left).
+            let unwanted =
+                !store.takes(&doc) || (matches!(doc, DocId::Grid(_)) && !self.gate.takes_new_grid_documents());
+            if e.kind != Kind::Want && unwanted && !store.has_document(&doc)? {
                 // A month that left changed where this phone no longer sees it (a visit that
                 // arrived late): its register's earlier clocks are asked for again.
                 if let DocId::Visits(unit, _) = &doc {

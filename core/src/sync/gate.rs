@@ -18,6 +18,10 @@ pub(crate) trait Gate {
     /// announces it (a `heads` entry): a phone does, for what it may take; the server does not,
     /// and refuses a `heads` entry for a document it does not hold.
     fn asks_for_unknown(&self) -> bool;
+    /// Whether this side takes an old-layout grid document it does not hold: the server does
+    /// (an older phone's, which it converts); a phone of this version never does, the
+    /// registers and months hold what it needs.
+    fn takes_new_grid_documents(&self) -> bool;
     /// Whether this side keeps a conversation's sync state between messages (a phone does; the
     /// server answers each request afresh, from what it persisted).
     fn holds_sessions(&self) -> bool;
@@ -65,6 +69,10 @@ impl Gate for PhoneGate {
         true
     }
 
+    fn takes_new_grid_documents(&self) -> bool {
+        false
+    }
+
     fn holds_sessions(&self) -> bool {
         true
     }
@@ -106,6 +114,10 @@ impl Gate for DeviceGate {
 
     fn asks_for_unknown(&self) -> bool {
         false
+    }
+
+    fn takes_new_grid_documents(&self) -> bool {
+        true
     }
 
     fn holds_sessions(&self) -> bool {

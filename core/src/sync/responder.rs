@@ -163,12 +163,26 @@ impl Responder<DeviceGate> {
         if batch.earlier.len() > MAX_EARLIER_ASKS {
             return Err(Error::protocol(format!("a request asks about at most {MAX_EARLIER_ASKS} registers")));
         }
+        if batch.converted.len() > MAX_EARLIER_ASKS {
+            return Err(Error::protocol(format!("a request asks about at most {MAX_EARLIER_ASKS} grid documents")));
+        }
         let earlier = std::mem::take(&mut batch.earlier);
+        let converted = std::mem::take(&mut batch.converted);
         let asked: BTreeSet<String> = batch.docs.iter().map(|e| e.doc.clone()).collect();
         // The feed as it was before this request's documents moved it on: a phone whose cursor
         // is beyond it saw a feed this server no longer has (restored from a backup).
         let head_before = store.feed_head()?;
         let handled = self.ex.handle(store, batch.docs, true, Some(ROUND_BUDGET_BYTES))?;
+        // What an older phone wrote into its grid document reaches the registers and months now.
+        // A conversion that fails is logged and tried again with the next change or at the
+        // server's next start: what the phone sent is kept either way.
+        for doc in asked.iter().filter_map(|d| DocId::parse(d).ok()) {
+            if let DocId::Grid(grid) = &doc {
+                if let Err(e) = store.convert_taken(grid) {
+                    tracing::error!(doc = %doc, error = %e, "converting a grid document failed");
+                }
+            }
+        }
         let mut out = handled.answers;
         let mut reply = Batch { rejected: handled.rejected, ..Batch::default() };
         if let Some(mut cursor) = batch.cursor {
@@ -205,6 +219,14 @@ impl Responder<DeviceGate> {
             if asked_registers.insert(doc.clone()) && self.ex.gate.may_send(store, &doc)? {
                 let households = store.earlier_clocks(&doc, before.min(this_month))?;
                 reply.earlier.push(Earlier { households, ..ask });
+            }
+        }
+        let mut asked_grids = HashSet::new();
+        for doc in converted {
+            let Ok(doc @ DocId::Grid(_)) = DocId::parse(&doc) else { continue };
+            let DocId::Grid(grid) = &doc else { continue };
+            if asked_grids.insert(doc.clone()) && self.ex.gate.may_send(store, &doc)? && store.converted_now(grid)? {
+                reply.converted.push(doc.to_string());
             }
         }
         reply.docs = out;

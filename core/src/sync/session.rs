@@ -59,6 +59,10 @@ pub struct Session {
     /// in this session.
     dirty_at_start: HashSet<DocId>,
     server_went_back: bool,
+    /// Server mode: whether this session asked which of its grid documents the server converted
+    /// (once per session), and those it named.
+    converted_asked: bool,
+    converted: HashSet<DocId>,
     progress: Progress,
 }
 
@@ -100,6 +104,8 @@ impl Session {
             earlier_tried: HashSet::new(),
             dirty_at_start: HashSet::new(),
             server_went_back: false,
+            converted_asked: false,
+            converted: HashSet::new(),
             progress: Progress::default(),
         })
     }
@@ -212,8 +218,18 @@ impl Session {
                 .take(MAX_EARLIER_ASKS)
                 .collect();
             self.earlier_tried.extend(batch.earlier.iter().map(|e| e.register.clone()));
+            if !self.converted_asked {
+                self.converted_asked = true;
+                batch.converted = store
+                    .document_ids()?
+                    .into_iter()
+                    .filter(|d| matches!(d, DocId::Grid(_)))
+                    .take(MAX_EARLIER_ASKS)
+                    .map(|d| d.to_string())
+                    .collect();
+            }
         }
-        if idle(&batch) && batch.earlier.is_empty() && !self.more {
+        if idle(&batch) && batch.earlier.is_empty() && batch.converted.is_empty() && !self.more {
             self.finish(store)?;
             return Ok(None);
         }
@@ -283,6 +299,7 @@ impl Session {
             if !batch.earlier.is_empty() {
                 store.keep_earlier(&batch.earlier, &asked)?;
             }
+            self.converted.extend(batch.converted.iter().filter_map(|d| DocId::parse(d).ok()));
         }
         self.more = batch.more;
         Ok(())
@@ -351,7 +368,9 @@ impl Session {
             // The server holds what it confirmed before this session: documents outside the
             // window may leave now.
             if !self.server_went_back {
-                self.progress.documents_released = store.release_outside_window_but(&self.dirty_at_start)?.documents;
+                let grids = store.release_converted_grids(&self.converted, &self.dirty_at_start)?;
+                let outside = store.release_outside_window_but(&self.dirty_at_start)?;
+                self.progress.documents_released = grids.documents + outside.documents;
             }
         }
         Ok(())

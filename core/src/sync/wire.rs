@@ -108,6 +108,11 @@ pub struct Batch {
     /// registers the device may read, with their households' clocks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<Earlier>,
+    /// Server mode: in a request, old-layout grid documents (`grid/<id>`) the phone holds, asking
+    /// whether the server converted them; in the response, those it converted at the heads it
+    /// holds. The phone lets its copy go once the server holds every change of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub converted: Vec<String>,
 }
 
 /// One register's households' clocks from the visits of months before `before` (`YYYY-MM`):

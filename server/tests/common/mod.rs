@@ -187,3 +187,66 @@ pub fn server_state(server: &RunningServer) -> (Vec<(DocId, Vec<u8>)>, store::qu
         (docs, s.dump_query_tables().unwrap())
     })
 }
+
+/// A device's actor id, as another client would write with it.
+pub fn actor(store: &Store) -> automerge::ActorId {
+    let hex = store.actor_id();
+    automerge::ActorId::from(
+        (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),
+    )
+}
+
+/// The server's copy of `doc`, edited by `edit` with `writer`'s actor, carried as one sync entry
+/// with exactly the new changes (the server's heads are known to whoever sends it).
+pub fn edited_on_server(
+    server: &RunningServer,
+    doc: &DocId,
+    writer: &Store,
+    edit: impl FnOnce(&mut automerge::AutoCommit),
+) -> sync::wire::Batch {
+    use automerge::sync::SyncDoc;
+    let base = server.with_store(|s| s.save_document(doc).unwrap());
+    let mut theirs = automerge::AutoCommit::load(&base).unwrap();
+    let mut mine = automerge::AutoCommit::load(&base).unwrap().with_actor(actor(writer));
+    edit(&mut mine);
+    mine.commit();
+    let (mut their_state, mut my_state) = (automerge::sync::State::new(), automerge::sync::State::new());
+    let hello = theirs.sync().generate_sync_message(&mut their_state).unwrap();
+    mine.sync().receive_sync_message(&mut my_state, hello).unwrap();
+    let mut msg = mine.sync().generate_sync_message(&mut my_state).unwrap();
+    // Exactly the new changes (Automerge's Bloom filter may leave one out by chance).
+    msg.changes =
+        mine.get_changes(&theirs.get_heads()).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+    assert!(!msg.changes.is_empty(), "the message carries the edit");
+    sync::wire::Batch {
+        docs: vec![sync::wire::Entry { doc: doc.to_string(), kind: sync::wire::Kind::Sync, data: msg.encode() }],
+        ..Default::default()
+    }
+}
+
+/// A top-level collection map of a document.
+pub fn collection(am: &automerge::AutoCommit, name: &str) -> automerge::ObjId {
+    automerge::ReadDoc::get(am, automerge::ROOT, name).unwrap().unwrap().1
+}
+
+/// The genesis change every replica makes for a document (PROTOCOL.md §1), as another client
+/// would write it.
+pub fn doorstep_genesis(doc: &DocId) -> automerge::AutoCommit {
+    use automerge::transaction::Transactable;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("doorstep genesis\0{doc}").as_bytes());
+    let mut am = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(&digest[..16]));
+    am.put(automerge::ROOT, "doc", doc.to_string()).unwrap();
+    let names: &[&str] = match doc {
+        DocId::Directory => &["units", "users", "devices", "categories", "visit_rules"],
+        DocId::Register(_) => &["households", "residents"],
+        DocId::Visits(..) => &["visits"],
+        DocId::Report(_) => &["header", "events"],
+        DocId::Grid(_) => &["households", "residents", "visits"],
+    };
+    for name in names {
+        am.put_object(automerge::ROOT, *name, automerge::ObjType::Map).unwrap();
+    }
+    am.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+    am
+}
