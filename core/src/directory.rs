@@ -133,6 +133,10 @@ pub struct Device {
     /// refuse it as a peer. What it wrote before stays its user's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<crate::clock::UnixMillis>,
+    /// The sync server's own device (it records the conversion of old grid documents): its
+    /// changes reach a phone from the server only, and may amend closed months.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server: bool,
 }
 
 /// A kind of citizen report, with the clocks that run on it.

@@ -164,6 +164,7 @@ impl From<CoreError> for ApiError {
                     "immutable_record" => Code::ImmutableRecord,
                     "bad_record" => Code::BadRecord,
                     "too_large" => Code::TooLarge,
+                    "actor_taken" => Code::ActorTaken,
                     _ => Code::Refused,
                 };
                 ApiError::new(code, message)

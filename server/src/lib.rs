@@ -61,8 +61,11 @@ impl AppState {
     pub fn open(config: Config) -> Result<Arc<AppState>, CoreError> {
         // The server keeps every document: no window.
         let mut store = Store::open(&config.database, OpenOptions { window: None, ..OpenOptions::default() })?;
-        // A conversion of old grid documents that a crash cut short carries on.
-        store.convert_pending()?;
+        // A conversion of old grid documents that a crash cut short carries on; a failure is
+        // logged and tried again at the next conversion, it does not keep the server down.
+        if let Err(e) = store.convert_pending() {
+            tracing::error!(error = %e, "converting grid documents at start failed");
+        }
         let auth = Auth::open(&config.database).map_err(|e| CoreError::Storage(e.to_string()))?;
         Ok(Arc::new(AppState {
             store: Arc::new(tokio::sync::Mutex::new(store)),
@@ -219,6 +222,9 @@ async fn register(
         let actor = held.actor.clone();
         state
             .with_store(move |s| {
+                if actor == s.actor_id() {
+                    return Err(ApiError::new(Code::ActorTaken, "this actor id is the server's own"));
+                }
                 s.enrol_device(&user, &actor).map_err(|e| match e {
                     CoreError::NotFound { .. } => {
                         ApiError::new(Code::UnknownUser, "the code's user is no longer in the directory")
@@ -349,7 +355,10 @@ async fn import_document(
     let outcome = state
         .with_store(move |s| {
             let outcome = s.merge_document(&doc, &body)?;
-            s.convert_pending()?;
+            // The import is kept; a conversion that fails is logged and tried again later.
+            if let Err(e) = s.convert_pending() {
+                tracing::error!(error = %e, "converting grid documents after an import failed");
+            }
             Ok(outcome)
         })
         .await?;
@@ -373,7 +382,16 @@ async fn convert_grids(
     let no_user = || ApiError::new(Code::BadRequest, "name the admin the conversion is recorded for: ?as=<user id>");
     let Query(q) = query.map_err(|_| no_user())?;
     let admin = doorstep_core::UserId::parse(&q.admin).map_err(|_| no_user())?;
-    Ok(Json(state.with_store(move |s| s.convert_grids(&admin).map_err(ApiError::from)).await?))
+    let converted = state
+        .with_store(move |s| {
+            s.convert_grids(&admin).map_err(|e| match e {
+                CoreError::InvalidInput { .. } => ApiError::new(Code::BadRequest, e.to_string()),
+                CoreError::NotFound { .. } => ApiError::new(Code::UnknownUser, e.to_string()),
+                e => ApiError::from(e),
+            })
+        })
+        .await?;
+    Ok(Json(converted))
 }
 
 async fn revoke_device(

@@ -249,11 +249,14 @@ fn a_deployment_of_grid_documents_converts_once_and_every_record_keeps_its_autho
 
     // The conversion: refused for a user who is not an admin, then run for the office's admin.
     let err = admin.convert_grids(&p.li_na.id).unwrap_err();
-    assert!(matches!(&err, Error::Refused { code, .. } if code == "http_400"), "{err}");
+    assert!(
+        matches!(&err, Error::Refused { code, message } if code == "http_400" && message.contains("bad_request")),
+        "{err}"
+    );
     let converted = admin.convert_grids(&p.admin.id).unwrap();
     assert_eq!(
         converted,
-        Converted { grids: 1, households: 4, residents: 3, visits: 5, unreadable: 0 },
+        Converted { grids: 1, households: 4, residents: 3, visits: 5, skipped: vec![] },
         "every record, tombstones included"
     );
     assert_eq!(admin.convert_grids(&p.admin.id).unwrap(), Converted::default(), "once");
@@ -334,15 +337,15 @@ fn a_deployment_of_grid_documents_converts_once_and_every_record_keeps_its_autho
     assert!(all.document_ids().unwrap().contains(&DocId::Visits(p.micro_grid.id.clone(), Period::of(g.h1_old.at))));
     assert!(!all.document_ids().unwrap().contains(&g.doc), "a grid document is never taken by this version");
     assert_eq!(workers(&all, &g.h1.id).len(), 2);
-    // A closed month the conversion wrote, handed from one phone to another as a file, passes the
-    // boundary of a phone whose directory names the server's device: an admin's device may amend
-    // a closed month. (Her phone's window does not take it from the server.)
+    // A closed month the conversion wrote comes from the server alone: handed from one phone to
+    // another as a file it is refused (another phone could have written it in the server's
+    // name). Her phone's window does not take it from the server; the history on demand shows it.
     let closed = DocId::Visits(p.micro_grid.id.clone(), Period::of(g.h1_old.at));
     let file = all.save_document(&closed).unwrap();
     li2_client.sync(&mut li2).unwrap();
-    assert_eq!(workers(&li2, &g.h1.id).len(), 1, "this month's visit");
-    li2.import_document(&closed, &file).unwrap();
-    assert_eq!(workers(&li2, &g.h1.id).len(), 2, "and the old one, from the file");
+    let err = li2.import_document(&closed, &file).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "from_server_only"), "{err}");
+    assert_eq!(workers(&li2, &g.h1.id).len(), 1, "this month's visit only");
     let _ = (g.h2_deleted, g.residents);
 }
 
@@ -353,13 +356,15 @@ fn a_deployment_of_grid_documents_converts_once_and_every_record_keeps_its_autho
 #[test]
 fn an_older_phone_that_goes_on_writing_its_grid_document_reaches_the_registers() {
     use automerge::ReadDoc;
-    let Deployment { dir, p, server, admin, mut li, li_client, mut sup, sup_client, sup_token, grid: g, .. } =
-        deployment();
+    let Deployment {
+        dir, p, server, admin, mut li, li_client, mut sup, sup_client, sup_token, grid: g, sup_visit, ..
+    } = deployment();
     li_client.sync(&mut li).unwrap();
     sup_client.sync(&mut sup).unwrap();
     admin.convert_grids(&p.admin.id).unwrap();
     li_client.sync(&mut li).unwrap();
-    let edit = HouseholdUpdate { risk: Some(RiskLevel::Red), ..Default::default() };
+    let address = Address { room: "301A".into(), ..g.h1.address.clone() };
+    let edit = HouseholdUpdate { risk: Some(RiskLevel::Red), address: Some(address), ..Default::default() };
     li.update_household(&g.h1.id, edit).unwrap();
     li_client.sync(&mut li).unwrap();
     let (vol, vol_client) = phone(&server, dir.path(), "volunteer", &p.volunteer);
@@ -374,10 +379,14 @@ fn an_older_phone_that_goes_on_writing_its_grid_document_reaches_the_registers()
         let households = collection(am, "households");
         let (_, h1_obj) = am.get(&households, h1.as_str()).unwrap().unwrap();
         am.put(&h1_obj, "notes", "Daughter visits on Sundays").unwrap();
+        let (_, address) = am.get(&h1_obj, "address").unwrap().unwrap();
+        am.put(&address, "building", "3B").unwrap();
         let (_, h2_obj) = am.get(&households, h2.as_str()).unwrap().unwrap();
         am.put(&h2_obj, "micro_grid", p.micro_grid.id.as_str()).unwrap();
         put_visit(am, &late);
         put_visit(am, &mistake);
+        // h2 moves, and its visit of last month (kept in the grid register's month) is deleted.
+        put_visit(am, &Visit { deleted: true, ..sup_visit.clone() });
     });
     let (status, body) = http("POST", &format!("{}/v1/sync", server.url()), Some(&sup_token), batch.encode());
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -386,7 +395,9 @@ fn an_older_phone_that_goes_on_writing_its_grid_document_reaches_the_registers()
     li_client.sync(&mut li).unwrap();
     let h1_now = li.household(&g.h1.id).unwrap();
     assert_eq!((h1_now.risk, h1_now.notes.as_str()), (RiskLevel::Red, "Daughter visits on Sundays"), "both edits");
+    assert_eq!((h1_now.address.building.as_str(), h1_now.address.room.as_str()), ("3B", "301A"), "field by field");
     assert_eq!(li.household(&g.h2.id).unwrap().micro_grid, Some(p.micro_grid.id.clone()), "moved");
+    assert!(workers(&li, &g.h2.id).is_empty(), "its deleted visit stays deleted, in the month that holds it");
     assert_eq!(workers(&li, &g.h1.id), vec![(late.id.clone(), p.supervisor.id.clone())], "the tombstone too");
     // The volunteer now looks after h2 too, with its resident.
     let mut vol = vol;
@@ -456,4 +467,134 @@ fn a_conversion_cut_short_carries_on_when_the_server_starts() {
     let client = sync::http::ServerClient::new(&server.url()).unwrap().with_token(li_token);
     client.sync(&mut li).unwrap();
     assert!(workers(&li, &g.h1.id).contains(&(late.id.clone(), p.supervisor.id.clone())));
+}
+
+/// A grid document is written by phones: what it holds is checked again before it is copied
+/// with the server's rights. A household placed in another grid's micro-grid is not copied (and
+/// kept as skipped, so no phone lets go of the grid document that shows it); one that takes the
+/// id of another grid's household is refused when it arrives; a resident under an id of another
+/// register is not copied.
+#[test]
+fn a_grid_document_cannot_reach_into_another_grids_registers() {
+    let Deployment { dir, p, server, admin, mut li, li_client, li_token, grid: g, .. } = deployment();
+    li_client.sync(&mut li).unwrap();
+    admin.convert_grids(&p.admin.id).unwrap();
+    li_client.sync(&mut li).unwrap();
+    // Zhang Wei keeps a household of the other grid; a micro-grid of it exists too.
+    let (mut zhang, zhang_client) = phone(&server, dir.path(), "zhang", &p.zhang_wei);
+    let theirs = zhang
+        .add_household(
+            &p.other_grid.id,
+            NewHousehold {
+                address: Address { building: "8".into(), unit: "1".into(), room: "101".into() },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    zhang_client.sync(&mut zhang).unwrap();
+    let their_micro = server.with_store(|s| {
+        s.add_unit(NewUnit {
+            kind: UnitKind::MicroGrid,
+            parent: Some(p.other_grid.id.clone()),
+            name: "Building 8".into(),
+        })
+        .unwrap()
+    });
+    let before = server.with_store(|s| s.save_document(&DocId::Register(p.other_grid.id.clone())).unwrap());
+    let told = || {
+        let ask = sync::wire::Batch { cursor: Some(0), converted: vec![g.doc.to_string()], ..Default::default() };
+        let (status, body) = http("POST", &format!("{}/v1/sync", server.url()), Some(&li_token), ask.encode());
+        assert_eq!(status, 200);
+        sync::wire::Batch::decode(&body).unwrap().converted
+    };
+    assert_eq!(told(), vec![g.doc.to_string()]);
+    let send = |batch: sync::wire::Batch| {
+        let (status, body) = http("POST", &format!("{}/v1/sync", server.url()), Some(&li_token), batch.encode());
+        let code = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        (status, code)
+    };
+
+    // Under the id of Zhang Wei's household: refused whole, nothing kept.
+    let key = theirs.id.to_string();
+    let stolen = Household { id: theirs.id.clone(), ..new_household(&p, true, "999") };
+    let batch = edited_on_server(&server, &g.doc, &li, |am| {
+        let households = collection(am, "households");
+        let obj = am.put_object(&households, key.as_str(), ObjType::Map).unwrap();
+        put_fields(am, &obj, &serde_json::to_value(&stolen).unwrap());
+    });
+    assert_eq!(send(batch), (400, "bad_record".to_string()));
+
+    // In a micro-grid of the other grid, with a resident under the id of one of h1's: neither is
+    // copied, both are reported, and Li Na's phone is not told the grid is converted.
+    let intruder = Household { micro_grid: Some(their_micro.id.clone()), ..new_household(&p, true, "998") };
+    let twin = Resident { household: g.h2.id.clone(), ..g.residents[0].clone() };
+    let batch = edited_on_server(&server, &g.doc, &li, |am| {
+        put_household(am, &intruder);
+        let residents = collection(am, "residents");
+        let (_, r) = automerge::ReadDoc::get(am, &residents, twin.id.as_str()).unwrap().unwrap();
+        am.put(&r, "household", twin.household.as_str()).unwrap();
+    });
+    assert_eq!(send(batch).0, 200);
+    let documents = server.with_store(|s| s.document_ids().unwrap());
+    assert!(!documents.contains(&DocId::Register(their_micro.id.clone())), "{documents:?}");
+    assert_eq!(server.with_store(|s| s.save_document(&DocId::Register(p.other_grid.id.clone())).unwrap()), before);
+    let again = admin.convert_grids(&p.admin.id).unwrap();
+    let skipped: Vec<_> = again.skipped.iter().map(|s| (s.collection.as_str(), s.key.as_str())).collect();
+    assert_eq!(skipped, vec![("households", intruder.id.as_str()), ("residents", twin.id.as_str())], "{again:?}");
+    assert_eq!(li.residents(&g.h1.id).unwrap().len(), 2, "h1 keeps its residents");
+    assert!(told().is_empty(), "while records are skipped, no phone lets go of its grid document");
+}
+
+/// The server's device is the server's alone: no phone enrols with its actor id, or with one
+/// another user's device writes with; and a change the server wrote reaches a phone from the
+/// server only, not relayed by another phone (which could have written it in the server's name).
+#[test]
+fn the_servers_device_is_the_servers_alone() {
+    use doorstep_core::sync::{PeerResponder, Session};
+    let Deployment { dir, p, server, admin, mut li, li_client, grid: g, .. } = deployment();
+    li_client.sync(&mut li).unwrap();
+    let enrol_as = |actor: &str| {
+        let body = serde_json::json!({"code": enrolment_code(&server, &p.volunteer), "actor": actor}).to_string();
+        let (status, body) = http("POST", &format!("{}/v1/devices", server.url()), None, body.into_bytes());
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    // Before the conversion made it a device of the directory, too.
+    let server_actor = server.with_store(|s| s.actor_id());
+    let (status, body) = enrol_as(&server_actor);
+    assert_eq!(status, 409, "{body}");
+    admin.convert_grids(&p.admin.id).unwrap();
+    li_client.sync(&mut li).unwrap();
+    let (status, body) = enrol_as(&server_actor);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("actor_taken"), "{body}");
+    let (status, body) = enrol_as(&li.actor_id());
+    assert_eq!(status, 409, "{body}");
+    assert!(server.with_store(|s| s.user_of_actor(&server_actor).unwrap()) == Some(p.admin.id.clone()));
+    // The directory itself does not hand a device to another user.
+    let err = server.with_store(|s| s.enrol_device(&p.volunteer.id, &li.actor_id()).unwrap_err());
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "actor_taken"), "{err}");
+
+    // A phone of the supervisor's with the directory but none of the registers yet meets Li Na's.
+    let mut fresh = Store::open(dir.path().join("fresh.sqlite"), OpenOptions::default()).unwrap();
+    let code = enrolment_code(&server, &p.supervisor);
+    sync::http::ServerClient::new(&server.url()).unwrap().register(&code, &fresh, "fresh").unwrap();
+    let directory = server.with_store(|s| s.save_document(&DocId::Directory).unwrap());
+    fresh.merge_document(&DocId::Directory, &directory).unwrap();
+    li.merge_document(&DocId::Directory, &directory).unwrap();
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut session = Session::with_peer(&mut fresh).unwrap();
+    while let Some(msg) = session.next_message(&mut fresh).unwrap() {
+        let reply = responder.respond(&mut li, &msg).unwrap_or_else(|e| sync::refusal(&e));
+        session.receive(&mut fresh, &reply).unwrap();
+    }
+    let refused: Vec<_> = responder.refused().iter().map(|r| (r.doc.clone(), r.code.clone())).collect();
+    assert!(
+        refused.contains(&(DocId::Register(p.micro_grid.id.clone()), "from_server_only".to_string())),
+        "{refused:?}"
+    );
+    assert!(!fresh.document_ids().unwrap().iter().any(|d| matches!(d, DocId::Register(_))));
+    assert!(fresh.household(&g.h1.id).is_err());
 }

@@ -133,16 +133,14 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
     }
     if let DocId::Visits(_, period) = doc {
         // The change's own time: an honest phone wrote it while the month was open by its clock
-        // (it writes a late visit into the current month), whenever it syncs. An admin's device
-        // may amend a closed month (the server's conversion of old grid documents).
-        for c in expanded.iter().filter(|c| c.time.saturating_mul(1000) >= period.closes_at()) {
-            let writer = store.author_of_actor(&c.actor_id.to_hex_string())?;
-            if !matches!(writer, Some((_, Role::Admin))) {
-                return Err(Error::refused(
-                    "period_closed",
-                    format!("{doc} closed for writing on {}; new visits go to the current month", period.closes_at()),
-                ));
-            }
+        // (it writes a late visit into the current month), whenever it syncs. (The server's
+        // conversion of old grid documents writes closed months; a phone takes those changes
+        // from the server alone, unchecked, see `refuse_server_changes`.)
+        if expanded.iter().any(|c| c.time.saturating_mul(1000) >= period.closes_at()) {
+            return Err(Error::refused(
+                "period_closed",
+                format!("{doc} closed for writing on {}; new visits go to the current month", period.closes_at()),
+            ));
         }
     }
     for expanded in &expanded {
@@ -250,6 +248,20 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                             "replaced_record",
                             format!("a change replaces {collection} record {shown} of {doc} with a new one"),
                         ));
+                    }
+                    // In an old grid document, a household or resident id that a register of another
+                    // grid holds would be copied over that grid's record by the server's conversion.
+                    if let DocId::Grid(grid) = doc {
+                        if let Some(DocId::Register(unit)) = store.register_holding(collection, &key, doc)? {
+                            if !store.lies_in(&unit, grid)? {
+                                return Err(bad_record(
+                                    doc,
+                                    collection,
+                                    &key,
+                                    "its id is a record of another grid's register",
+                                ));
+                            }
+                        }
                     }
                     // A household or resident id another register already holds is a move: only
                     // someone who may write that register too makes one (else a record written
@@ -583,6 +595,34 @@ impl Store {
             .query_row([actor], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(row.and_then(|(user, role)| Some((user, Role::parse(&role?)?))))
+    }
+
+    /// Refuses (the document alone) changes of the server's own device that came from anywhere
+    /// but the server (another phone, a file): another phone could have written them in the
+    /// server's name, and the server writes what no phone may (closed months, for others).
+    pub(crate) fn refuse_server_changes(&self, doc: &DocId, new: &[Change]) -> Result<()> {
+        let mut seen = HashSet::new();
+        for c in new {
+            if seen.insert(c.actor_id().clone()) && self.is_server_device(&c.actor_id().to_hex_string())? {
+                return Err(Error::refused(
+                    "from_server_only",
+                    format!(
+                        "{doc} carries a change of the server's device; this phone takes those from the server only"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `actor` (hex) is the sync server's own device in the directory (not revoked).
+    pub(crate) fn is_server_device(&self, actor: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM devices WHERE actor = ?1 AND server = 1 AND revoked_at IS NULL)",
+            )?
+            .query_row([actor], |r| r.get(0))?)
     }
 
     /// Bytes a stored document takes (snapshot and change rows): what the document limit counts.

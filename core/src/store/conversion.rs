@@ -5,17 +5,24 @@
 //! *Upgrading from grid documents*): every household and resident is copied into the register of
 //! its micro-grid (or grid), every visit into the month document of its date, tombstones
 //! included. The grid documents stay on the server, whole, as the record of who wrote what; the
-//! copies are written by the server's own device, which the directory lists as a device of the
-//! admin who started the conversion, so every replica's boundary takes them (an admin's device
-//! may record for others and amend closed months). Each record keeps the author it names.
+//! copies are written by the server's own device, which the directory lists as the server's (a
+//! device of the admin who started the conversion), so every replica's boundary takes them from
+//! the server. Each record keeps the author it names.
+//!
+//! A grid document is written by phones, so what it holds is checked again before it is copied:
+//! a household must stay in its grid's registers and not take the id of another grid's, a
+//! resident must be one of its household's register, a visit must be to a household of the grid,
+//! and every record must pass the checks of a local write. A record that does not is not copied
+//! and is kept as *skipped* (`grid_conversion_skips`, ids only): it is tried again at every run,
+//! reported to the admin, and while one remains the server does not tell phones that the grid is
+//! converted, so no phone lets go of the only copy it shows.
 //!
 //! Older phones may go on writing their grid document after the conversion: the server converts
 //! what they send as it takes it in, from the grid document's heads at its last conversion, so a
 //! field an old phone changed reaches the register and a field it did not change leaves the
-//! register's newer edit alone. A phone of this version lets its grid document go once the
-//! server says it converted it at the heads the phone holds (`Batch::converted`).
+//! register's newer edit alone (field by field, nested maps too).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
@@ -25,22 +32,32 @@ use crate::directory::Role;
 use crate::document::{DocId, Touched};
 use crate::error::{Error, Result};
 use crate::household::{Household, Resident};
-use crate::ids::{UnitId, UserId};
+use crate::ids::{HouseholdId, UnitId, UserId};
 use crate::period::Period;
 use crate::visit::Visit;
 
 /// What one conversion copied; also the JSON body of `POST /v1/admin/convert-grids`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Converted {
-    /// Grid documents that had something new since their last conversion.
+    /// Grid documents that had something new (or skipped) since their last conversion.
     pub grids: usize,
     /// Households written to a register (new ones, changed fields, moves).
     pub households: usize,
     pub residents: usize,
     /// Visits written to a month (new ones and tombstones).
     pub visits: usize,
-    /// Records of a grid document that do not parse: they were never shown, and are not copied.
-    pub unreadable: usize,
+    /// Records not copied, and why (ids only); each is tried again at the next run.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A record of a grid document the conversion did not copy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    /// `grid/<id>`.
+    pub doc: String,
+    pub collection: String,
+    pub key: String,
+    pub reason: String,
 }
 
 impl Converted {
@@ -49,8 +66,15 @@ impl Converted {
         self.households += other.households;
         self.residents += other.residents;
         self.visits += other.visits;
-        self.unreadable += other.unreadable;
+        self.skipped.extend(other.skipped);
     }
+}
+
+/// What became of one record.
+enum Copied {
+    Written,
+    Unchanged,
+    Skipped(String),
 }
 
 /// One map record of a grid document: its fields at the last conversion (`None`: new since) and now.
@@ -61,32 +85,54 @@ struct MapRecord {
 }
 
 impl MapRecord {
-    /// The fields that changed since the last conversion (all of them for a new record); a
-    /// field that went away is `null`, which deletes it.
+    /// The fields that changed since the last conversion (all of them for a new record), nested
+    /// maps field by field; a field that went away is `null`, which deletes it.
     fn changed(&self) -> Map<String, Value> {
-        let Some(then) = &self.then else { return self.now.clone() };
-        let mut out = Map::new();
-        for (k, v) in &self.now {
-            if then.get(k) != Some(v) {
-                out.insert(k.clone(), v.clone());
-            }
+        match &self.then {
+            Some(then) => changed_fields(then, &self.now),
+            None => self.now.clone(),
         }
-        for k in then.keys() {
-            if !self.now.contains_key(k) {
-                out.insert(k.clone(), Value::Null);
-            }
-        }
-        out
     }
 }
 
-/// `base` with `changed` laid over it, field by field (`null` removes a field).
+fn changed_fields(then: &Map<String, Value>, now: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in now {
+        match (then.get(k), v) {
+            (Some(Value::Object(a)), Value::Object(b)) => {
+                let inner = changed_fields(a, b);
+                if !inner.is_empty() {
+                    out.insert(k.clone(), Value::Object(inner));
+                }
+            }
+            (old, _) if old != Some(v) => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {}
+        }
+    }
+    for k in then.keys() {
+        if !now.contains_key(k) {
+            out.insert(k.clone(), Value::Null);
+        }
+    }
+    out
+}
+
+/// `base` with `changed` laid over it, field by field and into nested maps (`null` removes).
 fn overlay(mut base: Map<String, Value>, changed: &Map<String, Value>) -> Map<String, Value> {
     for (k, v) in changed {
-        if v.is_null() {
-            base.remove(k);
-        } else {
-            base.insert(k.clone(), v.clone());
+        match (base.get_mut(k), v) {
+            (_, Value::Null) => {
+                base.remove(k);
+            }
+            (Some(Value::Object(inner)), Value::Object(more)) => {
+                let merged = overlay(std::mem::take(inner), more);
+                *inner = merged;
+            }
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
         }
     }
     base
@@ -96,11 +142,21 @@ fn parse<T: serde::de::DeserializeOwned>(fields: Map<String, Value>) -> Option<T
     serde_json::from_value(Value::Object(fields)).ok()
 }
 
+/// A storage failure stops a run (nothing is recorded as converted, the next run tries again);
+/// any other error of one record's write skips that record.
+fn skip_or_stop(e: Error) -> Result<Copied> {
+    match e {
+        e @ Error::Storage(_) => Err(e),
+        e => Ok(Copied::Skipped(format!("it could not be written: {e}"))),
+    }
+}
+
 impl Store {
     /// Converts every grid document this store holds, and every later change to one as it is
-    /// taken in, with this store's device recording the copies for `admin` (a user of role
-    /// admin): what `POST /v1/admin/convert-grids` and `doorstep convert-grids` run on the
-    /// server. Running it again converts only what changed since; it never writes a grid document.
+    /// taken in, with this store's device recording the copies as the server's device of `admin`
+    /// (a user of role admin): what `POST /v1/admin/convert-grids` runs on the server. Running it
+    /// again converts only what changed since, and tries the skipped records again; it never
+    /// writes a grid document.
     pub fn convert_grids(&mut self, admin: &UserId) -> Result<Converted> {
         let role: Option<String> = self
             .conn
@@ -114,15 +170,16 @@ impl Store {
             }
             None => return Err(Error::not_found("user", admin)),
         }
-        match self.author_of_actor(&self.actor_id())? {
-            Some((_, Role::Admin)) => {}
+        let own = self.actor_id();
+        match self.author_of_actor(&own)? {
+            Some((_, Role::Admin)) if self.is_server_device(&own)? => {}
             Some(_) => {
                 return Err(Error::invalid(
                     "device",
-                    "this store's device belongs to a user who is not an admin; it cannot record the conversion",
+                    "this store's device is already another device of the directory; it cannot record the conversion",
                 ))
             }
-            None => self.enrol_device(admin, &self.actor_id())?,
+            None => self.enrol_as_server(admin)?,
         }
         self.conn.execute("UPDATE device SET converts_grids = 1", [])?;
         self.convert_pending()
@@ -133,17 +190,33 @@ impl Store {
         Ok(self.conn.prepare_cached("SELECT converts_grids FROM device")?.query_row([], |r| r.get(0))?)
     }
 
-    /// Converts what changed in any grid document since its last conversion, if this store
-    /// converts at all: after taking changes in, and when the server starts (a conversion a
-    /// crash cut short carries on).
+    /// Converts what changed in any grid document since its last conversion, and the records
+    /// skipped before, if this store converts at all: when the admin asks, after an import, and
+    /// when the server starts (a conversion a crash cut short carries on). A grid whose run
+    /// fails is logged and left for the next run; the others go on.
     pub fn convert_pending(&mut self) -> Result<Converted> {
         let mut total = Converted::default();
         if !self.converts_grids()? {
             return Ok(total);
         }
-        for doc in self.document_ids()? {
-            if let DocId::Grid(grid) = doc {
-                total.add(self.convert_grid(&grid)?);
+        // Found from the stored heads, without loading a document that has nothing new.
+        let pending: Vec<String> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT substr(h.doc_id, 6) FROM document_heads h
+                 LEFT JOIN grid_conversions c ON c.grid_id = substr(h.doc_id, 6)
+                 WHERE h.doc_id LIKE 'grid/%' AND (c.heads IS NOT h.heads
+                     OR EXISTS(SELECT 1 FROM grid_conversion_skips s WHERE s.grid_id = substr(h.doc_id, 6)))",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            rows
+        };
+        for grid in pending {
+            let grid = UnitId::parse(&grid)?;
+            match self.convert_grid(&grid) {
+                Ok(c) => total.add(c),
+                Err(e) => {
+                    tracing::error!(grid = %grid, error = %e, "converting a grid document failed; tried again at the next run")
+                }
             }
         }
         if total.grids > 0 {
@@ -152,7 +225,7 @@ impl Store {
                 households = total.households,
                 residents = total.residents,
                 visits = total.visits,
-                unreadable = total.unreadable,
+                skipped = total.skipped.len(),
                 "grid documents converted"
             );
         }
@@ -167,21 +240,22 @@ impl Store {
         self.convert_grid(grid)
     }
 
-    /// Whether this store converted `grid/<grid>` at the heads it holds now: what the server tells
-    /// a phone that asks whether it may let its copy go.
+    /// Whether this store converted every record of `grid/<grid>` at the heads it holds now:
+    /// what the server tells a phone that asks whether it may let its copy go.
     pub(crate) fn converted_now(&self, grid: &UnitId) -> Result<bool> {
-        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = self
+        let row: Option<(Vec<u8>, Option<Vec<u8>>, bool)> = self
             .conn
             .prepare_cached(
-                "SELECT c.heads, h.heads FROM grid_conversions c LEFT JOIN document_heads h
-                     ON h.doc_id = 'grid/' || c.grid_id WHERE c.grid_id = ?1",
+                "SELECT c.heads, h.heads, EXISTS(SELECT 1 FROM grid_conversion_skips s WHERE s.grid_id = c.grid_id)
+                 FROM grid_conversions c LEFT JOIN document_heads h ON h.doc_id = 'grid/' || c.grid_id
+                 WHERE c.grid_id = ?1",
             )?
-            .query_row([grid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([grid.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        Ok(row.is_some_and(|(converted, held)| held.is_some_and(|h| h == converted)))
+        Ok(row.is_some_and(|(converted, held, skipped)| !skipped && held.is_some_and(|h| h == converted)))
     }
 
-    /// Converts what changed in `grid/<grid>` since its last conversion.
+    /// Converts what changed in `grid/<grid>` since its last conversion, and what was skipped.
     fn convert_grid(&mut self, grid: &UnitId) -> Result<Converted> {
         let id = DocId::Grid(grid.clone());
         let from: Vec<automerge::ChangeHash> = self
@@ -192,35 +266,55 @@ impl Store {
             .map(|h| decode_heads(&h))
             .transpose()?
             .unwrap_or_default();
+        let skipped_before: Vec<(String, String)> = {
+            let mut stmt =
+                self.conn.prepare_cached("SELECT collection, key FROM grid_conversion_skips WHERE grid_id = ?1")?;
+            let rows =
+                stmt.query_map([grid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            rows
+        };
         self.ensure_loaded(&id)?;
         let doc = self.docs.get_mut(&id).expect("loaded above");
         let heads = doc.heads();
-        if encode_heads(&heads) == encode_heads(&from) {
-            return Ok(Converted::default());
-        }
-        let touched: Vec<Touched> = if from.is_empty() {
-            let mut all = Vec::new();
+        let mut touched: BTreeSet<(String, String)> = if from.is_empty() {
+            let mut all = BTreeSet::new();
             for collection in ["households", "residents", "visits"] {
                 for key in doc.keys(collection)? {
-                    all.push(Touched { collection: collection.into(), key: Some(key) });
+                    all.insert((collection.to_string(), key));
                 }
             }
             all
         } else {
-            doc.touched_since(&from).into_iter().collect()
+            doc.touched_since(&from)
+                .into_iter()
+                .filter_map(|Touched { collection, key }| Some((collection, key?)))
+                .collect()
         };
+        // A skipped record is copied whole when it is tried again: what its fields were at the
+        // last conversion never reached the register.
+        let retried: BTreeSet<(String, String)> = skipped_before.into_iter().collect();
+        touched.extend(retried.iter().cloned());
         let mut out = Converted { grids: 1, ..Converted::default() };
         let (mut households, mut residents, mut visits) = (Vec::new(), Vec::new(), Vec::new());
-        for t in touched {
-            // A collection replaced whole cannot happen (the boundary refuses it); its records
-            // would be read again from the keys, as a first conversion does.
-            let Some(key) = t.key else { continue };
-            match t.collection.as_str() {
+        let skip = |out: &mut Converted, collection: &str, key: &str, reason: &str| {
+            out.skipped.push(Skipped {
+                doc: id.to_string(),
+                collection: collection.into(),
+                key: key.into(),
+                reason: reason.into(),
+            })
+        };
+        for (collection, key) in touched {
+            match collection.as_str() {
                 "households" | "residents" => {
-                    let Some(now) = doc.map_fields(&t.collection, &key, None)? else { continue };
-                    let then = if from.is_empty() { None } else { doc.map_fields(&t.collection, &key, Some(&from))? };
+                    let Some(now) = doc.map_fields(&collection, &key, None)? else { continue };
+                    let then = if from.is_empty() || retried.contains(&(collection.clone(), key.clone())) {
+                        None
+                    } else {
+                        doc.map_fields(&collection, &key, Some(&from))?
+                    };
                     let record = MapRecord { key, then, now };
-                    if t.collection == "households" {
+                    if collection == "households" {
                         households.push(record)
                     } else {
                         residents.push(record)
@@ -229,79 +323,126 @@ impl Store {
                 "visits" => match doc.get_value::<Visit>("visits", &key) {
                     Ok(Some(v)) if v.id.as_str() == key => visits.push(v),
                     Ok(None) => {}
-                    _ => out.unreadable += 1,
+                    _ => skip(&mut out, "visits", &key, "it does not parse as a visit"),
                 },
                 _ => {}
             }
         }
         for h in households {
-            match self.convert_household(&h)? {
-                Some(true) => out.households += 1,
-                Some(false) => {}
-                None => out.unreadable += 1,
+            match self.convert_household(grid, &h).or_else(skip_or_stop)? {
+                Copied::Written => out.households += 1,
+                Copied::Unchanged => {}
+                Copied::Skipped(why) => skip(&mut out, "households", &h.key, &why),
             }
         }
         for r in residents {
-            match self.convert_resident(&r)? {
-                Some(true) => out.residents += 1,
-                Some(false) => {}
-                None => out.unreadable += 1,
+            match self.convert_resident(grid, &r).or_else(skip_or_stop)? {
+                Copied::Written => out.residents += 1,
+                Copied::Unchanged => {}
+                Copied::Skipped(why) => skip(&mut out, "residents", &r.key, &why),
             }
         }
-        out.visits += self.convert_visits(grid, visits)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO grid_conversions (grid_id, heads) VALUES (?1, ?2)
-                 ON CONFLICT(grid_id) DO UPDATE SET heads = excluded.heads",
-            )?
-            .execute(rusqlite::params![grid.as_str(), encode_heads(&heads)])?;
+        self.convert_visits(grid, visits, &mut out)?;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM grid_conversion_skips WHERE grid_id = ?1", [grid.as_str()])?;
+        for s in &out.skipped {
+            tracing::warn!(doc = %s.doc, collection = %s.collection, key = %s.key, reason = %s.reason, "a record of a grid document was not converted");
+            tx.execute(
+                "INSERT OR REPLACE INTO grid_conversion_skips (grid_id, collection, key, reason) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![grid.as_str(), s.collection, s.key, s.reason],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO grid_conversions (grid_id, heads) VALUES (?1, ?2)
+             ON CONFLICT(grid_id) DO UPDATE SET heads = excluded.heads",
+            rusqlite::params![grid.as_str(), encode_heads(&heads)],
+        )?;
+        tx.commit()?;
         Ok(out)
     }
 
     /// The register a household or resident id is kept in now, if any register holds it.
-    fn live_register(&self, table: &'static str, id: &str) -> Result<Option<DocId>> {
+    fn live_register(&self, table: &'static str, id: &str) -> Result<Option<UnitId>> {
         let doc: Option<String> = self
             .conn
             .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%'"))?
             .query_row([id], |r| r.get(0))
             .optional()?;
-        doc.map(|d| DocId::parse(&d)).transpose()
+        Ok(match doc.map(|d| DocId::parse(&d)).transpose()? {
+            Some(DocId::Register(unit)) => Some(unit),
+            _ => None,
+        })
     }
 
-    /// Copies what changed of one household into its register: `Some(true)` when something was
-    /// written, `None` when the record does not parse.
-    fn convert_household(&mut self, h: &MapRecord) -> Result<Option<bool>> {
+    /// Whether `unit` is `grid` or one of its micro-grids, as the directory says.
+    fn unit_in_grid(&self, unit: &UnitId, grid: &UnitId) -> Result<bool> {
+        if unit == grid {
+            return Ok(true);
+        }
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM units WHERE id = ?1 AND kind = 'micro_grid' AND parent_id = ?2)",
+            )?
+            .query_row([unit.as_str(), grid.as_str()], |r| r.get(0))?)
+    }
+
+    /// The register of this grid that holds a household now, the grid's document aside.
+    fn household_register_in(&self, household: &HouseholdId, grid: &UnitId) -> Result<Option<UnitId>> {
+        match self.live_register("households", household.as_str())? {
+            Some(unit) if self.unit_in_grid(&unit, grid)? => Ok(Some(unit)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Copies what changed of one household of `grid` into its register.
+    fn convert_household(&mut self, grid: &UnitId, h: &MapRecord) -> Result<Copied> {
         let changed = h.changed();
         if changed.is_empty() {
-            return Ok(Some(false));
+            return Ok(Copied::Unchanged);
         }
-        let Some(now) = parse::<Household>(h.now.clone()) else { return Ok(None) };
+        let Some(now) = parse::<Household>(h.now.clone()) else {
+            return Ok(Copied::Skipped("it does not parse as a household".into()));
+        };
+        if &now.grid != grid || now.id.as_str() != h.key {
+            return Ok(Copied::Skipped("its id or grid is not the one of this grid document".into()));
+        }
         let live = self.live_register("households", &h.key)?;
+        if let Some(unit) = &live {
+            if !self.unit_in_grid(unit, grid)? {
+                return Ok(Copied::Skipped("its id is a household of another grid".into()));
+            }
+        }
         // A micro-grid the old phone changed moves the household; otherwise it stays where it
         // lives now (a register's own move included).
         let target = match &live {
-            Some(DocId::Register(unit)) if !changed.contains_key("micro_grid") => unit.clone(),
+            Some(unit) if !changed.contains_key("micro_grid") => unit.clone(),
             _ => now.register().clone(),
         };
-        let target_doc = DocId::Register(target.clone());
+        if !self.unit_in_grid(&target, grid)? {
+            return Ok(Copied::Skipped("its micro-grid is not one of this grid".into()));
+        }
         let base = match &live {
-            Some(doc) => self.doc(doc)?.map_fields("households", &h.key, None)?,
+            Some(unit) => self.doc(&DocId::Register(unit.clone()))?.map_fields("households", &h.key, None)?,
             None => None,
         };
         let merged = match base {
             Some(base) => overlay(base, &changed),
             None => h.now.clone(),
         };
-        let Some(mut merged) = parse::<Household>(merged) else { return Ok(None) };
-        if merged.register() != &target {
+        let Some(mut merged) = parse::<Household>(merged) else {
+            return Ok(Copied::Skipped("merged with its register's copy, it does not parse".into()));
+        };
+        if merged.register() != &target || merged.grid != *grid {
             merged.micro_grid = now.micro_grid.clone();
-            merged.grid = now.grid.clone();
+            merged.grid = grid.clone();
         }
-        if merged.validate().is_err() {
-            return Ok(None);
+        if let Err(e) = merged.validate() {
+            return Ok(Copied::Skipped(format!("it breaks a rule of the register: {e}")));
         }
         match live {
-            Some(from) if from != target_doc => {
+            Some(from) if from != target => {
+                let from = DocId::Register(from);
                 let old = self
                     .doc(&from)?
                     .get_map::<Household>("households", &h.key)?
@@ -309,46 +450,80 @@ impl Store {
                 self.move_household(old, &merged)?;
             }
             _ => self.write(
-                &target_doc,
+                &DocId::Register(target),
                 |d| d.put_map("households", merged.id.as_str(), &merged),
                 |ix, d| ix.household(&d.id, &merged),
             )?,
         }
-        Ok(Some(true))
+        Ok(Copied::Written)
     }
 
     /// Copies what changed of one resident into its household's register.
-    fn convert_resident(&mut self, r: &MapRecord) -> Result<Option<bool>> {
+    fn convert_resident(&mut self, grid: &UnitId, r: &MapRecord) -> Result<Copied> {
         let changed = r.changed();
         if changed.is_empty() {
-            return Ok(Some(false));
+            return Ok(Copied::Unchanged);
         }
-        let Some(now) = parse::<Resident>(r.now.clone()) else { return Ok(None) };
-        let Some(unit) = self.register_unit(&now.household, true)? else { return Ok(None) };
+        let Some(now) = parse::<Resident>(r.now.clone()) else {
+            return Ok(Copied::Skipped("it does not parse as a resident".into()));
+        };
+        let Some(unit) = self.household_register_in(&now.household, grid)? else {
+            return Ok(Copied::Skipped("its household is not in a register of this grid".into()));
+        };
+        if self.live_register("residents", &r.key)?.is_some_and(|u| u != unit) {
+            return Ok(Copied::Skipped("its id is a resident of another register".into()));
+        }
         let target = DocId::Register(unit);
         let base = self.doc(&target)?.map_fields("residents", &r.key, None)?;
         let merged = match base {
             Some(base) => overlay(base, &changed),
             None => r.now.clone(),
         };
-        let Some(merged) = parse::<Resident>(merged) else { return Ok(None) };
-        if merged.household != now.household || !self.doc(&target)?.has_key("households", now.household.as_str())? {
-            return Ok(None);
+        let Some(merged) = parse::<Resident>(merged) else {
+            return Ok(Copied::Skipped("merged with its register's copy, it does not parse".into()));
+        };
+        if merged.household != now.household || merged.id.as_str() != r.key {
+            return Ok(Copied::Skipped("its id or household is not the one of its register's copy".into()));
+        }
+        if let Err(e) = merged.validate(super::year_of(self.now())) {
+            return Ok(Copied::Skipped(format!("it breaks a rule of the register: {e}")));
         }
         self.write_resident(target, merged)?;
-        Ok(Some(true))
+        Ok(Copied::Written)
     }
 
-    /// Copies visits into the month documents of their dates, each into the register its
-    /// household is kept in now; one write per month. Returns how many were written.
-    fn convert_visits(&mut self, grid: &UnitId, visits: Vec<Visit>) -> Result<usize> {
+    /// Copies visits to households of `grid`: a visit the months already hold into the month
+    /// that holds it (its tombstone), a new one into the month of its date in the register its
+    /// household is kept in now; one write per month.
+    fn convert_visits(&mut self, grid: &UnitId, visits: Vec<Visit>, out: &mut Converted) -> Result<()> {
         let now = self.now();
+        let doc = DocId::Grid(grid.clone()).to_string();
         let mut months: BTreeMap<DocId, Vec<Visit>> = BTreeMap::new();
         for v in visits {
-            let unit = self.register_unit(&v.household, true)?.unwrap_or_else(|| grid.clone());
-            months.entry(DocId::Visits(unit, Period::of(v.at.min(now)))).or_default().push(v);
+            let mut skip = |why: &str| {
+                out.skipped.push(Skipped {
+                    doc: doc.clone(),
+                    collection: "visits".into(),
+                    key: v.id.to_string(),
+                    reason: why.into(),
+                })
+            };
+            if let Err(e) = v.validate() {
+                skip(&format!("it breaks a rule of a visit: {e}"));
+                continue;
+            }
+            let month = match self.visit_document(v.id.as_str()) {
+                Ok(month @ DocId::Visits(..)) => month,
+                _ => match self.household_register_in(&v.household, grid)? {
+                    Some(unit) => DocId::Visits(unit, Period::of(v.at.min(now))),
+                    None => {
+                        skip("its household is not in a register of this grid");
+                        continue;
+                    }
+                },
+            };
+            months.entry(month).or_default().push(v);
         }
-        let mut written = 0;
         for (month, visits) in months {
             let doc = self.doc(&month)?;
             let mut new = Vec::new();
@@ -362,13 +537,26 @@ impl Store {
                 continue;
             }
             let unit = month.unit().expect("a month belongs to a unit").to_string();
-            self.write(
+            let written = self.write(
                 &month,
                 |d| new.iter().try_for_each(|v| d.put_value("visits", v.id.as_str(), v)),
                 |ix, d| new.iter().try_for_each(|v| ix.visit(&d.id, &unit, v, false)),
-            )?;
-            written += new.len();
+            );
+            match written {
+                Ok(()) => out.visits += new.len(),
+                Err(e @ Error::Storage(_)) => return Err(e),
+                Err(e) => {
+                    for v in &new {
+                        out.skipped.push(Skipped {
+                            doc: DocId::Grid(grid.clone()).to_string(),
+                            collection: "visits".into(),
+                            key: v.id.to_string(),
+                            reason: format!("its month could not be written: {e}"),
+                        });
+                    }
+                }
+            }
         }
-        Ok(written)
+        Ok(())
     }
 }

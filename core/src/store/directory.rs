@@ -67,7 +67,19 @@ impl Store {
 
     /// Records in the directory that the device writing with `actor` (hex) belongs to `user`:
     /// what the sync server does when a phone enrols, so every phone's directory learns it.
+    /// An actor id another user's device already writes with is refused (`actor_taken`): what a
+    /// device wrote stays its user's.
     pub fn enrol_device(&mut self, user: &UserId, actor: &str) -> Result<()> {
+        self.enrol(user, actor, false)
+    }
+
+    /// Records this store's own actor as the sync server's device, for `user` (an admin).
+    pub(crate) fn enrol_as_server(&mut self, user: &UserId) -> Result<()> {
+        let actor = self.actor_id();
+        self.enrol(user, &actor, true)
+    }
+
+    fn enrol(&mut self, user: &UserId, actor: &str, server: bool) -> Result<()> {
         self.require_user(user)?;
         if actor.is_empty()
             || actor.len() > 64
@@ -77,7 +89,12 @@ impl Store {
             return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
         }
         let actor = actor.to_ascii_lowercase();
-        let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false, revoked_at: None };
+        if let Some(known) = self.doc(&DocId::Directory)?.get_map::<Device>("devices", &actor)? {
+            if &known.user != user || known.server != server {
+                return Err(Error::refused("actor_taken", "another device already writes with this actor id"));
+            }
+        }
+        let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false, revoked_at: None, server };
         self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
     }
 

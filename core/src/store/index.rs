@@ -371,9 +371,10 @@ impl<'t> Indexer<'t> {
     pub fn device(&mut self, d: &Device) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO devices (id, user_id, actor, deleted, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO devices (id, user_id, actor, deleted, revoked_at, server)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted, d.revoked_at])?;
+            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted, d.revoked_at, d.server])?;
         Ok(())
     }
 

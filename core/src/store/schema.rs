@@ -3,7 +3,7 @@
 //! Two kinds of tables: the **source of truth** (`device`, `documents`, `changes`, the sync
 //! bookkeeping `document_heads`, `peers`, `peer_docs`, `refused_documents`,
 //! `earlier_visits` and `earlier_registers`, what documents outside a phone's window said, and
-//! the server's `grid_conversions`), which
+//! the server's `grid_conversions` and `grid_conversion_skips`), which
 //! migrations must carry forward row by row, and the **derived query tables** the screens read,
 //! which can always be rebuilt from the documents. A migration that changes derived tables asks
 //! for a rebuild instead of converting rows.
@@ -255,13 +255,19 @@ CREATE TABLE earlier_registers (unit_id TEXT PRIMARY KEY, before TEXT NOT NULL) 
         rebuild: false,
     },
     // 8 → 9: the server's conversion of old grid documents (`conversion.rs`): whether this store
-    // converts, and each grid document's heads at its last conversion.
+    // converts, each grid document's heads at its last conversion and the records it could not
+    // copy, and which device of the directory is the server's.
     Migration {
         sql: r#"
 ALTER TABLE device ADD COLUMN converts_grids INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE grid_conversions (grid_id TEXT PRIMARY KEY, heads BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE grid_conversion_skips (
+    grid_id TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (grid_id, collection, key)
+) WITHOUT ROWID;
+ALTER TABLE devices ADD COLUMN server INTEGER NOT NULL DEFAULT 0;
 "#,
-        rebuild: false,
+        rebuild: true,
     },
 ];
 
