@@ -61,6 +61,16 @@ pub struct Skipped {
 }
 
 impl Converted {
+    /// Notes a record of `grid/<grid>` not copied, and why.
+    fn skip(&mut self, grid: &UnitId, collection: &str, key: &str, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            doc: DocId::Grid(grid.clone()).to_string(),
+            collection: collection.into(),
+            key: key.into(),
+            reason: reason.into(),
+        })
+    }
+
     fn add(&mut self, other: Converted) {
         self.grids += other.grids;
         self.households += other.households;
@@ -296,14 +306,6 @@ impl Store {
         touched.extend(retried.iter().cloned());
         let mut out = Converted { grids: 1, ..Converted::default() };
         let (mut households, mut residents, mut visits) = (Vec::new(), Vec::new(), Vec::new());
-        let skip = |out: &mut Converted, collection: &str, key: &str, reason: &str| {
-            out.skipped.push(Skipped {
-                doc: id.to_string(),
-                collection: collection.into(),
-                key: key.into(),
-                reason: reason.into(),
-            })
-        };
         for (collection, key) in touched {
             match collection.as_str() {
                 "households" | "residents" => {
@@ -323,7 +325,7 @@ impl Store {
                 "visits" => match doc.get_value::<Visit>("visits", &key) {
                     Ok(Some(v)) if v.id.as_str() == key => visits.push(v),
                     Ok(None) => {}
-                    _ => skip(&mut out, "visits", &key, "it does not parse as a visit"),
+                    _ => out.skip(grid, "visits", &key, "it does not parse as a visit"),
                 },
                 _ => {}
             }
@@ -332,14 +334,14 @@ impl Store {
             match self.convert_household(grid, &h).or_else(skip_or_stop)? {
                 Copied::Written => out.households += 1,
                 Copied::Unchanged => {}
-                Copied::Skipped(why) => skip(&mut out, "households", &h.key, &why),
+                Copied::Skipped(why) => out.skip(grid, "households", &h.key, why),
             }
         }
         for r in residents {
             match self.convert_resident(grid, &r).or_else(skip_or_stop)? {
                 Copied::Written => out.residents += 1,
                 Copied::Unchanged => {}
-                Copied::Skipped(why) => skip(&mut out, "residents", &r.key, &why),
+                Copied::Skipped(why) => out.skip(grid, "residents", &r.key, why),
             }
         }
         self.convert_visits(grid, visits, &mut out)?;
@@ -497,19 +499,10 @@ impl Store {
     /// household is kept in now; one write per month.
     fn convert_visits(&mut self, grid: &UnitId, visits: Vec<Visit>, out: &mut Converted) -> Result<()> {
         let now = self.now();
-        let doc = DocId::Grid(grid.clone()).to_string();
         let mut months: BTreeMap<DocId, Vec<Visit>> = BTreeMap::new();
         for v in visits {
-            let mut skip = |why: &str| {
-                out.skipped.push(Skipped {
-                    doc: doc.clone(),
-                    collection: "visits".into(),
-                    key: v.id.to_string(),
-                    reason: why.into(),
-                })
-            };
             if let Err(e) = v.validate() {
-                skip(&format!("it breaks a rule of a visit: {e}"));
+                out.skip(grid, "visits", v.id.as_str(), format!("it breaks a rule of a visit: {e}"));
                 continue;
             }
             let month = match self.visit_document(v.id.as_str()) {
@@ -517,7 +510,7 @@ impl Store {
                 _ => match self.household_register_in(&v.household, grid)? {
                     Some(unit) => DocId::Visits(unit, Period::of(v.at.min(now))),
                     None => {
-                        skip("its household is not in a register of this grid");
+                        out.skip(grid, "visits", v.id.as_str(), "its household is not in a register of this grid");
                         continue;
                     }
                 },
@@ -547,12 +540,7 @@ impl Store {
                 Err(e @ Error::Storage(_)) => return Err(e),
                 Err(e) => {
                     for v in &new {
-                        out.skipped.push(Skipped {
-                            doc: DocId::Grid(grid.clone()).to_string(),
-                            collection: "visits".into(),
-                            key: v.id.to_string(),
-                            reason: format!("its month could not be written: {e}"),
-                        });
+                        out.skip(grid, "visits", v.id.as_str(), format!("its month could not be written: {e}"));
                     }
                 }
             }
