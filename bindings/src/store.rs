@@ -74,8 +74,9 @@ impl Doorstep {
                     let message = panic_message(panic.as_ref());
                     // What memory held may be half a change: start again from what disk holds.
                     // The old store goes first: its lock on the file must be released.
+                    let window = store.window();
                     *slot = None;
-                    *slot = Store::open(&self.path, options()).ok();
+                    *slot = Store::open(&self.path, OpenOptions { window, ..options() }).ok();
                     return Err(DoorstepError::Internal(message).into());
                 }
             }
@@ -137,6 +138,23 @@ impl Doorstep {
             syncing: Mutex::new(None),
             server_sync: Default::default(),
         }))
+    }
+
+    /// The rolling window this phone keeps (`None`: everything). An app setting: the store opens
+    /// with the default (3 months of visits, reports closed within 30 days), so an app that
+    /// changes it sets it again after each `open`.
+    pub fn window(&self) -> Result<Option<StoreWindow>> {
+        self.run(|s| Ok(s.window().map(StoreWindow::from)))
+    }
+
+    /// Changes the window; documents already let go of come back only on demand
+    /// (`fetchVisits`). `months` is 1 to 1,200, `closedReportDays` at most 3,650.
+    pub fn set_window(&self, window: Option<StoreWindow>) -> Result<()> {
+        let window = window.map(StoreWindow::into_core).transpose()?;
+        self.run(|s| {
+            s.set_window(window);
+            Ok(())
+        })
     }
 
     /// This phone's actor id (hex), which the server ties to its device at enrolment.

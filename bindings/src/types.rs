@@ -1020,6 +1020,33 @@ impl RecordRef {
     }
 }
 
+/// What a phone keeps (`Doorstep.setWindow`): the visits of the current month and the
+/// `months - 1` before it, and reports closed within `closedReportDays`; everything older leaves
+/// the phone once the server holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct StoreWindow {
+    pub months: u32,
+    pub closed_report_days: u32,
+}
+
+impl From<doorstep_core::Window> for StoreWindow {
+    fn from(w: doorstep_core::Window) -> Self {
+        StoreWindow { months: w.months, closed_report_days: w.closed_report_days }
+    }
+}
+
+impl StoreWindow {
+    pub(crate) fn into_core(self) -> Result<doorstep_core::Window> {
+        if self.months == 0 || self.months > doorstep_core::Window::MAX_MONTHS {
+            return Err(DoorstepError::InvalidInput("window months: must be 1 to 1,200".into()));
+        }
+        if self.closed_report_days > 3_650 {
+            return Err(DoorstepError::InvalidInput("window closed report days: must be at most 3,650".into()));
+        }
+        Ok(doorstep_core::Window { months: self.months, closed_report_days: self.closed_report_days })
+    }
+}
+
 /// How far a sync session has come.
 #[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct SyncProgress {

@@ -3,6 +3,7 @@ package org.doorstep.tests
 import org.doorstep.core.DoorstepException
 import org.doorstep.core.InternalException
 import org.doorstep.core.NewVisit
+import org.doorstep.core.StoreWindow
 import org.doorstep.core.VisitKind
 import org.doorstep.core.VisitOutcome
 import org.doorstep.core.panicOutsideStoreForTest
@@ -21,6 +22,7 @@ class PanicTest {
         val home = office.household(phone, "12", "301")
         val visit = NewVisit(household = home.id, worker = office.liNa.id, kind = VisitKind.ROUTINE, outcome = VisitOutcome.ALL_WELL)
         val before = phone.recordVisit(visit)
+        phone.setWindow(StoreWindow(months = 6u, closedReportDays = 60u))
 
         val e = assertThrows<DoorstepException.Internal> { phone.panicForTest() }
         assertTrue(e.message!!.contains("deliberate panic"), e.message)
@@ -28,6 +30,7 @@ class PanicTest {
         // Reopened from disk: what was written is there, and writing goes on.
         val after = phone.recordVisit(visit)
         assertEquals(setOf(before.id, after.id), phone.visitHistory(home.id).map { it.id }.toSet())
+        assertEquals(StoreWindow(6u, 60u), phone.window(), "the app's window setting survives the reopening")
     }
 
     @Test

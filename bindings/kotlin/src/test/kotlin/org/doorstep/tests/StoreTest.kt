@@ -15,6 +15,8 @@ import org.doorstep.core.PhotoFile
 import org.doorstep.core.Relation
 import org.doorstep.core.RiskLevel
 import org.doorstep.core.SearchHit
+import org.doorstep.core.DoorstepException
+import org.doorstep.core.StoreWindow
 import org.doorstep.core.UnitKind
 import org.doorstep.core.VisitKind
 import org.doorstep.core.VisitOutcome
@@ -22,9 +24,26 @@ import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
 
 /** A grid worker's day through the API, on a real store file. */
 class StoreTest {
+    @Test
+    fun `the window a phone keeps is the app's setting, checked when it is set`() {
+        val phone = Doorstep.open(tempDir().resolve("phone.db").toString())
+        assertEquals(StoreWindow(months = 3u, closedReportDays = 30u), phone.window(), "the default")
+        phone.setWindow(StoreWindow(months = 1u, closedReportDays = 7u))
+        assertEquals(StoreWindow(1u, 7u), phone.window())
+        val none = assertThrows<DoorstepException.InvalidInput> { phone.setWindow(StoreWindow(0u, 7u)) }
+        assertTrue(none.message!!.contains("months"), none.message)
+        assertThrows<DoorstepException.InvalidInput> { phone.setWindow(StoreWindow(1_201u, 7u)) }
+        assertThrows<DoorstepException.InvalidInput> { phone.setWindow(StoreWindow(3u, 3_651u)) }
+        assertEquals(StoreWindow(1u, 7u), phone.window(), "a refused setting changes nothing")
+        phone.setWindow(null)
+        assertEquals(null, phone.window(), "everything is kept")
+        phone.close()
+    }
+
     @Test
     fun `a worker browses her grid, records a visit with a photo and finds it again after a restart`() {
         val dir = tempDir()
