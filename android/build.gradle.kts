@@ -42,13 +42,14 @@ dependencies {
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
 }
 
-// libdoorstep_ffi.so for each ABI, into build/rustJniLibs/<abi>/ (cargo install cargo-ndk;
+// libdoorstep_ffi.so for each ABI, built with the Cargo profile `app` (no debug info, no test
+// exports; the packaging strips its symbol table), into build/rustJniLibs/<abi>/ (cargo install cargo-ndk;
 // rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android).
 val cargoNdk by tasks.registering(Exec::class) {
     workingDir = workspace
     val targets = abis.flatMap { listOf("-t", it) }
     commandLine(listOf("cargo", "ndk") + targets +
-        listOf("-o", jniLibsDir.get().asFile.path, "build", "--locked", "--release", "-p", "doorstep-ffi", "--lib"))
+        listOf("-o", jniLibsDir.get().asFile.path, "build", "--locked", "--profile", "app", "-p", "doorstep-ffi", "--lib"))
 }
 
 // The Kotlin bindings, generated from the arm64 library with the embedded uniffi-bindgen.
