@@ -207,11 +207,13 @@ impl Store {
         Ok(d.rejected.into_iter().find(|r| r.event == event.id).map(|r| r.reason))
     }
 
-    /// The events of a report the workflow refused, with why.
+    /// The events of a report the workflow refused, with why, in the order the fold met them
+    /// (by time, then id), as `report_state(..).rejected` lists them.
     pub fn rejected_events(&self, id: &ReportId) -> Result<Vec<Rejected>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT event_id, reason FROM report_rejections WHERE report_id = ?1 ORDER BY event_id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.event_id, r.reason FROM report_rejections r LEFT JOIN report_events e ON e.id = r.event_id
+             WHERE r.report_id = ?1 ORDER BY e.at, r.event_id",
+        )?;
         let rows = stmt.query_map([id.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
