@@ -133,8 +133,8 @@ pub struct Device {
     /// refuse it as a peer. What it wrote before stays its user's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<crate::clock::UnixMillis>,
-    /// The sync server's own device (it records the conversion of old grid documents): its
-    /// changes reach a phone from the server only, and may amend closed months.
+    /// The sync server's own device (it records the conversion of old grid documents, as a
+    /// device of an admin): no other device may enrol with its actor id.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub server: bool,
 }

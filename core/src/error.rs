@@ -61,7 +61,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Whether a refusal with this code concerns one document only ([`Error::refuses_document_only`]).
 pub(crate) fn refuses_document_only(code: &str) -> bool {
-    matches!(code, "forbidden_document" | "too_large" | "period_closed" | "from_server_only")
+    matches!(code, "forbidden_document" | "too_large" | "period_closed")
 }
 
 impl Error {

@@ -134,8 +134,8 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
     if let DocId::Visits(_, period) = doc {
         // The change's own time: an honest phone wrote it while the month was open by its clock
         // (it writes a late visit into the current month), whenever it syncs. (The server's
-        // conversion of old grid documents writes closed months; a phone takes those changes
-        // from the server alone, unchecked, see `refuse_server_changes`.)
+        // conversion of old grid documents writes closed months: a phone takes those changes
+        // from the server, which it does not check, and from nowhere else.)
         if expanded.iter().any(|c| c.time.saturating_mul(1000) >= period.closes_at()) {
             return Err(Error::refused(
                 "period_closed",
@@ -519,7 +519,7 @@ fn bad_record(doc: &DocId, collection: &str, key: &str, why: &str) -> Error {
 /// A record key as a refusal message names it: the key itself when it has the form of an id
 /// (every key an honest replica writes does), else a placeholder, so that a message never
 /// carries what a hostile change put in a key (a long text, or someone's name).
-fn shown_key(key: &str) -> &str {
+pub(crate) fn shown_key(key: &str) -> &str {
     let id_like = !key.is_empty()
         && key.len() <= 64
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
@@ -595,24 +595,6 @@ impl Store {
             .query_row([actor], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(row.and_then(|(user, role)| Some((user, Role::parse(&role?)?))))
-    }
-
-    /// Refuses (the document alone) changes of the server's own device that came from anywhere
-    /// but the server (another phone, a file): another phone could have written them in the
-    /// server's name, and the server writes what no phone may (closed months, for others).
-    pub(crate) fn refuse_server_changes(&self, doc: &DocId, new: &[Change]) -> Result<()> {
-        let mut seen = HashSet::new();
-        for c in new {
-            if seen.insert(c.actor_id().clone()) && self.is_server_device(&c.actor_id().to_hex_string())? {
-                return Err(Error::refused(
-                    "from_server_only",
-                    format!(
-                        "{doc} carries a change of the server's device; this phone takes those from the server only"
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Whether `actor` (hex) is the sync server's own device in the directory (not revoked).

@@ -276,12 +276,16 @@ impl Store {
             .map(|h| decode_heads(&h))
             .transpose()?
             .unwrap_or_default();
-        let skipped_before: Vec<(String, String)> = {
-            let mut stmt =
-                self.conn.prepare_cached("SELECT collection, key FROM grid_conversion_skips WHERE grid_id = ?1")?;
-            let rows =
-                stmt.query_map([grid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-            rows
+        // Each skipped record with the heads its last copy was made at (empty: it never reached
+        // a register), from which it is diffed when it is tried again.
+        let skipped_before: BTreeMap<(String, String), Vec<automerge::ChangeHash>> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT collection, key, since FROM grid_conversion_skips WHERE grid_id = ?1")?;
+            let rows = stmt
+                .query_map([grid.as_str()], |r| Ok(((r.get(0)?, r.get(1)?), r.get::<_, Vec<u8>>(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(|(k, since)| Ok((k, decode_heads(&since)?))).collect::<Result<_>>()?
         };
         self.ensure_loaded(&id)?;
         let doc = self.docs.get_mut(&id).expect("loaded above");
@@ -300,21 +304,22 @@ impl Store {
                 .filter_map(|Touched { collection, key }| Some((collection, key?)))
                 .collect()
         };
-        // A skipped record is copied whole when it is tried again: what its fields were at the
-        // last conversion never reached the register.
-        let retried: BTreeSet<(String, String)> = skipped_before.into_iter().collect();
-        touched.extend(retried.iter().cloned());
+        touched.extend(skipped_before.keys().cloned());
         let mut out = Converted { grids: 1, ..Converted::default() };
         let (mut households, mut residents, mut visits) = (Vec::new(), Vec::new(), Vec::new());
         for (collection, key) in touched {
             match collection.as_str() {
                 "households" | "residents" => {
-                    let Some(now) = doc.map_fields(&collection, &key, None)? else { continue };
-                    let then = if from.is_empty() || retried.contains(&(collection.clone(), key.clone())) {
-                        None
-                    } else {
-                        doc.map_fields(&collection, &key, Some(&from))?
+                    let Some(now) = doc.map_fields(&collection, &key, None)? else {
+                        if doc.has_key(&collection, &key)? {
+                            out.skip(grid, &collection, &key, "it is not a map record");
+                        }
+                        continue;
                     };
+                    // Diffed from its last copy: the run's start, or for a record skipped before,
+                    // the heads of its last copy (none: it is copied whole).
+                    let since = skipped_before.get(&(collection.clone(), key.clone())).unwrap_or(&from);
+                    let then = if since.is_empty() { None } else { doc.map_fields(&collection, &key, Some(since))? };
                     let record = MapRecord { key, then, now };
                     if collection == "households" {
                         households.push(record)
@@ -347,12 +352,18 @@ impl Store {
         self.convert_visits(grid, visits, &mut out)?;
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM grid_conversion_skips WHERE grid_id = ?1", [grid.as_str()])?;
-        for s in &out.skipped {
-            tracing::warn!(doc = %s.doc, collection = %s.collection, key = %s.key, reason = %s.reason, "a record of a grid document was not converted");
+        for s in &mut out.skipped {
+            let known = skipped_before.get(&(s.collection.clone(), s.key.clone()));
             tx.execute(
-                "INSERT OR REPLACE INTO grid_conversion_skips (grid_id, collection, key, reason) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![grid.as_str(), s.collection, s.key, s.reason],
+                "INSERT OR REPLACE INTO grid_conversion_skips (grid_id, collection, key, reason, since)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![grid.as_str(), s.collection, s.key, s.reason, encode_heads(known.unwrap_or(&from))],
             )?;
+            // Keys of old grid documents were never checked: one that is not an id is not shown.
+            s.key = super::boundary::shown_key(&s.key).to_string();
+            if known.is_none() {
+                tracing::warn!(doc = %s.doc, collection = %s.collection, key = %s.key, reason = %s.reason, "a record of a grid document was not converted");
+            }
         }
         tx.execute(
             "INSERT INTO grid_conversions (grid_id, heads) VALUES (?1, ?2)
@@ -506,6 +517,10 @@ impl Store {
                 continue;
             }
             let month = match self.visit_document(v.id.as_str()) {
+                Ok(DocId::Visits(unit, _)) if !self.unit_in_grid(&unit, grid)? => {
+                    out.skip(grid, "visits", v.id.as_str(), "its id is a visit of another grid");
+                    continue;
+                }
                 Ok(month @ DocId::Visits(..)) => month,
                 _ => match self.household_register_in(&v.household, grid)? {
                     Some(unit) => DocId::Visits(unit, Period::of(v.at.min(now))),
@@ -520,11 +535,18 @@ impl Store {
         for (month, visits) in months {
             let doc = self.doc(&month)?;
             let mut new = Vec::new();
+            let mut rewrites = Vec::new();
             for v in visits {
-                let kept = doc.get_value::<Visit>("visits", v.id.as_str()).ok().flatten();
-                if kept.as_ref().is_none_or(|k| v.deleted && !k.deleted) {
-                    new.push(v);
+                match doc.get_value::<Visit>("visits", v.id.as_str()).ok().flatten() {
+                    None => new.push(v),
+                    // A visit is written once: what the month holds changes only to its tombstone.
+                    Some(k) if v.deleted && !k.deleted && Visit { deleted: false, ..v.clone() } == k => new.push(v),
+                    Some(k) if Visit { deleted: k.deleted, ..v.clone() } == k || k.deleted => {}
+                    Some(_) => rewrites.push(v.id.clone()),
                 }
+            }
+            for id in rewrites {
+                out.skip(grid, "visits", id.as_str(), "it rewrites a visit its month holds");
             }
             if new.is_empty() {
                 continue;

@@ -93,6 +93,9 @@ impl Store {
             if &known.user != user || known.server != server {
                 return Err(Error::refused("actor_taken", "another device already writes with this actor id"));
             }
+            if known.revoked_at.is_some() {
+                return Err(Error::refused("actor_taken", "this device was revoked; a revoked device stays revoked"));
+            }
         }
         let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false, revoked_at: None, server };
         self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))

@@ -263,7 +263,7 @@ ALTER TABLE device ADD COLUMN converts_grids INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE grid_conversions (grid_id TEXT PRIMARY KEY, heads BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE grid_conversion_skips (
     grid_id TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
-    PRIMARY KEY (grid_id, collection, key)
+    since BLOB NOT NULL, PRIMARY KEY (grid_id, collection, key)
 ) WITHOUT ROWID;
 ALTER TABLE devices ADD COLUMN server INTEGER NOT NULL DEFAULT 0;
 "#,
