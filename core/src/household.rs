@@ -87,8 +87,10 @@ pub struct Household {
     pub created_at: UnixMillis,
     #[serde(default)]
     pub deleted: bool,
-    /// Set on the tombstone a move leaves behind: the register the household went to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Set on the tombstone a move leaves behind: the register the household went to. Written
+    /// as `null` when none, so that a household moved back loses it (`put_map` deletes a `null`
+    /// field and leaves an absent one).
+    #[serde(default)]
     pub moved_to: Option<UnitId>,
 }
 

@@ -434,3 +434,23 @@ fn visits_taken_before_the_directory_count_for_their_grid_once_it_arrives() {
     assert_eq!(seen.visits, 1);
     assert_eq!(phone.dump_query_tables().unwrap(), office.dump_query_tables().unwrap());
 }
+
+/// A household moved out of its micro-grid and back is live in its register again with nothing
+/// left of the move: the tombstone's `moved_to` goes when it comes back.
+#[test]
+fn a_household_moved_away_and_back_keeps_no_trace_of_the_move() {
+    use automerge::ReadDoc;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, f) = district(&dir.path().join("office.sqlite"));
+    let h = household(&mut s, &f, "301", &[]);
+    s.update_household(&h.id, HouseholdUpdate { micro_grid: Some(None), ..Default::default() }).unwrap();
+    s.update_household(&h.id, HouseholdUpdate { micro_grid: Some(Some(f.micro_grid.id.clone())), ..Default::default() })
+        .unwrap();
+    let register = DocId::Register(f.micro_grid.id.clone());
+    let am = automerge::AutoCommit::load(&s.save_document(&register).unwrap()).unwrap();
+    let (_, households) = am.get(automerge::ROOT, "households").unwrap().unwrap();
+    let (_, record) = am.get(&households, h.id.as_str()).unwrap().unwrap();
+    assert_eq!(am.get(&record, "deleted").unwrap().map(|(v, _)| v.to_string()), Some("false".into()));
+    assert!(am.get(&record, "moved_to").unwrap().is_none(), "moved_to stayed on the live record");
+    assert_eq!(s.household(&h.id).unwrap().micro_grid, Some(f.micro_grid.id.clone()));
+}
