@@ -20,6 +20,32 @@ pub(crate) fn validate_id(field: &'static str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// The Automerge actor id a device writes every change with, in its hex form: 16 bytes as 32
+/// hexadecimal digits, lower-cased (every store makes one at random). The one rule for actor ids,
+/// wherever one arrives: an enrolment, the directory, the server's device table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ActorHex(String);
+
+impl ActorHex {
+    pub fn parse(s: &str) -> Result<ActorHex> {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid("actor id", "must be 32 hexadecimal digits"));
+        }
+        Ok(ActorHex(s.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The actor id itself.
+    pub(crate) fn actor(&self) -> automerge::ActorId {
+        let bytes: Vec<u8> =
+            (0..16).map(|i| u8::from_str_radix(&self.0[2 * i..2 * i + 2], 16).expect("checked hex")).collect();
+        automerge::ActorId::from(bytes)
+    }
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*
@@ -75,3 +101,26 @@ id_type!(ReportId, "report id");
 id_type!(
     /// One entry of a report's workflow log.
     EventId, "event id");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_id_is_32_hexadecimal_digits_kept_lower_case() {
+        let a = ActorHex::parse("00112233445566778899AABBCCDDEEFF").unwrap();
+        assert_eq!(a.as_str(), "00112233445566778899aabbccddeeff");
+        assert_eq!(a.actor().to_hex_string(), a.as_str());
+        for bad in [
+            "",
+            "aa",
+            "00112233445566778899aabbccddeef",
+            "00112233445566778899aabbccddeeff0",
+            "0011223344556677889 aabbccddeeff",
+            "g0112233445566778899aabbccddeeff",
+        ] {
+            let e = ActorHex::parse(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { field: "actor id", .. }), "{bad}: {e}");
+        }
+    }
+}

@@ -41,7 +41,7 @@ pub use household::{
     Address, CareTag, Household, HouseholdUpdate, NewHousehold, NewResident, Relation, Resident, ResidentUpdate,
     RiskLevel,
 };
-pub use ids::{CategoryId, EventId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
+pub use ids::{ActorHex, CategoryId, EventId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
 pub use period::Period;
 pub use personal::Personal;
 pub use photo::PhotoMeta;

@@ -444,8 +444,11 @@ fn a_household_moved_away_and_back_keeps_no_trace_of_the_move() {
     let (mut s, f) = district(&dir.path().join("office.sqlite"));
     let h = household(&mut s, &f, "301", &[]);
     s.update_household(&h.id, HouseholdUpdate { micro_grid: Some(None), ..Default::default() }).unwrap();
-    s.update_household(&h.id, HouseholdUpdate { micro_grid: Some(Some(f.micro_grid.id.clone())), ..Default::default() })
-        .unwrap();
+    s.update_household(
+        &h.id,
+        HouseholdUpdate { micro_grid: Some(Some(f.micro_grid.id.clone())), ..Default::default() },
+    )
+    .unwrap();
     let register = DocId::Register(f.micro_grid.id.clone());
     let am = automerge::AutoCommit::load(&s.save_document(&register).unwrap()).unwrap();
     let (_, households) = am.get(automerge::ROOT, "households").unwrap().unwrap();

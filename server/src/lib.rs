@@ -208,10 +208,10 @@ async fn register(
     State(state): State<Arc<AppState>>,
     JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Registration>), ApiError> {
-    if req.actor.len() != 32 || !req.actor.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::new(Code::BadRequest, "actor must be 32 hexadecimal digits"));
-    }
-    let actor = req.actor.to_ascii_lowercase();
+    let actor = doorstep_core::ActorHex::parse(&req.actor)
+        .map_err(|_| ApiError::new(Code::BadRequest, "actor must be 32 hexadecimal digits"))?
+        .as_str()
+        .to_string();
     let name: String = req.name.chars().take(100).collect();
     let (code, now) = (req.code, now_ms());
     // The directory is written between holding the code and using it (see `auth`'s header).

@@ -81,14 +81,7 @@ impl Store {
 
     fn enrol(&mut self, user: &UserId, actor: &str, server: bool) -> Result<()> {
         self.require_user(user)?;
-        if actor.is_empty()
-            || actor.len() > 64
-            || !actor.len().is_multiple_of(2)
-            || !actor.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
-        }
-        let actor = actor.to_ascii_lowercase();
+        let actor = crate::ids::ActorHex::parse(actor)?.as_str().to_string();
         if let Some(known) = self.doc(&DocId::Directory)?.get_map::<Device>("devices", &actor)? {
             if &known.user != user || known.server != server {
                 return Err(Error::refused("actor_taken", "another device already writes with this actor id"));

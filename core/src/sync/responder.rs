@@ -8,8 +8,6 @@
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
-use automerge::ActorId;
-
 use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
 use super::session::{identify_peer, inventory};
@@ -46,7 +44,7 @@ pub struct ServerResponder(Responder<DeviceGate>);
 impl ServerResponder {
     /// For a device of `user` that writes with the actor ids `actors` (hex).
     pub fn for_device(device_id: &str, user: UserId, actors: &[String]) -> Result<Self> {
-        let actors = actors.iter().map(|a| parse_actor(a)).collect::<Result<Vec<_>>>()?;
+        let actors = actors.iter().map(|a| Ok(crate::ids::ActorHex::parse(a)?.actor())).collect::<Result<Vec<_>>>()?;
         Ok(ServerResponder(Responder {
             ex: Exchange::new(format!("device:{device_id}"), DeviceGate { user, actors }, None),
             introduced: true,
@@ -124,16 +122,6 @@ impl PeerResponder {
         let batch = self.0.decode(request, Mode::Peer)?;
         self.0.respond_as_phone(store, batch)
     }
-}
-
-/// An Automerge actor id from its hex form.
-fn parse_actor(hex: &str) -> Result<ActorId> {
-    if hex.is_empty() || hex.len() > 64 || !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::invalid("actor id", "must be 2 to 64 hexadecimal digits"));
-    }
-    let bytes: Vec<u8> =
-        (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect();
-    Ok(ActorId::from(bytes))
 }
 
 /// The message a phone sends back instead of an answer when it refused the other phone's
