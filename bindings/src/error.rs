@@ -100,7 +100,7 @@ impl From<Error> for SyncError {
         match e {
             Error::InvalidInput { .. } | Error::NotFound { .. } => SyncError::InvalidInput(message),
             Error::NotEnrolled => SyncError::NotEnrolled(message),
-            Error::Refused { code, .. } if code == "unauthorized" => SyncError::Unauthorized(message),
+            Error::Refused { code: doorstep_core::RefusalCode::Unauthorized, .. } => SyncError::Unauthorized(message),
             Error::Refused { .. } => SyncError::Refused(message),
             Error::Protocol(_) | Error::CorruptDocument { .. } | Error::WrongDocument { .. } => {
                 SyncError::Protocol(message)
@@ -141,9 +141,9 @@ mod tests {
 
     #[test]
     fn each_core_error_lands_in_the_variant_an_app_acts_on() {
-        let unauthorized = SyncError::from(Error::refused("unauthorized", "no valid token"));
+        let unauthorized = SyncError::from(Error::refused(doorstep_core::RefusalCode::Unauthorized, "no valid token"));
         assert!(matches!(unauthorized, SyncError::Unauthorized(m) if m.contains("unauthorized")));
-        let forbidden = SyncError::from(Error::refused("forbidden_document", "grid/G2"));
+        let forbidden = SyncError::from(Error::refused(doorstep_core::RefusalCode::ForbiddenDocument, "grid/G2"));
         assert!(matches!(forbidden, SyncError::Refused(_)));
         let invalid = DoorstepError::from(Error::InvalidInput { field: "lat", reason: "must be -90..90".into() });
         assert!(matches!(invalid, DoorstepError::InvalidInput(m) if m == "lat is not valid: must be -90..90"));

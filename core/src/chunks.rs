@@ -63,7 +63,7 @@ pub(crate) fn check(bytes: &[u8], max_change: usize) -> Result<()> {
                 let n = inflated_len(body, (max_change as u64).min(budget))?;
                 if n > max_change as u64 {
                     return Err(Error::refused(
-                        "too_large",
+                        crate::error::RefusalCode::TooLarge,
                         format!("a compressed change inflates past the limit of {max_change} bytes"),
                     ));
                 }
@@ -107,7 +107,7 @@ fn check_document(mut body: &[u8], mut budget: u64) -> Result<u64> {
 
 fn too_much() -> Error {
     Error::refused(
-        "too_large",
+        crate::error::RefusalCode::TooLarge,
         format!("the compressed parts of the message inflate past the limit of {MAX_INFLATED_BYTES} bytes"),
     )
 }

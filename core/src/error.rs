@@ -39,7 +39,7 @@ pub enum Error {
     /// the machine-readable reason from `docs/PROTOCOL.md` (e.g. `unauthorized`, `foreign_actor`,
     /// `forbidden_document`, `too_large`); nothing of the refused message was stored.
     #[error("the sync was refused ({code}): {message}")]
-    Refused { code: String, message: String },
+    Refused { code: RefusalCode, message: String },
 
     /// The server could not be reached, or stopped answering, even after retrying.
     #[error("the server could not be reached: {0}")]
@@ -59,9 +59,87 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Whether a refusal with this code concerns one document only ([`Error::refuses_document_only`]).
-pub(crate) fn refuses_document_only(code: &str) -> bool {
-    matches!(code, "forbidden_document" | "too_large" | "period_closed")
+macro_rules! refusal_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
+        /// Why a message was refused (`docs/PROTOCOL.md` §6): the one list the core, the server,
+        /// the client and the bindings use. A code this version does not know (from a newer peer
+        /// or server, or an HTTP status the client met) is kept as `Other`.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum RefusalCode {
+            $($(#[$doc])* $name,)*
+            Other(String),
+        }
+
+        impl RefusalCode {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(RefusalCode::$name => $code,)*
+                    RefusalCode::Other(code) => code,
+                }
+            }
+
+            /// The code a peer, the server or an HTTP answer gave.
+            pub fn parse(code: &str) -> RefusalCode {
+                match code {
+                    $($code => RefusalCode::$name,)*
+                    other => RefusalCode::Other(other.to_string()),
+                }
+            }
+        }
+    };
+}
+
+refusal_codes! {
+    /// The device's token is unknown or revoked.
+    Unauthorized = "unauthorized",
+    /// The actor id belongs to another device, another user's, a revoked one, or the server.
+    ActorTaken = "actor_taken",
+    /// A document the user may not read or write (that document alone).
+    ForbiddenDocument = "forbidden_document",
+    /// A change signed with an actor that is not the device's.
+    ForeignActor = "foreign_actor",
+    /// A record names an author who is not the user of the writing device.
+    ForgedAuthor = "forged_author",
+    RootChanged = "root_changed",
+    DeletedRecord = "deleted_record",
+    ReplacedRecord = "replaced_record",
+    ImmutableRecord = "immutable_record",
+    BadRecord = "bad_record",
+    /// A change written into a month after it closed (that document alone).
+    PeriodClosed = "period_closed",
+    /// A change, record or document over its limit (that document alone).
+    TooLarge = "too_large",
+    /// The other phone is not registered to the user it claims.
+    UnknownPeer = "unknown_peer",
+    /// A message that could not be read.
+    BadMessage = "bad_message",
+    /// Any other refusal.
+    Refused = "refused",
+}
+
+impl RefusalCode {
+    /// Whether a refusal with this code concerns one document only ([`Error::refuses_document_only`]).
+    pub fn refuses_document_only(&self) -> bool {
+        matches!(self, RefusalCode::ForbiddenDocument | RefusalCode::TooLarge | RefusalCode::PeriodClosed)
+    }
+}
+
+impl std::fmt::Display for RefusalCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for RefusalCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RefusalCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl Error {
@@ -73,8 +151,8 @@ impl Error {
         Error::Protocol(reason.into())
     }
 
-    pub fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Refused { code: code.into(), message: message.into() }
+    pub fn refused(code: RefusalCode, message: impl Into<String>) -> Self {
+        Error::Refused { code, message: message.into() }
     }
 
     /// Whether this refusal concerns one document only, so that the rest of its message is
@@ -82,7 +160,7 @@ impl Error {
     /// may no longer write a document; a document filled up by merging), never by misbehaving.
     /// Every other refusal refuses the whole message (`docs/PROTOCOL.md` §2).
     pub(crate) fn refuses_document_only(&self) -> bool {
-        matches!(self, Error::Refused { code, .. } if refuses_document_only(code))
+        matches!(self, Error::Refused { code, .. } if code.refuses_document_only())
     }
 
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
@@ -101,5 +179,41 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         // Only the kind: paths may carry folder names the app chose.
         Error::File(e.kind().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code of `docs/PROTOCOL.md` §6 the core uses reads back as itself; an unknown one is
+    /// kept as it came; only the three per-document codes refuse a document alone.
+    #[test]
+    fn refusal_codes_read_back_as_themselves() {
+        let known = [
+            "unauthorized",
+            "actor_taken",
+            "forbidden_document",
+            "foreign_actor",
+            "forged_author",
+            "root_changed",
+            "deleted_record",
+            "replaced_record",
+            "immutable_record",
+            "bad_record",
+            "period_closed",
+            "too_large",
+            "unknown_peer",
+            "bad_message",
+            "refused",
+        ];
+        for code in known {
+            let parsed = RefusalCode::parse(code);
+            assert!(!matches!(parsed, RefusalCode::Other(_)), "{code}");
+            assert_eq!(parsed.as_str(), code);
+        }
+        assert_eq!(RefusalCode::parse("http_429"), RefusalCode::Other("http_429".into()));
+        let alone: Vec<_> = known.iter().filter(|c| RefusalCode::parse(c).refuses_document_only()).collect();
+        assert_eq!(alone, [&"forbidden_document", &"period_closed", &"too_large"]);
     }
 }

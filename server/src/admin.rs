@@ -56,7 +56,10 @@ impl AdminClient {
             if status.is_success() {
                 Ok(body)
             } else {
-                Err(Error::refused(format!("http_{}", status.as_u16()), String::from_utf8_lossy(&body).into_owned()))
+                Err(Error::refused(
+                    doorstep_core::RefusalCode::Other(format!("http_{}", status.as_u16())),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ))
             }
         })
     }

@@ -154,18 +154,23 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Protocol(m) => ApiError::new(Code::BadMessage, m),
             CoreError::Refused { code, message } => {
-                let code = match code.as_str() {
-                    "foreign_actor" => Code::ForeignActor,
-                    "forbidden_document" => Code::ForbiddenDocument,
-                    "forged_author" => Code::ForgedAuthor,
-                    "root_changed" => Code::RootChanged,
-                    "deleted_record" => Code::DeletedRecord,
-                    "replaced_record" => Code::ReplacedRecord,
-                    "immutable_record" => Code::ImmutableRecord,
-                    "bad_record" => Code::BadRecord,
-                    "too_large" => Code::TooLarge,
-                    "actor_taken" => Code::ActorTaken,
-                    _ => Code::Refused,
+                use doorstep_core::RefusalCode as R;
+                let code = match code {
+                    R::ForeignActor => Code::ForeignActor,
+                    R::ForbiddenDocument => Code::ForbiddenDocument,
+                    R::ForgedAuthor => Code::ForgedAuthor,
+                    R::RootChanged => Code::RootChanged,
+                    R::DeletedRecord => Code::DeletedRecord,
+                    R::ReplacedRecord => Code::ReplacedRecord,
+                    R::ImmutableRecord => Code::ImmutableRecord,
+                    R::BadRecord => Code::BadRecord,
+                    R::TooLarge => Code::TooLarge,
+                    R::ActorTaken => Code::ActorTaken,
+                    R::Unauthorized => Code::Unauthorized,
+                    R::BadMessage => Code::BadMessage,
+                    // A month's refusal travels in `rejected` (200), never as an HTTP error; a
+                    // peer's own codes never reach the server.
+                    R::PeriodClosed | R::UnknownPeer | R::Refused | R::Other(_) => Code::Refused,
                 };
                 ApiError::new(code, message)
             }

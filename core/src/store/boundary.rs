@@ -115,13 +115,13 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
     for c in &expanded {
         if c.actor_id == root.actor {
             return Err(Error::refused(
-                "root_changed",
+                crate::error::RefusalCode::RootChanged,
                 format!("a change to {doc} is written with its genesis actor, which writes nothing after the genesis"),
             ));
         }
         if c.actor_id == own {
             return Err(Error::refused(
-                "foreign_actor",
+                crate::error::RefusalCode::ForeignActor,
                 format!("a change to {doc} claims to be written by this replica, which did not write it"),
             ));
         }
@@ -138,7 +138,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
         // from the server, which it does not check, and from nowhere else.)
         if expanded.iter().any(|c| c.time.saturating_mul(1000) >= period.closes_at()) {
             return Err(Error::refused(
-                "period_closed",
+                crate::error::RefusalCode::PeriodClosed,
                 format!("{doc} closed for writing on {}; new visits go to the current month", period.closes_at()),
             ));
         }
@@ -147,7 +147,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
         for op in &expanded.operations {
             if op.insert || !op.key.is_map_key() {
                 return Err(Error::refused(
-                    "bad_record",
+                    crate::error::RefusalCode::BadRecord,
                     format!("a change inserts into a list or text of {doc}; no record holds one"),
                 ));
             }
@@ -164,7 +164,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                     Key::Seq(_) => "?".into(),
                 };
                 return Err(Error::refused(
-                    "root_changed",
+                    crate::error::RefusalCode::RootChanged,
                     format!(
                         "a change touches '{}' at the root of {doc}; its id and top-level maps are fixed",
                         shown_key(&key)
@@ -187,7 +187,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
             let now = match (layout(doc, collection), &op.action) {
                 (_, OpType::Delete) => {
                     return Err(Error::refused(
-                        "deleted_record",
+                        crate::error::RefusalCode::DeletedRecord,
                         format!(
                             "a change deletes {collection} record {shown} of {doc}; records are deleted by a tombstone"
                         ),
@@ -229,7 +229,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                                 Some((_, Role::Admin)) => {}
                                 _ => {
                                     return Err(Error::refused(
-                                        "forged_author",
+                                        crate::error::RefusalCode::ForgedAuthor,
                                         format!(
                                             "{collection} record {shown} of {doc} names an author who is not the user \
                                              of the device that wrote it"
@@ -245,7 +245,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
                 (Layout::Map, OpType::Make(ObjType::Map)) => {
                     if before.is_some() {
                         return Err(Error::refused(
-                            "replaced_record",
+                            crate::error::RefusalCode::ReplacedRecord,
                             format!("a change replaces {collection} record {shown} of {doc} with a new one"),
                         ));
                     }
@@ -345,7 +345,7 @@ fn check_field_op(doc: &DocId, action: &OpType) -> Result<()> {
         | OpType::Make(ObjType::Map)
         | OpType::Delete => Ok(()),
         _ => Err(Error::refused(
-            "bad_record",
+            crate::error::RefusalCode::BadRecord,
             format!("a change writes a value of a type no record of {doc} holds (a text, list, counter or mark)"),
         )),
     }
@@ -393,7 +393,7 @@ fn check_value(
 fn check_rewrite(doc: &DocId, collection: &str, key: &str, kind: ValueKind, old: &Written, new: &str) -> Result<()> {
     let immutable = || {
         Error::refused(
-            "immutable_record",
+            crate::error::RefusalCode::ImmutableRecord,
             format!(
                 "a change rewrites {collection} record {} of {doc}, which is written once; corrections are new events",
                 shown_key(key)
@@ -513,7 +513,10 @@ fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Re
 }
 
 fn bad_record(doc: &DocId, collection: &str, key: &str, why: &str) -> Error {
-    Error::refused("bad_record", format!("{collection} record {} of {doc} is refused: {why}", shown_key(key)))
+    Error::refused(
+        crate::error::RefusalCode::BadRecord,
+        format!("{collection} record {} of {doc} is refused: {why}", shown_key(key)),
+    )
 }
 
 /// A record key as a refusal message names it: the key itself when it has the form of an id
@@ -531,7 +534,7 @@ pub(crate) fn shown_key(key: &str) -> &str {
 }
 
 fn too_large(message: String) -> Error {
-    Error::refused("too_large", message)
+    Error::refused(crate::error::RefusalCode::TooLarge, message)
 }
 
 impl Store {

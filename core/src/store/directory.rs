@@ -84,10 +84,16 @@ impl Store {
         let actor = crate::ids::ActorHex::parse(actor)?.as_str().to_string();
         if let Some(known) = self.doc(&DocId::Directory)?.get_map::<Device>("devices", &actor)? {
             if &known.user != user || known.server != server {
-                return Err(Error::refused("actor_taken", "another device already writes with this actor id"));
+                return Err(Error::refused(
+                    crate::error::RefusalCode::ActorTaken,
+                    "another device already writes with this actor id",
+                ));
             }
             if known.revoked_at.is_some() {
-                return Err(Error::refused("actor_taken", "this device was revoked; a revoked device stays revoked"));
+                return Err(Error::refused(
+                    crate::error::RefusalCode::ActorTaken,
+                    "this device was revoked; a revoked device stays revoked",
+                ));
             }
         }
         let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false, revoked_at: None, server };

@@ -147,7 +147,7 @@ pub struct StoredDocument {
 pub(crate) fn load_document(id: &DocId, bytes: &[u8]) -> Result<AutoCommit> {
     if bytes.len() > MAX_DOCUMENT_BYTES {
         return Err(Error::refused(
-            "too_large",
+            crate::error::RefusalCode::TooLarge,
             format!("{id} is over the document limit of {MAX_DOCUMENT_BYTES} bytes"),
         ));
     }

@@ -68,7 +68,7 @@ impl Rejected {
         }
         let Error::Refused { code, message } = err else { unreachable!("checked above") };
         if self.docs.insert(doc.to_string()) {
-            self.list.push(Rejection { doc: doc.to_string(), code, message });
+            self.list.push(Rejection { doc: doc.to_string(), code: code.to_string(), message });
         }
         Ok(())
     }
@@ -107,7 +107,7 @@ impl<G: Gate> Exchange<G> {
         let mut out = Vec::new();
         for mut r in rejected {
             let Ok(doc) = DocId::parse(&r.doc) else { continue };
-            if !crate::error::refuses_document_only(&r.code)
+            if !crate::error::RefusalCode::parse(&r.code).refuses_document_only()
                 || !sent.contains(&doc)
                 || !self.refused.insert(doc.clone())
             {
@@ -276,7 +276,12 @@ impl<G: Gate> Exchange<G> {
     }
 
     fn check(&self, store: &mut Store, doc: &DocId, e: Entry) -> Result<Incoming> {
-        let forbidden = || Error::refused("forbidden_document", format!("{doc} may not be exchanged with this peer"));
+        let forbidden = || {
+            Error::refused(
+                crate::error::RefusalCode::ForbiddenDocument,
+                format!("{doc} may not be exchanged with this peer"),
+            )
+        };
         match e.kind {
             Kind::Want => {
                 if !self.gate.may_send(store, doc)? {

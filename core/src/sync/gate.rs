@@ -88,7 +88,7 @@ impl Gate for PhoneGate {
     fn check_absorbed(&self, store: &mut Store, doc: &DocId) -> Result<()> {
         match (&self.me, &self.peer) {
             (Some(me), Some(_)) if !store.may_read(me, doc)? && !store.may_file(me, doc)? => Err(Error::refused(
-                "forbidden_document",
+                crate::error::RefusalCode::ForbiddenDocument,
                 format!("the other phone sent {doc}, which this phone's user may not hold"),
             )),
             _ => Ok(()),
@@ -138,7 +138,7 @@ impl Gate for DeviceGate {
         for c in new {
             if !self.actors.contains(c.actor_id()) && c.hash() != genesis {
                 return Err(Error::refused(
-                    "foreign_actor",
+                    crate::error::RefusalCode::ForeignActor,
                     format!(
                         "a change to {doc} is signed with actor {}, which is not this device's; the whole message was refused",
                         c.actor_id().to_hex_string()
@@ -147,7 +147,10 @@ impl Gate for DeviceGate {
             }
         }
         if !store.may_write(&self.user, doc)? {
-            return Err(Error::refused("forbidden_document", format!("this device's user may not change {doc}")));
+            return Err(Error::refused(
+                crate::error::RefusalCode::ForbiddenDocument,
+                format!("this device's user may not change {doc}"),
+            ));
         }
         Ok(())
     }
@@ -159,7 +162,7 @@ impl Gate for DeviceGate {
             Ok(())
         } else {
             Err(Error::refused(
-                "forbidden_document",
+                crate::error::RefusalCode::ForbiddenDocument,
                 format!("{doc} names another reporter and a grid this device's user does not work in"),
             ))
         }

@@ -52,7 +52,10 @@ impl VisitsRequest {
             }
             let doc = DocId::Visits(unit.clone(), month);
             if !store.may_read(&me, &doc)? {
-                return Err(Error::refused("forbidden_document", format!("this phone's user may not read {doc}")));
+                return Err(Error::refused(
+                    crate::error::RefusalCode::ForbiddenDocument,
+                    format!("this phone's user may not read {doc}"),
+                ));
             }
             pending.insert(doc);
             if month == to {
@@ -88,10 +91,13 @@ impl VisitsRequest {
     pub fn receive(&mut self, bytes: &[u8]) -> Result<()> {
         let batch = Batch::decode(bytes)?;
         if let Some(refusal) = batch.refused {
-            return Err(Error::refused(refusal.code, refusal.message));
+            return Err(Error::refused(crate::error::RefusalCode::parse(&refusal.code), refusal.message));
         }
         if let Some(r) = batch.rejected.into_iter().next() {
-            return Err(Error::refused(r.code, format!("the server refused {}: {}", r.doc, r.message)));
+            return Err(Error::refused(
+                crate::error::RefusalCode::parse(&r.code),
+                format!("the server refused {}: {}", r.doc, r.message),
+            ));
         }
         for e in batch.docs {
             let doc = DocId::parse(&e.doc).map_err(|_| Error::protocol("an entry names no valid document"))?;

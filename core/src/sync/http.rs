@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::session::Session;
 use super::Progress;
 use super::VisitsRequest;
-use crate::error::{Error, Result};
+use crate::error::{Error, RefusalCode, Result};
 use crate::ids::HouseholdId;
 use crate::period::Period;
 use crate::store::query::VisitSummary;
@@ -188,9 +188,9 @@ impl ServerClient {
                     let retryable = status.is_server_error() || status.as_u16() == 429;
                     let body: Option<ErrorBody> = resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
                     let e = match body {
-                        Some(b) => Error::Refused { code: b.error, message: b.message },
+                        Some(b) => Error::refused(RefusalCode::parse(&b.error), b.message),
                         None => {
-                            Error::Refused { code: format!("http_{}", status.as_u16()), message: status.to_string() }
+                            Error::refused(RefusalCode::Other(format!("http_{}", status.as_u16())), status.to_string())
                         }
                     };
                     if !retryable {

@@ -128,9 +128,9 @@ impl PeerResponder {
 /// message (`respond` returned `err`), so that the other side learns why.
 pub fn refusal(err: &Error) -> Vec<u8> {
     let code = match err {
-        Error::Refused { code, .. } => code.clone(),
-        Error::Protocol(_) => "bad_message".to_string(),
-        _ => "refused".to_string(),
+        Error::Refused { code, .. } => code.to_string(),
+        Error::Protocol(_) => crate::error::RefusalCode::BadMessage.to_string(),
+        _ => crate::error::RefusalCode::Refused.to_string(),
     };
     Batch { refused: Some(Refusal { code, message: err.to_string() }), ..Batch::default() }.encode()
 }

@@ -254,7 +254,7 @@ impl Session {
         let batch = Batch::decode(bytes)?;
         self.awaiting_reply = false;
         if let Some(refusal) = batch.refused {
-            return Err(Error::refused(refusal.code, refusal.message));
+            return Err(Error::refused(crate::error::RefusalCode::parse(&refusal.code), refusal.message));
         }
         self.progress.entries_received += batch.docs.len();
         if self.phase == Phase::Introduced {
@@ -402,7 +402,7 @@ pub(crate) fn identify_peer(store: &Store, hello: &Hello) -> Result<(String, Use
     let user = UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
     if store.user_of_actor(&hello.device)?.as_ref() != Some(&user) {
         return Err(Error::refused(
-            "unknown_peer",
+            crate::error::RefusalCode::UnknownPeer,
             "the other phone is not registered to that user in this phone's directory; sync with the server first",
         ));
     }
