@@ -7,7 +7,7 @@
 //! on, a sealed class whose `message` is the readable text (a non-flat error's Kotlin message
 //! would be its fields' debug form).
 
-use doorstep_core::Error;
+use doorstep_core::{Error, StorageKind};
 
 /// A store call failed; nothing was written.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -23,9 +23,15 @@ pub enum DoorstepError {
     /// Bytes offered as a document could not be read, or are another document.
     #[error("{0}")]
     CorruptData(String),
-    /// The phone's database failed (disk full, file damaged); the last write was not kept.
+    /// The phone's database failed; the last write was not kept, nothing stored before was lost.
     #[error("{0}")]
     Storage(String),
+    /// The phone's storage is full: ask the worker to free some space, then try again.
+    #[error("{0}")]
+    StorageFull(String),
+    /// Another connection (a background job of the app) held the database too long: try again.
+    #[error("{0}")]
+    Busy(String),
     /// A photo file the app pointed at could not be read or copied.
     #[error("{0}")]
     File(String),
@@ -84,7 +90,10 @@ impl From<Error> for DoorstepError {
             Error::CorruptDocument { .. } | Error::WrongDocument { .. } | Error::Protocol(_) => {
                 DoorstepError::CorruptData(message)
             }
-            Error::Storage(_) => DoorstepError::Storage(message),
+            Error::Storage { kind: StorageKind::Full, .. } => DoorstepError::StorageFull(message),
+            Error::Storage { kind: StorageKind::Busy, .. } => DoorstepError::Busy(message),
+            Error::Storage { kind: StorageKind::Corrupt, .. } => DoorstepError::CorruptData(message),
+            Error::Storage { kind: StorageKind::Other, .. } => DoorstepError::Storage(message),
             Error::File(_) => DoorstepError::File(message),
             Error::SchemaTooNew { .. } => DoorstepError::SchemaTooNew(message),
             // Store calls make no network requests; should one of these arise, it is still a
@@ -106,7 +115,7 @@ impl From<Error> for SyncError {
                 SyncError::Protocol(message)
             }
             Error::Network(_) => SyncError::Network(message),
-            Error::Storage(_) | Error::File(_) | Error::SchemaTooNew { .. } => SyncError::Storage(message),
+            Error::Storage { .. } | Error::File(_) | Error::SchemaTooNew { .. } => SyncError::Storage(message),
         }
     }
 }
@@ -116,9 +125,11 @@ impl From<DoorstepError> for SyncError {
         match e {
             DoorstepError::InvalidInput(m) | DoorstepError::NotFound(m) => SyncError::InvalidInput(m),
             DoorstepError::CorruptData(m) => SyncError::Protocol(m),
-            DoorstepError::Storage(m) | DoorstepError::File(m) | DoorstepError::SchemaTooNew(m) => {
-                SyncError::Storage(m)
-            }
+            DoorstepError::Storage(m)
+            | DoorstepError::StorageFull(m)
+            | DoorstepError::Busy(m)
+            | DoorstepError::File(m)
+            | DoorstepError::SchemaTooNew(m) => SyncError::Storage(m),
             DoorstepError::Internal(m) => SyncError::Internal(m),
         }
     }

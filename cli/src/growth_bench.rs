@@ -249,7 +249,10 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
     println!("volunteer_residents_held: {held_by_volunteer} residents");
     println!("micro_grid_residents: {of_her_micro_grid} residents (of {all_residents} in the grid; must equal the line above)");
     if held_by_volunteer != of_her_micro_grid {
-        return Err(doorstep_core::Error::Storage("the volunteer holds residents of other micro-grids".into()));
+        return Err(doorstep_core::Error::Storage {
+            kind: doorstep_core::StorageKind::Other,
+            detail: "the volunteer holds residents of other micro-grids".into(),
+        });
     }
     Ok(())
 }

@@ -22,9 +22,10 @@ pub enum Error {
     #[error("document {doc} does not match what was received: {reason}")]
     WrongDocument { doc: String, reason: String },
 
-    /// The local database failed (disk full, file damaged, locked); the last write was not kept.
-    #[error("the phone's local database failed: {0}")]
-    Storage(String),
+    /// The local database failed; the last write was not kept, nothing stored before was lost.
+    /// `kind` says what the app can tell the worker (free space, try again, the file is damaged).
+    #[error("{}: {detail}", kind.message())]
+    Storage { kind: StorageKind, detail: String },
 
     /// A file the app pointed at (a photo) could not be read or copied.
     #[error("a file could not be read or written: {0}")]
@@ -58,6 +59,30 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which way the local database failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageKind {
+    /// The phone's storage is full: free some space and try again.
+    Full,
+    /// Another connection holds the database for longer than the store waits (5 s): try again.
+    Busy,
+    /// The database file is damaged or is not a Doorstep store.
+    Corrupt,
+    /// Anything else (a row the store cannot read, a store already open elsewhere, ...).
+    Other,
+}
+
+impl StorageKind {
+    fn message(self) -> &'static str {
+        match self {
+            StorageKind::Full => "the phone's storage is full; free some space and try again (nothing stored was lost)",
+            StorageKind::Busy => "the phone's local database is busy; try again in a moment",
+            StorageKind::Corrupt => "the phone's local database is damaged",
+            StorageKind::Other => "the phone's local database failed",
+        }
+    }
+}
 
 macro_rules! refusal_codes {
     ($($(#[$doc:meta])* $name:ident = $code:literal,)*) => {
@@ -163,6 +188,11 @@ impl Error {
         matches!(self, Error::Refused { code, .. } if code.refuses_document_only())
     }
 
+    /// A failure of the local database other than full, busy or damaged.
+    pub(crate) fn storage(detail: impl Into<String>) -> Self {
+        Error::Storage { kind: StorageKind::Other, detail: detail.into() }
+    }
+
     pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
         Error::NotFound { what, id: id.to_string() }
     }
@@ -171,7 +201,14 @@ impl Error {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         // SQLite's messages name tables and constraints, never bound values.
-        Error::Storage(e.to_string())
+        use rusqlite::ErrorCode as C;
+        let kind = match e.sqlite_error_code() {
+            Some(C::DiskFull) => StorageKind::Full,
+            Some(C::DatabaseBusy | C::DatabaseLocked) => StorageKind::Busy,
+            Some(C::DatabaseCorrupt | C::NotADatabase) => StorageKind::Corrupt,
+            _ => StorageKind::Other,
+        };
+        Error::Storage { kind, detail: e.to_string() }
     }
 }
 

@@ -35,7 +35,7 @@ pub mod workflow;
 pub use clock::{Clock, FixedClock, SystemClock, UnixMillis};
 pub use directory::{Category, NewCategory, NewUnit, NewUser, Role, Unit, UnitKind, User, VisitRules};
 pub use document::DocId;
-pub use error::{Error, RefusalCode, Result};
+pub use error::{Error, RefusalCode, Result, StorageKind};
 pub use geo::GeoPoint;
 pub use household::{
     Address, CareTag, Household, HouseholdUpdate, NewHousehold, NewResident, Relation, Resident, ResidentUpdate,

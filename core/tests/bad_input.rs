@@ -239,7 +239,7 @@ fn a_full_disk_refuses_the_write_keeps_what_was_stored_and_recovers() {
         }
         assert!(kept < 10_000, "the page limit never bit");
     };
-    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { kind: StorageKind::Full, .. }), "{err:?}");
     assert!(err.to_string().contains("full"), "{err}");
     // Nothing half-written: the tables hold exactly the acknowledged visits, and so do the documents.
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), kept);
@@ -388,7 +388,10 @@ fn a_second_open_of_the_same_store_is_refused_until_the_first_is_closed() {
     let h = household(&mut s, &f, "401", &[]);
     // A background worker of the app opening the same file.
     let err = Store::open(&path, OpenOptions::default()).err().expect("a second open is refused");
-    assert!(matches!(&err, Error::Storage(m) if m.contains("already open")), "{err}");
+    assert!(
+        matches!(&err, Error::Storage { kind: StorageKind::Other, detail } if detail.contains("already open")),
+        "{err}"
+    );
     s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
     drop(s);
     let s = Store::open(&path, OpenOptions::default()).unwrap();

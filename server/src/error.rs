@@ -177,7 +177,7 @@ impl From<CoreError> for ApiError {
             e @ (CoreError::CorruptDocument { .. }
             | CoreError::WrongDocument { .. }
             | CoreError::InvalidInput { .. }) => ApiError::new(Code::BadDocument, e.to_string()),
-            CoreError::Storage(detail) => ApiError::storage(detail),
+            CoreError::Storage { detail, .. } => ApiError::storage(detail),
             e => ApiError::internal(e),
         }
     }

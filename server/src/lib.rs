@@ -66,7 +66,8 @@ impl AppState {
         if let Err(e) = store.convert_pending() {
             tracing::error!(error = %e, "converting grid documents at start failed");
         }
-        let auth = Auth::open(&config.database).map_err(|e| CoreError::Storage(e.to_string()))?;
+        let auth = Auth::open(&config.database)
+            .map_err(|e| CoreError::Storage { kind: doorstep_core::StorageKind::Other, detail: e.to_string() })?;
         Ok(Arc::new(AppState {
             store: Arc::new(tokio::sync::Mutex::new(store)),
             auth: Mutex::new(auth),

@@ -203,7 +203,7 @@ impl Store {
                 let d = row?;
                 a.reports += 1;
                 let status = ReportStatus::parse(&d.status)
-                    .ok_or_else(|| Error::Storage("a report row is damaged; rebuild the indexes".into()))?;
+                    .ok_or_else(|| Error::storage("a report row is damaged; rebuild the indexes"))?;
                 if status == ReportStatus::Duplicate {
                     continue; // counted with the report it duplicates
                 }

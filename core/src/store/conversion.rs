@@ -156,7 +156,7 @@ fn parse<T: serde::de::DeserializeOwned>(fields: Map<String, Value>) -> Option<T
 /// any other error of one record's write skips that record.
 fn skip_or_stop(e: Error) -> Result<Copied> {
     match e {
-        e @ Error::Storage(_) => Err(e),
+        e @ Error::Storage { .. } => Err(e),
         e => Ok(Copied::Skipped(format!("it could not be written: {e}"))),
     }
 }
@@ -559,7 +559,7 @@ impl Store {
             );
             match written {
                 Ok(()) => out.visits += new.len(),
-                Err(e @ Error::Storage(_)) => return Err(e),
+                Err(e @ Error::Storage { .. }) => return Err(e),
                 Err(e) => {
                     for v in &new {
                         out.skip(grid, "visits", v.id.as_str(), format!("its month could not be written: {e}"));

@@ -392,7 +392,7 @@ impl<'t> Indexer<'t> {
                 c.feedback_hours,
                 c.resolve_hours,
                 c.deleted,
-                serde_json::to_string(&c.resolve_hours_by_class).map_err(|e| Error::Storage(e.to_string()))?,
+                serde_json::to_string(&c.resolve_hours_by_class).map_err(|e| Error::storage(e.to_string()))?,
                 c.duplicate_radius_m,
                 c.duplicate_window_hours
             ])?;

@@ -441,8 +441,8 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
     let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock_path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Storage(
-            "the store is already open, in this app or another process; use that one or close it first".into(),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::storage(
+            "the store is already open, in this app or another process; use that one or close it first",
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
@@ -555,7 +555,7 @@ pub(crate) fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
 
 pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<automerge::ChangeHash>> {
     if !bytes.len().is_multiple_of(32) {
-        return Err(Error::Storage("stored heads are damaged".into()));
+        return Err(Error::storage("stored heads are damaged"));
     }
     Ok(bytes.chunks_exact(32).map(|c| automerge::ChangeHash(c.try_into().expect("32 bytes"))).collect())
 }
@@ -577,6 +577,43 @@ mod tests {
 
     fn report() -> DocId {
         DocId::Report(ReportId::generate())
+    }
+
+    fn unit(s: &mut Store, name: &str) -> Result<crate::directory::Unit> {
+        s.add_unit(crate::directory::NewUnit { kind: UnitKind::District, parent: None, name: name.into() })
+    }
+
+    /// A full disk, a database another connection holds, a damaged file: each is a storage
+    /// error of its own kind, and what was stored before is still there.
+    #[test]
+    fn storage_failures_say_which_kind_they_are() {
+        use crate::error::StorageKind;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir, 32, 16 << 20);
+        let kept = unit(&mut s, "Jinshui District").unwrap();
+        // Full: SQLite may not grow the file any further.
+        let pages: i64 = s.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        s.conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let full = (0..5_000).find_map(|i| unit(&mut s, &format!("District {i:04} {}", "x".repeat(80))).err()).unwrap();
+        assert!(matches!(full, Error::Storage { kind: StorageKind::Full, .. }), "{full}");
+        assert!(full.to_string().contains("storage is full"), "{full}");
+        s.conn.pragma_update(None, "max_page_count", 1_073_741_823).unwrap();
+        assert_eq!(s.units(None).unwrap().iter().filter(|u| u.id == kept.id).count(), 1);
+        unit(&mut s, "Zhongyuan District").unwrap();
+        // Busy: another connection holds the write lock longer than the store waits.
+        let other = rusqlite::Connection::open(dir.path().join("phone.sqlite")).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        s.conn.busy_timeout(std::time::Duration::from_millis(50)).unwrap();
+        let busy = unit(&mut s, "Erqi District").unwrap_err();
+        assert!(matches!(busy, Error::Storage { kind: StorageKind::Busy, .. }), "{busy}");
+        other.execute_batch("ROLLBACK").unwrap();
+        unit(&mut s, "Erqi District").unwrap();
+        drop(s);
+        // Corrupt: a file that is not a database.
+        let junk = dir.path().join("junk.sqlite");
+        std::fs::write(&junk, vec![0x5a; 8192]).unwrap();
+        let damaged = Store::open(&junk, OpenOptions::default()).err().unwrap();
+        assert!(matches!(damaged, Error::Storage { kind: StorageKind::Corrupt, .. }), "{damaged}");
     }
 
     /// A full cache lets go of the document used longest ago, never of one in use since.

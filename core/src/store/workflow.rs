@@ -294,7 +294,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, grid, category, description, status, step, due_at, level, assignee) = row?;
-            let bad = || Error::Storage("a report row is damaged; rebuild the indexes".into());
+            let bad = || Error::storage("a report row is damaged; rebuild the indexes");
             out.push(OverdueReport {
                 id: ReportId::parse(&id)?,
                 grid: grid.map(|g| UnitId::parse(&g)).transpose()?,
