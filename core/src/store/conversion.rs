@@ -103,6 +103,18 @@ impl MapRecord {
             None => self.now.clone(),
         }
     }
+
+    /// What changed and the record as it is now, or what becomes of it instead (nothing
+    /// changed; it does not parse as a `what`).
+    fn read<T: serde::de::DeserializeOwned>(&self, what: &str) -> std::result::Result<(Map<String, Value>, T), Copied> {
+        let changed = self.changed();
+        if changed.is_empty() {
+            return Err(Copied::Unchanged);
+        }
+        let now =
+            parse::<T>(self.now.clone()).ok_or_else(|| Copied::Skipped(format!("it does not parse as a {what}")))?;
+        Ok((changed, now))
+    }
 }
 
 fn changed_fields(then: &Map<String, Value>, now: &Map<String, Value>) -> Map<String, Value> {
@@ -252,7 +264,8 @@ impl Store {
 
     /// Whether this store converted every record of `grid/<grid>` at the heads it holds now:
     /// what the server tells a phone that asks whether it may let its copy go.
-    pub(crate) fn converted_now(&self, grid: &UnitId) -> Result<bool> {
+    pub(crate) fn converted_now(&self, doc: &DocId) -> Result<bool> {
+        let DocId::Grid(grid) = doc else { return Ok(false) };
         let row: Option<(Vec<u8>, Option<Vec<u8>>, bool)> = self
             .conn
             .prepare_cached(
@@ -410,12 +423,9 @@ impl Store {
 
     /// Copies what changed of one household of `grid` into its register.
     fn convert_household(&mut self, grid: &UnitId, h: &MapRecord) -> Result<Copied> {
-        let changed = h.changed();
-        if changed.is_empty() {
-            return Ok(Copied::Unchanged);
-        }
-        let Some(now) = parse::<Household>(h.now.clone()) else {
-            return Ok(Copied::Skipped("it does not parse as a household".into()));
+        let (changed, now) = match h.read::<Household>("household") {
+            Ok(read) => read,
+            Err(copied) => return Ok(copied),
         };
         if &now.grid != grid || now.id.as_str() != h.key {
             return Ok(Copied::Skipped("its id or grid is not the one of this grid document".into()));
@@ -473,12 +483,9 @@ impl Store {
 
     /// Copies what changed of one resident into its household's register.
     fn convert_resident(&mut self, grid: &UnitId, r: &MapRecord) -> Result<Copied> {
-        let changed = r.changed();
-        if changed.is_empty() {
-            return Ok(Copied::Unchanged);
-        }
-        let Some(now) = parse::<Resident>(r.now.clone()) else {
-            return Ok(Copied::Skipped("it does not parse as a resident".into()));
+        let (changed, now) = match r.read::<Resident>("resident") {
+            Ok(read) => read,
+            Err(copied) => return Ok(copied),
         };
         let Some(unit) = self.household_register_in(&now.household, grid)? else {
             return Ok(Copied::Skipped("its household is not in a register of this grid".into()));

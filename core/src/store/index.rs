@@ -91,7 +91,7 @@ impl<'t> Indexer<'t> {
     /// Re-reads one touched record (or a whole collection) from the document into the tables.
     pub fn project(&mut self, doc: &Doc, t: &Touched) -> Result<()> {
         let Some(key) = &t.key else {
-            self.clear_collection(doc, &t.collection)?;
+            self.clear_collection(&doc.id, &t.collection)?;
             for key in doc.keys(&t.collection).unwrap_or_default() {
                 self.project(doc, &Touched { collection: t.collection.clone(), key: Some(key) })?;
             }
@@ -228,13 +228,14 @@ impl<'t> Indexer<'t> {
         Ok(None)
     }
 
-    fn clear_collection(&mut self, doc: &Doc, collection: &str) -> Result<()> {
+    /// Removes the rows one collection of `doc` gave the query tables.
+    fn clear_collection(&mut self, doc: &DocId, collection: &str) -> Result<()> {
         self.tx.execute(
             "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2",
-            params![doc.id.to_string(), collection],
+            params![doc.to_string(), collection],
         )?;
-        let doc_key = doc.id.to_string();
-        match (&doc.id, collection) {
+        let doc_key = doc.to_string();
+        match (doc, collection) {
             (DocId::Directory, "units" | "users" | "devices" | "categories" | "visit_rules") => {
                 self.tx.execute(&format!("DELETE FROM {collection}"), [])?;
                 self.rules_changed |= collection == "visit_rules";
@@ -245,13 +246,13 @@ impl<'t> Indexer<'t> {
                 let ids =
                     stmt.query_map([&doc_key], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
                 for id in ids {
-                    self.delete_household(&doc.id, &id)?;
+                    self.delete_household(doc, &id)?;
                 }
             }
             (DocId::Register(_) | DocId::Grid(_), "residents") => {
                 self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [&doc_key])?;
             }
-            (DocId::Visits(..) | DocId::Grid(_), "visits") => self.clear_visits(&doc.id)?,
+            (DocId::Visits(..) | DocId::Grid(_), "visits") => self.clear_visits(doc)?,
             (DocId::Report(_), _) => self.report_status = true,
             _ => {}
         }
@@ -294,15 +295,9 @@ impl<'t> Indexer<'t> {
                 // Converted: the registers and months hold its records. The months before the
                 // window came to the server's feed with the conversion, so the phone asked for
                 // its registers' earlier clocks again when it was offered them.
-                self.clear_visits(doc)?;
-                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE doc_id = ?1")?;
-                let ids = stmt
-                    .query_map([doc.to_string()], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                for id in ids {
-                    self.delete_household(doc, &id)?;
+                for collection in doc.collections() {
+                    self.clear_collection(doc, collection)?;
                 }
-                self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [doc.to_string()])?;
             }
             _ => return Err(Error::invalid("document", format!("{doc} is never let go of"))),
         }

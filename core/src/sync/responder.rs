@@ -212,8 +212,7 @@ impl Responder<DeviceGate> {
         let mut asked_grids = HashSet::new();
         for doc in converted {
             let Ok(doc @ DocId::Grid(_)) = DocId::parse(&doc) else { continue };
-            let DocId::Grid(grid) = &doc else { continue };
-            if asked_grids.insert(doc.clone()) && self.ex.gate.may_send(store, &doc)? && store.converted_now(grid)? {
+            if asked_grids.insert(doc.clone()) && self.ex.gate.may_send(store, &doc)? && store.converted_now(&doc)? {
                 reply.converted.push(doc.to_string());
             }
         }
