@@ -253,6 +253,16 @@ fn a_deployment_of_grid_documents_converts_once_and_every_record_keeps_its_autho
         matches!(&err, Error::Refused { code, message } if code == "http_400" && message.contains("bad_request")),
         "{err}"
     );
+    // The call's own input: no `as`, one that is no user id, a user the directory does not know.
+    let convert = |query: &str| {
+        let (status, body) =
+            http("POST", &format!("{}/v1/admin/convert-grids{query}", server.url()), Some(ADMIN_TOKEN), vec![]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        (status, v["error"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(convert(""), (400, "bad_request".to_string()));
+    assert_eq!(convert("?as=not%20an%20id"), (400, "bad_request".to_string()));
+    assert_eq!(convert("?as=01JNOBODY000000000000000000"), (404, "unknown_user".to_string()));
     let converted = admin.convert_grids(&p.admin.id).unwrap();
     assert_eq!(
         converted,
@@ -508,6 +518,9 @@ fn a_grid_document_cannot_reach_into_another_grids_registers() {
         sync::wire::Batch::decode(&body).unwrap().converted
     };
     assert_eq!(told(), vec![g.doc.to_string()]);
+    let twice = sync::wire::Batch { cursor: Some(0), converted: vec![g.doc.to_string(); 2], ..Default::default() };
+    let (_, body) = http("POST", &format!("{}/v1/sync", server.url()), Some(&li_token), twice.encode());
+    assert_eq!(sync::wire::Batch::decode(&body).unwrap().converted, vec![g.doc.to_string()], "named once");
     let send = |batch: sync::wire::Batch| {
         let (status, body) = http("POST", &format!("{}/v1/sync", server.url()), Some(&li_token), batch.encode());
         let code = serde_json::from_slice::<serde_json::Value>(&body)

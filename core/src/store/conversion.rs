@@ -577,3 +577,36 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{NewUnit, NewUser, UnitKind};
+    use crate::personal::Personal;
+    use crate::store::OpenOptions;
+
+    /// The conversion is recorded for an admin by this store's own device: refused for a user who
+    /// is not an admin, an unknown one, or when this store's actor is already another user's
+    /// device (it would record the copies in that user's name).
+    #[test]
+    fn the_conversion_is_recorded_for_an_admin_by_a_device_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("server.sqlite"), OpenOptions::default()).unwrap();
+        let district = s.add_unit(NewUnit { kind: UnitKind::District, parent: None, name: "Jinshui".into() }).unwrap();
+        let user = |s: &mut Store, role| {
+            s.add_user(NewUser { name: Personal::new("Office"), role, unit: district.id.clone(), department: None })
+                .unwrap()
+                .id
+        };
+        let (admin, worker) = (user(&mut s, Role::Admin), user(&mut s, Role::GridWorker));
+        let e = s.convert_grids(&worker).unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { field: "user", .. }), "{e}");
+        let e = s.convert_grids(&UserId::parse("nobody").unwrap()).unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        let own = s.actor_id();
+        s.enrol_device(&worker, &own).unwrap();
+        let e = s.convert_grids(&admin).unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { field: "device", .. }), "{e}");
+        assert!(!s.converts_grids().unwrap(), "nothing was started");
+    }
+}

@@ -331,6 +331,25 @@ mod tests {
         assert_eq!(shown(&s), before);
     }
 
+    /// A server naming, as converted, a document that is not a grid document, or one this phone
+    /// does not hold, makes the phone let go of nothing.
+    #[test]
+    fn only_grid_documents_held_leave_as_converted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("phone.sqlite"), OpenOptions::default()).unwrap();
+        let (grid, micro) = grid_and_micro_grid(&mut s);
+        household(&mut s, &grid, Some(&micro));
+        let register = DocId::Register(micro.clone());
+        for doc in s.document_ids().unwrap() {
+            let heads = s.stored_heads(&doc).unwrap().unwrap();
+            s.set_peer_heads(SERVER_PEER, &doc, &heads).unwrap();
+        }
+        let named: HashSet<DocId> = [register.clone(), DocId::Grid(grid.clone())].into_iter().collect();
+        let released = s.release_converted_grids(&named, &HashSet::new()).unwrap();
+        assert_eq!(released, Released::default());
+        assert!(s.document_ids().unwrap().contains(&register));
+    }
+
     /// 2026-01-10 09:00 UTC.
     const T: i64 = 1_768_035_600_000;
 
