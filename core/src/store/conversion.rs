@@ -585,6 +585,26 @@ mod tests {
     use crate::personal::Personal;
     use crate::store::OpenOptions;
 
+    /// What an older phone changed since the last copy is laid over the register's record field
+    /// by field, into nested maps; a field it removed goes, fields it did not touch stay.
+    #[test]
+    fn changes_since_the_last_copy_are_laid_over_the_registers_record() {
+        let obj = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let record = MapRecord {
+            key: "H1".into(),
+            then: Some(obj(serde_json::json!({"a": 1, "b": {"x": 1, "y": 2}, "keep": true}))),
+            now: obj(serde_json::json!({"b": {"x": 1, "y": 3}, "c": 5, "keep": true})),
+        };
+        let changed = record.changed();
+        assert_eq!(Value::Object(changed.clone()), serde_json::json!({"a": null, "b": {"y": 3}, "c": 5}));
+        let register = obj(serde_json::json!({"a": 9, "b": {"x": 7, "y": 0, "z": 1}, "d": 4, "keep": false}));
+        assert_eq!(
+            Value::Object(overlay(register, &changed)),
+            serde_json::json!({"b": {"x": 7, "y": 3, "z": 1}, "c": 5, "d": 4, "keep": false})
+        );
+        assert_eq!(MapRecord { then: None, ..record }.changed().len(), 3, "a new record is copied whole");
+    }
+
     /// The conversion is recorded for an admin by this store's own device: refused for a user who
     /// is not an admin, an unknown one, or when this store's actor is already another user's
     /// device (it would record the copies in that user's name).

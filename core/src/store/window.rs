@@ -90,6 +90,16 @@ impl Store {
         Ok(released)
     }
 
+    /// The old layout's grid documents this phone holds (at most `limit`), by id: what a session
+    /// asks the server about (`Batch::converted`), found without listing every document.
+    pub(crate) fn grid_documents(&self, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id FROM documents WHERE doc_id LIKE 'grid/%' ORDER BY doc_id LIMIT ?1")?;
+        let ids = stmt.query_map([limit as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
     /// Lets go of the old layout's grid documents among `converted` (the server said, in the
     /// session ending now, that it converted them at the heads it holds), each only if the
     /// server held every change this phone holds of it when the session began (`dirty_at_start`:

@@ -220,13 +220,7 @@ impl Session {
             self.earlier_tried.extend(batch.earlier.iter().map(|e| e.register.clone()));
             if !self.converted_asked {
                 self.converted_asked = true;
-                batch.converted = store
-                    .document_ids()?
-                    .into_iter()
-                    .filter(|d| matches!(d, DocId::Grid(_)))
-                    .take(MAX_EARLIER_ASKS)
-                    .map(|d| d.to_string())
-                    .collect();
+                batch.converted = store.grid_documents(MAX_EARLIER_ASKS)?;
             }
         }
         if idle(&batch) && batch.earlier.is_empty() && batch.converted.is_empty() && !self.more {
