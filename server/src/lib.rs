@@ -356,9 +356,12 @@ async fn import_document(
     let outcome = state
         .with_store(move |s| {
             let outcome = s.merge_document(&doc, &body)?;
-            // The import is kept; a conversion that fails is logged and tried again later.
-            if let Err(e) = s.convert_pending() {
-                tracing::error!(error = %e, "converting grid documents after an import failed");
+            // An old grid document is converted as a phone's would be; the import is kept
+            // either way, and a conversion that fails is logged and tried again later.
+            if let DocId::Grid(grid) = &doc {
+                if let Err(e) = s.convert_taken(grid) {
+                    tracing::error!(doc = %doc, error = %e, "converting an imported grid document failed");
+                }
             }
             Ok(outcome)
         })

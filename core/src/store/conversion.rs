@@ -254,8 +254,9 @@ impl Store {
         Ok(total)
     }
 
-    /// Converts what another replica just brought into `grid/<grid>`, if this store converts.
-    pub(crate) fn convert_taken(&mut self, grid: &UnitId) -> Result<Converted> {
+    /// Converts what another replica (a phone's sync, an admin's import) just brought into
+    /// `grid/<grid>`, if this store converts.
+    pub fn convert_taken(&mut self, grid: &UnitId) -> Result<Converted> {
         if !self.converts_grids()? || !self.has_document(&DocId::Grid(grid.clone()))? {
             return Ok(Converted::default());
         }
