@@ -3,7 +3,8 @@
 //
 // Not built on the project's CI machines (they have no Android SDK or NDK); the Kotlin it
 // packages is the same code the JVM suite in bindings/kotlin tests, generated with
-// android = true (uniffi-android.toml) for Android's object cleaner.
+// the workspace's uniffi.toml plus android = true for Android's object cleaner
+// (scripts/uniffi-android-config).
 
 plugins {
     id("com.android.library") version "8.7.3"
@@ -52,14 +53,24 @@ val cargoNdk by tasks.registering(Exec::class) {
         listOf("-o", jniLibsDir.get().asFile.path, "build", "--locked", "--profile", "app", "-p", "doorstep-ffi", "--lib"))
 }
 
+// The binding configuration: the workspace's uniffi.toml with android = true.
+val uniffiConfig = layout.buildDirectory.file("uniffi-android.toml")
+val uniffiAndroidConfig by tasks.registering(Exec::class) {
+    workingDir = workspace
+    inputs.file(workspace.resolve("uniffi.toml"))
+    outputs.file(uniffiConfig)
+    commandLine("scripts/uniffi-android-config")
+    doFirst { standardOutput = uniffiConfig.get().asFile.also { it.parentFile.mkdirs() }.outputStream() }
+}
+
 // The Kotlin bindings, generated from the arm64 library with the embedded uniffi-bindgen.
 val uniffiBindings by tasks.registering(Exec::class) {
-    dependsOn(cargoNdk)
+    dependsOn(cargoNdk, uniffiAndroidConfig)
     workingDir = workspace
     commandLine(
         "cargo", "run", "--locked", "-p", "doorstep-ffi", "--features", "bindgen", "--bin", "uniffi-bindgen", "--",
         "generate", "--library", jniLibsDir.get().file("arm64-v8a/libdoorstep_ffi.so").asFile.path,
-        "--language", "kotlin", "--config", file("uniffi-android.toml").path,
+        "--language", "kotlin", "--config", uniffiConfig.get().asFile.path,
         "--out-dir", generatedDir.get().asFile.path, "--no-format",
     )
 }
