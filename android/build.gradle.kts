@@ -2,7 +2,7 @@
 // cargo-ndk, the Kotlin that uniffi generates from it, and the small Flow layer in src/main/kotlin.
 //
 // Not built on the project's CI machines (they have no Android SDK or NDK); the Kotlin it
-// packages is the same code the JVM suite in bindings/kotlin tests, generated with
+// packages is the same code the JVM suite in tests/kotlin tests, generated with
 // the workspace's uniffi.toml plus android = true for Android's object cleaner
 // (scripts/uniffi-android-config).
 

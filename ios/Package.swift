@@ -3,7 +3,7 @@
 // ios/build-xcframework on a Mac with Xcode), the Swift that uniffi generates from it
 // (Sources/DoorstepCore, written by the same script), and a thin idiomatic layer
 // (Sources/DoorstepAsync). No Swift toolchain exists on the project's CI machines: the shared API
-// is tested through the Kotlin suite (bindings/kotlin), and this layer is kept as thin.
+// is tested through the Kotlin suite (tests/kotlin), and this layer is kept as thin.
 import PackageDescription
 
 let package = Package(

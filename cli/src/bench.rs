@@ -14,7 +14,7 @@ use doorstep_core::{Durability, FixedClock, HouseholdFilter, OpenOptions, Result
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};
 
-use crate::sample;
+use testkit::sample;
 
 /// The visit columns the plain baseline keeps (the store's table has two more since schema 7:
 /// which document and register each row comes from).

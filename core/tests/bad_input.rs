@@ -1,10 +1,8 @@
 //! Bad input gets a typed error with a message an app can show, nothing is written, and the
 //! store stays usable. Messages never carry a resident's personal data.
 
-mod common;
-
-use common::*;
 use doorstep_core::*;
+use testkit::*;
 
 /// Every derived table and every stored change, to prove a refused call wrote nothing.
 fn snapshot(s: &mut Store) -> (store::query::TableDump, Vec<Vec<u8>>) {
@@ -35,7 +33,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
     assert_invalid(HouseholdId::parse("room 401; DROP TABLE"), "household id");
     assert_invalid(UnitId::parse(&"x".repeat(65)), "unit id");
     let unknown = HouseholdId::parse("01J0000000000000000000000Z").unwrap();
-    match s.record_visit(visit(&unknown, &f.worker.id, VisitKind::Routine)) {
+    match s.record_visit(visit(&unknown, &f.li_na.id, VisitKind::Routine)) {
         Err(Error::NotFound { what: "household", id }) => assert_eq!(id, unknown.to_string()),
         other => panic!("expected NotFound household, got {other:?}"),
     }
@@ -50,17 +48,17 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
     ));
 
     // Coordinates out of range, and not numbers at all.
-    let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    let mut v = visit(&h.id, &f.li_na.id, VisitKind::Routine);
     v.location = Some(GeoPoint { lat: 91.0, lon: 113.6 });
     let msg = assert_invalid(s.record_visit(v), "visit location");
     assert!(msg.contains("latitude"), "{msg}");
-    let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    let mut v = visit(&h.id, &f.li_na.id, VisitKind::Routine);
     v.location = Some(GeoPoint { lat: 34.7, lon: f64::NAN });
     assert_invalid(s.record_visit(v), "visit location");
     assert!(GeoPoint::new(34.7, -180.5).is_err());
 
     // Text over its limit, counted in characters (Chinese included).
-    let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    let mut v = visit(&h.id, &f.li_na.id, VisitKind::Routine);
     v.notes = "独".repeat(4_001);
     let msg = assert_invalid(s.record_visit(v), "visit notes");
     assert!(msg.contains("4001 characters") && msg.contains("4000"), "{msg}");
@@ -68,7 +66,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
 
     // Photo hashes that are not 64 lower-case hex digits.
     for bad in ["", "abc", &"g".repeat(64), &"A".repeat(64), &"a".repeat(63)] {
-        let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+        let mut v = visit(&h.id, &f.li_na.id, VisitKind::Routine);
         let mut p = photo();
         p.sha256 = bad.to_string();
         v.photos = vec![p];
@@ -83,7 +81,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
     // Out-of-range numbers.
     let ev = NewReportEvent {
         report: ReportId::parse("01J0000000000000000000000Z").unwrap(),
-        author: f.worker.id.clone(),
+        author: f.li_na.id.clone(),
         kind: ReportEventKind::Confirmed,
         note: String::new(),
         target: None,
@@ -111,7 +109,7 @@ fn refused_calls_write_nothing_and_the_store_stays_usable() {
     assert_eq!(snapshot(&mut s), before);
 
     // And the store still works.
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     assert_eq!(s.visit_history(&h.id, 10).unwrap().len(), 1);
 }
 
@@ -136,8 +134,8 @@ fn satisfaction_score_and_event_text_are_checked() {
     // A valid score on a report that is not resolved yet: the workflow refuses it, with why.
     assert_invalid(s.add_report_event(ev(Some(5))), "report event");
     for kind in [ReportEventKind::Dispatched, ReportEventKind::Accepted, ReportEventKind::Resolved] {
-        let mut e = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), kind);
-        e.target = Some(f.worker.id.to_string());
+        let mut e = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), kind);
+        e.target = Some(f.li_na.id.to_string());
         s.add_report_event(e).unwrap();
     }
     s.add_report_event(ev(Some(5))).unwrap();
@@ -231,7 +229,7 @@ fn a_full_disk_refuses_the_write_keeps_what_was_stored_and_recovers() {
     s.limit_pages_for_tests(pages + 2).unwrap();
     let mut kept = 0;
     let err = loop {
-        let mut v = visit(&h.id, &f.worker.id, VisitKind::Routine);
+        let mut v = visit(&h.id, &f.li_na.id, VisitKind::Routine);
         v.notes = "Long notes so that pages fill up quickly. ".repeat(40);
         match s.record_visit(v) {
             Ok(_) => kept += 1,
@@ -248,7 +246,7 @@ fn a_full_disk_refuses_the_write_keeps_what_was_stored_and_recovers() {
     s.rebuild_indexes().unwrap();
     assert_eq!(s.dump_query_tables().unwrap(), before);
     // Space again: the phone goes on recording.
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), kept + 1);
 }
 
@@ -258,7 +256,7 @@ fn malformed_records_and_replaced_maps_from_a_peer_are_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[]);
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let (register, visits) = (register(&f), month_visits(&f));
     let saved_before = [s.save_document(&register).unwrap(), s.save_document(&visits).unwrap()];
     let before = s.dump_query_tables().unwrap();
@@ -267,7 +265,7 @@ fn malformed_records_and_replaced_maps_from_a_peer_are_refused_whole() {
     // refused with the code and the record it names, and nothing of it is kept.
     type Edit = Box<dyn Fn(&mut AutoCommit)>;
     let visit_json = |id: &str, household: &str| {
-        serde_json::json!({"id": id, "household": household, "worker": f.worker.id.as_str(),
+        serde_json::json!({"id": id, "household": household, "worker": f.li_na.id.as_str(),
             "at": MORNING, "kind": "routine", "outcome": "all_well"})
         .to_string()
     };
@@ -369,7 +367,7 @@ fn malformed_records_and_replaced_maps_from_a_peer_are_refused_whole() {
     renamed.put(ROOT, "doc", "register/elsewhere").unwrap();
     assert!(matches!(s.merge_document(&register, &renamed.save()), Err(Error::WrongDocument { .. })));
     assert_eq!(s.save_document(&register).unwrap(), saved_before[0]);
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 2);
 }
 
@@ -392,7 +390,7 @@ fn a_second_open_of_the_same_store_is_refused_until_the_first_is_closed() {
         matches!(&err, Error::Storage { kind: StorageKind::Other, detail } if detail.contains("already open")),
         "{err}"
     );
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     drop(s);
     let s = Store::open(&path, OpenOptions::default()).unwrap();
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 1);
@@ -405,7 +403,7 @@ fn records_a_store_cannot_read_are_listed_not_dropped_silently() {
     let path = dir.path().join("phone.sqlite");
     let (mut s, f) = district(&path);
     let h = household(&mut s, &f, "401", &[]);
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let grid = month_visits(&f);
     // A document as an older server handed it over, with a visit no version can read.
     let mut am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
@@ -439,14 +437,14 @@ fn a_phone_registered_to_one_user_records_only_as_that_user() {
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[]);
     // Not registered yet (the office's store), it records as anyone.
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     s.register_device(&f.volunteer.id).unwrap();
     let before = s.dump_query_tables().unwrap();
     // Every other replica would refuse these as forged: the phone refuses them first.
-    let err = s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap_err();
+    let err = s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap_err();
     assert!(matches!(&err, Error::InvalidInput { field: "author", .. }), "{err}");
     let mut as_li = report(&f, "Broken street light");
-    as_li.reporter = f.worker.id.clone();
+    as_li.reporter = f.li_na.id.clone();
     assert!(matches!(s.file_report(as_li), Err(Error::InvalidInput { field: "author", .. })));
     assert_eq!(s.dump_query_tables().unwrap(), before);
     // As herself, the volunteer records and files.
@@ -454,7 +452,7 @@ fn a_phone_registered_to_one_user_records_only_as_that_user() {
     assert_eq!(s.visit_history(&h.id, 0).unwrap().len(), 2);
     let r = s.file_report(report(&f, "Broken street light")).unwrap();
     let err = s
-        .add_report_event(NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged))
+        .add_report_event(NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Triaged))
         .unwrap_err();
     assert!(matches!(&err, Error::InvalidInput { field: "author", .. }), "{err}");
 }
@@ -466,7 +464,7 @@ fn an_imported_document_must_name_the_writers_of_its_records() {
     let dir = tempfile::tempdir().unwrap();
     let (mut office, f) = district(&dir.path().join("office.sqlite"));
     let h = household(&mut office, &f, "401", &[]);
-    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    office.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let grid = month_visits(&f);
     let bytes = office.save_document(&grid).unwrap();
     let directory = office.save_document(&DocId::Directory).unwrap();
@@ -495,7 +493,7 @@ fn records_in_another_units_document_are_refused() {
         .add_unit(NewUnit { kind: UnitKind::MicroGrid, parent: Some(f.grid.id.clone()), name: "Building 4".into() })
         .unwrap();
     let mine = household(&mut s, &f, "401", &[]);
-    s.record_visit(visit(&mine.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&mine.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let theirs = s
         .add_household(&f.grid.id, NewHousehold { micro_grid: Some(next_door.id.clone()), ..household_at("1", "101") })
         .unwrap();
@@ -507,7 +505,7 @@ fn records_in_another_units_document_are_refused() {
         am.save()
     };
     let visit_of_theirs = serde_json::json!({"id": "01JOTHERREGISTER0000000000", "household": theirs.id.as_str(),
-        "worker": f.worker.id.as_str(), "at": MORNING, "kind": "bell_check_answered", "outcome": "all_well"});
+        "worker": f.li_na.id.as_str(), "at": MORNING, "kind": "bell_check_answered", "outcome": "all_well"});
     let visits = month_visits(&f);
     let bytes = edit(&mut s, &visits, &|am| {
         let (_, map) = am.get(ROOT, "visits").unwrap().unwrap();

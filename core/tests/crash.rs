@@ -4,13 +4,11 @@
 //! The test runs itself as the writer: `crash_writer_child` is ignored in normal runs, and the
 //! parent starts this test binary again to run just it, with `DOORSTEP_CRASH_STORE` set.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::*;
 use doorstep_core::*;
+use testkit::*;
 
 #[test]
 #[ignore = "the writer half of a_killed_writer_loses_nothing_it_acknowledged, which starts it"]
@@ -48,7 +46,7 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
             .args(["--exact", "crash_writer_child", "--ignored", "--nocapture", "--test-threads=1"])
             .env("DOORSTEP_CRASH_STORE", &path)
             .env("DOORSTEP_CRASH_HOUSEHOLD", h.id.as_str())
-            .env("DOORSTEP_CRASH_WORKER", f.worker.id.as_str())
+            .env("DOORSTEP_CRASH_WORKER", f.li_na.id.as_str())
             .env(
                 "DOORSTEP_CRASH_GRID",
                 DocId::Visits(f.micro_grid.id.clone(), Period::of(SystemClock.now_ms())).to_string(),
@@ -103,7 +101,7 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
             acked.len()
         );
         // And the store takes new writes.
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+        s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     }
 }
 
@@ -129,7 +127,7 @@ fn a_store_killed_while_upgrading_opens_upgraded_and_complete() {
     for i in 0..120 {
         let h = household(&mut s, &f, &format!("{}", 100 + i), &[CareTag::ElderlyAlone]);
         for _ in 0..10 {
-            s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+            s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
         }
     }
     let docs: Vec<(DocId, Vec<u8>)> =

@@ -1,11 +1,9 @@
 //! Scenarios as the field tells them: what a grid worker, a volunteer and the office see.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
 use doorstep_core::*;
+use testkit::*;
 
 fn exchange(a: &mut Store, b: &mut Store) {
     for _ in 0..2 {
@@ -28,7 +26,7 @@ fn two_workers_visit_the_same_household_offline_then_sync() {
     exchange(&mut office, &mut wang);
 
     // Both offline: Li Na rings the bell, the volunteer drops by; each edits a different field.
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     f.clock.advance(3_600_000);
     wang.record_visit(visit(&h.id, &f.volunteer.id, VisitKind::WelfareCheck)).unwrap();
     li.update_household(&h.id, HouseholdUpdate { risk: Some(RiskLevel::Orange), ..Default::default() }).unwrap();
@@ -83,11 +81,11 @@ fn a_visit_deleted_on_one_phone_stays_deleted_after_merging() {
     let dir = tempfile::tempdir().unwrap();
     let (mut office, f) = district(&dir.path().join("office.sqlite"));
     let h = household(&mut office, &f, "401", &[]);
-    let v = office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    let v = office.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let mut li = open(&dir.path().join("li.sqlite"), &f.clock);
     exchange(&mut office, &mut li);
     li.delete_visit(&v.id).unwrap();
-    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::HazardInspection)).unwrap();
+    office.record_visit(visit(&h.id, &f.li_na.id, VisitKind::HazardInspection)).unwrap();
     exchange(&mut office, &mut li);
     for s in [&office, &li] {
         let kinds: Vec<_> = s.visit_history(&h.id, 0).unwrap().into_iter().map(|v| v.kind).collect();
@@ -101,12 +99,12 @@ fn an_unanswered_bell_does_not_count_as_a_visit() {
     let (mut s, f) = district(&dir.path().join("phone.sqlite"));
     let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
     assert_eq!(s.household(&h.id).unwrap().next_due_at, MORNING, "never visited: due from registration");
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckNoAnswer)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckNoAnswer)).unwrap();
     let after = s.household(&h.id).unwrap();
     assert_eq!(after.last_visit_at, None);
     assert_eq!(after.next_due_at, MORNING);
     f.clock.advance(600_000);
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
     let after = s.household(&h.id).unwrap();
     assert_eq!(after.last_visit_at, Some(MORNING + 600_000));
     assert_eq!(after.next_due_at, MORNING + 600_000 + 7 * DAY, "elderly living alone: weekly by default");
@@ -119,7 +117,7 @@ fn visit_rules_from_the_directory_set_who_is_due() {
     let elderly = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
     let plain = household(&mut s, &f, "402", &[]);
     for h in [&elderly, &plain] {
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+        s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     }
     let due_in = |s: &Store, days: i64| -> Vec<HouseholdId> {
         s.households(&HouseholdFilter { due_by: Some(MORNING + days * DAY), ..Default::default() })
@@ -209,7 +207,7 @@ fn reports_are_listed_by_status_grid_category_and_place() {
     f.clock.advance(60_000);
     s.add_report_event(NewReportEvent {
         report: near.id.clone(),
-        author: f.worker.id.clone(),
+        author: f.li_na.id.clone(),
         kind: ReportEventKind::Dispatched,
         note: "Sent to the landscaping team".into(),
         target: Some("landscaping".into()),
@@ -263,7 +261,7 @@ fn a_report_log_appended_on_two_phones_offline_merges_to_the_same_status() {
     exchange(&mut office, &mut li);
     let event = |kind| NewReportEvent {
         report: r.id.clone(),
-        author: f.worker.id.clone(),
+        author: f.li_na.id.clone(),
         kind,
         note: String::new(),
         target: None,
@@ -274,7 +272,7 @@ fn a_report_log_appended_on_two_phones_offline_merges_to_the_same_status() {
     };
     f.clock.advance(60_000);
     let mut dispatch = event(ReportEventKind::Dispatched);
-    dispatch.target = Some(f.worker.id.to_string());
+    dispatch.target = Some(f.li_na.id.to_string());
     office.add_report_event(dispatch).unwrap();
     exchange(&mut office, &mut li);
     // Offline on both sides: the office tells the reporter it is in hand, Li Na accepts.
@@ -287,7 +285,7 @@ fn a_report_log_appended_on_two_phones_offline_merges_to_the_same_status() {
         assert_eq!(listed[0].status, ReportStatus::InProgress);
         assert_eq!(listed[0].event_count, 4);
         let state = s.report_state(&r.id).unwrap();
-        assert_eq!(state.accepted_by.as_ref(), Some(&f.worker.id));
+        assert_eq!(state.accepted_by.as_ref(), Some(&f.li_na.id));
         assert!(state.first_feedback_at.is_some() && state.rejected.is_empty());
     }
 }
@@ -300,7 +298,7 @@ fn compaction_keeps_every_record_and_its_history() {
     let h = household(&mut s, &f, "401", &[]);
     for _ in 0..30 {
         f.clock.advance(60_000);
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+        s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     }
     let before = s.dump_query_tables().unwrap();
     let grid = month_visits(&f);
@@ -330,7 +328,7 @@ fn photos_are_kept_by_their_hash_and_only_metadata_enters_documents() {
     assert_eq!(meta.byte_size, std::fs::metadata(&file).unwrap().len());
     let stored = s.photo_path(&meta.sha256).unwrap();
     assert_eq!(std::fs::read(stored).unwrap(), std::fs::read(&file).unwrap());
-    let mut v = visit(&h.id, &f.worker.id, VisitKind::HazardInspection);
+    let mut v = visit(&h.id, &f.li_na.id, VisitKind::HazardInspection);
     v.photos = vec![meta.clone()];
     let recorded = s.record_visit(v).unwrap();
     assert_eq!(s.visit_history(&h.id, 1).unwrap()[0].photo_count, 1);
@@ -402,17 +400,17 @@ fn a_phone_tracking_changes_lists_the_documents_a_write_or_a_merge_changed() {
     assert!(li.take_changed_documents().is_empty());
 
     // A write lists its document; a refused write and compaction list nothing.
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let grid = month_visits(&f);
     assert_eq!(li.take_changed_documents(), vec![grid.clone()]);
-    let mut bad = visit(&h.id, &f.worker.id, VisitKind::Routine);
+    let mut bad = visit(&h.id, &f.li_na.id, VisitKind::Routine);
     bad.notes = "x".repeat(4_001);
     assert!(li.record_visit(bad).is_err());
     li.compact(&grid).unwrap();
     assert!(li.take_changed_documents().is_empty());
 
     // Off by default (the server's store keeps no such list).
-    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    office.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     assert!(office.take_changed_documents().is_empty());
 }
 
@@ -424,7 +422,7 @@ fn visits_taken_before_the_directory_count_for_their_grid_once_it_arrives() {
     let dir = tempfile::tempdir().unwrap();
     let (mut office, f) = district(&dir.path().join("office.sqlite"));
     let h = household(&mut office, &f, "401", &[]);
-    office.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    office.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let mut phone = open(&dir.path().join("supervisor.sqlite"), &f.clock);
     for doc in [month_visits(&f), register(&f), DocId::Directory] {
         phone.merge_document(&doc, &office.save_document(&doc).unwrap()).unwrap();

@@ -1,11 +1,9 @@
 //! Bytes from a peer can be anything. Whatever they are, `merge_document` returns (an error or
 //! a merge), never panics, and a refused merge leaves the store exactly as it was.
 
-mod common;
-
-use common::*;
 use doorstep_core::*;
 use proptest::prelude::*;
+use testkit::*;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
@@ -18,7 +16,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, f) = district(&dir.path().join("phone.sqlite"));
         let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+        s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
         let grid = month_visits(&f);
         let mut bytes = s.save_document(&grid).unwrap();
         for (at, value) in flips {
@@ -34,7 +32,7 @@ proptest! {
             prop_assert_eq!(s.dump_query_tables().unwrap(), tables);
             prop_assert_eq!(s.save_document(&grid).unwrap(), saved);
         }
-        s.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+        s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     }
 
     #[test]

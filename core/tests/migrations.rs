@@ -1,11 +1,9 @@
 //! Every older schema upgrades to the current one: same tables and indexes as a new store,
 //! documents carried over untouched, query tables rebuilt from them.
 
-mod common;
-
-use common::*;
 use doorstep_core::store::schema::{newest_rebuilding_upgrade, CURRENT};
 use doorstep_core::*;
+use testkit::*;
 
 fn schema_of(path: &std::path::Path) -> Vec<(String, String)> {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -23,7 +21,7 @@ fn every_older_schema_upgrades_to_the_current_one() {
     let current = dir.path().join("current.sqlite");
     let (mut s, f) = district(&current);
     let h = household(&mut s, &f, "401", &[CareTag::ElderlyAlone]);
-    s.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    s.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     s.add_resident(NewResident {
         household: h.id.clone(),
         name: Personal::new("Zhao Shulan"),
@@ -66,7 +64,7 @@ fn every_older_schema_upgrades_to_the_current_one() {
                 description: "电动车在楼道充电 e-bike charging in the corridor".into()
             }]
         );
-        upgraded.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+        upgraded.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
         drop(upgraded);
         let conn = rusqlite::Connection::open(&old).unwrap();
         let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
@@ -94,13 +92,13 @@ fn a_store_of_grid_documents_upgrades_and_its_registers_take_over() {
     let h = household(&mut office, &f, "401", &[CareTag::ElderlyAlone]);
     // The grid document as version 6 wrote it: its genesis, then the household and a visit.
     let grid = DocId::Grid(f.grid.id.clone());
-    let mut am = genesis_by_hand(&grid, &["households", "residents", "visits"], ActorId::random());
+    let mut am = genesis(&grid).with_actor(ActorId::random());
     let (_, households) = am.get(ROOT, "households").unwrap().unwrap();
     let record = am.put_object(&households, h.id.as_str(), ObjType::Map).unwrap();
     put_json(&mut am, &record, &serde_json::to_value(&h).unwrap());
     let (_, visits) = am.get(ROOT, "visits").unwrap().unwrap();
     let old_visit = serde_json::json!({"id": "01JOLDVISIT000000000000000", "household": h.id.as_str(),
-        "worker": f.worker.id.as_str(), "at": MORNING - DAY, "kind": "routine", "outcome": "all_well"});
+        "worker": f.li_na.id.as_str(), "at": MORNING - DAY, "kind": "routine", "outcome": "all_well"});
     am.put(&visits, "01JOLDVISIT000000000000000", old_visit.to_string()).unwrap();
     am.commit();
     let path = dir.path().join("v6.sqlite");
@@ -113,7 +111,7 @@ fn a_store_of_grid_documents_upgrades_and_its_registers_take_over() {
     let edit = HouseholdUpdate { notes: Some("Daughter visits on Sundays".into()), ..Default::default() };
     let err = phone.update_household(&h.id, edit).unwrap_err();
     assert!(matches!(&err, Error::InvalidInput { field: "household", .. }), "{err}");
-    phone.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    phone.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     assert!(phone.document_ids().unwrap().contains(&month_visits(&f)));
     assert_eq!(phone.visit_history(&h.id, 0).unwrap().len(), 2);
     assert!(phone.household(&h.id).unwrap().last_contact_at.is_some(), "its clocks count both documents");
@@ -137,8 +135,8 @@ fn a_stored_household_in_the_wrong_document_gets_no_row() {
     let (mut office, f) = district(&dir.path().join("office.sqlite"));
     let h = household(&mut office, &f, "401", &[]);
     let directory = office.save_document(&DocId::Directory).unwrap();
-    let stray = |doc: &DocId, collections: &[&str], grid: &UnitId, micro: Option<&UnitId>| {
-        let mut am = genesis_by_hand(doc, collections, ActorId::random());
+    let stray = |doc: &DocId, grid: &UnitId, micro: Option<&UnitId>| {
+        let mut am = genesis(doc).with_actor(ActorId::random());
         let (_, households) = am.get(ROOT, "households").unwrap().unwrap();
         let record = am.put_object(&households, h.id.as_str(), ObjType::Map).unwrap();
         let copy = Household { grid: grid.clone(), micro_grid: micro.cloned(), ..h.clone() };
@@ -152,17 +150,9 @@ fn a_stored_household_in_the_wrong_document_gets_no_row() {
         (DocId::Directory, directory),
         (
             DocId::Register(f.grid.id.clone()),
-            stray(
-                &DocId::Register(f.grid.id.clone()),
-                &["households", "residents"],
-                &f.grid.id,
-                Some(&f.micro_grid.id),
-            ),
+            stray(&DocId::Register(f.grid.id.clone()), &f.grid.id, Some(&f.micro_grid.id)),
         ),
-        (
-            DocId::Grid(f.other_grid.id.clone()),
-            stray(&DocId::Grid(f.other_grid.id.clone()), &["households", "residents", "visits"], &f.grid.id, None),
-        ),
+        (DocId::Grid(f.other_grid.id.clone()), stray(&DocId::Grid(f.other_grid.id.clone()), &f.grid.id, None)),
     ];
     let path = dir.path().join("v7.sqlite");
     old_store(&path, 6, &docs);

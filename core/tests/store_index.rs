@@ -2,13 +2,11 @@
 //! phones they must equal a full rebuild from the documents, and phones that have exchanged
 //! everything must show identical tables.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
 use doorstep_core::*;
 use proptest::prelude::*;
+use testkit::*;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -133,10 +131,10 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::RecordVisit { phone, pick, kind, photo, minutes } if !households.is_empty() => {
-                let mut v = visit(&households[pick % households.len()], &f.worker.id, VisitKind::ALL[kind]);
+                let mut v = visit(&households[pick % households.len()], &f.li_na.id, VisitKind::ALL[kind]);
                 v.at = Some(MORNING + minutes * 60_000);
                 if photo {
-                    v.photos = vec![common::photo()];
+                    v.photos = vec![testkit::photo()];
                 }
                 if let Some(v) = expected_ok(phones[phone].record_visit(v)) {
                     visits.push(v.id);
@@ -152,7 +150,7 @@ fn run(ops: Vec<Op>) {
                 let kind = ReportEventKind::ALL[kind];
                 let report = reports[pick % reports.len()].clone();
                 let target = match kind {
-                    ReportEventKind::Dispatched => Some(f.worker.id.to_string()),
+                    ReportEventKind::Dispatched => Some(f.li_na.id.to_string()),
                     ReportEventKind::Escalated => Some("community".to_string()),
                     ReportEventKind::MergedAsDuplicate => Some(reports[(pick + 1) % reports.len()].to_string()),
                     _ => None,
@@ -160,7 +158,7 @@ fn run(ops: Vec<Op>) {
                 expected_ok(phones[phone].add_report_event(NewReportEvent {
                     target,
                     note: "on it".into(),
-                    ..NewReportEvent::new(report, f.worker.id.clone(), kind)
+                    ..NewReportEvent::new(report, f.li_na.id.clone(), kind)
                 }));
             }
             Op::SetRules { phone, hours } => {

@@ -1,12 +1,10 @@
 //! Sync sessions between stores, with the bytes carried in memory: phone to phone, and phone to
 //! the server's responder (the same code `doorstep serve` runs behind HTTP).
 
-mod common;
-
-use common::*;
 use doorstep_core::sync::{wire::Batch, PeerResponder, ServerResponder, Session};
 use doorstep_core::*;
 use tempfile::TempDir;
+use testkit::*;
 
 /// Carries a session's messages to a phone responder until the session is done.
 fn pump_peer(a: &mut Store, b: &mut Store) -> Result<Session> {
@@ -30,7 +28,7 @@ fn introduced(a: &mut Store, b: &mut Store) -> (Session, PeerResponder) {
 
 /// A report of the other grid filed by `reporter`: Li Na may not hold it unless she filed it,
 /// the volunteer unless she did.
-fn report_elsewhere(f: &Fixture, reporter: &UserId, text: &str) -> NewReport {
+fn report_elsewhere(f: &District, reporter: &UserId, text: &str) -> NewReport {
     let mut r = report(f, text);
     r.reporter = reporter.clone();
     r.grid = Some(f.other_grid.id.clone());
@@ -54,10 +52,10 @@ fn pump_server(phone: &mut Store, server: &mut Store) -> Result<Session> {
 }
 
 /// The office (acting as server) and two phones registered to the worker and the volunteer.
-fn world(dir: &TempDir) -> (Store, Fixture, Store, Store) {
+fn world(dir: &TempDir) -> (Store, District, Store, Store) {
     let (mut office, f) = district(&dir.path().join("office.db"));
     let mut phones = Vec::new();
-    for (name, user) in [("li-na", &f.worker), ("volunteer", &f.volunteer)] {
+    for (name, user) in [("li-na", &f.li_na), ("volunteer", &f.volunteer)] {
         let p = open(&dir.path().join(format!("{name}.db")), &f.clock);
         office.enrol_device(&user.id, &p.actor_id()).unwrap();
         phones.push(p);
@@ -76,7 +74,7 @@ fn two_phones_exchange_what_the_other_lacks() {
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     let r = vol.file_report(report(&f, "Fire exit blocked by bicycles")).unwrap();
 
     let s = pump_peer(&mut li, &mut vol).unwrap();
@@ -92,7 +90,7 @@ fn two_phones_exchange_what_the_other_lacks() {
     assert!(p.bytes_sent + p.bytes_received < 300, "{p:?}");
 
     // Both write offline again, then meet: each gets the other's new work.
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
     vol.record_visit(visit(&h.id, &f.volunteer.id, VisitKind::BellCheckNoAnswer)).unwrap();
     pump_peer(&mut vol, &mut li).unwrap();
     assert_eq!(li.visit_history(&h.id, 10).unwrap().len(), 3);
@@ -118,7 +116,7 @@ fn a_phone_is_offered_only_what_both_may_hold() {
     li.merge_document(&DocId::Directory, &directory).unwrap();
 
     let h = household(&mut li, &f, "301", &[]);
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
     pump_peer(&mut zhang, &mut li).unwrap();
     assert!(zhang.household(&h.id).is_err(), "Zhang Wei works in another grid");
 
@@ -140,7 +138,7 @@ fn a_phone_syncs_with_the_server_and_the_next_sync_is_one_small_round_trip() {
     let dir = TempDir::new().unwrap();
     let (mut server, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
-    let v = li.record_visit(visit(&h.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    let v = li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     assert!(!li.reached_server(&RecordRef::Visit(v.id.clone())).unwrap());
     assert_eq!(li.sync_status().unwrap().pending_changes, 2);
 
@@ -202,7 +200,7 @@ fn the_server_refuses_another_devices_changes_and_keeps_nothing() {
     let dir = TempDir::new().unwrap();
     let (mut server, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
     // Li Na's phone sends, but the server is told it is the volunteer's device.
     let mut session = Session::with_server(&mut li).unwrap();
     let msg = session.next_message(&mut li).unwrap().unwrap();
@@ -227,7 +225,7 @@ fn damaged_messages_end_the_session_with_a_typed_error() {
     let dir = TempDir::new().unwrap();
     let (mut server, f, mut li, _vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
     let mut session = Session::with_server(&mut li).unwrap();
     let msg = session.next_message(&mut li).unwrap().unwrap();
     let before = server.dump_query_tables().unwrap();
@@ -253,7 +251,7 @@ mod hostile {
         let (_office, f, mut li, mut vol) = world(dir);
         let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
         for _ in 0..3 {
-            li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+            li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
         }
         let mut session = Session::with_peer(&mut li).unwrap();
         let mut responder = PeerResponder::new(&vol).unwrap();
@@ -356,9 +354,9 @@ fn events_on_a_report_from_another_phone_reach_the_server_and_the_handler() {
     }
     let r = vol.file_report(report(&f, "Bicycles chained to the fire exit")).unwrap();
     pump_peer(&mut vol, &mut li).unwrap();
-    let mut dispatch = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Dispatched);
+    let mut dispatch = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Dispatched);
     dispatch.target = Some("Fire safety".into());
-    li.add_report_event(NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged)).unwrap();
+    li.add_report_event(NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Triaged)).unwrap();
     li.add_report_event(dispatch).unwrap();
 
     pump_server(&mut li, &mut server).unwrap();
@@ -384,7 +382,7 @@ fn a_revoked_phone_is_refused_as_a_peer() {
     let dir = TempDir::new().unwrap();
     let (mut office, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
     pump_peer(&mut vol, &mut li).unwrap();
     assert_eq!(vol.visit_history(&h.id, 0).unwrap().len(), 1, "before the revocation they sync");
 
@@ -393,7 +391,7 @@ fn a_revoked_phone_is_refused_as_a_peer() {
     let directory = office.save_document(&DocId::Directory).unwrap();
     li.merge_document(&DocId::Directory, &directory).unwrap();
     assert_eq!(li.user_of_actor(&vol.actor_id()).unwrap(), None);
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let err = pump_peer(&mut vol, &mut li).err().expect("the revoked phone is refused");
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
     // The revoked phone answering: Li Na's phone will not start a session with it either.
@@ -415,7 +413,7 @@ fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
     use automerge::sync::SyncDoc;
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
-    let r = li.file_report(report_elsewhere(&f, &f.worker.id, "Fire door propped open in the other grid")).unwrap();
+    let r = li.file_report(report_elsewhere(&f, &f.li_na.id, "Fire door propped open in the other grid")).unwrap();
     let doc = DocId::Report(r.id.clone());
     assert!(!vol.may_read(&f.volunteer.id, &doc).unwrap());
 
@@ -444,7 +442,7 @@ fn a_peer_refuses_one_document_and_the_session_goes_on() {
     let (mut office, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
     pump_peer(&mut li, &mut vol).unwrap();
-    li.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     office.move_user(&f.volunteer.id, &f.other_grid.id).unwrap();
     vol.merge_document(&DocId::Directory, &office.save_document(&DocId::Directory).unwrap()).unwrap();
     let mut note = report(&f, "Bicycles block the fire exit");
@@ -652,7 +650,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     assert!(matches!(&full, Error::InvalidInput { field: "document", .. }), "{full}");
     assert!(li.household(&h.id).unwrap().notes.starts_with(&format!("{} ", written - 1)));
     let mut light = report(&f, "Streetlight out at gate 2");
-    light.reporter = f.worker.id.clone();
+    light.reporter = f.li_na.id.clone();
     let r = li.file_report(light).unwrap();
     drop(session);
     pump_peer(&mut vol, &mut li).unwrap();
@@ -734,7 +732,7 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
     let mut fill = |office: &mut Store| {
         for h in &households {
             for _ in 0..1_299 {
-                let mut v = visit(h, &f.worker.id, VisitKind::Routine);
+                let mut v = visit(h, &f.li_na.id, VisitKind::Routine);
                 v.notes = notes();
                 office.record_visit(v).unwrap();
             }
@@ -742,7 +740,7 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
     };
     // The phone holds the three grids' month while it is small, then falls behind by 5 MB on each.
     for h in &households {
-        office.record_visit(visit(h, &f.worker.id, VisitKind::Routine)).unwrap();
+        office.record_visit(visit(h, &f.li_na.id, VisitKind::Routine)).unwrap();
     }
     pump_server(&mut phone, &mut office).unwrap();
     fill(&mut office);
@@ -773,7 +771,7 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
 /// The grid of the layout tests, recorded on Li Na's phone and synced to the office: three
 /// households of the volunteer's micro-grid, four of the next building's (a micro-grid the office
 /// adds) and two in no micro-grid, two residents and a visit each.
-fn busy_grid(office: &mut Store, li: &mut Store, f: &Fixture) -> (Unit, Vec<Household>) {
+fn busy_grid(office: &mut Store, li: &mut Store, f: &District) -> (Unit, Vec<Household>) {
     let next_door = office
         .add_unit(NewUnit { kind: UnitKind::MicroGrid, parent: Some(f.grid.id.clone()), name: "Building 4".into() })
         .unwrap();
@@ -800,7 +798,7 @@ fn busy_grid(office: &mut Store, li: &mut Store, f: &Fixture) -> (Unit, Vec<Hous
                     })
                     .unwrap();
             }
-            phone.record_visit(visit(&h.id, &f.worker.id, VisitKind::Routine)).unwrap();
+            phone.record_visit(visit(&h.id, &f.li_na.id, VisitKind::Routine)).unwrap();
             all.push(h);
         }
     }
@@ -839,7 +837,7 @@ fn a_volunteer_holds_only_her_micro_grid() {
     // A grid document of the old layout holds every micro-grid: hers is not to hold.
     let old_grid = DocId::Grid(f.grid.id.clone());
     assert!(!office.may_read(&f.volunteer.id, &old_grid).unwrap());
-    assert!(office.may_read(&f.worker.id, &old_grid).unwrap());
+    assert!(office.may_read(&f.li_na.id, &old_grid).unwrap());
     // The grid worker's phone offers her the same, and nothing more.
     let mut second = open(&dir.path().join("volunteer-2.db"), &f.clock);
     office.enrol_device(&f.volunteer.id, &second.actor_id()).unwrap();
@@ -871,14 +869,14 @@ fn a_month_closes_for_writing_a_week_after_it_ends() {
     };
     // In the grace week a visit of the 30th still goes to November.
     f.clock.set(november.closes_at() - 60_000);
-    let in_grace = on_the_30th(&mut li, &f.worker.id);
+    let in_grace = on_the_30th(&mut li, &f.li_na.id);
     let nov_doc = DocId::Visits(f.micro_grid.id.clone(), november);
     let dec_doc = DocId::Visits(f.micro_grid.id.clone(), november.next());
     assert_eq!(li.document_ids().unwrap(), vec![DocId::Directory, register(&f), nov_doc.clone()]);
     pump_peer(&mut vol, &mut li).unwrap();
     // Closed: the same visit, entered now, goes to December, keeping its date.
     f.clock.set(november.closes_at());
-    let late = on_the_30th(&mut li, &f.worker.id);
+    let late = on_the_30th(&mut li, &f.li_na.id);
     assert!(li.document_ids().unwrap().contains(&dec_doc));
     let shown: Vec<i64> = li.visit_history(&h.id, 0).unwrap().iter().map(|v| v.at).collect();
     assert_eq!(shown, vec![last_evening, last_evening]);

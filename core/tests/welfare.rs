@@ -2,11 +2,9 @@
 //! check every day and a home visit every week; an unanswered bell needs a follow-up within hours,
 //! and the supervisors see it if nobody went.
 
-mod common;
-
-use common::*;
 use doorstep_core::store::{Area, Welfare};
 use doorstep_core::*;
+use testkit::*;
 
 const H: i64 = 3_600_000;
 
@@ -33,7 +31,7 @@ fn a_bell_every_day_a_visit_every_week_and_follow_ups_within_hours() {
 
     // Day 1, 08:30: Li Na rings Grandma's bell; she answers from the window.
     f.clock.set(MORNING + H / 2);
-    s.record_visit(visit(&grandma.id, &f.worker.id, VisitKind::BellCheckAnswered)).unwrap();
+    s.record_visit(visit(&grandma.id, &f.li_na.id, VisitKind::BellCheckAnswered)).unwrap();
     let g = s.household(&grandma.id).unwrap();
     assert_eq!(g.next_bell_due_at, Some(MORNING + H / 2 + DAY), "bell again tomorrow");
     assert_eq!(g.last_visit_at, None, "a bell check is not a home visit");
@@ -48,8 +46,8 @@ fn a_bell_every_day_a_visit_every_week_and_follow_ups_within_hours() {
     assert_eq!(ids(&w.visits_overdue).len(), 3, "registered this morning, never visited: due since then");
 
     // Li Na visits the red household and the family; the red one is due again tomorrow.
-    s.record_visit(visit(&red.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
-    s.record_visit(visit(&family.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&red.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
+    s.record_visit(visit(&family.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     assert_eq!(s.household(&red.id).unwrap().next_due_at, MORNING + H / 2 + DAY);
 
     // Day 2, 08:30: the volunteer rings; no answer. A follow-up is due by 12:30.
@@ -100,7 +98,7 @@ fn bell_schedules_come_from_the_directory() {
     rules.follow_up_hours = 2;
     s.set_visit_rules(&rules).unwrap();
     assert_eq!(s.household(&disabled.id).unwrap().next_bell_due_at, Some(MORNING + 48 * H));
-    s.record_visit(visit(&disabled.id, &f.worker.id, VisitKind::BellCheckNoAnswer)).unwrap();
+    s.record_visit(visit(&disabled.id, &f.li_na.id, VisitKind::BellCheckNoAnswer)).unwrap();
     assert_eq!(s.household(&disabled.id).unwrap().follow_up_due_at, Some(MORNING + 2 * H));
     let mut bad = rules.clone();
     bad.follow_up_hours = 0;

@@ -1,12 +1,10 @@
 //! The report workflow: the fold's order independence and authorization as properties, and the
 //! closed loop as the field tells it, on real stores that merge each other's logs.
 
-mod common;
-
-use common::*;
 use doorstep_core::workflow::{derive, Facts, Person, Policy, Roster};
 use doorstep_core::*;
 use proptest::prelude::*;
+use testkit::*;
 
 const H: i64 = 3_600_000;
 
@@ -141,7 +139,7 @@ struct Cast {
     handler: User,
 }
 
-fn cast(s: &mut Store, f: &Fixture) -> Cast {
+fn cast(s: &mut Store, f: &District) -> Cast {
     let (community, street) = (f.community.clone(), f.street.clone());
     let mut user = |name: &str, role, unit: &Unit, department: Option<&str>| {
         s.add_user(NewUser {
@@ -190,11 +188,11 @@ fn a_couriers_snapshot_through_the_whole_loop() {
 
     // Triage and dispatch by Li Na (the office store stands for her phone here).
     f.clock.advance(2 * H);
-    let mut triage = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged);
+    let mut triage = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Triaged);
     triage.classification = Some(Classification::Complex);
     triage.risk = Some(RiskLevel::Red);
     office.add_report_event(triage).unwrap();
-    let mut dispatch = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Dispatched);
+    let mut dispatch = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Dispatched);
     dispatch.target = Some("Housing and fire safety".into());
     office.add_report_event(dispatch).unwrap();
     let state = office.report_state(&r.id).unwrap();
@@ -231,7 +229,7 @@ fn a_couriers_snapshot_through_the_whole_loop() {
     handler.add_report_event(resolved).unwrap();
     exchange(&mut handler, &mut office);
     office
-        .add_report_event(NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::FeedbackSent))
+        .add_report_event(NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::FeedbackSent))
         .unwrap();
     let state = office.report_state(&r.id).unwrap();
     assert_eq!(state.status, ReportStatus::Resolved);
@@ -272,7 +270,7 @@ fn concurrent_transitions_merge_to_one_state_on_every_phone() {
         })
         .unwrap();
     let r = office.file_report(report(&f, "Water leaking into the stairwell")).unwrap();
-    let mut dispatch = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Dispatched);
+    let mut dispatch = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Dispatched);
     dispatch.target = Some("Housing and fire safety".into());
     office.add_report_event(dispatch).unwrap();
     let mut a = open(&dir.path().join("a.sqlite"), &f.clock);
@@ -334,7 +332,7 @@ fn reports_of_one_problem_are_offered_as_possible_duplicates() {
         assert!(!offered.contains(not));
     }
     // Li Na merges the third into the first: it is no longer offered.
-    let mut merge = NewReportEvent::new(third.clone(), f.worker.id.clone(), ReportEventKind::MergedAsDuplicate);
+    let mut merge = NewReportEvent::new(third.clone(), f.li_na.id.clone(), ReportEventKind::MergedAsDuplicate);
     merge.target = Some(first.to_string());
     s.add_report_event(merge).unwrap();
     assert_eq!(s.report_state(&third).unwrap().status, ReportStatus::Duplicate);
@@ -352,7 +350,7 @@ fn a_categorys_deadline_for_complex_reports_is_used_after_triage() {
     s.set_category(c).unwrap();
     let r = s.file_report(report(&f, "Cracked balcony slab above the entrance")).unwrap();
     assert_eq!(s.report_state(&r.id).unwrap().resolve_due, MORNING + 7 * 24 * H);
-    let mut triage = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Triaged);
+    let mut triage = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Triaged);
     triage.classification = Some(Classification::Complex);
     s.add_report_event(triage).unwrap();
     assert_eq!(s.report_state(&r.id).unwrap().resolve_due, MORNING + 14 * 24 * H);
@@ -369,29 +367,29 @@ fn assessment_of_a_week_per_grid_and_per_worker() {
     let plain = household(&mut s, &f, "302", &[]);
     let never = household(&mut s, &f, "303", &[]);
     f.clock.set(MORNING + D);
-    s.record_visit(visit(&plain.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&plain.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let (from, to) = (MORNING + 3 * D, MORNING + 10 * D);
 
     f.clock.set(MORNING + 4 * D);
-    s.record_visit(visit(&elderly.id, &f.worker.id, VisitKind::WelfareCheck)).unwrap();
-    s.record_visit(visit(&plain.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&elderly.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
+    s.record_visit(visit(&plain.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     let found =
-        s.file_report(NewReport { reporter: f.worker.id.clone(), ..report(&f, "Loose railing on stair 2") }).unwrap();
+        s.file_report(NewReport { reporter: f.li_na.id.clone(), ..report(&f, "Loose railing on stair 2") }).unwrap();
     s.file_report(report(&f, "Broken intercom at entrance 1")).unwrap(); // never triaged
     f.clock.advance(H);
     let step = |s: &mut Store, kind, target: Option<String>, score: Option<u8>| {
-        let mut e = NewReportEvent::new(found.id.clone(), f.worker.id.clone(), kind);
+        let mut e = NewReportEvent::new(found.id.clone(), f.li_na.id.clone(), kind);
         e.target = target;
         e.score = score;
         s.add_report_event(e).unwrap();
     };
     step(&mut s, ReportEventKind::Triaged, None, None);
-    step(&mut s, ReportEventKind::Dispatched, Some(f.worker.id.to_string()), None);
+    step(&mut s, ReportEventKind::Dispatched, Some(f.li_na.id.to_string()), None);
     step(&mut s, ReportEventKind::Accepted, None, None);
     f.clock.advance(H);
     step(&mut s, ReportEventKind::FeedbackSent, None, None);
     f.clock.set(MORNING + 5 * D);
-    s.record_visit(visit(&elderly.id, &f.worker.id, VisitKind::Routine)).unwrap();
+    s.record_visit(visit(&elderly.id, &f.li_na.id, VisitKind::Routine)).unwrap();
     s.record_visit(visit(&never.id, &f.volunteer.id, VisitKind::Routine)).unwrap();
     s.record_visit(visit(&elderly.id, &f.volunteer.id, VisitKind::BellCheckAnswered)).unwrap();
     step(&mut s, ReportEventKind::Resolved, None, None);
@@ -407,7 +405,7 @@ fn assessment_of_a_week_per_grid_and_per_worker() {
     assert_eq!(grid.resolution_on_time, Some(1.0), "the intercom's resolution deadline is after the period");
     assert_eq!((grid.resolution_rate, grid.average_satisfaction, grid.reopen_rate), (Some(0.5), Some(4.0), Some(0.0)));
 
-    let worker = s.assessment(&Scope::Worker(f.worker.id.clone()), from, to).unwrap();
+    let worker = s.assessment(&Scope::Worker(f.li_na.id.clone()), from, to).unwrap();
     assert_eq!((worker.visits, worker.reports_found, worker.households_due), (3, 1, 2));
     let volunteer = s.assessment(&Scope::Worker(f.volunteer.id.clone()), from, to).unwrap();
     assert_eq!((volunteer.visits, volunteer.reports_found), (2, 1));
@@ -421,7 +419,7 @@ fn assessment_of_a_week_per_grid_and_per_worker() {
     }
     let again = assessment_csv(&[
         copy.assessment(&Scope::Grid(f.grid.id.clone()), from, to).unwrap(),
-        copy.assessment(&Scope::Worker(f.worker.id.clone()), from, to).unwrap(),
+        copy.assessment(&Scope::Worker(f.li_na.id.clone()), from, to).unwrap(),
     ]);
     assert_eq!(csv, again);
     let lines: Vec<&str> = csv.lines().collect();
@@ -448,8 +446,8 @@ fn a_dispute_and_a_close_made_offline_merge_the_same_way_everywhere() {
         let r = office.file_report(report(&f, "Stairwell light broken")).unwrap();
         for kind in [ReportEventKind::Dispatched, ReportEventKind::Accepted, ReportEventKind::Resolved] {
             f.clock.advance(H);
-            let mut e = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), kind);
-            e.target = Some(f.worker.id.to_string());
+            let mut e = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), kind);
+            e.target = Some(f.li_na.id.to_string());
             office.add_report_event(e).unwrap();
         }
         let mut reporter = open(&dir.path().join("reporter.sqlite"), &f.clock);
@@ -458,7 +456,7 @@ fn a_dispute_and_a_close_made_offline_merge_the_same_way_everywhere() {
         exchange(&mut office, &mut li);
         let mut dispute = NewReportEvent::new(r.id.clone(), f.volunteer.id.clone(), ReportEventKind::Disputed);
         dispute.score = Some(2);
-        let close = NewReportEvent::new(r.id.clone(), f.worker.id.clone(), ReportEventKind::Closed);
+        let close = NewReportEvent::new(r.id.clone(), f.li_na.id.clone(), ReportEventKind::Closed);
         if dispute_first {
             f.clock.advance(H);
             reporter.add_report_event(dispute).unwrap();

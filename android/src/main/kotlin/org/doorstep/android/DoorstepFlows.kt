@@ -1,5 +1,5 @@
 // The small idiomatic layer over the generated bindings: the observer trait as Kotlin Flows.
-// Shared by the Android library (android/) and the JVM test suite (bindings/kotlin), which
+// Shared by the Android library (android/) and the JVM test suite (tests/kotlin), which
 // tests it against the real library.
 package org.doorstep.android
 

@@ -1,9 +1,7 @@
 //! Phones syncing with a real server over HTTP on 127.0.0.1.
 
-mod common;
-
-use common::*;
 use doorstep_core::*;
+use testkit::*;
 
 #[test]
 fn phones_meet_through_the_server() {
@@ -12,9 +10,9 @@ fn phones_meet_through_the_server() {
     let (mut sup, sup_client) = phone(&server, dir.path(), "supervisor", &p.supervisor);
     let (mut courier, courier_client) = phone(&server, dir.path(), "courier", &p.courier);
 
-    let h = household(&mut li, &p, "301");
-    let v = visit(&mut li, &h.id, &p.li_na, "Bell check, all well");
-    let r = report(&mut courier, &p, &p.courier, "Manhole cover missing by gate 2");
+    let h = household(&mut li, &p, "301", &[CareTag::ElderlyAlone]);
+    let v = record_visit(&mut li, &h.id, &p.li_na, "Bell check, all well");
+    let r = file_report(&mut courier, &p, &p.courier, "Manhole cover missing by gate 2");
     assert_eq!(li.sync_status().unwrap().pending_changes, 2);
     li_client.sync(&mut li).unwrap();
     courier_client.sync(&mut courier).unwrap();
@@ -49,9 +47,9 @@ fn phones_meet_through_the_server() {
 fn a_server_restart_mid_session_loses_nothing() {
     let (dir, _office, p, server) = served(|_| {});
     let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
-    let h = household(&mut li, &p, "301");
+    let h = household(&mut li, &p, "301", &[CareTag::ElderlyAlone]);
     for i in 0..20 {
-        visit(&mut li, &h.id, &p.li_na, &format!("visit {i}"));
+        record_visit(&mut li, &h.id, &p.li_na, &format!("visit {i}"));
     }
     // First round reaches the server, then it stops (graceful shutdown) and comes back on the
     // same port and database while the phone is between rounds.
@@ -73,7 +71,7 @@ fn a_server_restart_mid_session_loses_nothing() {
     // The phone retries while the server is away and carries on when it is back.
     let addr = server.addr();
     server.stop();
-    visit(&mut li, &h.id, &p.li_na, "visit while the server is down");
+    record_visit(&mut li, &h.id, &p.li_na, "visit while the server is down");
     let restart = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(400));
         start_server(dir.path(), |c| c.listen = addr.to_string())

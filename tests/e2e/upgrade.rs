@@ -4,14 +4,12 @@
 //! lets its grid document go, no record lost and every record naming the author it named. An
 //! older phone that goes on writing its grid document still reaches everyone.
 
-mod common;
-
 use automerge::transaction::Transactable;
 use automerge::{ActorId, ObjType};
-use common::*;
 use doorstep_core::*;
 use doorstep_server::admin::AdminClient;
 use doorstep_server::RunningServer;
+use testkit::*;
 
 const DAY: i64 = 86_400_000;
 
@@ -55,7 +53,7 @@ fn put_visit(am: &mut automerge::AutoCommit, v: &Visit) {
     am.put(&visits, v.id.as_str(), serde_json::to_string(v).unwrap()).unwrap();
 }
 
-fn new_household(p: &People, micro: bool, room: &str) -> Household {
+fn new_household(p: &District, micro: bool, room: &str) -> Household {
     Household {
         id: HouseholdId::generate(),
         grid: p.grid.id.clone(),
@@ -137,7 +135,7 @@ struct OldGrid {
 /// of the grid document only, and what the grid holds.
 struct Deployment {
     dir: tempfile::TempDir,
-    p: People,
+    p: District,
     server: RunningServer,
     admin: AdminClient,
     li: Store,
@@ -156,7 +154,7 @@ fn deployment() -> Deployment {
     let (dir, mut office, p, server) = served(|_| {});
     let doc = DocId::Grid(p.grid.id.clone());
     let (li_actor, sup_actor) = (ActorId::random(), ActorId::random());
-    let mut am = doorstep_genesis(&doc).with_actor(li_actor.clone());
+    let mut am = genesis(&doc).with_actor(li_actor.clone());
     let (h1, h2, h3, h4) = (
         new_household(&p, true, "301"),
         new_household(&p, false, "302"),
@@ -272,7 +270,7 @@ fn a_deployment_of_grid_documents_converts_once_and_every_record_keeps_its_autho
     assert_eq!(admin.convert_grids(&p.admin.id).unwrap(), Converted::default(), "once");
     // A grid document the office finds later (an old phone's file) is converted as it is imported.
     let other = DocId::Grid(p.other_grid.id.clone());
-    let mut found = doorstep_genesis(&other).with_actor(ActorId::random());
+    let mut found = genesis(&other).with_actor(ActorId::random());
     put_household(
         &mut found,
         &Household { grid: p.other_grid.id.clone(), micro_grid: None, ..new_household(&p, false, "101") },
@@ -561,7 +559,7 @@ fn a_grid_document_cannot_reach_into_another_grids_registers() {
     assert!(told().is_empty(), "while records are skipped, no phone lets go of its grid document");
 
     // A visit under the id of one of Zhang Wei's, as its tombstone: not copied into his month.
-    let his = visit(&mut zhang, &theirs.id, &p.zhang_wei, "Checked the boiler");
+    let his = record_visit(&mut zhang, &theirs.id, &p.zhang_wei, "Checked the boiler");
     zhang_client.sync(&mut zhang).unwrap();
     let forged = Visit { household: g.h1.id.clone(), worker: p.li_na.id.clone(), deleted: true, ..his.clone() };
     assert_eq!(send(edited_on_server(&server, &g.doc, &li, |am| put_visit(am, &forged))).0, 200);
@@ -572,7 +570,7 @@ fn a_grid_document_cannot_reach_into_another_grids_registers() {
 
     // A visit Li Na's phone recorded into this month, "deleted" through the grid document under
     // other contents: a visit is written once, so it is not copied; hers stands.
-    let mine = visit(&mut li, &g.h4.id, &p.li_na, "Brought the medicine");
+    let mine = record_visit(&mut li, &g.h4.id, &p.li_na, "Brought the medicine");
     li_client.sync(&mut li).unwrap();
     let altered = Visit { notes: "nothing happened".into(), deleted: true, ..mine.clone() };
     assert_eq!(send(edited_on_server(&server, &g.doc, &li, |am| put_visit(am, &altered))).0, 200);

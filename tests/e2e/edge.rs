@@ -3,16 +3,14 @@
 //! cannot be written, enrolments all at once and an enrolment whose directory write fails.
 //! Each test is an attack that once worked; every loop in it is bounded in count and time.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::*;
 use doorstep_core::sync::{http::runtime, wire};
 use doorstep_core::*;
 use doorstep_server::RunningServer;
+use testkit::*;
 
 /// Every error code the server may answer with (docs/OPERATIONS.md, "Errors").
 const DOCUMENTED_CODES: &[&str] = &[
@@ -36,19 +34,19 @@ const DOCUMENTED_CODES: &[&str] = &[
     "internal",
 ];
 
-struct District {
+struct Deployment {
     dir: tempfile::TempDir,
     server: RunningServer,
-    people: People,
+    people: District,
 }
 
-fn district(tweak: impl FnOnce(&mut doorstep_server::Config)) -> District {
+fn deployment(tweak: impl FnOnce(&mut doorstep_server::Config)) -> Deployment {
     let (dir, _office, people, server) = served(tweak);
-    District { dir, server, people }
+    Deployment { dir, server, people }
 }
 
 /// A phone of `user`, enrolled: its token.
-fn token(d: &District, name: &str, user: &User) -> String {
+fn token(d: &Deployment, name: &str, user: &User) -> String {
     let store = Store::open(d.dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
     let client = doorstep_core::sync::http::ServerClient::new(&d.server.url()).unwrap();
     client.register(&enrolment_code(&d.server, user), &store, name).unwrap().token
@@ -169,7 +167,7 @@ fn read_raw(mut stream: &TcpStream, within: Duration) -> Result<Answer, bool> {
 
 #[test]
 fn slow_headers_and_idle_connections_are_cut_by_the_header_timeout() {
-    let d = district(|c| c.header_read_timeout_secs = 1);
+    let d = deployment(|c| c.header_read_timeout_secs = 1);
     let started = Instant::now();
     let attackers: Vec<TcpStream> = (0..50)
         .map(|i| {
@@ -191,7 +189,7 @@ fn slow_headers_and_idle_connections_are_cut_by_the_header_timeout() {
 
 #[test]
 fn connections_over_the_cap_are_closed_at_once_and_honest_clients_still_get_in() {
-    let d = district(|c| {
+    let d = deployment(|c| {
         c.header_read_timeout_secs = 1;
         c.max_connections = 20;
     });
@@ -209,7 +207,7 @@ fn connections_over_the_cap_are_closed_at_once_and_honest_clients_still_get_in()
 
 #[test]
 fn a_body_that_never_arrives_is_answered_408() {
-    let d = district(|c| c.body_read_timeout_secs = 1);
+    let d = deployment(|c| c.body_read_timeout_secs = 1);
     let li = token(&d, "li-na", &d.people.li_na);
     for (path, auth, content_type) in
         [("/v1/sync", Some(li.as_str()), "application/x-doorstep-sync"), ("/v1/devices", None, "application/json")]
@@ -229,7 +227,7 @@ fn a_body_that_never_arrives_is_answered_408() {
 
 #[test]
 fn a_content_length_over_the_limit_is_refused_before_the_body() {
-    let d = district(|_| {});
+    let d = deployment(|_| {});
     let li = token(&d, "li-na", &d.people.li_na);
     for (path, auth) in [
         ("/v1/sync", Some(li.as_str())),
@@ -253,7 +251,7 @@ fn bytes_in_flight(server: &RunningServer) -> usize {
 }
 
 /// A sync request whose head and first byte of body are sent, and whose body then waits.
-fn start_sync(d: &District, token: &str, content_length: Option<usize>) -> TcpStream {
+fn start_sync(d: &Deployment, token: &str, content_length: Option<usize>) -> TcpStream {
     let mut s = TcpStream::connect(d.server.addr()).unwrap();
     let extra = match content_length {
         Some(n) => format!("Content-Length: {n}\r\n"),
@@ -265,7 +263,7 @@ fn start_sync(d: &District, token: &str, content_length: Option<usize>) -> TcpSt
 }
 
 /// A slow sync the server holds: it keeps what it reserved until the connection is dropped.
-fn slow_sync(d: &District, token: &str, content_length: usize) -> TcpStream {
+fn slow_sync(d: &Deployment, token: &str, content_length: usize) -> TcpStream {
     let before = bytes_in_flight(&d.server);
     let s = start_sync(d, token, Some(content_length));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -278,7 +276,7 @@ fn slow_sync(d: &District, token: &str, content_length: usize) -> TcpStream {
 #[test]
 fn bytes_in_flight_are_bounded_per_device_and_server_wide() {
     const KIB: usize = 1024;
-    let d = district(|c| {
+    let d = deployment(|c| {
         c.max_body_bytes = 1024 * KIB;
         c.max_in_flight_bytes = 1536 * KIB;
         c.body_read_timeout_secs = 10;
@@ -330,7 +328,7 @@ type Case<'a> = (&'a str, String, Option<&'a str>, Option<&'a str>, Vec<u8>, u16
 
 #[test]
 fn every_error_is_json_with_a_documented_code() {
-    let d = district(|_| {});
+    let d = deployment(|_| {});
     let url = d.server.url();
     let li = token(&d, "li-na", &d.people.li_na);
     let json = Some("application/json");
@@ -382,15 +380,15 @@ fn every_error_is_json_with_a_documented_code() {
 
 #[test]
 fn the_admin_imports_a_document_over_2_mib_and_the_body_limit_is_the_configured_one() {
-    let d = district(|c| c.max_body_bytes = 6 << 20);
+    let d = deployment(|c| c.max_body_bytes = 6 << 20);
     // The office's grid after a busy year: 1,300 visits with long notes that hardly compress.
     let grid = DocId::Visits(d.people.micro_grid.id.clone(), Period::of(SystemClock.now_ms()));
     let url = format!("{}/v1/admin/documents?doc={grid}", d.server.url());
     let mut office = Store::open(d.dir.path().join("office.sqlite"), OpenOptions::default()).unwrap();
-    let h = household(&mut office, &d.people, "301");
+    let h = household(&mut office, &d.people, "301", &[CareTag::ElderlyAlone]);
     for _ in 0..1_300 {
         let notes: String = (0..3_900).map(|_| char::from(b'a' + rand::random::<u8>() % 26)).collect();
-        visit(&mut office, &h.id, &d.people.li_na, &notes);
+        record_visit(&mut office, &h.id, &d.people.li_na, &notes);
     }
     let bytes = office.save_document(&grid).unwrap();
     drop(office);
@@ -408,7 +406,7 @@ fn the_admin_imports_a_document_over_2_mib_and_the_body_limit_is_the_configured_
 
 #[test]
 fn health_fails_while_the_database_cannot_be_written() {
-    let d = district(|_| {});
+    let d = deployment(|_| {});
     let code = enrolment_code(&d.server, &d.people.li_na);
     assert_eq!(healthz_within(&d.server, Duration::from_secs(2)), Some(200));
     // Another process holds the database's write lock (a stuck backup, a sqlite3 shell left in
@@ -440,7 +438,7 @@ fn health_fails_while_the_database_cannot_be_written() {
 
 #[test]
 fn two_hundred_phones_enrol_at_once() {
-    let d = district(|_| {});
+    let d = deployment(|_| {});
     let codes: Vec<String> = (0..200).map(|_| enrolment_code(&d.server, &d.people.li_na)).collect();
     let url = format!("{}/v1/devices", d.server.url());
     // Another writer on the same file commits all the while, as the store's own connection does
@@ -491,7 +489,7 @@ fn two_hundred_phones_enrol_at_once() {
 
 #[test]
 fn an_enrolment_whose_directory_write_fails_leaves_no_device_and_keeps_the_code() {
-    let d = district(|_| {});
+    let d = deployment(|_| {});
     let code = enrolment_code(&d.server, &d.people.li_na);
     let actor = "0123456789abcdef0123456789abcdef";
     // The disk fills up: the directory write of the enrolment cannot be kept.

@@ -1,19 +1,17 @@
 //! Requests the server must refuse, each with the right status and error code, and with nothing
 //! stored: the server's documents and query tables are compared before and after.
 
-mod common;
-
 use automerge::sync::SyncDoc;
 use automerge::{transaction::Transactable, AutoCommit, ROOT};
-use common::*;
 use doorstep_core::sync::{http::runtime, wire, Session};
 use doorstep_core::*;
 use doorstep_server::RunningServer;
+use testkit::*;
 
 struct World {
     _dir: tempfile::TempDir,
     server: RunningServer,
-    people: People,
+    people: District,
     li: Store,
     li_token: String,
     volunteer_token: String,
@@ -77,8 +75,8 @@ fn post_sync(w: &World, token: Option<&str>, request: Vec<u8>) -> (u16, String) 
 /// before it (the server has never seen the grid, so the first one only compares heads) are
 /// answered for real.
 fn li_changes(w: &mut World) -> Vec<u8> {
-    let h = household(&mut w.li, &w.people, "301");
-    visit(&mut w.li, &h.id, &w.people.li_na, "all well");
+    let h = household(&mut w.li, &w.people, "301", &[CareTag::ElderlyAlone]);
+    record_visit(&mut w.li, &h.id, &w.people.li_na, "all well");
     let mut session = Session::with_server(&mut w.li).unwrap();
     let client = doorstep_core::sync::http::ServerClient::new(&w.server.url()).unwrap().with_token(&w.li_token);
     loop {

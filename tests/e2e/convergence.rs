@@ -17,16 +17,14 @@
 //! The server side is core's `Responder` over the server's store file, the same code
 //! `doorstep serve` runs behind HTTP; the HTTP layer itself is covered by `http_sync.rs`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::{office, People};
 use doorstep_core::sync::{wire, PeerResponder, ServerResponder, Session};
 use doorstep_core::*;
 use proptest::prelude::*;
+use testkit::{office, District};
 
 const PHONES: usize = 5;
 
@@ -145,7 +143,7 @@ struct World {
     server: Option<Store>,
     clock: Arc<FixedClock>,
     phones: Vec<Phone>,
-    people: People,
+    people: District,
     /// Records written and not deleted: they must end up on every replica.
     households: BTreeSet<HouseholdId>,
     visits: BTreeSet<VisitId>,

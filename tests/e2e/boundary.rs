@@ -3,14 +3,12 @@
 //! messages to a real server on 127.0.0.1, or to another phone. Each is refused with its code,
 //! and nothing of the message is kept (the server's documents and tables are compared).
 
-mod common;
-
 use automerge::sync::SyncDoc;
 use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ROOT};
-use common::*;
 use doorstep_core::sync::{http::ServerClient, wire, PeerResponder, Session};
 use doorstep_core::*;
 use doorstep_server::RunningServer;
+use testkit::*;
 
 struct Phone {
     store: Store,
@@ -21,7 +19,7 @@ struct Phone {
 struct World {
     _dir: tempfile::TempDir,
     server: RunningServer,
-    people: People,
+    people: District,
     li: Phone,
     volunteer: Phone,
     zhang: Phone,
@@ -44,7 +42,7 @@ fn world() -> World {
         p.client.sync(&mut p.store).unwrap();
     }
     // Li Na's grid on the server, with a household, a resident and a visit.
-    let h = household(&mut li.store, &people, "301");
+    let h = household(&mut li.store, &people, "301", &[CareTag::ElderlyAlone]);
     li.store
         .add_resident(NewResident {
             household: h.id.clone(),
@@ -55,7 +53,7 @@ fn world() -> World {
             relation: Relation::Head,
         })
         .unwrap();
-    visit(&mut li.store, &h.id, &people.li_na, "Bell check, all well");
+    record_visit(&mut li.store, &h.id, &people.li_na, "Bell check, all well");
     for p in [&mut li, &mut volunteer, &mut zhang, &mut courier] {
         p.client.sync(&mut p.store).unwrap();
     }
@@ -177,7 +175,7 @@ fn a_record_naming_another_user_as_its_author_is_refused() {
     refused(&w, &w.volunteer.token.clone(), &batch, 403, "forged_author");
 
     // The volunteer files a report of her own, then writes a "triaged" event as Li Na.
-    let r = report(&mut w.volunteer.store, &w.people, &w.people.volunteer, "Bicycles chained to the fire exit");
+    let r = file_report(&mut w.volunteer.store, &w.people, &w.people.volunteer, "Bicycles chained to the fire exit");
     w.volunteer.client.sync(&mut w.volunteer.store).unwrap();
     let doc = DocId::Report(r.id.clone());
     let event = serde_json::json!({"id": "01JFORGEDEVENT0000000000AA", "at": 1_700_000_000_000_i64,
@@ -195,7 +193,7 @@ fn a_record_naming_another_user_as_its_author_is_refused() {
         "category": "safety-hazard", "description": "Manhole cover missing", "address": "Gate 2",
         "grid": w.people.grid.id.as_str(), "created_at": 1_700_000_000_000_i64});
     let doc = DocId::Report(id);
-    let mut am = doorstep_genesis(&doc).with_actor(actor(&w.courier.store));
+    let mut am = genesis(&doc).with_actor(actor(&w.courier.store));
     let header_map = collection(&am, "header");
     am.put(&header_map, "report", header.to_string()).unwrap();
     am.commit();
@@ -212,13 +210,13 @@ fn a_record_naming_another_user_as_its_author_is_refused() {
 fn a_new_report_the_device_may_not_file_is_refused_alone() {
     let mut w = world();
     let headless = DocId::Report(ReportId::generate());
-    let mut am = doorstep_genesis(&headless).with_actor(actor(&w.courier.store));
+    let mut am = genesis(&headless).with_actor(actor(&w.courier.store));
     let event = serde_json::json!({"id": "01JEVENT000000000000000000", "at": 1_700_000_000_000_i64,
         "author": w.people.courier.id.as_str(), "kind": "comment", "note": "no header"});
     let events = collection(&am, "events");
     am.put(&events, "01JEVENT000000000000000000", event.to_string()).unwrap();
     am.commit();
-    let honest = report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
+    let honest = file_report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
     let honest_doc = DocId::Report(honest.id.clone());
     let save = |doc: &DocId, data: Vec<u8>| wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data };
     // The same changes as a sync message, the way a client starting the report would send them.
@@ -244,7 +242,7 @@ fn a_new_report_the_device_may_not_file_is_refused_alone() {
 #[test]
 fn a_report_header_once_filed_is_never_rewritten() {
     let mut w = world();
-    let r = report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
+    let r = file_report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
     w.courier.client.sync(&mut w.courier.store).unwrap();
     let doc = DocId::Report(r.id.clone());
     let mut header = serde_json::to_value(&r).unwrap();
@@ -446,7 +444,7 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
     let forged = visit_json("01JPEERFORGED0000000000000", &household_key, &w.people.li_na);
     type Edit = Box<dyn Fn(&mut AutoCommit)>;
     let li_actor = actor(&w.li.store);
-    let genesis_actor = doorstep_genesis(&grid).get_actor().clone();
+    let genesis_actor = genesis(&grid).get_actor().clone();
     let attacks: Vec<(&str, Edit)> = vec![
         (
             // A change in Li Na's own name, which her phone would then upload as its own.
@@ -578,7 +576,7 @@ fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
     let household = first_key(&w, &grid, "households");
     // A new report, saved whole with an extra change whose dependency is held back: Automerge
     // would queue it unchecked and apply it once the dependency came.
-    let r = report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
+    let r = file_report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
     let doc = DocId::Report(r.id.clone());
     let mut am = AutoCommit::load(&w.courier.store.save_document(&doc).unwrap()).unwrap();
     let honest = am.save();
@@ -636,7 +634,7 @@ fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
     let twice = wire::Batch { docs: [honest.docs.clone(), honest.docs].concat(), ..Default::default() };
     refused(&w, &w.li.token.clone(), &twice, 400, "bad_message");
     // The server is unharmed: Li Na's honest sync goes through.
-    visit(&mut w.li.store, &HouseholdId::parse(&household).unwrap(), &w.people.li_na, "after");
+    record_visit(&mut w.li.store, &HouseholdId::parse(&household).unwrap(), &w.people.li_na, "after");
     w.li.client.sync(&mut w.li.store).unwrap();
     assert_eq!(w.li.store.sync_status().unwrap().pending_changes, 0);
 }

@@ -4,24 +4,22 @@
 //! pending, keeps their changes, and sends them again in later sessions. Against a real server
 //! on 127.0.0.1.
 
-mod common;
-
-use common::*;
 use doorstep_core::sync::wire;
 use doorstep_core::*;
+use testkit::*;
 
 #[test]
 fn a_worker_moved_to_another_grid_still_syncs_everything_else() {
     let (dir, mut office, p, server) = served(|_| {});
     let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
-    let h = household(&mut li, &p, "301");
-    visit(&mut li, &h.id, &p.li_na, "Bell check, all well");
+    let h = household(&mut li, &p, "301", &[CareTag::ElderlyAlone]);
+    record_visit(&mut li, &h.id, &p.li_na, "Bell check, all well");
     client.sync(&mut li).unwrap();
 
     // Offline, she records one more visit in her grid and files a report; meanwhile the office
     // moves her to the other grid.
-    let late = visit(&mut li, &h.id, &p.li_na, "Evening check, lights on");
-    let r = report(&mut li, &p, &p.li_na, "Broken handrail on stair 2");
+    let late = record_visit(&mut li, &h.id, &p.li_na, "Evening check, lights on");
+    let r = file_report(&mut li, &p, &p.li_na, "Broken handrail on stair 2");
     office.move_user(&p.li_na.id, &p.other_grid.id).unwrap();
     seed(&server, &mut office);
     let grid = month_visits(&p);
@@ -66,7 +64,7 @@ fn a_worker_moved_to_another_grid_still_syncs_everything_else() {
 fn a_request_with_a_forbidden_document_is_answered_for_the_others() {
     let (dir, _office, p, server) = served(|_| {});
     let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
-    household(&mut li, &p, "301");
+    household(&mut li, &p, "301", &[CareTag::ElderlyAlone]);
     client.sync(&mut li).unwrap();
     let code = enrolment_code(&server, &p.courier);
     let courier = Store::open(dir.path().join("courier.sqlite"), OpenOptions::default()).unwrap();

@@ -3,13 +3,11 @@
 //! held those months), older visits come back on demand, read-only, and only to whoever may read
 //! them.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use doorstep_core::sync::wire::{Batch, Entry, Hello, Kind, Mode};
 use doorstep_core::*;
+use testkit::*;
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -67,7 +65,7 @@ fn enrolled(
 /// `options`) with household 301 of the micro-grid.
 struct Field {
     dir: tempfile::TempDir,
-    p: People,
+    p: District,
     server: doorstep_server::RunningServer,
     clock: Arc<FixedClock>,
     li: Store,
@@ -79,7 +77,7 @@ fn field(start: UnixMillis, options: impl FnOnce(OpenOptions) -> OpenOptions) ->
     let (dir, _office, p, server) = served(|_| {});
     let clock = Arc::new(FixedClock::new(start));
     let (mut li, token, _) = enrolled(&server, dir.path(), "li-na", &p.li_na, options(at_clock(&clock)));
-    let h = household(&mut li, &p, "301").id;
+    let h = household(&mut li, &p, "301", &[CareTag::ElderlyAlone]).id;
     Field { dir, p, server, clock, li, token, h }
 }
 
@@ -100,7 +98,7 @@ fn months_held(s: &Store) -> Vec<String> {
 fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
     let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 1, 2), |o| o);
     let client = client_of(&server, &token);
-    let other = household(&mut li, &p, "302").id;
+    let other = household(&mut li, &p, "302", &[CareTag::ElderlyAlone]).id;
     // A home visit in January; in February a bell answered, then one unanswered: the follow-up
     // and the bell clock come from February, the visit clock from January.
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
@@ -157,7 +155,7 @@ fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
 fn older_visits_come_back_on_demand_read_only_and_only_to_those_who_may_read_them() {
     let Field { dir, p, server, clock, mut li, token, h } = field(day(2026, 1, 2), |o| o);
     let client = client_of(&server, &token);
-    let neighbour = household(&mut li, &p, "302").id;
+    let neighbour = household(&mut li, &p, "302", &[CareTag::ElderlyAlone]).id;
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::WelfareCheck, day(2026, 1, 10));
     visit_on(&mut li, &clock, &neighbour, &p.li_na, VisitKind::Routine, day(2026, 1, 11));
     visit_on(&mut li, &clock, &h, &p.li_na, VisitKind::Routine, day(2026, 1, 12));
@@ -256,8 +254,8 @@ fn a_month_the_server_does_not_hold_yet_stays_on_the_phone() {
 fn a_report_closed_more_than_thirty_days_ago_leaves_the_phone() {
     let Field { p, server, clock, mut li, token, .. } = field(day(2026, 3, 2), |o| o);
     let client = client_of(&server, &token);
-    let closed = report(&mut li, &p, &p.li_na, "Broken stair light in Building 3");
-    let open = report(&mut li, &p, &p.li_na, "Bicycles blocking the fire exit");
+    let closed = file_report(&mut li, &p, &p.li_na, "Broken stair light in Building 3");
+    let open = file_report(&mut li, &p, &p.li_na, "Bicycles blocking the fire exit");
     for kind in
         [ReportEventKind::Dispatched, ReportEventKind::Accepted, ReportEventKind::Resolved, ReportEventKind::Closed]
     {
@@ -393,7 +391,7 @@ fn a_late_visit_to_a_month_that_left_moves_the_clocks_on_the_phone_that_let_it_g
 fn asks_for_earlier_clocks_are_bounded() {
     let (dir, _office, p, server) = served(|_| {});
     let (mut li, client) = phone(&server, dir.path(), "li-na", &p.li_na);
-    let h = household(&mut li, &p, "301").id;
+    let h = household(&mut li, &p, "301", &[CareTag::ElderlyAlone]).id;
     let ahead = SystemClock.now_ms() + 4 * 365 * DAY;
     visit_on(&mut li, &FixedClock::new(0), &h, &p.li_na, VisitKind::WelfareCheck, ahead);
     client.sync(&mut li).unwrap();
