@@ -2,6 +2,7 @@
 //! devices, converting old grid documents), used by `doorstep demo` and the benches; operators can make the same calls with
 //! curl (see `docs/OPERATIONS.md`).
 
+use doorstep_core::sync::api::{Enrolment, EnrolmentRequest, ErrorBody};
 use doorstep_core::sync::http::runtime;
 use doorstep_core::{DocId, Error, Result, UserId};
 
@@ -28,11 +29,11 @@ impl AdminClient {
 
     /// A one-time enrolment code for a device of `user`, valid for `valid_hours`.
     pub fn enrolment_code(&self, user: &UserId, valid_hours: u32) -> Result<String> {
-        let body = serde_json::json!({ "user_id": user.as_str(), "valid_hours": valid_hours });
+        let body = EnrolmentRequest { user_id: user.as_str().to_string(), valid_hours };
         let url = format!("{}/v1/admin/enrolments", self.base);
         let answer = self.call(self.http.post(url).json(&body))?;
-        let v: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| Error::Network(e.to_string()))?;
-        v["code"].as_str().map(str::to_string).ok_or_else(|| Error::Network("no code in the answer".into()))
+        let enrolment: Enrolment = serde_json::from_slice(&answer).map_err(|e| Error::Network(e.to_string()))?;
+        Ok(enrolment.code)
     }
 
     pub fn revoke(&self, device_id: &str) -> Result<()> {
@@ -56,10 +57,7 @@ impl AdminClient {
             if status.is_success() {
                 Ok(body)
             } else {
-                Err(Error::refused(
-                    doorstep_core::RefusalCode::Other(format!("http_{}", status.as_u16())),
-                    String::from_utf8_lossy(&body).into_owned(),
-                ))
+                Err(ErrorBody::refusal(status.as_u16(), &body))
             }
         })
     }

@@ -10,8 +10,8 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use doorstep_core::sync::api::ErrorBody;
 use doorstep_core::Error as CoreError;
-use serde::Serialize;
 
 use crate::AuthError;
 
@@ -110,15 +110,9 @@ pub struct ApiError {
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(ErrorBody { error: self.code.as_str(), message: &self.message });
+        let body = Json(ErrorBody { error: self.code.as_str().to_string(), message: self.message });
         let mut response = (self.code.status(), body).into_response();
         if self.code == Code::Busy {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECS));

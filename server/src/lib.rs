@@ -33,11 +33,13 @@ use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use doorstep_core::sync::http::Registration;
+use doorstep_core::sync::api::{
+    DeviceRequest, Enrolment, EnrolmentRequest, Imported, Registration, MAX_ENROLMENT_HOURS,
+};
 use doorstep_core::sync::ServerResponder;
 use doorstep_core::{DocId, Error as CoreError, OpenOptions, Store, UserId};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use auth::{Auth, AuthError, Device};
 pub use config::{Config, ConfigError, LogFormat};
@@ -197,17 +199,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-#[derive(Deserialize)]
-struct RegisterRequest {
-    code: String,
-    actor: String,
-    #[serde(default)]
-    name: String,
-}
-
 async fn register(
     State(state): State<Arc<AppState>>,
-    JsonBody(req): JsonBody<RegisterRequest>,
+    JsonBody(req): JsonBody<DeviceRequest>,
 ) -> Result<(StatusCode, Json<Registration>), ApiError> {
     let actor = doorstep_core::ActorHex::parse(&req.actor)
         .map_err(|_| ApiError::new(Code::BadRequest, "actor must be 32 hexadecimal digits"))?
@@ -296,23 +290,6 @@ async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body
     }
 }
 
-#[derive(Deserialize)]
-struct EnrolmentRequest {
-    user_id: String,
-    #[serde(default = "default_valid_hours")]
-    valid_hours: u32,
-}
-
-fn default_valid_hours() -> u32 {
-    72
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct Enrolment {
-    pub code: String,
-    pub expires_at: i64,
-}
-
 async fn issue_enrolment(
     State(state): State<Arc<AppState>>,
     _: Admin,
@@ -326,7 +303,7 @@ async fn issue_enrolment(
     if !exists {
         return Err(ApiError::new(Code::UnknownUser, "no such user in the directory"));
     }
-    let expires_at = now_ms() + i64::from(req.valid_hours.min(24 * 30)) * 3_600_000;
+    let expires_at = now_ms() + i64::from(req.valid_hours.min(MAX_ENROLMENT_HOURS)) * 3_600_000;
     let code = state.with_auth(move |a| a.issue_code(user.as_str(), expires_at)).await?;
     Ok((StatusCode::CREATED, Json(Enrolment { code, expires_at })))
 }
@@ -334,11 +311,6 @@ async fn issue_enrolment(
 #[derive(Deserialize)]
 struct ImportQuery {
     doc: String,
-}
-
-#[derive(Serialize)]
-struct Imported {
-    new_changes: usize,
 }
 
 /// Seeds the server with a document (the office's directory, before any device can enrol).

@@ -149,8 +149,8 @@ impl std::fmt::Debug for Registration {
     }
 }
 
-impl From<core::sync::http::Registration> for Registration {
-    fn from(r: core::sync::http::Registration) -> Self {
+impl From<core::sync::api::Registration> for Registration {
+    fn from(r: core::sync::api::Registration) -> Self {
         Registration { device_id: r.device_id, user_id: r.user_id, token: r.token }
     }
 }

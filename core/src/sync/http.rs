@@ -9,12 +9,11 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+use super::api::{DeviceRequest, ErrorBody, Registration};
 use super::session::Session;
 use super::Progress;
 use super::VisitsRequest;
-use crate::error::{Error, RefusalCode, Result};
+use crate::error::{Error, Result};
 use crate::ids::HouseholdId;
 use crate::period::Period;
 use crate::store::query::VisitSummary;
@@ -46,21 +45,6 @@ impl Default for Retry {
     fn default() -> Self {
         Retry { attempts: 5, first_delay: Duration::from_millis(200), max_delay: Duration::from_secs(10) }
     }
-}
-
-/// What the server returns when a device registers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registration {
-    pub device_id: String,
-    pub user_id: String,
-    /// The bearer token of every later request; the app keeps it in the platform's keystore.
-    pub token: String,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    message: String,
 }
 
 /// A connection to one sync server.
@@ -120,7 +104,7 @@ impl ServerClient {
     /// Registers the device whose store has actor id `actor` ([`Store::actor_id`]) with an
     /// enrolment code from an admin.
     pub async fn enrol(&self, code: &str, actor: &str, name: &str) -> Result<Registration> {
-        let body = serde_json::json!({ "code": code, "actor": actor, "name": name });
+        let body = DeviceRequest { code: code.into(), actor: actor.into(), name: name.into() };
         let bytes = self.post("/v1/devices", "application/json", serde_json::to_vec(&body).expect("json")).await?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Network(format!("unexpected answer: {e}")))
     }
@@ -186,13 +170,8 @@ impl ServerClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let retryable = status.is_server_error() || status.as_u16() == 429;
-                    let body: Option<ErrorBody> = resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
-                    let e = match body {
-                        Some(b) => Error::refused(RefusalCode::parse(&b.error), b.message),
-                        None => {
-                            Error::refused(RefusalCode::Other(format!("http_{}", status.as_u16())), status.to_string())
-                        }
-                    };
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let e = ErrorBody::refusal(status.as_u16(), &body);
                     if !retryable {
                         return Err(e);
                     }

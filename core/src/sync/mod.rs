@@ -17,6 +17,7 @@
 //! Every limit is a constant here or in [`wire`]; bad bytes end the session with
 //! [`crate::Error::Protocol`] or [`crate::Error::Refused`], never a panic or a half-kept document.
 
+pub mod api;
 mod exchange;
 mod gate;
 mod history;

@@ -1,0 +1,127 @@
+//! The JSON bodies of the HTTP API (PROTOCOL.md §3), defined once: the server reads the requests
+//! and writes the answers with these types, and the phone's and the operator's clients write
+//! and read them with the same ones, so neither side can drift from the other. (The sync body
+//! itself is binary: `wire`.) The end-to-end tests keep writing literal JSON, so that a renamed
+//! field here fails them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, RefusalCode};
+
+/// `POST /v1/devices`: a device enrols with a one-time code.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceRequest {
+    pub code: String,
+    /// The device's Automerge actor id, 32 hexadecimal digits.
+    pub actor: String,
+    /// A label for the operator's list ("Li Na's phone"); optional, cut to 100 characters.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The answer to `POST /v1/devices`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub device_id: String,
+    pub user_id: String,
+    /// The bearer token of every later request; the app keeps it in the platform's keystore.
+    pub token: String,
+}
+
+/// Without the token: a registration may be logged, its token never.
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration").field("device_id", &self.device_id).field("user_id", &self.user_id).finish()
+    }
+}
+
+/// `POST /v1/admin/enrolments`: a one-time code for a device of `user_id`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentRequest {
+    pub user_id: String,
+    /// How long the code can be used; at most [`MAX_ENROLMENT_HOURS`].
+    #[serde(default = "default_valid_hours")]
+    pub valid_hours: u32,
+}
+
+/// The hours an enrolment code is valid when the request does not say.
+pub const DEFAULT_ENROLMENT_HOURS: u32 = 72;
+/// The longest an enrolment code is valid (30 days), whatever the request says.
+pub const MAX_ENROLMENT_HOURS: u32 = 24 * 30;
+
+fn default_valid_hours() -> u32 {
+    DEFAULT_ENROLMENT_HOURS
+}
+
+/// The answer to `POST /v1/admin/enrolments`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub code: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// The answer to `POST /v1/admin/documents?doc=<id>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Imported {
+    /// Automerge changes the server did not have.
+    pub new_changes: usize,
+}
+
+/// Every error answer, on every route: a documented code (PROTOCOL.md §6) and a message a
+/// worker can read, never personal data.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error answer with `status` and `body` as the core's error: [`Error::Refused`] with the
+    /// body's code and message, or with `http_<status>` when the body is not an error body (a
+    /// proxy's page, a cut connection).
+    pub fn refusal(status: u16, body: &[u8]) -> Error {
+        match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(b) => Error::refused(RefusalCode::parse(&b.error), b.message),
+            Err(_) => {
+                Error::refused(RefusalCode::Other(format!("http_{status}")), format!("the server answered {status}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registration_is_logged_without_its_token() {
+        let r = Registration { device_id: "D1".into(), user_id: "U1".into(), token: "secret-token-42".into() };
+        let shown = format!("{r:?}");
+        assert!(shown.contains("D1") && !shown.contains("secret-token-42"), "{shown}");
+    }
+
+    /// What the server takes when the request leaves out what may be left out.
+    #[test]
+    fn left_out_fields_take_their_documented_defaults() {
+        let e: EnrolmentRequest = serde_json::from_str(r#"{"user_id": "U1"}"#).unwrap();
+        assert_eq!(e.valid_hours, DEFAULT_ENROLMENT_HOURS);
+        let d: DeviceRequest = serde_json::from_str(r#"{"code": "c", "actor": "a"}"#).unwrap();
+        assert_eq!(d.name, "");
+    }
+
+    #[test]
+    fn an_error_answer_becomes_a_refusal_with_its_code() {
+        let body = br#"{"error": "forbidden_document", "message": "not yours"}"#;
+        match ErrorBody::refusal(403, body) {
+            Error::Refused { code, message } => {
+                assert_eq!((code, message.as_str()), (RefusalCode::ForbiddenDocument, "not yours"))
+            }
+            e => panic!("{e:?}"),
+        }
+        match ErrorBody::refusal(502, b"<html>Bad Gateway</html>") {
+            Error::Refused { code, .. } => assert_eq!(code, RefusalCode::Other("http_502".into())),
+            e => panic!("{e:?}"),
+        }
+    }
+}
