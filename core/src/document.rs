@@ -64,13 +64,14 @@ impl DocId {
     }
 
     /// The top-level maps every document of this kind holds from its genesis.
-    pub(crate) fn collections(&self) -> &'static [&'static str] {
+    pub fn collections(&self) -> &'static [Collection] {
+        use Collection::*;
         match self {
-            DocId::Directory => &["units", "users", "devices", "categories", "visit_rules"],
-            DocId::Register(_) => &["households", "residents"],
-            DocId::Visits(..) => &["visits"],
-            DocId::Report(_) => &["header", "events"],
-            DocId::Grid(_) => &["households", "residents", "visits"],
+            DocId::Directory => &[Units, Users, Devices, Categories, VisitRules],
+            DocId::Register(_) => &[Households, Residents],
+            DocId::Visits(..) => &[Visits],
+            DocId::Report(_) => &[Header, Events],
+            DocId::Grid(_) => &[Households, Residents, Visits],
         }
     }
 
@@ -95,6 +96,65 @@ impl std::fmt::Display for DocId {
     }
 }
 
+/// A top-level map of a document: which kind of record it holds (DATA-MODEL.md, *Documents*).
+/// Every document holds the collections of its kind from its genesis ([`DocId::collections`]),
+/// and no other: the boundary refuses any change to the root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collection {
+    Units,
+    Users,
+    Devices,
+    Categories,
+    VisitRules,
+    Households,
+    Residents,
+    Visits,
+    Header,
+    Events,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 10] = [
+        Collection::Units,
+        Collection::Users,
+        Collection::Devices,
+        Collection::Categories,
+        Collection::VisitRules,
+        Collection::Households,
+        Collection::Residents,
+        Collection::Visits,
+        Collection::Header,
+        Collection::Events,
+    ];
+
+    /// The map's key at the document's root.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collection::Units => "units",
+            Collection::Users => "users",
+            Collection::Devices => "devices",
+            Collection::Categories => "categories",
+            Collection::VisitRules => "visit_rules",
+            Collection::Households => "households",
+            Collection::Residents => "residents",
+            Collection::Visits => "visits",
+            Collection::Header => "header",
+            Collection::Events => "events",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Collection> {
+        Collection::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Key under which a report document keeps its single header record.
 pub(crate) const HEADER_KEY: &str = "report";
 
@@ -114,7 +174,7 @@ pub(crate) struct Doc {
     /// When the store last used this document (a counter, for the cache's LRU eviction).
     pub last_used: u64,
     /// The top-level collection maps, looked up once (see [`Doc::index_collections`]).
-    collections: Vec<(&'static str, ObjId)>,
+    collections: Vec<(Collection, ObjId)>,
 }
 
 /// The first change of every document, identical on every device (same actor, time and ops).
@@ -122,7 +182,7 @@ pub(crate) fn genesis(id: &DocId) -> AutoCommit {
     let mut am = AutoCommit::new().with_actor(genesis_actor(id));
     am.put(ROOT, "doc", id.to_string()).expect("put on a new document");
     for c in id.collections() {
-        am.put_object(ROOT, *c, ObjType::Map).expect("put on a new document");
+        am.put_object(ROOT, c.as_str(), ObjType::Map).expect("put on a new document");
     }
     am.commit_with(CommitOptions::default().with_time(0));
     am
@@ -161,8 +221,8 @@ impl Doc {
             .id
             .collections()
             .iter()
-            .filter_map(|name| match self.am.get(ROOT, *name) {
-                Ok(Some((Value::Object(ObjType::Map), obj))) => Some((*name, obj)),
+            .filter_map(|c| match self.am.get(ROOT, c.as_str()) {
+                Ok(Some((Value::Object(ObjType::Map), obj))) => Some((*c, obj)),
                 _ => None,
             })
             .collect();
@@ -191,14 +251,14 @@ impl Doc {
     /// something else would hide every record in it, so such a merge is refused.
     pub fn check_shape(&self) -> Result<()> {
         Doc::check_identity(&self.am, &self.id)?;
-        for name in self.id.collections() {
-            self.collection(name)?;
+        for c in self.id.collections() {
+            self.collection(*c)?;
         }
         Ok(())
     }
 
     /// The map object of a top-level collection (`visits`, `households`, …).
-    pub fn collection(&self, name: &str) -> Result<ObjId> {
+    pub fn collection(&self, name: Collection) -> Result<ObjId> {
         match self.collections.iter().find(|(n, _)| *n == name) {
             Some((_, obj)) => Ok(obj.clone()),
             None => {
@@ -207,18 +267,18 @@ impl Doc {
         }
     }
 
-    pub fn keys(&self, collection: &str) -> Result<Vec<String>> {
+    pub fn keys(&self, collection: Collection) -> Result<Vec<String>> {
         let obj = self.collection(collection)?;
         Ok(self.am.keys(&obj).collect())
     }
 
-    pub fn has_key(&self, collection: &str, key: &str) -> Result<bool> {
+    pub fn has_key(&self, collection: Collection, key: &str) -> Result<bool> {
         let obj = self.collection(collection)?;
         Ok(matches!(self.am.get(&obj, key), Ok(Some(_))))
     }
 
     /// A plain integer under a key (the directory's visit rules).
-    pub fn get_int(&self, collection: &str, key: &str) -> Option<i64> {
+    pub fn get_int(&self, collection: Collection, key: &str) -> Option<i64> {
         let obj = self.collection(collection).ok()?;
         match self.am.get(&obj, key) {
             Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
@@ -230,7 +290,7 @@ impl Doc {
         }
     }
 
-    pub fn put_int(&mut self, collection: &str, key: &str, value: i64) -> Result<()> {
+    pub fn put_int(&mut self, collection: Collection, key: &str, value: i64) -> Result<()> {
         let obj = self.collection(collection)?;
         if self.get_int(collection, key) != Some(value) {
             self.am.put(&obj, key, value).map_err(|e| internal(&self.id, e))?;
@@ -240,7 +300,7 @@ impl Doc {
 
     // ---- value records -------------------------------------------------------------------
 
-    pub fn put_value<T: Serialize>(&mut self, collection: &str, key: &str, record: &T) -> Result<()> {
+    pub fn put_value<T: Serialize>(&mut self, collection: Collection, key: &str, record: &T) -> Result<()> {
         let obj = self.collection(collection)?;
         let json = serde_json::to_string(record).map_err(|e| internal(&self.id, e))?;
         self.am.put(&obj, key, json).map_err(|e| internal(&self.id, e))
@@ -249,7 +309,7 @@ impl Doc {
     /// Reads a value record. Concurrent writes of one key are resolved so that a tombstone wins:
     /// a record deleted on one phone stays deleted whatever another phone wrote meanwhile.
     /// `Ok(None)`: no such key. `Err`: the value is not a record of this type.
-    pub fn get_value<T: DeserializeOwned + Tombstone>(&self, collection: &str, key: &str) -> Result<Option<T>> {
+    pub fn get_value<T: DeserializeOwned + Tombstone>(&self, collection: Collection, key: &str) -> Result<Option<T>> {
         let obj = self.collection(collection)?;
         let all = self.am.get_all(&obj, key).map_err(|e| internal(&self.id, e))?;
         let mut chosen: Option<T> = None;
@@ -282,7 +342,7 @@ impl Doc {
     /// Whether the record under `key` is a map holding only what map records hold: plain
     /// values (text, numbers, booleans) and maps of them, nothing Automerge-specific (texts,
     /// lists, counters, timestamps, bytes), at any of its conflicting values.
-    pub fn is_plain_map_record(&self, collection: &str, key: &str) -> Result<bool> {
+    pub fn is_plain_map_record(&self, collection: Collection, key: &str) -> Result<bool> {
         let coll = self.collection(collection)?;
         match self.am.get_all(&coll, key) {
             Ok(all) => Ok(all
@@ -294,7 +354,7 @@ impl Doc {
 
     /// Writes a map record, touching only the fields whose value changed (so concurrent edits of
     /// other fields survive). `null` deletes a field; fields this version does not know are kept.
-    pub fn put_map<T: Serialize>(&mut self, collection: &str, key: &str, record: &T) -> Result<()> {
+    pub fn put_map<T: Serialize>(&mut self, collection: Collection, key: &str, record: &T) -> Result<()> {
         let coll = self.collection(collection)?;
         let serde_json::Value::Object(fields) = serde_json::to_value(record).map_err(|e| internal(&self.id, e))? else {
             return Err(internal(&self.id, "map record is not an object"));
@@ -306,7 +366,7 @@ impl Doc {
         write_fields(&mut self.am, &obj, &fields).map_err(|e| internal(&self.id, e))
     }
 
-    pub fn get_map<T: DeserializeOwned>(&self, collection: &str, key: &str) -> Result<Option<T>> {
+    pub fn get_map<T: DeserializeOwned>(&self, collection: Collection, key: &str) -> Result<Option<T>> {
         let coll = self.collection(collection)?;
         match self.am.get(&coll, key) {
             Ok(Some((Value::Object(ObjType::Map), obj))) => {
@@ -343,7 +403,7 @@ impl Doc {
     /// A map record's fields as JSON, now or at `at` (`None`: no such record then).
     pub fn map_fields(
         &self,
-        collection: &str,
+        collection: Collection,
         key: &str,
         at: Option<&[ChangeHash]>,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
@@ -484,7 +544,7 @@ fn read_fields(am: &AutoCommit, obj: &ObjId, at: Option<&[ChangeHash]>) -> serde
 /// A record (or a whole collection) that a set of patches touched.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Touched {
-    pub collection: String,
+    pub collection: Collection,
     /// `None`: the collection object itself was replaced, so every record in it is re-read.
     pub key: Option<String>,
 }
@@ -502,17 +562,24 @@ pub(crate) fn touched_records(patches: &[automerge::Patch]) -> BTreeSet<Touched>
             Prop::Map(k) => Some(k.clone()),
             Prop::Seq(_) => None,
         });
+        // A key at the root that is no collection (`doc`, or one a hostile replica added: the
+        // boundary refuses changes to the root before they are applied) holds no records.
+        let collection = |name: String| Collection::parse(&name);
         match (path.next(), path.next()) {
             (None, _) => {
-                if let Some(k) = action_key {
-                    out.insert(Touched { collection: k, key: None });
+                if let Some(c) = action_key.and_then(collection) {
+                    out.insert(Touched { collection: c, key: None });
                 }
             }
             (Some(Some(coll)), None) => {
-                out.insert(Touched { collection: coll, key: action_key });
+                if let Some(c) = collection(coll) {
+                    out.insert(Touched { collection: c, key: action_key });
+                }
             }
             (Some(Some(coll)), Some(Some(rec))) => {
-                out.insert(Touched { collection: coll, key: Some(rec) });
+                if let Some(c) = collection(coll) {
+                    out.insert(Touched { collection: c, key: Some(rec) });
+                }
             }
             _ => {}
         }
@@ -530,7 +597,28 @@ mod tests {
         assert_eq!(genesis(&grid).save(), genesis(&grid).save());
         assert_ne!(genesis(&grid).save(), genesis(&DocId::Grid(UnitId::parse("G2").unwrap())).save());
         let a = Doc::new(grid.clone(), ActorId::random());
-        assert_eq!(a.keys("visits").unwrap(), Vec::<String>::new());
+        assert_eq!(a.keys(Collection::Visits).unwrap(), Vec::<String>::new());
+    }
+
+    /// A collection's name is one string everywhere: the root key of the genesis, the JSON of a
+    /// conversion's skipped record, the query tables' `collection` column.
+    #[test]
+    fn a_collection_has_one_name() {
+        for c in Collection::ALL {
+            assert_eq!(Collection::parse(c.as_str()), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+        }
+        assert_eq!(Collection::parse("doc"), None);
+        let all: BTreeSet<Collection> = [
+            DocId::Directory,
+            DocId::Register(UnitId::parse("M1").unwrap()),
+            DocId::Report(ReportId::parse("01J0000000000000000000000Z").unwrap()),
+            DocId::Grid(UnitId::parse("G1").unwrap()),
+        ]
+        .iter()
+        .flat_map(|d| d.collections().iter().copied())
+        .collect();
+        assert_eq!(all.len(), Collection::ALL.len(), "every collection is some document's");
     }
 
     #[test]
@@ -558,14 +646,15 @@ mod tests {
         let id = DocId::Grid(UnitId::parse("G1").unwrap());
         let mut doc = Doc::new(id, ActorId::random());
         let before = doc.am.get_heads();
-        doc.put_value("visits", "V1", &serde_json::json!({"x": 1})).unwrap();
-        doc.put_map("households", "H1", &serde_json::json!({"risk": "red", "address": {"room": "401"}})).unwrap();
+        doc.put_value(Collection::Visits, "V1", &serde_json::json!({"x": 1})).unwrap();
+        doc.put_map(Collection::Households, "H1", &serde_json::json!({"risk": "red", "address": {"room": "401"}}))
+            .unwrap();
         doc.am.commit();
         let after = doc.am.get_heads();
         let touched = touched_records(&doc.am.diff(&before, &after));
-        let expected: BTreeSet<_> = [("households", "H1"), ("visits", "V1")]
+        let expected: BTreeSet<_> = [(Collection::Households, "H1"), (Collection::Visits, "V1")]
             .into_iter()
-            .map(|(c, k)| Touched { collection: c.into(), key: Some(k.into()) })
+            .map(|(c, k)| Touched { collection: c, key: Some(k.into()) })
             .collect();
         assert_eq!(touched, expected);
     }
@@ -575,11 +664,11 @@ mod tests {
         let id = DocId::Grid(UnitId::parse("G1").unwrap());
         let mut doc = Doc::new(id, ActorId::random());
         let rec = serde_json::json!({"risk": "red", "notes": "x", "flags": {"a": true, "b": false}});
-        doc.put_map("households", "H1", &rec).unwrap();
+        doc.put_map(Collection::Households, "H1", &rec).unwrap();
         doc.am.commit();
-        doc.put_map("households", "H1", &rec).unwrap();
+        doc.put_map(Collection::Households, "H1", &rec).unwrap();
         assert!(doc.am.commit().is_none(), "rewriting the same values makes no change");
-        let read: serde_json::Value = doc.get_map("households", "H1").unwrap().unwrap();
+        let read: serde_json::Value = doc.get_map(Collection::Households, "H1").unwrap().unwrap();
         assert_eq!(read, rec);
     }
 }

@@ -34,7 +34,7 @@ pub mod workflow;
 
 pub use clock::{Clock, FixedClock, SystemClock, UnixMillis};
 pub use directory::{Category, NewCategory, NewUnit, NewUser, Role, Unit, UnitKind, User, VisitRules};
-pub use document::DocId;
+pub use document::{Collection, DocId};
 pub use error::{Error, RefusalCode, Result, StorageKind};
 pub use geo::GeoPoint;
 pub use household::{

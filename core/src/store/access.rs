@@ -20,6 +20,7 @@ use rusqlite::OptionalExtension;
 
 use super::Store;
 use crate::directory::Role;
+use crate::document::Collection;
 use crate::document::{DocId, HEADER_KEY};
 use crate::error::Result;
 use crate::ids::UserId;
@@ -97,7 +98,7 @@ impl Store {
         if m.role == Role::Admin {
             return Ok(true);
         }
-        let header = self.doc(doc)?.get_value::<Report>("header", HEADER_KEY);
+        let header = self.doc(doc)?.get_value::<Report>(Collection::Header, HEADER_KEY);
         let Ok(Some(header)) = header else { return Ok(false) };
         if header.reporter.as_str() == m.id {
             return Ok(true);

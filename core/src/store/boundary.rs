@@ -30,6 +30,7 @@ use rusqlite::OptionalExtension;
 
 use super::Store;
 use crate::directory::{Category, Device, Role, Unit, User};
+use crate::document::Collection;
 use crate::document::{genesis_actor, genesis_hash, Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
 use crate::household::{Household, Resident};
@@ -71,12 +72,12 @@ enum ValueKind {
     Event,
 }
 
-fn layout(doc: &DocId, collection: &str) -> Layout {
+fn layout(doc: &DocId, collection: Collection) -> Layout {
     match (doc, collection) {
-        (DocId::Visits(..) | DocId::Grid(_), "visits") => Layout::Value(ValueKind::Visit),
-        (DocId::Report(_), "header") => Layout::Value(ValueKind::Header),
-        (DocId::Report(_), "events") => Layout::Value(ValueKind::Event),
-        (DocId::Directory, "visit_rules") => Layout::Int,
+        (DocId::Visits(..) | DocId::Grid(_), Collection::Visits) => Layout::Value(ValueKind::Visit),
+        (DocId::Report(_), Collection::Header) => Layout::Value(ValueKind::Header),
+        (DocId::Report(_), Collection::Events) => Layout::Value(ValueKind::Event),
+        (DocId::Directory, Collection::VisitRules) => Layout::Int,
         _ => Layout::Map,
     }
 }
@@ -105,7 +106,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
     }
     let root = Root::of(doc);
     let own = store.actor().clone();
-    let mut written: HashMap<(&'static str, String), Written> = HashMap::new();
+    let mut written: HashMap<(Collection, String), Written> = HashMap::new();
     let mut authors_seen: HashMap<ActorId, Option<(String, Role)>> = HashMap::new();
     let expanded: Vec<automerge::ExpandedChange> =
         new.iter().filter(|c| c.hash() != genesis).map(|c| c.decode()).collect();
@@ -307,7 +308,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
 /// The genesis objects of a document: the root and its collection maps, by operation id.
 struct Root {
     actor: ActorId,
-    collections: &'static [&'static str],
+    collections: &'static [Collection],
 }
 
 impl Root {
@@ -317,7 +318,7 @@ impl Root {
 
     /// The collection whose map `obj` is; `None` for the root and for any other object (a
     /// field map inside a record).
-    fn collection_of(&self, obj: &ObjectId) -> Option<&'static str> {
+    fn collection_of(&self, obj: &ObjectId) -> Option<Collection> {
         match obj {
             ObjectId::Id(OpId(counter, actor)) if actor == &self.actor => {
                 // The genesis change puts `doc` (op 1), then one map per collection (ops 2, 3, …).
@@ -355,7 +356,7 @@ fn check_field_op(doc: &DocId, action: &OpType) -> Result<()> {
 /// returns the user it names as its author (and, for a visit, its household).
 fn check_value(
     doc: &DocId,
-    collection: &str,
+    collection: Collection,
     key: &str,
     kind: ValueKind,
     text: &str,
@@ -390,7 +391,14 @@ fn check_value(
 }
 
 /// A write-once record written again: only the same record, or (for a visit) its tombstone.
-fn check_rewrite(doc: &DocId, collection: &str, key: &str, kind: ValueKind, old: &Written, new: &str) -> Result<()> {
+fn check_rewrite(
+    doc: &DocId,
+    collection: Collection,
+    key: &str,
+    kind: ValueKind,
+    old: &Written,
+    new: &str,
+) -> Result<()> {
     let immutable = || {
         Error::refused(
             crate::error::RefusalCode::ImmutableRecord,
@@ -443,7 +451,7 @@ pub(crate) fn check_records<'a>(
     touched: impl IntoIterator<Item = &'a Touched>,
 ) -> Result<()> {
     for t in touched {
-        let collection = t.collection.as_str();
+        let collection = t.collection;
         if !doc.id.collections().contains(&collection) || layout(&doc.id, collection) != Layout::Map {
             continue;
         }
@@ -458,7 +466,7 @@ pub(crate) fn check_records<'a>(
     Ok(())
 }
 
-fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Result<()> {
+fn check_map_record(store: &Store, doc: &Doc, collection: Collection, key: &str) -> Result<()> {
     let bad = |why: &str| bad_record(&doc.id, collection, key, why);
     if !doc.has_key(collection, key)? {
         return Ok(()); // nothing there (a deletion was refused before it was applied)
@@ -471,40 +479,40 @@ fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Re
         e => e,
     };
     match (&doc.id, collection) {
-        (DocId::Register(unit), "households") => {
+        (DocId::Register(unit), Collection::Households) => {
             let h: Household = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             if h.id.as_str() != key || h.register() != unit || !store.lies_in(unit, &h.grid)? {
                 return Err(bad("its id, grid or micro-grid is not the one of this register"));
             }
             h.validate().map_err(|e| bad(&e.to_string()))
         }
-        (DocId::Grid(grid), "households") => {
+        (DocId::Grid(grid), Collection::Households) => {
             let h: Household = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             if h.id.as_str() != key || &h.grid != grid {
                 return Err(bad("its id or grid is not the one it was created with"));
             }
             h.validate().map_err(|e| bad(&e.to_string()))
         }
-        (DocId::Register(_) | DocId::Grid(_), "residents") => {
+        (DocId::Register(_) | DocId::Grid(_), Collection::Residents) => {
             let r: Resident = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
-            if r.id.as_str() != key || !doc.has_key("households", r.household.as_str())? {
+            if r.id.as_str() != key || !doc.has_key(Collection::Households, r.household.as_str())? {
                 return Err(bad("its id or household is not one of this register"));
             }
             r.validate(super::year_of(store.now())).map_err(|e| bad(&e.to_string()))
         }
-        (DocId::Directory, "units") => {
+        (DocId::Directory, Collection::Units) => {
             let u: Unit = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             (u.id.as_str() == key).then_some(()).ok_or_else(|| bad("its id is not its key"))
         }
-        (DocId::Directory, "users") => {
+        (DocId::Directory, Collection::Users) => {
             let u: User = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             (u.id.as_str() == key).then_some(()).ok_or_else(|| bad("its id is not its key"))
         }
-        (DocId::Directory, "devices") => {
+        (DocId::Directory, Collection::Devices) => {
             let d: Device = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             (d.id == key && d.actor == key).then_some(()).ok_or_else(|| bad("its id is not its actor"))
         }
-        (DocId::Directory, "categories") => {
+        (DocId::Directory, Collection::Categories) => {
             let c: Category = doc.get_map(collection, key).map_err(parsed)?.ok_or_else(|| bad("it is gone"))?;
             (c.id.as_str() == key).then_some(()).ok_or_else(|| bad("its id is not its key"))
         }
@@ -512,7 +520,7 @@ fn check_map_record(store: &Store, doc: &Doc, collection: &str, key: &str) -> Re
     }
 }
 
-fn bad_record(doc: &DocId, collection: &str, key: &str, why: &str) -> Error {
+fn bad_record(doc: &DocId, collection: Collection, key: &str, why: &str) -> Error {
     Error::refused(
         crate::error::RefusalCode::BadRecord,
         format!("{collection} record {} of {doc} is refused: {why}", shown_key(key)),
@@ -552,7 +560,7 @@ impl Store {
 
     /// What the document holds under a record key now (for the write-once and re-creation
     /// rules): the value of a write-once record, a map for the others.
-    fn existing_record(&mut self, id: &DocId, collection: &'static str, key: &str) -> Result<Option<Written>> {
+    fn existing_record(&mut self, id: &DocId, collection: Collection, key: &str) -> Result<Option<Written>> {
         if !self.has_document(id)? {
             return Ok(None);
         }
@@ -613,10 +621,10 @@ impl Store {
     /// Bytes a stored document takes (snapshot and change rows): what the document limit counts.
     /// A document in memory knows it; otherwise the rows are summed, without loading it.
     /// The other register whose row of `collection` (households or residents) has the id `key`.
-    fn register_holding(&self, collection: &str, key: &str, doc: &DocId) -> Result<Option<DocId>> {
+    fn register_holding(&self, collection: Collection, key: &str, doc: &DocId) -> Result<Option<DocId>> {
         let table = match collection {
-            "households" => "households",
-            "residents" => "residents",
+            Collection::Households => "households",
+            Collection::Residents => "residents",
             _ => return Ok(None),
         };
         let row: Option<String> = self
@@ -636,7 +644,7 @@ impl Store {
         if !self.has_document(&register)? {
             return Ok(false);
         }
-        self.doc(&register)?.has_key("households", household.as_str())
+        self.doc(&register)?.has_key(Collection::Households, household.as_str())
     }
 
     /// Whether the register unit `unit` lies in `grid` as the directory says (the grid itself or

@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 
 use super::{decode_heads, encode_heads, Store};
 use crate::directory::Role;
+use crate::document::Collection;
 use crate::document::{DocId, Touched};
 use crate::error::{Error, Result};
 use crate::household::{Household, Resident};
@@ -55,17 +56,17 @@ pub struct Converted {
 pub struct Skipped {
     /// `grid/<id>`.
     pub doc: String,
-    pub collection: String,
+    pub collection: Collection,
     pub key: String,
     pub reason: String,
 }
 
 impl Converted {
     /// Notes a record of `grid/<grid>` not copied, and why.
-    fn skip(&mut self, grid: &UnitId, collection: &str, key: &str, reason: impl Into<String>) {
+    fn skip(&mut self, grid: &UnitId, collection: Collection, key: &str, reason: impl Into<String>) {
         self.skipped.push(Skipped {
             doc: DocId::Grid(grid.clone()).to_string(),
-            collection: collection.into(),
+            collection,
             key: key.into(),
             reason: reason.into(),
         })
@@ -292,23 +293,31 @@ impl Store {
             .unwrap_or_default();
         // Each skipped record with the heads its last copy was made at (empty: it never reached
         // a register), from which it is diffed when it is tried again.
-        let skipped_before: BTreeMap<(String, String), Vec<automerge::ChangeHash>> = {
+        let skipped_before: BTreeMap<(Collection, String), Vec<automerge::ChangeHash>> = {
             let mut stmt = self
                 .conn
                 .prepare_cached("SELECT collection, key, since FROM grid_conversion_skips WHERE grid_id = ?1")?;
             let rows = stmt
-                .query_map([grid.as_str()], |r| Ok(((r.get(0)?, r.get(1)?), r.get::<_, Vec<u8>>(2)?)))?
+                .query_map([grid.as_str()], |r| {
+                    Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, Vec<u8>>(2)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().map(|(k, since)| Ok((k, decode_heads(&since)?))).collect::<Result<_>>()?
+            rows.into_iter()
+                .map(|((collection, key), since)| {
+                    let collection = Collection::parse(&collection)
+                        .ok_or_else(|| Error::storage("a skipped record of a grid conversion names no collection"))?;
+                    Ok(((collection, key), decode_heads(&since)?))
+                })
+                .collect::<Result<_>>()?
         };
         self.ensure_loaded(&id)?;
         let doc = self.docs.get_mut(&id).expect("loaded above");
         let heads = doc.heads();
-        let mut touched: BTreeSet<(String, String)> = if from.is_empty() {
+        let mut touched: BTreeSet<(Collection, String)> = if from.is_empty() {
             let mut all = BTreeSet::new();
-            for collection in ["households", "residents", "visits"] {
+            for &collection in id.collections() {
                 for key in doc.keys(collection)? {
-                    all.insert((collection.to_string(), key));
+                    all.insert((collection, key));
                 }
             }
             all
@@ -322,29 +331,29 @@ impl Store {
         let mut out = Converted { grids: 1, ..Converted::default() };
         let (mut households, mut residents, mut visits) = (Vec::new(), Vec::new(), Vec::new());
         for (collection, key) in touched {
-            match collection.as_str() {
-                "households" | "residents" => {
-                    let Some(now) = doc.map_fields(&collection, &key, None)? else {
-                        if doc.has_key(&collection, &key)? {
-                            out.skip(grid, &collection, &key, "it is not a map record");
+            match collection {
+                Collection::Households | Collection::Residents => {
+                    let Some(now) = doc.map_fields(collection, &key, None)? else {
+                        if doc.has_key(collection, &key)? {
+                            out.skip(grid, collection, &key, "it is not a map record");
                         }
                         continue;
                     };
                     // Diffed from its last copy: the run's start, or for a record skipped before,
                     // the heads of its last copy (none: it is copied whole).
-                    let since = skipped_before.get(&(collection.clone(), key.clone())).unwrap_or(&from);
-                    let then = if since.is_empty() { None } else { doc.map_fields(&collection, &key, Some(since))? };
+                    let since = skipped_before.get(&(collection, key.clone())).unwrap_or(&from);
+                    let then = if since.is_empty() { None } else { doc.map_fields(collection, &key, Some(since))? };
                     let record = MapRecord { key, then, now };
-                    if collection == "households" {
+                    if collection == Collection::Households {
                         households.push(record)
                     } else {
                         residents.push(record)
                     }
                 }
-                "visits" => match doc.get_value::<Visit>("visits", &key) {
+                Collection::Visits => match doc.get_value::<Visit>(Collection::Visits, &key) {
                     Ok(Some(v)) if v.id.as_str() == key => visits.push(v),
                     Ok(None) => {}
-                    _ => out.skip(grid, "visits", &key, "it does not parse as a visit"),
+                    _ => out.skip(grid, Collection::Visits, &key, "it does not parse as a visit"),
                 },
                 _ => {}
             }
@@ -353,25 +362,31 @@ impl Store {
             match self.convert_household(grid, &h).or_else(skip_or_stop)? {
                 Copied::Written => out.households += 1,
                 Copied::Unchanged => {}
-                Copied::Skipped(why) => out.skip(grid, "households", &h.key, why),
+                Copied::Skipped(why) => out.skip(grid, Collection::Households, &h.key, why),
             }
         }
         for r in residents {
             match self.convert_resident(grid, &r).or_else(skip_or_stop)? {
                 Copied::Written => out.residents += 1,
                 Copied::Unchanged => {}
-                Copied::Skipped(why) => out.skip(grid, "residents", &r.key, why),
+                Copied::Skipped(why) => out.skip(grid, Collection::Residents, &r.key, why),
             }
         }
         self.convert_visits(grid, visits, &mut out)?;
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM grid_conversion_skips WHERE grid_id = ?1", [grid.as_str()])?;
         for s in &mut out.skipped {
-            let known = skipped_before.get(&(s.collection.clone(), s.key.clone()));
+            let known = skipped_before.get(&(s.collection, s.key.clone()));
             tx.execute(
                 "INSERT OR REPLACE INTO grid_conversion_skips (grid_id, collection, key, reason, since)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![grid.as_str(), s.collection, s.key, s.reason, encode_heads(known.unwrap_or(&from))],
+                rusqlite::params![
+                    grid.as_str(),
+                    s.collection.as_str(),
+                    s.key,
+                    s.reason,
+                    encode_heads(known.unwrap_or(&from))
+                ],
             )?;
             // Keys of old grid documents were never checked: one that is not an id is not shown.
             s.key = super::boundary::shown_key(&s.key).to_string();
@@ -447,7 +462,7 @@ impl Store {
             return Ok(Copied::Skipped("its micro-grid is not one of this grid".into()));
         }
         let base = match &live {
-            Some(unit) => self.doc(&DocId::Register(unit.clone()))?.map_fields("households", &h.key, None)?,
+            Some(unit) => self.doc(&DocId::Register(unit.clone()))?.map_fields(Collection::Households, &h.key, None)?,
             None => None,
         };
         let merged = match base {
@@ -469,13 +484,13 @@ impl Store {
                 let from = DocId::Register(from);
                 let old = self
                     .doc(&from)?
-                    .get_map::<Household>("households", &h.key)?
+                    .get_map::<Household>(Collection::Households, &h.key)?
                     .ok_or_else(|| Error::not_found("household", &h.key))?;
                 self.move_household(old, &merged)?;
             }
             _ => self.write(
                 &DocId::Register(target),
-                |d| d.put_map("households", merged.id.as_str(), &merged),
+                |d| d.put_map(Collection::Households, merged.id.as_str(), &merged),
                 |ix, d| ix.household(&d.id, &merged),
             )?,
         }
@@ -495,7 +510,7 @@ impl Store {
             return Ok(Copied::Skipped("its id is a resident of another register".into()));
         }
         let target = DocId::Register(unit);
-        let base = self.doc(&target)?.map_fields("residents", &r.key, None)?;
+        let base = self.doc(&target)?.map_fields(Collection::Residents, &r.key, None)?;
         let merged = match base {
             Some(base) => overlay(base, &changed),
             None => r.now.clone(),
@@ -521,19 +536,24 @@ impl Store {
         let mut months: BTreeMap<DocId, Vec<Visit>> = BTreeMap::new();
         for v in visits {
             if let Err(e) = v.validate() {
-                out.skip(grid, "visits", v.id.as_str(), format!("it breaks a rule of a visit: {e}"));
+                out.skip(grid, Collection::Visits, v.id.as_str(), format!("it breaks a rule of a visit: {e}"));
                 continue;
             }
             let month = match self.visit_document(v.id.as_str()) {
                 Ok(DocId::Visits(unit, _)) if !self.unit_in_grid(&unit, grid)? => {
-                    out.skip(grid, "visits", v.id.as_str(), "its id is a visit of another grid");
+                    out.skip(grid, Collection::Visits, v.id.as_str(), "its id is a visit of another grid");
                     continue;
                 }
                 Ok(month @ DocId::Visits(..)) => month,
                 _ => match self.household_register_in(&v.household, grid)? {
                     Some(unit) => DocId::Visits(unit, Period::of(v.at.min(now))),
                     None => {
-                        out.skip(grid, "visits", v.id.as_str(), "its household is not in a register of this grid");
+                        out.skip(
+                            grid,
+                            Collection::Visits,
+                            v.id.as_str(),
+                            "its household is not in a register of this grid",
+                        );
                         continue;
                     }
                 },
@@ -545,7 +565,7 @@ impl Store {
             let mut new = Vec::new();
             let mut rewrites = Vec::new();
             for v in visits {
-                match doc.get_value::<Visit>("visits", v.id.as_str()).ok().flatten() {
+                match doc.get_value::<Visit>(Collection::Visits, v.id.as_str()).ok().flatten() {
                     None => new.push(v),
                     // A visit is written once: what the month holds changes only to its tombstone.
                     Some(k) if v.deleted && !k.deleted && Visit { deleted: false, ..v.clone() } == k => new.push(v),
@@ -554,7 +574,7 @@ impl Store {
                 }
             }
             for id in rewrites {
-                out.skip(grid, "visits", id.as_str(), "it rewrites a visit its month holds");
+                out.skip(grid, Collection::Visits, id.as_str(), "it rewrites a visit its month holds");
             }
             if new.is_empty() {
                 continue;
@@ -562,7 +582,7 @@ impl Store {
             let unit = month.unit().expect("a month belongs to a unit").to_string();
             let written = self.write(
                 &month,
-                |d| new.iter().try_for_each(|v| d.put_value("visits", v.id.as_str(), v)),
+                |d| new.iter().try_for_each(|v| d.put_value(Collection::Visits, v.id.as_str(), v)),
                 |ix, d| new.iter().try_for_each(|v| ix.visit(&d.id, &unit, v, false)),
             );
             match written {
@@ -570,7 +590,12 @@ impl Store {
                 Err(e @ Error::Storage { .. }) => return Err(e),
                 Err(e) => {
                     for v in &new {
-                        out.skip(grid, "visits", v.id.as_str(), format!("its month could not be written: {e}"));
+                        out.skip(
+                            grid,
+                            Collection::Visits,
+                            v.id.as_str(),
+                            format!("its month could not be written: {e}"),
+                        );
                     }
                 }
             }

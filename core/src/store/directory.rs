@@ -3,6 +3,7 @@
 
 use super::Store;
 use crate::directory::{Category, Device, NewCategory, NewUnit, NewUser, Unit, User, VisitRules};
+use crate::document::Collection;
 use crate::document::{DocId, Touched};
 use crate::error::{Error, Result};
 use crate::ids::{UnitId, UserId};
@@ -24,7 +25,11 @@ impl Store {
             }
         }
         let unit = Unit { id: UnitId::generate(), kind: new.kind, parent: new.parent, name: new.name, deleted: false };
-        self.write(&DocId::Directory, |d| d.put_map("units", unit.id.as_str(), &unit), |ix, _| ix.unit(&unit))?;
+        self.write(
+            &DocId::Directory,
+            |d| d.put_map(Collection::Units, unit.id.as_str(), &unit),
+            |ix, _| ix.unit(&unit),
+        )?;
         Ok(unit)
     }
 
@@ -39,7 +44,11 @@ impl Store {
             department: new.department,
             deleted: false,
         };
-        self.write(&DocId::Directory, |d| d.put_map("users", user.id.as_str(), &user), |ix, _| ix.user(&user))?;
+        self.write(
+            &DocId::Directory,
+            |d| d.put_map(Collection::Users, user.id.as_str(), &user),
+            |ix, _| ix.user(&user),
+        )?;
         Ok(user)
     }
 
@@ -51,11 +60,15 @@ impl Store {
         self.unit_kind(unit)?;
         let mut moved = self
             .doc(&DocId::Directory)?
-            .get_map::<User>("users", user.as_str())?
+            .get_map::<User>(Collection::Users, user.as_str())?
             .filter(|u| !u.deleted)
             .ok_or_else(|| Error::not_found("user", user))?;
         moved.unit = unit.clone();
-        self.write(&DocId::Directory, |d| d.put_map("users", moved.id.as_str(), &moved), |ix, _| ix.user(&moved))?;
+        self.write(
+            &DocId::Directory,
+            |d| d.put_map(Collection::Users, moved.id.as_str(), &moved),
+            |ix, _| ix.user(&moved),
+        )?;
         Ok(moved)
     }
 
@@ -82,7 +95,7 @@ impl Store {
     fn enrol(&mut self, user: &UserId, actor: &str, server: bool) -> Result<()> {
         self.require_user(user)?;
         let actor = crate::ids::ActorHex::parse(actor)?.as_str().to_string();
-        if let Some(known) = self.doc(&DocId::Directory)?.get_map::<Device>("devices", &actor)? {
+        if let Some(known) = self.doc(&DocId::Directory)?.get_map::<Device>(Collection::Devices, &actor)? {
             if &known.user != user || known.server != server {
                 return Err(Error::refused(
                     crate::error::RefusalCode::ActorTaken,
@@ -97,7 +110,11 @@ impl Store {
             }
         }
         let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false, revoked_at: None, server };
-        self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
+        self.write(
+            &DocId::Directory,
+            |d| d.put_map(Collection::Devices, &device.id, &device),
+            |ix, _| ix.device(&device),
+        )
     }
 
     /// Marks the device writing with `actor` (hex) as revoked in the directory, at this store's
@@ -107,13 +124,17 @@ impl Store {
         let actor = actor.to_ascii_lowercase();
         let mut device = self
             .doc(&DocId::Directory)?
-            .get_map::<Device>("devices", &actor)?
+            .get_map::<Device>(Collection::Devices, &actor)?
             .ok_or_else(|| Error::not_found("device", &actor))?;
         if device.revoked_at.is_some() {
             return Ok(());
         }
         device.revoked_at = Some(self.now());
-        self.write(&DocId::Directory, |d| d.put_map("devices", &device.id, &device), |ix, _| ix.device(&device))
+        self.write(
+            &DocId::Directory,
+            |d| d.put_map(Collection::Devices, &device.id, &device),
+            |ix, _| ix.device(&device),
+        )
     }
 
     /// Adds or changes a report category and its deadlines.
@@ -130,7 +151,7 @@ impl Store {
             duplicate_window_hours: new.duplicate_window_hours,
             deleted: false,
         };
-        self.write(&DocId::Directory, |d| d.put_map("categories", c.id.as_str(), &c), |ix, _| ix.category(&c))
+        self.write(&DocId::Directory, |d| d.put_map(Collection::Categories, c.id.as_str(), &c), |ix, _| ix.category(&c))
     }
 
     /// Replaces the rules that say how often households must be visited; every household's due
@@ -140,10 +161,10 @@ impl Store {
         let entries = rules.to_entries();
         self.write(
             &DocId::Directory,
-            |d| entries.iter().try_for_each(|(k, h)| d.put_int("visit_rules", k, *h as i64)),
+            |d| entries.iter().try_for_each(|(k, h)| d.put_int(Collection::VisitRules, k, *h as i64)),
             |ix, doc| {
                 entries.iter().try_for_each(|(k, _)| {
-                    ix.project(doc, &Touched { collection: "visit_rules".into(), key: Some(k.clone()) })
+                    ix.project(doc, &Touched { collection: Collection::VisitRules, key: Some(k.clone()) })
                 })
             },
         )

@@ -200,7 +200,7 @@ pub(super) fn rebuild_tables(
         mark_heads(tx, doc)?;
         let mut ix = Indexer::new(tx, &rules);
         for c in doc.id.collections() {
-            ix.project(doc, &Touched { collection: (*c).into(), key: None })?;
+            ix.project(doc, &Touched { collection: *c, key: None })?;
         }
         if let Some(r) = ix.finish(doc)? {
             rules = r;

@@ -2,6 +2,7 @@
 
 use super::{year_of, Store};
 use crate::directory::UnitKind;
+use crate::document::Collection;
 use crate::document::DocId;
 use crate::error::Result;
 use rusqlite::OptionalExtension;
@@ -84,8 +85,8 @@ impl Store {
         let residents: Vec<Resident> = {
             let doc = self.doc(&from)?;
             let mut all = Vec::new();
-            for key in doc.keys("residents")? {
-                if let Some(r) = doc.get_map::<Resident>("residents", &key)? {
+            for key in doc.keys(Collection::Residents)? {
+                if let Some(r) = doc.get_map::<Resident>(Collection::Residents, &key)? {
                     if r.household == old.id && !r.deleted {
                         all.push(r);
                     }
@@ -96,8 +97,8 @@ impl Store {
         self.write(
             &to,
             |d| {
-                d.put_map("households", moved.id.as_str(), moved)?;
-                residents.iter().try_for_each(|r| d.put_map("residents", r.id.as_str(), r))
+                d.put_map(Collection::Households, moved.id.as_str(), moved)?;
+                residents.iter().try_for_each(|r| d.put_map(Collection::Residents, r.id.as_str(), r))
             },
             |ix, d| {
                 ix.household(&d.id, moved)?;
@@ -109,10 +110,10 @@ impl Store {
         self.write(
             &from,
             |d| {
-                d.put_map("households", old.id.as_str(), &old)?;
-                residents
-                    .iter()
-                    .try_for_each(|r| d.put_map("residents", r.id.as_str(), &Resident { deleted: true, ..r.clone() }))
+                d.put_map(Collection::Households, old.id.as_str(), &old)?;
+                residents.iter().try_for_each(|r| {
+                    d.put_map(Collection::Residents, r.id.as_str(), &Resident { deleted: true, ..r.clone() })
+                })
             },
             |ix, d| {
                 ix.household(&d.id, &old)?;
@@ -125,7 +126,7 @@ impl Store {
 
     fn write_household(&mut self, h: &Household) -> Result<()> {
         let doc_id = DocId::Register(h.register().clone());
-        self.write(&doc_id, |d| d.put_map("households", h.id.as_str(), h), |ix, d| ix.household(&d.id, h))
+        self.write(&doc_id, |d| d.put_map(Collection::Households, h.id.as_str(), h), |ix, d| ix.household(&d.id, h))
     }
 
     pub fn add_resident(&mut self, new: NewResident) -> Result<Resident> {
@@ -165,7 +166,7 @@ impl Store {
             .query_row("SELECT doc_id FROM residents WHERE id = ?1 AND deleted = 0", [id.as_str()], |r| r.get(0))
             .optional()?;
         let doc_id = writable_register(&doc.ok_or_else(|| Error::not_found("resident", id))?)?;
-        let r = self.doc(&doc_id)?.get_map::<Resident>("residents", id.as_str())?;
+        let r = self.doc(&doc_id)?.get_map::<Resident>(Collection::Residents, id.as_str())?;
         Ok((doc_id, r.ok_or_else(|| Error::not_found("resident", id))?))
     }
 
@@ -175,7 +176,11 @@ impl Store {
             .query_row("SELECT grid_id FROM households WHERE id = ?1", [r.household.as_str()], |row| row.get(0))
             .optional()?
             .ok_or_else(|| Error::not_found("household", &r.household))?;
-        self.write(&doc_id, |d| d.put_map("residents", r.id.as_str(), &r), |ix, d| ix.resident(&d.id, &grid, &r))?;
+        self.write(
+            &doc_id,
+            |d| d.put_map(Collection::Residents, r.id.as_str(), &r),
+            |ix, d| ix.resident(&d.id, &grid, &r),
+        )?;
         Ok(r)
     }
 

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::directory::{Category, Device, Unit, User, VisitRules};
+use crate::document::Collection;
 use crate::document::{Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
 use crate::household::{CareTag, Household, Resident, RiskLevel};
@@ -91,48 +92,51 @@ impl<'t> Indexer<'t> {
     /// Re-reads one touched record (or a whole collection) from the document into the tables.
     pub fn project(&mut self, doc: &Doc, t: &Touched) -> Result<()> {
         let Some(key) = &t.key else {
-            self.clear_collection(&doc.id, &t.collection)?;
-            for key in doc.keys(&t.collection).unwrap_or_default() {
-                self.project(doc, &Touched { collection: t.collection.clone(), key: Some(key) })?;
+            self.clear_collection(&doc.id, t.collection)?;
+            for key in doc.keys(t.collection).unwrap_or_default() {
+                self.project(doc, &Touched { collection: t.collection, key: Some(key) })?;
             }
             return Ok(());
         };
         let key = key.as_str();
         self.tx
             .prepare_cached("DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2 AND record_id = ?3")?
-            .execute(params![doc.id.to_string(), t.collection, key])?;
-        if matches!((&doc.id, t.collection.as_str()), (DocId::Directory, "units" | "users" | "categories")) {
+            .execute(params![doc.id.to_string(), t.collection.as_str(), key])?;
+        if matches!(
+            (&doc.id, t.collection),
+            (DocId::Directory, Collection::Units | Collection::Users | Collection::Categories)
+        ) {
             self.roster_changed = true;
         }
-        self.units_changed |= matches!((&doc.id, t.collection.as_str()), (DocId::Directory, "units"));
-        match (&doc.id, t.collection.as_str()) {
-            (DocId::Directory, "units") => {
-                match readable(self.tx, doc, "units", key, doc.get_map::<Unit>("units", key))? {
+        self.units_changed |= matches!((&doc.id, t.collection), (DocId::Directory, Collection::Units));
+        match (&doc.id, t.collection) {
+            (DocId::Directory, Collection::Units) => {
+                match readable(self.tx, doc, t.collection, key, doc.get_map::<Unit>(Collection::Units, key))? {
                     Some(u) if u.id.as_str() == key => self.unit(&u),
                     _ => self.delete("units", key),
                 }
             }
-            (DocId::Directory, "users") => {
-                match readable(self.tx, doc, "users", key, doc.get_map::<User>("users", key))? {
+            (DocId::Directory, Collection::Users) => {
+                match readable(self.tx, doc, t.collection, key, doc.get_map::<User>(Collection::Users, key))? {
                     Some(u) if u.id.as_str() == key => self.user(&u),
                     _ => self.delete("users", key),
                 }
             }
-            (DocId::Directory, "devices") => {
-                match readable(self.tx, doc, "devices", key, doc.get_map::<Device>("devices", key))? {
+            (DocId::Directory, Collection::Devices) => {
+                match readable(self.tx, doc, t.collection, key, doc.get_map::<Device>(Collection::Devices, key))? {
                     Some(d) if d.id == key => self.device(&d),
                     _ => self.delete("devices", key),
                 }
             }
-            (DocId::Directory, "categories") => {
-                match readable(self.tx, doc, "categories", key, doc.get_map::<Category>("categories", key))? {
+            (DocId::Directory, Collection::Categories) => {
+                match readable(self.tx, doc, t.collection, key, doc.get_map::<Category>(Collection::Categories, key))? {
                     Some(c) if c.id.as_str() == key => self.category(&c),
                     _ => self.delete("categories", key),
                 }
             }
-            (DocId::Directory, "visit_rules") => {
+            (DocId::Directory, Collection::VisitRules) => {
                 self.rules_changed = true;
-                match doc.get_int("visit_rules", key) {
+                match doc.get_int(Collection::VisitRules, key) {
                     Some(h) if h > 0 => {
                         self.tx.execute(
                             "INSERT OR REPLACE INTO visit_rules (rule, hours) VALUES (?1, ?2)",
@@ -146,16 +150,17 @@ impl<'t> Indexer<'t> {
                     }
                 }
             }
-            (DocId::Register(_) | DocId::Grid(_), "households") => {
-                match readable(self.tx, doc, "households", key, doc.get_map::<Household>("households", key))? {
+            (DocId::Register(_) | DocId::Grid(_), Collection::Households) => {
+                match readable(self.tx, doc, t.collection, key, doc.get_map::<Household>(Collection::Households, key))?
+                {
                     Some(h) if h.id.as_str() == key && belongs_in(&doc.id, &h) => self.household(&doc.id, &h),
                     _ => self.delete_household(&doc.id, key),
                 }
             }
-            (DocId::Register(_) | DocId::Grid(_), "residents") => {
-                match readable(self.tx, doc, "residents", key, doc.get_map::<Resident>("residents", key))? {
+            (DocId::Register(_) | DocId::Grid(_), Collection::Residents) => {
+                match readable(self.tx, doc, t.collection, key, doc.get_map::<Resident>(Collection::Residents, key))? {
                     Some(r) if r.id.as_str() == key => {
-                        match doc.get_map::<Household>("households", r.household.as_str()).ok().flatten() {
+                        match doc.get_map::<Household>(Collection::Households, r.household.as_str()).ok().flatten() {
                             Some(h) => self.resident(&doc.id, h.grid.as_str(), &r),
                             None => self.delete_from_doc("residents", &doc.id, key),
                         }
@@ -163,19 +168,19 @@ impl<'t> Indexer<'t> {
                     _ => self.delete_from_doc("residents", &doc.id, key),
                 }
             }
-            (DocId::Visits(..) | DocId::Grid(_), "visits") => {
+            (DocId::Visits(..) | DocId::Grid(_), Collection::Visits) => {
                 let old_household: Option<String> = self
                     .tx
                     .query_row("SELECT household_id FROM visits WHERE id = ?1", [key], |r| r.get(0))
                     .optional()?;
                 self.due.extend(old_household);
-                let visit = readable(self.tx, doc, "visits", key, doc.get_value::<Visit>("visits", key))?;
+                let visit = readable(self.tx, doc, t.collection, key, doc.get_value::<Visit>(Collection::Visits, key))?;
                 // A visit counts for the register its document belongs to: a period document's
                 // unit, or (old layout) the register of its household in the same grid document.
                 let unit = match (&doc.id, &visit) {
                     (DocId::Visits(unit, _), _) => Some(unit.clone()),
                     (_, Some(v)) => doc
-                        .get_map::<Household>("households", v.household.as_str())
+                        .get_map::<Household>(Collection::Households, v.household.as_str())
                         .ok()
                         .flatten()
                         .map(|h| h.register().clone()),
@@ -193,7 +198,7 @@ impl<'t> Indexer<'t> {
                     }
                 }
             }
-            (DocId::Report(_), "header") | (DocId::Report(_), "events") => {
+            (DocId::Report(_), Collection::Header) | (DocId::Report(_), Collection::Events) => {
                 self.report_status = true;
                 Ok(())
             }
@@ -229,19 +234,26 @@ impl<'t> Indexer<'t> {
     }
 
     /// Removes the rows one collection of `doc` gave the query tables.
-    fn clear_collection(&mut self, doc: &DocId, collection: &str) -> Result<()> {
+    fn clear_collection(&mut self, doc: &DocId, collection: Collection) -> Result<()> {
         self.tx.execute(
             "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2",
-            params![doc.to_string(), collection],
+            params![doc.to_string(), collection.as_str()],
         )?;
         let doc_key = doc.to_string();
         match (doc, collection) {
-            (DocId::Directory, "units" | "users" | "devices" | "categories" | "visit_rules") => {
+            (
+                DocId::Directory,
+                Collection::Units
+                | Collection::Users
+                | Collection::Devices
+                | Collection::Categories
+                | Collection::VisitRules,
+            ) => {
                 self.tx.execute(&format!("DELETE FROM {collection}"), [])?;
-                self.rules_changed |= collection == "visit_rules";
-                self.units_changed |= collection == "units";
+                self.rules_changed |= collection == Collection::VisitRules;
+                self.units_changed |= collection == Collection::Units;
             }
-            (DocId::Register(_) | DocId::Grid(_), "households") => {
+            (DocId::Register(_) | DocId::Grid(_), Collection::Households) => {
                 let mut stmt = self.tx.prepare("SELECT id FROM households WHERE doc_id = ?1")?;
                 let ids =
                     stmt.query_map([&doc_key], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -249,10 +261,10 @@ impl<'t> Indexer<'t> {
                     self.delete_household(doc, &id)?;
                 }
             }
-            (DocId::Register(_) | DocId::Grid(_), "residents") => {
+            (DocId::Register(_) | DocId::Grid(_), Collection::Residents) => {
                 self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [&doc_key])?;
             }
-            (DocId::Visits(..) | DocId::Grid(_), "visits") => self.clear_visits(doc)?,
+            (DocId::Visits(..) | DocId::Grid(_), Collection::Visits) => self.clear_visits(doc)?,
             (DocId::Report(_), _) => self.report_status = true,
             _ => {}
         }
@@ -296,7 +308,7 @@ impl<'t> Indexer<'t> {
                 // window came to the server's feed with the conversion, so the phone asked for
                 // its registers' earlier clocks again when it was offered them.
                 for collection in doc.collections() {
-                    self.clear_collection(doc, collection)?;
+                    self.clear_collection(doc, *collection)?;
                 }
             }
             _ => return Err(Error::invalid("document", format!("{doc} is never let go of"))),
@@ -607,8 +619,14 @@ impl<'t> Indexer<'t> {
         self.tx.execute("DELETE FROM report_events WHERE report_id = ?1", [rid])?;
         self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.id.to_string()])?;
         let mut events = Vec::new();
-        for key in doc.keys("events")? {
-            if let Some(e) = readable(self.tx, doc, "events", &key, doc.get_value::<ReportEvent>("events", &key))? {
+        for key in doc.keys(Collection::Events)? {
+            if let Some(e) = readable(
+                self.tx,
+                doc,
+                Collection::Events,
+                &key,
+                doc.get_value::<ReportEvent>(Collection::Events, &key),
+            )? {
                 if e.id.as_str() == key {
                     events.push(e);
                 }
@@ -636,7 +654,13 @@ impl<'t> Indexer<'t> {
                 ])?;
             self.photos(&doc.id, "report_event", e.id.as_str(), &e.photos)?;
         }
-        let header = readable(self.tx, doc, "header", HEADER_KEY, doc.get_value::<Report>("header", HEADER_KEY))?;
+        let header = readable(
+            self.tx,
+            doc,
+            Collection::Header,
+            HEADER_KEY,
+            doc.get_value::<Report>(Collection::Header, HEADER_KEY),
+        )?;
         let Some(r) = header.filter(|r| &r.id == report_id) else {
             return self.remove_report_row(rid);
         };
@@ -685,18 +709,18 @@ impl<'t> Indexer<'t> {
 fn readable<T>(
     tx: &Transaction<'_>,
     doc: &Doc,
-    collection: &str,
+    collection: Collection,
     key: &str,
     r: Result<Option<T>>,
 ) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(v),
         Err(Error::CorruptDocument { .. }) => {
-            tracing::warn!(doc = %doc.id, collection, key, "record left out of the query tables: not readable");
+            tracing::warn!(doc = %doc.id, %collection, key, "record left out of the query tables: not readable");
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO rejected_records (doc_id, collection, record_id, reason) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![doc.id.to_string(), collection, key, "it does not parse as a record of its collection"])?;
+            .execute(params![doc.id.to_string(), collection.as_str(), key, "it does not parse as a record of its collection"])?;
             Ok(None)
         }
         Err(e) => Err(e),

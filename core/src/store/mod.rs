@@ -39,6 +39,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::directory::{UnitKind, VisitRules};
+use crate::document::Collection;
 use crate::document::{Doc, DocId};
 use crate::error::{Error, Result};
 use crate::household::Household;
@@ -360,7 +361,7 @@ impl Store {
 
     fn load_household(&mut self, doc_id: &DocId, id: &HouseholdId) -> Result<Household> {
         self.doc(doc_id)?
-            .get_map::<Household>("households", id.as_str())?
+            .get_map::<Household>(Collection::Households, id.as_str())?
             .ok_or_else(|| Error::not_found("household", id))
     }
 

@@ -18,6 +18,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{decode_heads, encode_heads, MergeOutcome, Persist, Store};
 use crate::clock::UnixMillis;
+use crate::document::Collection;
 use crate::document::{touched_records, Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, HouseholdId, ReportId, VisitId};
@@ -257,7 +258,7 @@ impl Store {
         let new_changes = changes.len();
         let (persist, touched) = if !doc.persisted {
             // A document this store did not hold: project every collection.
-            let all = doc.id.collections().iter().map(|c| Touched { collection: (*c).into(), key: None }).collect();
+            let all = doc.id.collections().iter().map(|c| Touched { collection: *c, key: None }).collect();
             (Persist::Snapshot, all)
         } else {
             let touched = touched_records(&doc.am.diff(before, &after));
@@ -334,10 +335,12 @@ impl Store {
     /// Whether the change that created `record` is known to have reached the server.
     pub fn reached_server(&mut self, record: &RecordRef) -> Result<bool> {
         let (doc, collection, key) = match record {
-            RecordRef::Household(h) => (self.row_document("households", h.as_str())?, "households", h.to_string()),
-            RecordRef::Visit(v) => (self.visit_document(v.as_str())?, "visits", v.to_string()),
-            RecordRef::Report(r) => (DocId::Report(r.clone()), "header", HEADER_KEY.to_string()),
-            RecordRef::ReportEvent(r, e) => (DocId::Report(r.clone()), "events", e.as_str().to_string()),
+            RecordRef::Household(h) => {
+                (self.row_document("households", h.as_str())?, Collection::Households, h.to_string())
+            }
+            RecordRef::Visit(v) => (self.visit_document(v.as_str())?, Collection::Visits, v.to_string()),
+            RecordRef::Report(r) => (DocId::Report(r.clone()), Collection::Header, HEADER_KEY.to_string()),
+            RecordRef::ReportEvent(r, e) => (DocId::Report(r.clone()), Collection::Events, e.as_str().to_string()),
         };
         if !self.has_document(&doc)? {
             return Err(Error::not_found("record", &key));

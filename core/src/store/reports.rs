@@ -2,6 +2,7 @@
 
 use super::Store;
 use crate::directory::UnitKind;
+use crate::document::Collection;
 use crate::document::{DocId, Touched, HEADER_KEY};
 use crate::error::{Error, Result};
 use crate::ids::ReportId;
@@ -42,10 +43,10 @@ impl Store {
         self.write(
             &DocId::Report(report.id.clone()),
             |d| {
-                d.put_value("header", HEADER_KEY, &report)?;
-                d.put_value("events", submitted.id.as_str(), &submitted)
+                d.put_value(Collection::Header, HEADER_KEY, &report)?;
+                d.put_value(Collection::Events, submitted.id.as_str(), &submitted)
             },
-            |ix, d| ix.project(d, &Touched { collection: "header".into(), key: Some(HEADER_KEY.into()) }),
+            |ix, d| ix.project(d, &Touched { collection: Collection::Header, key: Some(HEADER_KEY.into()) }),
         )?;
         Ok(report)
     }
@@ -74,8 +75,8 @@ impl Store {
         }
         self.write(
             &doc_id,
-            |d| d.put_value("events", e.id.as_str(), &e),
-            |ix, d| ix.project(d, &Touched { collection: "events".into(), key: Some(e.id.to_string()) }),
+            |d| d.put_value(Collection::Events, e.id.as_str(), &e),
+            |ix, d| ix.project(d, &Touched { collection: Collection::Events, key: Some(e.id.to_string()) }),
         )?;
         Ok(e)
     }
@@ -87,10 +88,11 @@ impl Store {
             return Err(Error::not_found("report", id));
         }
         let doc = self.doc(&doc_id)?;
-        let report = doc.get_value::<Report>("header", HEADER_KEY)?.ok_or_else(|| Error::not_found("report", id))?;
+        let report =
+            doc.get_value::<Report>(Collection::Header, HEADER_KEY)?.ok_or_else(|| Error::not_found("report", id))?;
         let mut events = Vec::new();
-        for k in doc.keys("events")? {
-            events.extend(doc.get_value::<ReportEvent>("events", &k)?);
+        for k in doc.keys(Collection::Events)? {
+            events.extend(doc.get_value::<ReportEvent>(Collection::Events, &k)?);
         }
         events.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         Ok((report, events))

@@ -6,6 +6,7 @@ use rusqlite::OptionalExtension;
 
 use super::Store;
 use crate::clock::UnixMillis;
+use crate::document::Collection;
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::{HouseholdId, UnitId, VisitId};
@@ -37,7 +38,7 @@ impl Store {
         let doc_id = DocId::Visits(unit.clone(), Period::for_visit(v.at, now));
         self.write(
             &doc_id,
-            |d| d.put_value("visits", v.id.as_str(), &v),
+            |d| d.put_value(Collection::Visits, v.id.as_str(), &v),
             |ix, d| ix.visit(&d.id, unit.as_str(), &v, true),
         )?;
         Ok(v)
@@ -62,10 +63,14 @@ impl Store {
         };
         let mut v = self
             .doc(&doc_id)?
-            .get_value::<Visit>("visits", id.as_str())?
+            .get_value::<Visit>(Collection::Visits, id.as_str())?
             .ok_or_else(|| Error::not_found("visit", id))?;
         v.deleted = true;
-        self.write(&doc_id, |d| d.put_value("visits", v.id.as_str(), &v), |ix, d| ix.visit(&d.id, &unit, &v, false))
+        self.write(
+            &doc_id,
+            |d| d.put_value(Collection::Visits, v.id.as_str(), &v),
+            |ix, d| ix.visit(&d.id, &unit, &v, false),
+        )
     }
 
     /// The document a visit's row comes from (its register unit and month; an old grid document

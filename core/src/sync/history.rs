@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 
 use super::wire::{Batch, Entry, Hello, Kind, Mode};
+use crate::document::Collection;
 use crate::document::{Doc, DocId};
 use crate::error::{Error, Result};
 use crate::ids::HouseholdId;
@@ -118,9 +119,9 @@ impl VisitsRequest {
     fn read(&self, id: DocId, bytes: &[u8]) -> Result<Vec<VisitSummary>> {
         let doc = Doc::from_parts(id.clone(), crate::store::load_document(&id, bytes)?, false, 0, 0);
         let mut out = Vec::new();
-        for key in doc.keys("visits")? {
+        for key in doc.keys(Collection::Visits)? {
             // A record that does not read is left out, as the query tables leave it out.
-            if let Ok(Some(v)) = doc.get_value::<Visit>("visits", &key) {
+            if let Ok(Some(v)) = doc.get_value::<Visit>(Collection::Visits, &key) {
                 if v.id.as_str() == key && v.household == self.household && !v.deleted {
                     out.push(VisitSummary::from(v));
                 }
