@@ -55,12 +55,17 @@ val cargoNdk by tasks.registering(Exec::class) {
 
 // The binding configuration: the workspace's uniffi.toml with android = true.
 val uniffiConfig = layout.buildDirectory.file("uniffi-android.toml")
+val uniffiAndroidConfigScript = workspace.resolve("scripts/uniffi-android-config")
 val uniffiAndroidConfig by tasks.registering(Exec::class) {
     workingDir = workspace
     inputs.file(workspace.resolve("uniffi.toml"))
+    inputs.file(uniffiAndroidConfigScript)
     outputs.file(uniffiConfig)
-    commandLine("scripts/uniffi-android-config")
-    doFirst { standardOutput = uniffiConfig.get().asFile.also { it.parentFile.mkdirs() }.outputStream() }
+    commandLine(uniffiAndroidConfigScript.path)
+    val out = uniffiConfig.get().asFile
+    var stream: java.io.OutputStream? = null
+    doFirst { stream = out.also { it.parentFile.mkdirs() }.outputStream().also { standardOutput = it } }
+    doLast { stream?.close() }
 }
 
 // The Kotlin bindings, generated from the arm64 library with the embedded uniffi-bindgen.

@@ -19,7 +19,7 @@ use doorstep_server::admin::AdminClient;
 use rand::{rngs::StdRng, SeedableRng};
 
 use crate::bench::{plan_visits, progress, record};
-use testkit::sample;
+use crate::sample;
 
 pub struct AbuseSizes {
     pub households: usize,

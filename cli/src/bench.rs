@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doorstep_core::clock::DAY_MS;
-use doorstep_core::store::schema::{HOUSEHOLDS_DDL, VISITS_DDL};
+use doorstep_core::hooks::{HOUSEHOLDS_DDL, VISITS_DDL};
 use doorstep_core::{Durability, FixedClock, HouseholdFilter, OpenOptions, Result, Store, UnixMillis, VisitId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};
 
-use testkit::sample;
+use crate::sample;
 
 /// The visit columns the plain baseline keeps (the store's table has two more since schema 7:
 /// which document and register each row comes from).

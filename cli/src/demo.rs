@@ -23,7 +23,7 @@ use doorstep_core::{
 use doorstep_server::{admin::AdminClient, Config, RunningServer};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use testkit::sample;
+use crate::sample;
 
 /// Midnight of the demo day in Zhengzhou (UTC+8): 2026-11-23 00:00 +08:00.
 const DAY_START: UnixMillis = 1_795_392_000_000 - 8 * HOUR;

@@ -19,7 +19,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::abuse_bench::{enrol, ServerProcess, ADMIN_TOKEN};
 use crate::bench::{disk_bytes, evict_from_page_cache, median, progress};
-use testkit::sample;
+use crate::sample;
 
 pub struct GrowthSizes {
     pub households: usize,

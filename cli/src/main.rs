@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod documents;
 mod growth_bench;
+mod sample;
 mod sync_bench;
 mod workflow_bench;
 

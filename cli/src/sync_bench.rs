@@ -18,7 +18,7 @@ use rand::{rngs::StdRng, SeedableRng};
 use rusqlite::OptionalExtension;
 
 use crate::bench::{median, plan_visits, progress, record};
-use testkit::sample;
+use crate::sample;
 
 pub struct SyncSizes {
     /// Visits in the grid before the steady-state sync.

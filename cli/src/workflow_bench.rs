@@ -15,7 +15,7 @@ use doorstep_core::{
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::bench::{median, progress};
-use testkit::sample;
+use crate::sample;
 
 pub struct WorkflowSizes {
     pub reports: usize,

@@ -19,6 +19,8 @@ pub mod directory;
 mod document;
 pub mod error;
 pub mod geo;
+#[cfg(feature = "hooks")]
+pub mod hooks;
 pub mod household;
 pub mod ids;
 pub mod period;

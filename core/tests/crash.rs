@@ -119,7 +119,7 @@ fn upgrade_child() {
 /// tables that were not rebuilt).
 #[test]
 fn a_store_killed_while_upgrading_opens_upgraded_and_complete() {
-    use doorstep_core::store::schema::{newest_rebuilding_upgrade, CURRENT};
+    use doorstep_core::hooks::{newest_rebuilding_upgrade, SCHEMA_VERSION as CURRENT};
     let dir = tempfile::tempdir().unwrap();
     let current = dir.path().join("current.sqlite");
     let (mut s, f) = district(&current);

@@ -1,7 +1,7 @@
 //! Every older schema upgrades to the current one: same tables and indexes as a new store,
 //! documents carried over untouched, query tables rebuilt from them.
 
-use doorstep_core::store::schema::{newest_rebuilding_upgrade, CURRENT};
+use doorstep_core::hooks::{newest_rebuilding_upgrade, SCHEMA_VERSION as CURRENT};
 use doorstep_core::*;
 use testkit::*;
 

@@ -101,14 +101,7 @@ fn two_phones_exchange_what_the_other_lacks() {
 fn a_phone_is_offered_only_what_both_may_hold() {
     let dir = TempDir::new().unwrap();
     let (mut office, f, mut li, _vol) = world(&dir);
-    let other = office
-        .add_user(NewUser {
-            name: Personal::new("Zhang Wei"),
-            role: Role::GridWorker,
-            unit: f.other_grid.id.clone(),
-            department: None,
-        })
-        .unwrap();
+    let other = f.zhang_wei.clone();
     let mut zhang = open(&dir.path().join("zhang.db"), &f.clock);
     office.enrol_device(&other.id, &zhang.actor_id()).unwrap();
     let directory = office.save_document(&DocId::Directory).unwrap();
@@ -522,7 +515,8 @@ fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
 /// no `want` for it goes back.
 #[test]
 fn a_report_a_phone_may_not_hold_gets_nothing_back() {
-    use doorstep_core::sync::wire::{heads_digest, Entry, Kind};
+    use doorstep_core::hooks::heads_digest;
+    use doorstep_core::sync::wire::{Entry, Kind};
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
     let r = vol.file_report(report_elsewhere(&f, &f.volunteer.id, "Broken lamp in Grid 2")).unwrap();
@@ -687,14 +681,7 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
     use doorstep_core::sync::ROUND_BUDGET_BYTES;
     let dir = TempDir::new().unwrap();
     let (mut office, f, _li, _vol) = world(&dir);
-    let supervisor = office
-        .add_user(NewUser {
-            name: Personal::new("Gao Min"),
-            role: Role::Supervisor,
-            unit: f.community.id.clone(),
-            department: None,
-        })
-        .unwrap();
+    let supervisor = f.supervisor.clone();
     let mut phone = open(&dir.path().join("supervisor.db"), &f.clock);
     office.enrol_device(&supervisor.id, &phone.actor_id()).unwrap();
     let third = office

@@ -140,7 +140,7 @@ struct Cast {
 }
 
 fn cast(s: &mut Store, f: &District) -> Cast {
-    let (community, street) = (f.community.clone(), f.street.clone());
+    let street = f.street.clone();
     let mut user = |name: &str, role, unit: &Unit, department: Option<&str>| {
         s.add_user(NewUser {
             name: Personal::new(name),
@@ -151,7 +151,8 @@ fn cast(s: &mut Store, f: &District) -> Cast {
         .unwrap()
     };
     Cast {
-        courier: user("Chen Jie", Role::FlowingReporter, &community, None),
+        courier: f.courier.clone(),
+        // The street's supervisor: above the district's community supervisor, Liu Min.
         supervisor: user("Gao Min", Role::Supervisor, &street, None),
         handler: user("Sun Hao", Role::DepartmentHandler, &f.district, Some("Housing and fire safety")),
     }

@@ -122,7 +122,7 @@ fn heads_for_a_document_the_device_may_not_read_are_refused() {
     let grid = register(&w.people);
     let digest = w.server.with_store(|s| {
         let mut am = AutoCommit::load(&s.save_document(&grid).unwrap()).unwrap();
-        wire::heads_digest(&am.get_heads())
+        doorstep_core::hooks::heads_digest(&am.get_heads())
     });
     let heads = |doc: &DocId, data: Vec<u8>| wire::Batch {
         cursor: Some(0),

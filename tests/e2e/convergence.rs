@@ -569,7 +569,7 @@ fn documents(s: &mut Store) -> Vec<(DocId, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, max_shrink_iters: 50, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 40, max_shrink_iters: 50, ..ProptestConfig::default() })]
 
     #[test]
     fn six_replicas_converge_through_a_hostile_network(steps in prop::collection::vec(step(), 10..40)) {

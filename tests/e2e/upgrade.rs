@@ -102,7 +102,7 @@ fn new_visit(h: &Household, worker: &User, at: UnixMillis) -> Visit {
 /// with `actor`: what an upgraded app finds on the phone.
 fn old_phone(path: &std::path::Path, actor: &ActorId, directory: Vec<u8>, grid: &DocId, bytes: Vec<u8>) {
     let mut conn = rusqlite::Connection::open(path).unwrap();
-    doorstep_core::store::schema::migrate_to(&mut conn, 6).unwrap();
+    doorstep_core::hooks::migrate_to(&mut conn, 6).unwrap();
     conn.execute("INSERT INTO device (id, actor, created_at) VALUES (1, ?1, 0)", [actor.to_bytes()]).unwrap();
     for (doc, bytes) in [(DocId::Directory, directory), (grid.clone(), bytes)] {
         conn.execute(

@@ -37,7 +37,8 @@ pub fn collection(am: &automerge::AutoCommit, name: &str) -> automerge::ObjId {
 }
 
 /// The genesis change every replica makes for a document (PROTOCOL.md §1), as another client
-/// would write it.
+/// would write it: from the protocol's text, deliberately not from the core's own
+/// `DocId::collections`, so that a core that drifted from PROTOCOL.md fails the tests.
 pub fn genesis(doc: &DocId) -> automerge::AutoCommit {
     use automerge::transaction::Transactable;
     use sha2::Digest;

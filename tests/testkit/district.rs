@@ -2,7 +2,9 @@
 //! with two grids, "Building 3" a micro-grid of the first, and its people — Li Na the first
 //! grid's worker, Wang Guiying the micro-grid's volunteer, Zhang Wei the second grid's worker,
 //! Chen Jie a courier who reports, Liu Min the community's supervisor and the office's admin —
-//! with the default report categories. Each store is opened on a [`FixedClock`] the test moves.
+//! with the default report categories. Each store is opened on a [`FixedClock`]: at
+//! [`MORNING`], which the core tests move; at the system's time for the office of the end-to-end
+//! tests, which only writes the directory.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -6,17 +6,15 @@
 //!   that enrol through its HTTP API as the app does;
 //! - [`by_hand`]: documents and changes written as another client would write them, past the
 //!   store's own write path (for the boundary's attacks);
-//! - [`old_store`]: a store file as an older version of the app left it (for the upgrades);
-//! - [`sample`]: realistic data of any size for the demo and the benches (`doorstep demo`,
-//!   `doorstep bench`): districts of many grids, households with residents, visit notes.
+//! - [`old_store`]: a store file as an older version of the app left it (for the upgrades).
 //!
-//! Nothing an app links depends on this crate; the `doorstep` command does, for its demo and
-//! benches. All names and numbers in it are made up.
+//! Dev-only: only test targets depend on it (the realistic data of any size that the demo and
+//! the benches generate is the `doorstep` command's own, `cli/src/sample.rs`). It turns on the
+//! core's `hooks` feature. All names and numbers in it are made up.
 
 pub mod by_hand;
 pub mod district;
 pub mod old_store;
-pub mod sample;
 pub mod server;
 
 pub use by_hand::*;

@@ -9,7 +9,7 @@ use doorstep_core::DocId;
 /// later version, [`old_query_rows`] fills them in as that version had them.
 pub fn old_store(path: &Path, version: i64, docs: &[(DocId, Vec<u8>)]) {
     let mut conn = rusqlite::Connection::open(path).unwrap();
-    doorstep_core::store::schema::migrate_to(&mut conn, version).unwrap();
+    doorstep_core::hooks::migrate_to(&mut conn, version).unwrap();
     conn.execute("INSERT INTO device (id, actor, created_at) VALUES (1, x'00112233445566778899aabbccddeeff', 0)", [])
         .unwrap();
     for (d, bytes) in docs {
@@ -27,7 +27,7 @@ pub fn old_store(path: &Path, version: i64, docs: &[(DocId, Vec<u8>)]) {
 pub fn old_query_rows(path: &Path, from: &Path) {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute("ATTACH DATABASE ?1 AS current", [from.to_str().unwrap()]).unwrap();
-    for table in doorstep_core::store::schema::DERIVED_TABLES.iter().chain(&["document_heads"]) {
+    for table in doorstep_core::hooks::DERIVED_TABLES.iter().chain(&["document_heads"]) {
         conn.execute(&format!("INSERT INTO main.{table} SELECT * FROM current.{table}"), []).unwrap();
     }
 }

@@ -119,13 +119,13 @@ impl Store {
 
     /// Changes of `id` held in memory whose dependencies this store lacks (none once a message
     /// was taken in: they are never kept across messages).
-    #[doc(hidden)]
+    #[cfg(feature = "hooks")]
     pub fn queued_changes_for_tests(&mut self, id: &DocId) -> usize {
         self.docs.get_mut(id).map_or(0, |d| d.am.get_missing_deps(&[]).len())
     }
 
     /// Caps the database file at `pages` pages, so that tests can see what a full disk does.
-    #[doc(hidden)]
+    #[cfg(feature = "hooks")]
     pub fn limit_pages_for_tests(&self, pages: i64) -> Result<()> {
         self.conn.pragma_update(None, "max_page_count", pages)?;
         Ok(())

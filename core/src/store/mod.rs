@@ -24,7 +24,7 @@ mod index;
 mod peers;
 pub mod query;
 mod reports;
-pub mod schema;
+pub(crate) mod schema;
 mod visits;
 mod welfare;
 mod window;

@@ -49,9 +49,11 @@ CREATE INDEX households_due ON households(next_due_at);
 }
 
 /// DDL of the visits table exactly as the store creates it (for baselines).
-pub const VISITS_DDL: &str = visits_ddl!();
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+pub(crate) const VISITS_DDL: &str = visits_ddl!();
 /// DDL of the households table exactly as the store creates it (for baselines).
-pub const HOUSEHOLDS_DDL: &str = households_ddl!();
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+pub(crate) const HOUSEHOLDS_DDL: &str = households_ddl!();
 
 pub(crate) struct Migration {
     pub sql: &'static str,
@@ -272,18 +274,17 @@ ALTER TABLE devices ADD COLUMN server INTEGER NOT NULL DEFAULT 0;
 ];
 
 /// The schema version this build writes.
-pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
 
 /// The newest schema version whose upgrade rebuilds the derived tables (the crash test kills
 /// an upgrade from it).
-#[doc(hidden)]
-pub fn newest_rebuilding_upgrade() -> i64 {
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+pub(crate) fn newest_rebuilding_upgrade() -> i64 {
     MIGRATIONS.iter().rposition(|m| m.rebuild).expect("a migration rebuilds") as i64
 }
 
 /// The derived tables, in the order a rebuild clears them.
-#[doc(hidden)]
-pub const DERIVED_TABLES: &[&str] = &[
+pub(crate) const DERIVED_TABLES: &[&str] = &[
     "units",
     "users",
     "devices",
@@ -311,8 +312,8 @@ pub(crate) fn migrate(conn: &mut Connection, rebuild: impl FnOnce(&Transaction<'
 
 /// Brings the database to schema version `target` without rebuilding anything (tests build
 /// every older version with it).
-#[doc(hidden)]
-pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+pub(crate) fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
     run(conn, target, None::<fn(&Transaction<'_>) -> Result<()>>)
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, RefusalCode};
 
 /// `POST /v1/devices`: a device enrols with a one-time code.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct DeviceRequest {
     pub code: String,
     /// The device's Automerge actor id, 32 hexadecimal digits.
@@ -28,10 +28,23 @@ pub struct Registration {
     pub token: String,
 }
 
-/// Without the token: a registration may be logged, its token never.
+// Without the secrets: a registration may be logged, its token never; an enrolment code (a
+// device token for whoever uses it first) neither.
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registration").field("device_id", &self.device_id).field("user_id", &self.user_id).finish()
+    }
+}
+
+impl std::fmt::Debug for DeviceRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRequest").field("actor", &self.actor).field("name", &self.name).finish()
+    }
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment").field("expires_at", &self.expires_at).finish()
     }
 }
 
@@ -54,7 +67,7 @@ fn default_valid_hours() -> u32 {
 }
 
 /// The answer to `POST /v1/admin/enrolments`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Enrolment {
     pub code: String,
     /// Milliseconds since the epoch.
@@ -95,10 +108,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_registration_is_logged_without_its_token() {
+    fn secrets_are_logged_neither_as_tokens_nor_as_codes() {
         let r = Registration { device_id: "D1".into(), user_id: "U1".into(), token: "secret-token-42".into() };
         let shown = format!("{r:?}");
         assert!(shown.contains("D1") && !shown.contains("secret-token-42"), "{shown}");
+        let d = DeviceRequest { code: "code-7781".into(), actor: "00ff".into(), name: "Li Na's phone".into() };
+        let shown = format!("{d:?}");
+        assert!(shown.contains("00ff") && !shown.contains("code-7781"), "{shown}");
+        let e = Enrolment { code: "code-7781".into(), expires_at: 5 };
+        let shown = format!("{e:?}");
+        assert!(shown.contains('5') && !shown.contains("code-7781"), "{shown}");
     }
 
     /// What the server takes when the request leaves out what may be left out.

@@ -261,7 +261,7 @@ fn frame(encoding: u8, body: &[u8]) -> Vec<u8> {
 
 /// The digest that stands for a set of heads: SHA-256 over the sorted 32-byte hashes, first 16
 /// bytes. Two replicas with the same digest hold the same document state.
-pub fn heads_digest(heads: &[automerge::ChangeHash]) -> Vec<u8> {
+pub(crate) fn heads_digest(heads: &[automerge::ChangeHash]) -> Vec<u8> {
     let mut sorted = heads.to_vec();
     sorted.sort();
     let mut h = Sha256::new();

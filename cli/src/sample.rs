@@ -1,4 +1,5 @@
-//! Realistic sample data for the demo and the benches: a district laid out as FIELD.md describes
+//! Realistic sample data for the demo and the benches: a district laid out as the field guide
+//! (the project's FIELD.md) describes
 //! (streets, communities, grids of a few hundred households, micro-grids of about ten), elderly
 //! residents living alone, and visit notes in a grid worker's words. All names and numbers are
 //! made up.
