@@ -175,7 +175,7 @@ pub(crate) fn load_document(id: &DocId, bytes: &[u8]) -> Result<AutoCommit> {
 pub(super) fn rebuild_tables(
     tx: &rusqlite::Transaction<'_>,
     actor: &automerge::ActorId,
-    cached: &mut std::collections::HashMap<DocId, Doc>,
+    cached: &mut super::Cache,
 ) -> Result<VisitRules> {
     let ids = {
         let mut stmt = tx.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;

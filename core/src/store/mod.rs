@@ -8,7 +8,8 @@
 //!
 //! The writes are grouped by area (`directory`, `households`, `visits`, `reports`, and
 //! `documents` for exchange, compaction and rebuild); `query` holds what screens read, `index`
-//! how records become rows, `schema` the tables and their migrations.
+//! how records become rows, `repository` how documents are persisted and cached, `schema` the
+//! tables and their migrations.
 //!
 //! It must never log or put in an error a resident's personal data, and never expose Automerge
 //! types to its callers.
@@ -24,17 +25,17 @@ mod index;
 mod peers;
 pub mod query;
 mod reports;
+mod repository;
 pub(crate) mod schema;
 mod visits;
 mod welfare;
 mod window;
 mod workflow;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use automerge::{transaction::CommitOptions, ActorId, AutoCommit};
+use automerge::{transaction::CommitOptions, ActorId};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::{Clock, SystemClock, UnixMillis};
@@ -53,6 +54,8 @@ pub(crate) use documents::load_document;
 pub use documents::StoredDocument;
 use index::Indexer;
 pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};
+pub(crate) use repository::{decode_heads, encode_heads, save};
+use repository::{load_doc, mark_heads, store_in_transaction, Cache, Persist};
 pub use welfare::{Area, Welfare};
 pub use window::Released;
 pub use workflow::{OverdueReport, OVERDUE_SQL};
@@ -125,12 +128,8 @@ pub struct Store {
     actor: ActorId,
     clock: Arc<dyn Clock>,
     photo_dir: PathBuf,
-    docs: HashMap<DocId, Doc>,
+    docs: Cache,
     rules: VisitRules,
-    cached_documents: usize,
-    cache_bytes: usize,
-    /// Counts uses of cached documents: their `last_used` stamps.
-    uses: u64,
     compact_after_changes: usize,
     /// Documents whose content changed since the last [`Store::take_changed_documents`], when
     /// tracking is on.
@@ -161,7 +160,7 @@ impl Store {
             let actor: Option<Vec<u8>> =
                 tx.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
             let actor = actor.map(ActorId::from).unwrap_or_else(ActorId::random);
-            documents::rebuild_tables(tx, &actor, &mut HashMap::new()).map(|_| ())
+            documents::rebuild_tables(tx, &actor, &mut Cache::new(2, 0)).map(|_| ())
         })?;
         let now = options.clock.now_ms();
         let actor: Option<Vec<u8>> =
@@ -189,11 +188,8 @@ impl Store {
             actor,
             clock: options.clock,
             photo_dir,
-            docs: HashMap::new(),
+            docs: Cache::new(options.cached_documents, options.cache_bytes),
             rules,
-            cached_documents: options.cached_documents.max(2),
-            cache_bytes: options.cache_bytes,
-            uses: 0,
             compact_after_changes: options.compact_after_changes,
             changed: options.track_changes.then(Default::default),
             own_author: Default::default(),
@@ -311,9 +307,7 @@ impl Store {
 
     /// Puts the document in the cache: from disk if stored, else a fresh one from its genesis.
     fn ensure_loaded(&mut self, id: &DocId) -> Result<()> {
-        if let Some(doc) = self.docs.get_mut(id) {
-            self.uses += 1;
-            doc.last_used = self.uses;
+        if self.docs.touch(id) {
             return Ok(());
         }
         let doc = match load_doc(&self.conn, id, &self.actor)? {
@@ -321,33 +315,11 @@ impl Store {
             None => Doc::new(id.clone(), self.actor.clone()),
         };
         let needs_compaction = doc.change_rows > self.compact_after_changes;
-        self.cache(doc);
+        self.docs.insert(doc);
         if needs_compaction {
             self.compact(id)?;
         }
         Ok(())
-    }
-
-    /// Puts `doc` in the cache as its most recently used document, making room for it.
-    fn cache(&mut self, mut doc: Doc) {
-        self.uses += 1;
-        doc.last_used = self.uses;
-        self.make_room(doc.stored_bytes);
-        self.docs.insert(doc.id.clone(), doc);
-    }
-
-    /// Lets go of the least recently used cached documents until one of `incoming` stored
-    /// bytes fits within the cache's count and byte budget. (Every cached document's changes
-    /// are on disk: the next use loads it again.)
-    fn make_room(&mut self, incoming: usize) {
-        let mut bytes: usize = self.docs.values().map(|d| d.stored_bytes).sum();
-        while !self.docs.is_empty() && (self.docs.len() >= self.cached_documents || bytes + incoming > self.cache_bytes)
-        {
-            let victim = self.docs.values().min_by_key(|d| d.last_used).map(|d| d.id.clone()).expect("not empty");
-            if let Some(d) = self.docs.remove(&victim) {
-                bytes -= d.stored_bytes;
-            }
-        }
     }
 
     pub(crate) fn has_document(&self, id: &DocId) -> Result<bool> {
@@ -449,118 +421,6 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Loads a stored document: its snapshot plus the change rows appended since.
-fn load_doc(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<Doc>> {
-    let key = id.to_string();
-    let snapshot: Option<Vec<u8>> =
-        conn.query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0)).optional()?;
-    let Some(snapshot) = snapshot else {
-        return Ok(None);
-    };
-    let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument { doc: key.clone(), reason: e.to_string() };
-    let mut am = AutoCommit::load(&snapshot).map_err(corrupt)?;
-    let mut stmt = conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-    let mut rows = stmt.query([&key])?;
-    let mut all = Vec::new();
-    let stored = snapshot.len();
-    let (mut n, mut last_seq) = (0, 0);
-    while let Some(row) = rows.next()? {
-        last_seq = row.get(0)?;
-        all.extend_from_slice(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
-        n += 1;
-    }
-    if !all.is_empty() {
-        am.load_incremental(&all).map_err(corrupt)?;
-    }
-    am.set_actor(actor.clone());
-    let mut doc = Doc::from_parts(id.clone(), am, true, n, last_seq + 1);
-    doc.stored_bytes = stored + all.len();
-    Ok(Some(doc))
-}
-
-/// How a change reaches disk: appended change rows, or a new snapshot of the whole document
-/// (for a document this store never saved, or a merge that brought many changes).
-enum Persist {
-    Snapshot,
-    Changes(Vec<Vec<u8>>),
-}
-
-fn store_in_transaction(
-    conn: &mut Connection,
-    rules: &VisitRules,
-    doc: &mut Doc,
-    persist: &Persist,
-    now: UnixMillis,
-    index: impl FnOnce(&mut Indexer<'_>, &Doc) -> Result<()>,
-) -> Result<Option<VisitRules>> {
-    let tx = conn.transaction()?;
-    match persist {
-        Persist::Snapshot => write_snapshot(&tx, doc, now)?,
-        Persist::Changes(changes) => {
-            for (i, c) in changes.iter().enumerate() {
-                tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?.execute(params![
-                    doc.id.to_string(),
-                    doc.next_seq + i as i64,
-                    c
-                ])?;
-            }
-        }
-    }
-    mark_heads(&tx, doc)?;
-    let mut ix = Indexer::new(&tx, rules);
-    index(&mut ix, doc)?;
-    let new_rules = ix.finish(doc)?;
-    tx.commit()?;
-    Ok(new_rules)
-}
-
-fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis) -> Result<()> {
-    let key = doc.id.to_string();
-    let snapshot = save(&mut doc.am);
-    tx.execute(
-        "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(doc_id) DO UPDATE SET snapshot = ?2, compacted_at = ?3",
-        params![key, snapshot, now],
-    )?;
-    doc.stored_bytes = snapshot.len();
-    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
-    Ok(())
-}
-
-/// The whole document as bytes, without changes Automerge holds queued for missing dependencies
-/// (they were never checked or applied, and must not reach disk or another replica).
-pub(crate) fn save(am: &mut AutoCommit) -> Vec<u8> {
-    am.save_with_options(automerge::SaveOptions { retain_orphans: false, ..automerge::SaveOptions::default() })
-}
-
-/// Records the document's current heads, and moves it to the end of the change feed when they
-/// changed (what `changed_since` and the dirty-document checks of a sync read).
-fn mark_heads(tx: &rusqlite::Transaction<'_>, doc: &mut Doc) -> Result<()> {
-    let heads = encode_heads(&doc.am.get_heads());
-    tx.prepare_cached(
-        "INSERT INTO document_heads (doc_id, heads, feed_seq)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(feed_seq), 0) + 1 FROM document_heads))
-         ON CONFLICT(doc_id) DO UPDATE SET heads = excluded.heads, feed_seq = excluded.feed_seq
-         WHERE heads IS NOT excluded.heads",
-    )?
-    .execute(params![doc.id.to_string(), heads])?;
-    Ok(())
-}
-
-/// Heads as stored in SQLite: the sorted 32-byte hashes, concatenated.
-pub(crate) fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
-    let mut sorted = heads.to_vec();
-    sorted.sort();
-    sorted.iter().flat_map(|h| h.0).collect()
-}
-
-pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<automerge::ChangeHash>> {
-    if !bytes.len().is_multiple_of(32) {
-        return Err(Error::storage("stored heads are damaged"));
-    }
-    Ok(bytes.chunks_exact(32).map(|c| automerge::ChangeHash(c.try_into().expect("32 bytes"))).collect())
-}
-
 fn year_of(ms: UnixMillis) -> i32 {
     // Days since 1970 to a Gregorian year, good for validating birth years.
     (1970.0 + ms as f64 / (365.2425 * 86_400_000.0)).floor() as i32
@@ -628,7 +488,7 @@ mod tests {
             for doc in [&a, &b, &c, &a, &b, &d] {
                 s.ensure_loaded(doc).unwrap();
             }
-            let cached: Vec<bool> = [&a, &b, &c, &d].iter().map(|doc| s.docs.contains_key(*doc)).collect();
+            let cached: Vec<bool> = [&a, &b, &c, &d].iter().map(|doc| s.docs.contains(doc)).collect();
             assert_eq!(cached, vec![true, true, false, true]);
         }
     }
@@ -645,7 +505,7 @@ mod tests {
         }
         // 30 bytes are cached now; the next load lets go of the oldest until 25 hold.
         s.ensure_loaded(&docs[3]).unwrap();
-        let cached: Vec<bool> = docs.iter().map(|d| s.docs.contains_key(d)).collect();
+        let cached: Vec<bool> = docs.iter().map(|d| s.docs.contains(d)).collect();
         assert_eq!(cached, vec![false, true, true, true]);
     }
 }

@@ -285,7 +285,7 @@ impl Store {
     /// document from a peer): much faster than merging its history change by change.
     pub(crate) fn adopt(&mut self, id: &DocId, mut am: AutoCommit) {
         am.set_actor(self.actor.clone());
-        self.cache(Doc::from_parts(id.clone(), am, false, 0, 1));
+        self.docs.insert(Doc::from_parts(id.clone(), am, false, 0, 1));
     }
 
     /// Runs an Automerge sync step on a loaded document.
