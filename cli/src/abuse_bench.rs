@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doorstep_core::clock::DAY_MS;
 use doorstep_core::sync::http::{runtime, ServerClient};
 use doorstep_core::sync::wire::{Batch, Entry, Kind};
+use doorstep_core::DAY_MS;
 use doorstep_core::{Clock, DocId, Error, FixedClock, OpenOptions, Result, Store, User};
 use doorstep_server::admin::AdminClient;
 use rand::{rngs::StdRng, SeedableRng};

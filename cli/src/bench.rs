@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use doorstep_core::clock::DAY_MS;
 use doorstep_core::hooks::{HOUSEHOLDS_DDL, VISITS_DDL};
+use doorstep_core::DAY_MS;
 use doorstep_core::{Durability, FixedClock, HouseholdFilter, OpenOptions, Result, Store, UnixMillis, VisitId};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rusqlite::{params, Connection};

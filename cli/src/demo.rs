@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use doorstep_core::clock::{DAY_MS as DAY, HOUR_MS as HOUR};
 use doorstep_core::store::{assessment_csv, Area, Scope};
 use doorstep_core::sync::{http::ServerClient, PeerResponder, Session};
 use doorstep_core::{
@@ -20,6 +19,7 @@ use doorstep_core::{
     OpenOptions, RecordRef, ReportEventKind, ReportFilter, ReportStatus, Result, RiskLevel, SearchHit, Store,
     UnixMillis, User, VisitKind, VisitOutcome,
 };
+use doorstep_core::{DAY_MS as DAY, HOUR_MS as HOUR};
 use doorstep_server::{admin::AdminClient, Config, RunningServer};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 

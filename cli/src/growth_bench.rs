@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use doorstep_core::clock::DAY_MS;
+use doorstep_core::DAY_MS;
 use doorstep_core::{CareTag, DocId, FixedClock, HouseholdFilter, OpenOptions, Result, Store, VisitKind, VisitOutcome};
 use doorstep_server::admin::AdminClient;
 use rand::{rngs::StdRng, Rng, SeedableRng};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use automerge::{sync::SyncDoc, transaction::Transactable, AutoCommit, ReadDoc, ROOT};
-use doorstep_core::clock::DAY_MS;
 use doorstep_core::sync::http::ServerClient;
+use doorstep_core::DAY_MS;
 use doorstep_core::{DocId, FixedClock, NewReport, OpenOptions, Result, Store, User};
 use doorstep_server::{admin::AdminClient, Config, RunningServer};
 use rand::{rngs::StdRng, SeedableRng};

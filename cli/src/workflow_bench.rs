@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use doorstep_core::clock::{DAY_MS, HOUR_MS};
 use doorstep_core::store::OVERDUE_SQL;
 use doorstep_core::workflow::{derive, Facts, Person, Policy, Roster};
 use doorstep_core::{
     CategoryId, Classification, EventId, FixedClock, NewReport, NewReportEvent, OpenOptions, ReportEvent,
     ReportEventKind, Result, RiskLevel, Role, Store, UserId,
 };
+use doorstep_core::{DAY_MS, HOUR_MS};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::bench::{median, progress};

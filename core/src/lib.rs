@@ -7,6 +7,12 @@
 //! `visits/<micro-grid>/<month>`, `report/<id>`), while the
 //! screens read plain SQLite tables derived from those documents.
 //!
+//! The public API is what the facade's callers (the bindings, the server, the `doorstep`
+//! command) need: the domain's types re-exported here from private modules, `Store` with the
+//! types of its answers (`store`), the sync engine and its HTTP client and bodies (`sync`), and
+//! the report workflow's pure derivation (`workflow`); test and bench hooks only with the
+//! feature `hooks`.
+//!
 //! What it must never do: open radios or listen on sockets (it only connects out to the sync server), expose raw Automerge types in its public API,
 //! or write a resident's name, phone or ID number into a log line or an error message.
 
@@ -14,27 +20,27 @@
 mod enums;
 
 mod chunks;
-pub mod clock;
-pub mod directory;
+mod clock;
+mod directory;
 mod document;
-pub mod error;
-pub mod geo;
+mod error;
+mod geo;
 #[cfg(feature = "hooks")]
 pub mod hooks;
-pub mod household;
-pub mod ids;
-pub mod period;
-pub mod personal;
-pub mod photo;
-pub mod report;
+mod household;
+mod ids;
+mod period;
+mod personal;
+mod photo;
+mod report;
 pub mod store;
 pub mod sync;
 mod text;
-pub mod visit;
-pub mod window;
+mod visit;
+mod window;
 pub mod workflow;
 
-pub use clock::{Clock, FixedClock, SystemClock, UnixMillis};
+pub use clock::{Clock, FixedClock, SystemClock, UnixMillis, DAY_MS, HOUR_MS};
 pub use directory::{Category, NewCategory, NewUnit, NewUser, Role, Unit, UnitKind, User, VisitRules};
 pub use document::{Collection, DocId};
 pub use error::{Error, RefusalCode, Result, StorageKind};
