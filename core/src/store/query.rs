@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{params_from_iter, types::Value, OptionalExtension, Row};
+use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension, Row};
 
 use super::Store;
 use crate::clock::UnixMillis;
@@ -179,302 +179,405 @@ fn report_row(r: &Row<'_>) -> rusqlite::Result<ReportSummary> {
     })
 }
 
+// ---- the reads: plain functions over a connection ------------------------------------------
+
+pub(crate) fn households(conn: &Connection, f: &HouseholdFilter) -> Result<Vec<HouseholdSummary>> {
+    let mut sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE deleted = 0");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(g) = &f.grid {
+        sql.push_str(" AND grid_id = ?");
+        args.push(g.as_str().to_owned().into());
+    }
+    if let Some(m) = &f.micro_grid {
+        sql.push_str(" AND micro_grid_id = ?");
+        args.push(m.as_str().to_owned().into());
+    }
+    if let Some(t) = f.care_tag {
+        sql.push_str(" AND (care_tags & ?) != 0");
+        args.push(t.bit().into());
+    }
+    if let Some(r) = f.risk {
+        sql.push_str(" AND risk = ?");
+        args.push(r.as_str().to_owned().into());
+    }
+    if let Some(due) = f.due_by {
+        sql.push_str(" AND next_due_at <= ? ORDER BY next_due_at, id");
+        args.push(due.into());
+    } else {
+        sql.push_str(" ORDER BY building, unit, room, id");
+    }
+    if f.limit > 0 {
+        sql.push_str(&format!(" LIMIT {}", f.limit));
+    }
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), household_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn household(conn: &Connection, id: &HouseholdId) -> Result<HouseholdSummary> {
+    let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = ?1 AND deleted = 0");
+    conn.prepare_cached(&sql)?
+        .query_row([id.as_str()], household_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found("household", id))
+}
+
+pub(crate) fn residents(conn: &Connection, household: &HouseholdId) -> Result<Vec<Resident>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, household_id, name, phone, id_number, birth_year, relation FROM residents
+         WHERE household_id = ?1 AND deleted = 0
+           AND EXISTS (SELECT 1 FROM households h WHERE h.id = ?1 AND h.deleted = 0)
+         ORDER BY id",
+    )?;
+    let rows = stmt.query_map([household.as_str()], |r| {
+        Ok(Resident {
+            id: id(r.get(0)?, ResidentId::parse)?,
+            household: id(r.get(1)?, HouseholdId::parse)?,
+            name: Personal::new(r.get::<_, String>(2)?),
+            phone: Personal::new(r.get::<_, String>(3)?),
+            id_number: Personal::new(r.get::<_, String>(4)?),
+            birth_year: r.get(5)?,
+            relation: parsed(Relation::parse(&r.get::<_, String>(6)?), "relation")?,
+            deleted: false,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn visit_history(conn: &Connection, household: &HouseholdId, limit: u32) -> Result<Vec<VisitSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, household_id, worker_id, at, lat, lon, kind, outcome, notes, follow_up, photo_count
+         FROM visits WHERE household_id = ?1 AND deleted = 0 ORDER BY at DESC, id DESC LIMIT ?2",
+    )?;
+    let limit = if limit == 0 { i64::MAX } else { limit as i64 };
+    let rows = stmt.query_map(rusqlite::params![household.as_str(), limit], |r| {
+        Ok(VisitSummary {
+            id: id(r.get(0)?, VisitId::parse)?,
+            household: id(r.get(1)?, HouseholdId::parse)?,
+            worker: id(r.get(2)?, UserId::parse)?,
+            at: r.get(3)?,
+            location: location(r.get(4)?, r.get(5)?),
+            kind: parsed(VisitKind::parse(&r.get::<_, String>(6)?), "kind")?,
+            outcome: parsed(VisitOutcome::parse(&r.get::<_, String>(7)?), "outcome")?,
+            notes: r.get(8)?,
+            follow_up: r.get(9)?,
+            photo_count: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn photos(conn: &Connection, owner_id: &str) -> Result<Vec<crate::photo::PhotoMeta>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sha256, byte_size, mime, width, height, taken_at, lat, lon FROM photos
+         WHERE owner_id = ?1 ORDER BY taken_at, sha256",
+    )?;
+    let rows = stmt.query_map([owner_id], |r| {
+        Ok(crate::photo::PhotoMeta {
+            sha256: r.get(0)?,
+            byte_size: r.get::<_, i64>(1)? as u64,
+            mime: r.get(2)?,
+            width: r.get(3)?,
+            height: r.get(4)?,
+            taken_at: r.get(5)?,
+            location: location(r.get(6)?, r.get(7)?),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn reports(conn: &Connection, f: &ReportFilter) -> Result<Vec<ReportSummary>> {
+    let mut sql = String::from(
+        "SELECT id, grid_id, reporter_id, category_id, description, address, lat, lon, created_at, status,
+                updated_at, event_count FROM reports WHERE 1 = 1",
+    );
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(s) = f.status {
+        sql.push_str(" AND status = ?");
+        args.push(s.as_str().to_owned().into());
+    }
+    if let Some(g) = &f.grid {
+        sql.push_str(" AND grid_id = ?");
+        args.push(g.as_str().to_owned().into());
+    }
+    if let Some(c) = &f.category {
+        sql.push_str(" AND category_id = ?");
+        args.push(c.as_str().to_owned().into());
+    }
+    if let Some((p, radius)) = &f.near {
+        p.validate("search point")?;
+        if !radius.is_finite() || *radius <= 0.0 || *radius > 100_000.0 {
+            return Err(Error::invalid("search radius", "must be between 0 and 100 km"));
+        }
+        // A bounding box the index can use; the exact distance is checked below.
+        let dlat = radius / 111_000.0;
+        let dlon = radius / (111_000.0 * p.lat.to_radians().cos().max(0.01));
+        sql.push_str(" AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?");
+        args.extend([p.lat - dlat, p.lat + dlat, p.lon - dlon, p.lon + dlon].map(Value::from));
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), report_row)?;
+    let limit = if f.limit == 0 { usize::MAX } else { f.limit as usize };
+    let mut out = Vec::new();
+    for r in rows {
+        let r = r?;
+        if let (Some((p, radius)), Some(loc)) = (&f.near, &r.location) {
+            if p.distance_m(loc) > *radius {
+                continue;
+            }
+        }
+        out.push(r);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn rejected_records(conn: &Connection) -> Result<Vec<RejectedRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc_id, collection, record_id, reason FROM rejected_records ORDER BY doc_id, collection, record_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()?;
+    rows.into_iter()
+        .map(|(doc, collection, record_id, reason)| {
+            Ok(RejectedRecord { doc: DocId::parse(&doc)?, collection, record_id, reason })
+        })
+        .collect()
+}
+
+pub(crate) fn search(conn: &Connection, text: &str, limit: u32) -> Result<Vec<SearchHit>> {
+    let text = text.trim();
+    crate::text::check_required("search text", text, 100)?;
+    let limit = if limit == 0 { 50 } else { limit };
+    let (filter, arg) = if text.split_whitespace().any(|w| w.chars().count() < 3) {
+        // Trigrams need 3 characters: shorter words are matched as a plain substring.
+        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        ("s.body LIKE ?1 ESCAPE '\\'", format!("%{escaped}%"))
+    } else {
+        // Each word must appear; quoting makes FTS syntax characters plain text.
+        let words: Vec<String> = text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
+        ("s.body MATCH ?1", words.join(" AND "))
+    };
+    let mut out = Vec::new();
+    let sql = format!(
+        "SELECT h.id, h.building, h.unit, h.room FROM household_search s JOIN households h ON h.rowid = s.rowid
+         WHERE {filter} AND h.deleted = 0 LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
+        let a = Address { building: r.get(1)?, unit: r.get(2)?, room: r.get(3)? };
+        Ok(SearchHit::Household { id: id(r.get(0)?, HouseholdId::parse)?, address: a.label() })
+    })?;
+    out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    let sql = format!(
+        "SELECT r.id, r.description FROM report_search s JOIN reports r ON r.rowid = s.rowid
+         WHERE {filter} ORDER BY r.created_at DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
+        Ok(SearchHit::Report { id: id(r.get(0)?, ReportId::parse)?, description: r.get(1)? })
+    })?;
+    out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    Ok(out)
+}
+
+pub(crate) fn units(conn: &Connection, parent: Option<&UnitId>) -> Result<Vec<Unit>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, parent_id, name FROM units WHERE deleted = 0 AND parent_id IS ?1 ORDER BY name, id",
+    )?;
+    let rows = stmt.query_map([parent.map(|p| p.as_str())], |r| {
+        Ok(Unit {
+            id: id(r.get(0)?, UnitId::parse)?,
+            kind: parsed(UnitKind::parse(&r.get::<_, String>(1)?), "kind")?,
+            parent: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
+            name: r.get(3)?,
+            deleted: false,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn categories(conn: &Connection) -> Result<Vec<crate::directory::Category>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, triage_hours, feedback_hours, resolve_hours, class_resolve_hours, duplicate_radius_m,
+                duplicate_window_hours
+         FROM categories WHERE deleted = 0 ORDER BY name, id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let by_class: String = r.get(5)?;
+        Ok(crate::directory::Category {
+            id: id(r.get(0)?, crate::ids::CategoryId::parse)?,
+            name: r.get(1)?,
+            triage_hours: r.get(2)?,
+            feedback_hours: r.get(3)?,
+            resolve_hours: r.get(4)?,
+            resolve_hours_by_class: serde_json::from_str(&by_class)
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?,
+            duplicate_radius_m: r.get(6)?,
+            duplicate_window_hours: r.get(7)?,
+            deleted: false,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn users(conn: &Connection) -> Result<Vec<crate::directory::User>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, role, unit_id, department FROM users WHERE deleted = 0 ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(crate::directory::User {
+            id: id(r.get(0)?, UserId::parse)?,
+            name: Personal::new(r.get::<_, String>(1)?),
+            role: parsed(crate::directory::Role::parse(&r.get::<_, String>(2)?), "role")?,
+            unit: id(r.get(3)?, UnitId::parse)?,
+            department: r.get(4)?,
+            deleted: false,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn dump_query_tables(conn: &Connection) -> Result<TableDump> {
+    let mut out = Vec::new();
+    for t in super::schema::DERIVED_TABLES {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {t}"))?;
+        let n = stmt.column_count();
+        let rows = stmt.query_map([], |r| {
+            let mut cols = Vec::with_capacity(n);
+            for i in 0..n {
+                cols.push(format!("{:?}", r.get_ref(i)?));
+            }
+            Ok(cols.join("|"))
+        })?;
+        let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.sort();
+        out.push((t.to_string(), rows));
+    }
+    Ok(out)
+}
+
+/// The facade: each read above, over the store's own connection.
 impl Store {
     /// Households matching a filter: by address, or most overdue first when `due_by` is set.
     pub fn households(&self, f: &HouseholdFilter) -> Result<Vec<HouseholdSummary>> {
-        let mut sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE deleted = 0");
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(g) = &f.grid {
-            sql.push_str(" AND grid_id = ?");
-            args.push(g.as_str().to_owned().into());
-        }
-        if let Some(m) = &f.micro_grid {
-            sql.push_str(" AND micro_grid_id = ?");
-            args.push(m.as_str().to_owned().into());
-        }
-        if let Some(t) = f.care_tag {
-            sql.push_str(" AND (care_tags & ?) != 0");
-            args.push(t.bit().into());
-        }
-        if let Some(r) = f.risk {
-            sql.push_str(" AND risk = ?");
-            args.push(r.as_str().to_owned().into());
-        }
-        if let Some(due) = f.due_by {
-            sql.push_str(" AND next_due_at <= ? ORDER BY next_due_at, id");
-            args.push(due.into());
-        } else {
-            sql.push_str(" ORDER BY building, unit, room, id");
-        }
-        if f.limit > 0 {
-            sql.push_str(&format!(" LIMIT {}", f.limit));
-        }
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), household_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        households(&self.conn, f)
     }
 
     pub fn household(&self, id: &HouseholdId) -> Result<HouseholdSummary> {
-        let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = ?1 AND deleted = 0");
-        self.conn
-            .prepare_cached(&sql)?
-            .query_row([id.as_str()], household_row)
-            .optional()?
-            .ok_or_else(|| Error::not_found("household", id))
+        household(&self.conn, id)
     }
 
     /// The people living in a household (personal data: for the screen only).
     pub fn residents(&self, household: &HouseholdId) -> Result<Vec<Resident>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, household_id, name, phone, id_number, birth_year, relation FROM residents
-             WHERE household_id = ?1 AND deleted = 0
-               AND EXISTS (SELECT 1 FROM households h WHERE h.id = ?1 AND h.deleted = 0)
-             ORDER BY id",
-        )?;
-        let rows = stmt.query_map([household.as_str()], |r| {
-            Ok(Resident {
-                id: id(r.get(0)?, ResidentId::parse)?,
-                household: id(r.get(1)?, HouseholdId::parse)?,
-                name: Personal::new(r.get::<_, String>(2)?),
-                phone: Personal::new(r.get::<_, String>(3)?),
-                id_number: Personal::new(r.get::<_, String>(4)?),
-                birth_year: r.get(5)?,
-                relation: parsed(Relation::parse(&r.get::<_, String>(6)?), "relation")?,
-                deleted: false,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        residents(&self.conn, household)
     }
 
     /// A household's visits, newest first.
     pub fn visit_history(&self, household: &HouseholdId, limit: u32) -> Result<Vec<VisitSummary>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, household_id, worker_id, at, lat, lon, kind, outcome, notes, follow_up, photo_count
-             FROM visits WHERE household_id = ?1 AND deleted = 0 ORDER BY at DESC, id DESC LIMIT ?2",
-        )?;
-        let limit = if limit == 0 { i64::MAX } else { limit as i64 };
-        let rows = stmt.query_map(rusqlite::params![household.as_str(), limit], |r| {
-            Ok(VisitSummary {
-                id: id(r.get(0)?, VisitId::parse)?,
-                household: id(r.get(1)?, HouseholdId::parse)?,
-                worker: id(r.get(2)?, UserId::parse)?,
-                at: r.get(3)?,
-                location: location(r.get(4)?, r.get(5)?),
-                kind: parsed(VisitKind::parse(&r.get::<_, String>(6)?), "kind")?,
-                outcome: parsed(VisitOutcome::parse(&r.get::<_, String>(7)?), "outcome")?,
-                notes: r.get(8)?,
-                follow_up: r.get(9)?,
-                photo_count: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        visit_history(&self.conn, household, limit)
     }
 
     /// The photos of a visit, a report or a workflow event (metadata; the file is at
     /// `Store::photo_path`).
     pub fn photos(&self, owner_id: &str) -> Result<Vec<crate::photo::PhotoMeta>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT sha256, byte_size, mime, width, height, taken_at, lat, lon FROM photos
-             WHERE owner_id = ?1 ORDER BY taken_at, sha256",
-        )?;
-        let rows = stmt.query_map([owner_id], |r| {
-            Ok(crate::photo::PhotoMeta {
-                sha256: r.get(0)?,
-                byte_size: r.get::<_, i64>(1)? as u64,
-                mime: r.get(2)?,
-                width: r.get(3)?,
-                height: r.get(4)?,
-                taken_at: r.get(5)?,
-                location: location(r.get(6)?, r.get(7)?),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        photos(&self.conn, owner_id)
     }
 
     /// Reports by status, grid, category and place, newest first.
     pub fn reports(&self, f: &ReportFilter) -> Result<Vec<ReportSummary>> {
-        let mut sql = String::from(
-            "SELECT id, grid_id, reporter_id, category_id, description, address, lat, lon, created_at, status,
-                    updated_at, event_count FROM reports WHERE 1 = 1",
-        );
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(s) = f.status {
-            sql.push_str(" AND status = ?");
-            args.push(s.as_str().to_owned().into());
-        }
-        if let Some(g) = &f.grid {
-            sql.push_str(" AND grid_id = ?");
-            args.push(g.as_str().to_owned().into());
-        }
-        if let Some(c) = &f.category {
-            sql.push_str(" AND category_id = ?");
-            args.push(c.as_str().to_owned().into());
-        }
-        if let Some((p, radius)) = &f.near {
-            p.validate("search point")?;
-            if !radius.is_finite() || *radius <= 0.0 || *radius > 100_000.0 {
-                return Err(Error::invalid("search radius", "must be between 0 and 100 km"));
-            }
-            // A bounding box the index can use; the exact distance is checked below.
-            let dlat = radius / 111_000.0;
-            let dlon = radius / (111_000.0 * p.lat.to_radians().cos().max(0.01));
-            sql.push_str(" AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?");
-            args.extend([p.lat - dlat, p.lat + dlat, p.lon - dlon, p.lon + dlon].map(Value::from));
-        }
-        sql.push_str(" ORDER BY created_at DESC, id DESC");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), report_row)?;
-        let limit = if f.limit == 0 { usize::MAX } else { f.limit as usize };
-        let mut out = Vec::new();
-        for r in rows {
-            let r = r?;
-            if let (Some((p, radius)), Some(loc)) = (&f.near, &r.location) {
-                if p.distance_m(loc) > *radius {
-                    continue;
-                }
-            }
-            out.push(r);
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        reports(&self.conn, f)
     }
 
     /// The records of this phone's documents left out of every screen because they could not be
     /// read, by document, collection and id (never their content).
     pub fn rejected_records(&self) -> Result<Vec<RejectedRecord>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT doc_id, collection, record_id, reason FROM rejected_records ORDER BY doc_id, collection, record_id",
-        )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()?;
-        rows.into_iter()
-            .map(|(doc, collection, record_id, reason)| {
-                Ok(RejectedRecord { doc: DocId::parse(&doc)?, collection, record_id, reason })
-            })
-            .collect()
+        rejected_records(&self.conn)
     }
 
     /// Full-text search over household addresses and report text. Matches any part of a word,
     /// Chinese included; queries shorter than 3 characters match by substring.
     pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>> {
-        let text = text.trim();
-        crate::text::check_required("search text", text, 100)?;
-        let limit = if limit == 0 { 50 } else { limit };
-        let (filter, arg) = if text.split_whitespace().any(|w| w.chars().count() < 3) {
-            // Trigrams need 3 characters: shorter words are matched as a plain substring.
-            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            ("s.body LIKE ?1 ESCAPE '\\'", format!("%{escaped}%"))
-        } else {
-            // Each word must appear; quoting makes FTS syntax characters plain text.
-            let words: Vec<String> =
-                text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
-            ("s.body MATCH ?1", words.join(" AND "))
-        };
-        let mut out = Vec::new();
-        let sql = format!(
-            "SELECT h.id, h.building, h.unit, h.room FROM household_search s JOIN households h ON h.rowid = s.rowid
-             WHERE {filter} AND h.deleted = 0 LIMIT ?2"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
-            let a = Address { building: r.get(1)?, unit: r.get(2)?, room: r.get(3)? };
-            Ok(SearchHit::Household { id: id(r.get(0)?, HouseholdId::parse)?, address: a.label() })
-        })?;
-        out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
-        let sql = format!(
-            "SELECT r.id, r.description FROM report_search s JOIN reports r ON r.rowid = s.rowid
-             WHERE {filter} ORDER BY r.created_at DESC LIMIT ?2"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
-            Ok(SearchHit::Report { id: id(r.get(0)?, ReportId::parse)?, description: r.get(1)? })
-        })?;
-        out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
-        Ok(out)
+        search(&self.conn, text, limit)
     }
 
     /// Units directly below `parent` (the districts when `None`).
     pub fn units(&self, parent: Option<&UnitId>) -> Result<Vec<Unit>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, kind, parent_id, name FROM units WHERE deleted = 0 AND parent_id IS ?1 ORDER BY name, id",
-        )?;
-        let rows = stmt.query_map([parent.map(|p| p.as_str())], |r| {
-            Ok(Unit {
-                id: id(r.get(0)?, UnitId::parse)?,
-                kind: parsed(UnitKind::parse(&r.get::<_, String>(1)?), "kind")?,
-                parent: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
-                name: r.get(3)?,
-                deleted: false,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        units(&self.conn, parent)
     }
 
     /// The report categories of the directory, by name: the report form's picker.
     pub fn categories(&self) -> Result<Vec<crate::directory::Category>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, name, triage_hours, feedback_hours, resolve_hours, class_resolve_hours, duplicate_radius_m,
-                    duplicate_window_hours
-             FROM categories WHERE deleted = 0 ORDER BY name, id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let by_class: String = r.get(5)?;
-            Ok(crate::directory::Category {
-                id: id(r.get(0)?, crate::ids::CategoryId::parse)?,
-                name: r.get(1)?,
-                triage_hours: r.get(2)?,
-                feedback_hours: r.get(3)?,
-                resolve_hours: r.get(4)?,
-                resolve_hours_by_class: serde_json::from_str(&by_class).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
-                })?,
-                duplicate_radius_m: r.get(6)?,
-                duplicate_window_hours: r.get(7)?,
-                deleted: false,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        categories(&self.conn)
     }
 
     /// Every user of the directory, for pickers (the names are for the screen only).
     pub fn users(&self) -> Result<Vec<crate::directory::User>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, name, role, unit_id, department FROM users WHERE deleted = 0 ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(crate::directory::User {
-                id: id(r.get(0)?, UserId::parse)?,
-                name: Personal::new(r.get::<_, String>(1)?),
-                role: parsed(crate::directory::Role::parse(&r.get::<_, String>(2)?), "role")?,
-                unit: id(r.get(3)?, UnitId::parse)?,
-                department: r.get(4)?,
-                deleted: false,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        users(&self.conn)
     }
 
     /// Every derived table's rows, sorted: what `rebuild_indexes` must reproduce exactly.
     /// For tests and for checking a store after a repair.
     pub fn dump_query_tables(&self) -> Result<TableDump> {
-        let mut out = Vec::new();
-        for t in super::schema::DERIVED_TABLES {
-            let mut stmt = self.conn.prepare(&format!("SELECT * FROM {t}"))?;
-            let n = stmt.column_count();
-            let rows = stmt.query_map([], |r| {
-                let mut cols = Vec::with_capacity(n);
-                for i in 0..n {
-                    cols.push(format!("{:?}", r.get_ref(i)?));
-                }
-                Ok(cols.join("|"))
-            })?;
-            let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.sort();
-            out.push((t.to_string(), rows));
-        }
-        Ok(out)
+        dump_query_tables(&self.conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::NewUnit;
+    use crate::household::NewHousehold;
+
+    /// The reads are plain functions over a connection and never write: every one of them runs
+    /// over a read-only connection to a store's file while the store is open.
+    #[test]
+    fn every_read_runs_over_a_read_only_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.sqlite");
+        let mut s = Store::open(&path, crate::store::OpenOptions::default()).unwrap();
+        let unit = |s: &mut Store, kind, parent: Option<&Unit>, name: &str| {
+            s.add_unit(NewUnit { kind, parent: parent.map(|p| p.id.clone()), name: name.into() }).unwrap()
+        };
+        let district = unit(&mut s, UnitKind::District, None, "Jinshui District");
+        let street = unit(&mut s, UnitKind::Street, Some(&district), "Wenhua Road");
+        let community = unit(&mut s, UnitKind::Community, Some(&street), "Weilai");
+        let grid = unit(&mut s, UnitKind::Grid, Some(&community), "Weilai Grid 1");
+        let h = s
+            .add_household(
+                &grid.id,
+                NewHousehold {
+                    micro_grid: None,
+                    address: Address { building: "3".into(), unit: "2".into(), room: "401".into() },
+                    location: None,
+                    care_tags: Default::default(),
+                    risk: Some(RiskLevel::Blue),
+                    notes: String::new(),
+                },
+            )
+            .unwrap();
+        let ro = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        assert_eq!(households(&ro, &HouseholdFilter::default()).unwrap().len(), 1);
+        assert_eq!(
+            households(&ro, &HouseholdFilter { due_by: Some(i64::MAX), limit: 50, ..Default::default() })
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(household(&ro, &h.id).unwrap().id, h.id);
+        assert!(residents(&ro, &h.id).unwrap().is_empty());
+        assert!(visit_history(&ro, &h.id, 10).unwrap().is_empty());
+        assert!(photos(&ro, h.id.as_str()).unwrap().is_empty());
+        assert!(reports(&ro, &ReportFilter::default()).unwrap().is_empty());
+        assert!(rejected_records(&ro).unwrap().is_empty());
+        assert_eq!(search(&ro, "401", 10).unwrap().len(), 1);
+        assert_eq!(units(&ro, None).unwrap().len(), 1, "the district, at the top");
+        assert_eq!(units(&ro, Some(&community.id)).unwrap()[0].id, grid.id);
+        assert!(categories(&ro).unwrap().is_empty());
+        assert!(users(&ro).unwrap().is_empty());
+        assert_eq!(dump_query_tables(&ro).unwrap(), s.dump_query_tables().unwrap());
     }
 }
