@@ -302,12 +302,11 @@ impl Store {
                     Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, Vec<u8>>(2)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            // A row naming no collection holds no record to try again; the rows are written anew
+            // below, without it.
             rows.into_iter()
-                .map(|((collection, key), since)| {
-                    let collection = Collection::parse(&collection)
-                        .ok_or_else(|| Error::storage("a skipped record of a grid conversion names no collection"))?;
-                    Ok(((collection, key), decode_heads(&since)?))
-                })
+                .filter_map(|((collection, key), since)| Some((Collection::parse(&collection)?, key, since)))
+                .map(|(collection, key, since)| Ok(((collection, key), decode_heads(&since)?)))
                 .collect::<Result<_>>()?
         };
         self.ensure_loaded(&id)?;
@@ -654,5 +653,35 @@ mod tests {
         let e = s.convert_grids(&admin).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { field: "device", .. }), "{e}");
         assert!(!s.converts_grids().unwrap(), "nothing was started");
+    }
+
+    /// A skipped-record row naming no collection (a damaged table) holds nothing to retry: the
+    /// grid is converted all the same and the row is gone.
+    #[test]
+    fn a_skipped_row_naming_no_collection_does_not_stop_its_grid() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("server.sqlite"), OpenOptions::default()).unwrap();
+        let unit = |s: &mut Store, kind, parent: Option<&UnitId>| {
+            s.add_unit(NewUnit { kind, parent: parent.cloned(), name: "Weilai".into() }).unwrap().id
+        };
+        let district = unit(&mut s, UnitKind::District, None);
+        let street = unit(&mut s, UnitKind::Street, Some(&district));
+        let community = unit(&mut s, UnitKind::Community, Some(&street));
+        let grid = unit(&mut s, UnitKind::Grid, Some(&community));
+        let admin = s
+            .add_user(NewUser { name: Personal::new("Office"), role: Role::Admin, unit: district, department: None })
+            .unwrap()
+            .id;
+        let doc = DocId::Grid(grid.clone());
+        s.merge_document(&doc, &crate::document::genesis(&doc).save()).unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO grid_conversion_skips (grid_id, collection, key, reason, since) VALUES (?1, 'bogus', 'H1', 'x', x'')",
+                [grid.as_str()],
+            )
+            .unwrap();
+        s.convert_grids(&admin).unwrap();
+        let left: i64 = s.conn.query_row("SELECT COUNT(*) FROM grid_conversion_skips", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
     }
 }
