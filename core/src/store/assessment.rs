@@ -12,8 +12,9 @@
 //! * for a worker, the scope is the grids their unit covers, and visits and reports found are
 //!   theirs.
 
-use rusqlite::params;
+use rusqlite::{params, Connection};
 
+use super::query::{grids_of, require_unit, require_user};
 use super::Store;
 use crate::clock::{UnixMillis, DAY_MS};
 use crate::error::{Error, Result};
@@ -69,168 +70,167 @@ impl Store {
                 ));
             }
         }
-        let (label, grids, worker) = match scope {
-            Scope::Grid(g) => {
-                self.require_unit(g, crate::directory::UnitKind::Grid, "grid")?;
-                (format!("grid:{g}"), vec![g.as_str().to_string()], None)
-            }
-            Scope::Worker(u) => {
-                self.require_user(u)?;
-                (format!("worker:{u}"), self.grids_of(u)?, Some(u.as_str().to_string()))
-            }
-        };
-        let mut a = Assessment {
-            scope: label,
-            from,
-            to,
-            households_due: 0,
-            households_covered: 0,
-            coverage: 1.0,
-            visits: 0,
-            visits_per_day: 0.0,
-            reports_found: 0,
-            reports: 0,
-            triage_on_time: None,
-            feedback_on_time: None,
-            resolution_on_time: None,
-            resolution_rate: None,
-            average_satisfaction: None,
-            reopen_rate: None,
-        };
-        for grid in &grids {
-            let (due, covered) = self.coverage_in(grid, from, to)?;
-            a.households_due += due;
-            a.households_covered += covered;
-        }
-        if a.households_due > 0 {
-            a.coverage = f64::from(a.households_covered) / f64::from(a.households_due);
-        }
-        a.visits = match &worker {
-            Some(w) => self.count(
-                "SELECT COUNT(*) FROM visits WHERE worker_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
-                params![w, from, to],
-            )?,
-            None => self.count(
-                "SELECT COUNT(*) FROM visits WHERE grid_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
-                params![grids[0], from, to],
-            )?,
-        };
-        a.visits_per_day = f64::from(a.visits) / ((to - from) as f64 / DAY_MS as f64);
-        a.reports_found = match &worker {
-            Some(w) => self.count(
-                "SELECT COUNT(*) FROM reports WHERE reporter_id = ?1 AND created_at >= ?2 AND created_at < ?3",
-                params![w, from, to],
-            )?,
-            None => self.count(
-                "SELECT COUNT(*) FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
-                params![grids[0], from, to],
-            )?,
-        };
-        self.report_figures(&grids, from, to, &mut a)?;
-        Ok(a)
+        assessment(&self.conn, scope, from, to)
     }
+}
 
-    /// The grids a user's unit covers: their grid, the grid of their micro-grid, or every grid
-    /// under the unit they work in.
-    pub(crate) fn grids_of(&self, user: &UserId) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "WITH RECURSIVE area(id, kind) AS (
-                 SELECT u.id, u.kind FROM units u JOIN users p ON p.unit_id = u.id WHERE p.id = ?1
-                 UNION ALL SELECT c.id, c.kind FROM units c JOIN area a ON c.parent_id = a.id WHERE c.deleted = 0
-             )
-             SELECT id FROM area WHERE kind = 'grid'
-             UNION SELECT parent_id FROM units WHERE id IN (SELECT id FROM area WHERE kind = 'micro_grid')
-             ORDER BY 1",
-        )?;
-        let rows = stmt.query_map([user.as_str()], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// [`Store::assessment`] over a connection, for a period the tables hold whole.
+pub(crate) fn assessment(conn: &Connection, scope: &Scope, from: UnixMillis, to: UnixMillis) -> Result<Assessment> {
+    let (label, grids, worker) = match scope {
+        Scope::Grid(g) => {
+            require_unit(conn, g, crate::directory::UnitKind::Grid, "grid")?;
+            (format!("grid:{g}"), vec![g.as_str().to_string()], None)
+        }
+        Scope::Worker(u) => {
+            require_user(conn, u)?;
+            (format!("worker:{u}"), grids_of(conn, u)?, Some(u.as_str().to_string()))
+        }
+    };
+    let mut a = Assessment {
+        scope: label,
+        from,
+        to,
+        households_due: 0,
+        households_covered: 0,
+        coverage: 1.0,
+        visits: 0,
+        visits_per_day: 0.0,
+        reports_found: 0,
+        reports: 0,
+        triage_on_time: None,
+        feedback_on_time: None,
+        resolution_on_time: None,
+        resolution_rate: None,
+        average_satisfaction: None,
+        reopen_rate: None,
+    };
+    for grid in &grids {
+        let (due, covered) = coverage_in(conn, grid, from, to)?;
+        a.households_due += due;
+        a.households_covered += covered;
     }
+    if a.households_due > 0 {
+        a.coverage = f64::from(a.households_covered) / f64::from(a.households_due);
+    }
+    a.visits = match &worker {
+        Some(w) => count(
+            conn,
+            "SELECT COUNT(*) FROM visits WHERE worker_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
+            params![w, from, to],
+        )?,
+        None => count(
+            conn,
+            "SELECT COUNT(*) FROM visits WHERE grid_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
+            params![grids[0], from, to],
+        )?,
+    };
+    a.visits_per_day = f64::from(a.visits) / ((to - from) as f64 / DAY_MS as f64);
+    a.reports_found = match &worker {
+        Some(w) => count(
+            conn,
+            "SELECT COUNT(*) FROM reports WHERE reporter_id = ?1 AND created_at >= ?2 AND created_at < ?3",
+            params![w, from, to],
+        )?,
+        None => count(
+            conn,
+            "SELECT COUNT(*) FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
+            params![grids[0], from, to],
+        )?,
+    };
+    report_figures(conn, &grids, from, to, &mut a)?;
+    Ok(a)
+}
 
-    /// (households due, households covered) in one grid over [from, to).
-    fn coverage_in(&self, grid: &str, from: UnixMillis, to: UnixMillis) -> Result<(u32, u32)> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT
-                 (SELECT MAX(at) FROM (
-                      SELECT MAX(v.at) AS at FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
-                          AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at < ?2
-                      UNION ALL SELECT e.last_visit_at FROM earlier_visits e
-                          WHERE e.household_id = h.id AND e.last_visit_at < ?2)),
-                 h.visit_interval_ms,
-                 EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
-                      AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at >= ?2 AND v.at < ?3)
-             FROM households h WHERE h.grid_id = ?1 AND h.deleted = 0 AND h.created_at < ?3",
+/// (households due, households covered) in one grid over [from, to).
+fn coverage_in(conn: &Connection, grid: &str, from: UnixMillis, to: UnixMillis) -> Result<(u32, u32)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT
+             (SELECT MAX(at) FROM (
+                  SELECT MAX(v.at) AS at FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
+                      AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at < ?2
+                  UNION ALL SELECT e.last_visit_at FROM earlier_visits e
+                      WHERE e.household_id = h.id AND e.last_visit_at < ?2)),
+             h.visit_interval_ms,
+             EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
+                  AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at >= ?2 AND v.at < ?3)
+         FROM households h WHERE h.grid_id = ?1 AND h.deleted = 0 AND h.created_at < ?3",
+    )?;
+    let rows = stmt.query_map(params![grid, from, to], |r| {
+        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
+    })?;
+    let (mut due, mut covered) = (0, 0);
+    for row in rows {
+        let (last, interval, seen) = row?;
+        if last.is_none_or(|l| l + interval <= to) {
+            due += 1;
+            covered += u32::from(seen);
+        }
+    }
+    Ok((due, covered))
+}
+
+/// The workflow figures, from the derived columns of the report rows (the fold already ran
+/// when each log changed).
+fn report_figures(
+    conn: &Connection,
+    grids: &[String],
+    from: UnixMillis,
+    to: UnixMillis,
+    a: &mut Assessment,
+) -> Result<()> {
+    let (mut triage, mut feedback, mut resolution) = (Ratio::default(), Ratio::default(), Ratio::default());
+    let (mut considered, mut resolved, mut ever_resolved, mut reopened) = (0u32, 0u32, 0u32, 0u32);
+    let mut scores = Vec::new();
+    for g in grids {
+        let mut stmt = conn.prepare_cached(
+            "SELECT status, triaged_at, triage_due_at, first_feedback_at, feedback_due_at,
+                    COALESCE(resolved_at, closed_at), resolve_due_at, satisfaction, reopen_count
+             FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
         )?;
-        let rows = stmt.query_map(params![grid, from, to], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
+        let rows = stmt.query_map(params![g, from, to], |r| {
+            Ok(ReportRow {
+                status: r.get(0)?,
+                triaged_at: r.get(1)?,
+                triage_due: r.get(2)?,
+                feedback_at: r.get(3)?,
+                feedback_due: r.get(4)?,
+                resolved_at: r.get(5)?,
+                resolve_due: r.get(6)?,
+                satisfaction: r.get(7)?,
+                reopen_count: r.get(8)?,
+            })
         })?;
-        let (mut due, mut covered) = (0, 0);
         for row in rows {
-            let (last, interval, seen) = row?;
-            if last.is_none_or(|l| l + interval <= to) {
-                due += 1;
-                covered += u32::from(seen);
+            let d = row?;
+            a.reports += 1;
+            let status = ReportStatus::parse(&d.status)
+                .ok_or_else(|| Error::storage("a report row is damaged; rebuild the indexes"))?;
+            if status == ReportStatus::Duplicate {
+                continue; // counted with the report it duplicates
             }
+            considered += 1;
+            triage.add(d.triaged_at.map(|t| t <= d.triage_due), to > d.triage_due);
+            feedback.add(d.feedback_at.map(|t| t <= d.feedback_due), to > d.feedback_due);
+            resolution.add(d.resolved_at.map(|t| t <= d.resolve_due), to > d.resolve_due);
+            let done = matches!(status, ReportStatus::Resolved | ReportStatus::Closed);
+            resolved += u32::from(done);
+            // Reopening needs a resolution first: these were all resolved at least once.
+            ever_resolved += u32::from(done || d.reopen_count > 0);
+            reopened += u32::from(d.reopen_count > 0);
+            scores.extend(d.satisfaction.map(f64::from));
         }
-        Ok((due, covered))
     }
+    a.triage_on_time = triage.rate();
+    a.feedback_on_time = feedback.rate();
+    a.resolution_on_time = resolution.rate();
+    a.resolution_rate = (considered > 0).then(|| f64::from(resolved) / f64::from(considered));
+    a.reopen_rate = (ever_resolved > 0).then(|| f64::from(reopened) / f64::from(ever_resolved));
+    a.average_satisfaction = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+    Ok(())
+}
 
-    /// The workflow figures, from the derived columns of the report rows (the fold already ran
-    /// when each log changed).
-    fn report_figures(&self, grids: &[String], from: UnixMillis, to: UnixMillis, a: &mut Assessment) -> Result<()> {
-        let (mut triage, mut feedback, mut resolution) = (Ratio::default(), Ratio::default(), Ratio::default());
-        let (mut considered, mut resolved, mut ever_resolved, mut reopened) = (0u32, 0u32, 0u32, 0u32);
-        let mut scores = Vec::new();
-        for g in grids {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT status, triaged_at, triage_due_at, first_feedback_at, feedback_due_at,
-                        COALESCE(resolved_at, closed_at), resolve_due_at, satisfaction, reopen_count
-                 FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
-            )?;
-            let rows = stmt.query_map(params![g, from, to], |r| {
-                Ok(ReportRow {
-                    status: r.get(0)?,
-                    triaged_at: r.get(1)?,
-                    triage_due: r.get(2)?,
-                    feedback_at: r.get(3)?,
-                    feedback_due: r.get(4)?,
-                    resolved_at: r.get(5)?,
-                    resolve_due: r.get(6)?,
-                    satisfaction: r.get(7)?,
-                    reopen_count: r.get(8)?,
-                })
-            })?;
-            for row in rows {
-                let d = row?;
-                a.reports += 1;
-                let status = ReportStatus::parse(&d.status)
-                    .ok_or_else(|| Error::storage("a report row is damaged; rebuild the indexes"))?;
-                if status == ReportStatus::Duplicate {
-                    continue; // counted with the report it duplicates
-                }
-                considered += 1;
-                triage.add(d.triaged_at.map(|t| t <= d.triage_due), to > d.triage_due);
-                feedback.add(d.feedback_at.map(|t| t <= d.feedback_due), to > d.feedback_due);
-                resolution.add(d.resolved_at.map(|t| t <= d.resolve_due), to > d.resolve_due);
-                let done = matches!(status, ReportStatus::Resolved | ReportStatus::Closed);
-                resolved += u32::from(done);
-                // Reopening needs a resolution first: these were all resolved at least once.
-                ever_resolved += u32::from(done || d.reopen_count > 0);
-                reopened += u32::from(d.reopen_count > 0);
-                scores.extend(d.satisfaction.map(f64::from));
-            }
-        }
-        a.triage_on_time = triage.rate();
-        a.feedback_on_time = feedback.rate();
-        a.resolution_on_time = resolution.rate();
-        a.resolution_rate = (considered > 0).then(|| f64::from(resolved) / f64::from(considered));
-        a.reopen_rate = (ever_resolved > 0).then(|| f64::from(reopened) / f64::from(ever_resolved));
-        a.average_satisfaction = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
-        Ok(())
-    }
-
-    fn count(&self, sql: &str, args: impl rusqlite::Params) -> Result<u32> {
-        Ok(self.conn.prepare_cached(sql)?.query_row(args, |r| r.get(0))?)
-    }
+fn count(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u32> {
+    Ok(conn.prepare_cached(sql)?.query_row(args, |r| r.get(0))?)
 }
 
 /// What the assessment reads of a report row.

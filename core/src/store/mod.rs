@@ -7,8 +7,8 @@
 //! never holds what disk does not. Screens query tables only: opening the store loads no document.
 //!
 //! The writes are grouped by area (`directory`, `households`, `visits`, `reports`, and
-//! `documents` for exchange, compaction and rebuild); `query` holds what screens read, `index`
-//! how records become rows, `repository` how documents are persisted and cached, `schema` the
+//! `documents` for exchange, compaction and rebuild); `query` holds what screens read, `projection`
+//! how records become rows (one module per kind of document), `repository` how documents are persisted and cached, `schema` the
 //! tables and their migrations.
 //!
 //! It must never log or put in an error a resident's personal data, and never expose Automerge
@@ -21,8 +21,8 @@ mod conversion;
 mod directory;
 mod documents;
 mod households;
-mod index;
 mod peers;
+mod projection;
 pub mod query;
 mod reports;
 mod repository;
@@ -52,8 +52,8 @@ pub use boundary::{MAX_CHANGE_BYTES, MAX_RECORD_BYTES};
 pub use conversion::Converted;
 pub(crate) use documents::load_document;
 pub use documents::StoredDocument;
-use index::Indexer;
 pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};
+use projection::Indexer;
 pub(crate) use repository::{decode_heads, encode_heads, save};
 use repository::{load_doc, mark_heads, store_in_transaction, Cache, Persist};
 pub use welfare::{Area, Welfare};
@@ -176,7 +176,7 @@ impl Store {
                 a
             }
         };
-        let rules = index::load_rules(&conn)?;
+        let rules = projection::load_rules(&conn)?;
         let photo_dir = options.photo_dir.unwrap_or_else(|| {
             let mut p = path.as_os_str().to_owned();
             p.push(".photos");
@@ -338,20 +338,11 @@ impl Store {
     }
 
     fn unit_kind(&self, id: &UnitId) -> Result<UnitKind> {
-        let kind: Option<String> = self
-            .conn
-            .prepare_cached("SELECT kind FROM units WHERE id = ?1 AND deleted = 0")?
-            .query_row([id.as_str()], |r| r.get(0))
-            .optional()?;
-        kind.and_then(|k| UnitKind::parse(&k)).ok_or_else(|| Error::not_found("unit", id))
+        query::unit_kind(&self.conn, id)
     }
 
     fn require_unit(&self, id: &UnitId, kind: UnitKind, what: &'static str) -> Result<()> {
-        match self.unit_kind(id) {
-            Ok(k) if k == kind => Ok(()),
-            Ok(_) => Err(Error::invalid(what, format!("unit {id} is not a {}", kind.as_str()))),
-            Err(_) => Err(Error::not_found(what, id)),
-        }
+        query::require_unit(&self.conn, id, kind, what)
     }
 
     fn require_micro_grid_of(&self, micro: &UnitId, grid: &UnitId) -> Result<()> {
@@ -365,15 +356,7 @@ impl Store {
     }
 
     fn require_user(&self, id: &UserId) -> Result<()> {
-        let exists: bool = self
-            .conn
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND deleted = 0)")?
-            .query_row([id.as_str()], |r| r.get(0))?;
-        if exists {
-            Ok(())
-        } else {
-            Err(Error::not_found("user", id))
-        }
+        query::require_user(&self.conn, id)
     }
 
     /// The user a record written on this phone names as its author must be the user the phone is

@@ -441,6 +441,52 @@ pub(crate) fn users(conn: &Connection) -> Result<Vec<crate::directory::User>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The kind of a unit that is not deleted; `NotFound` otherwise.
+pub(crate) fn unit_kind(conn: &Connection, id: &UnitId) -> Result<UnitKind> {
+    let kind: Option<String> = conn
+        .prepare_cached("SELECT kind FROM units WHERE id = ?1 AND deleted = 0")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?;
+    kind.and_then(|k| UnitKind::parse(&k)).ok_or_else(|| Error::not_found("unit", id))
+}
+
+/// That `id` is a unit of `kind` (`what` names it in the error).
+pub(crate) fn require_unit(conn: &Connection, id: &UnitId, kind: UnitKind, what: &'static str) -> Result<()> {
+    match unit_kind(conn, id) {
+        Ok(k) if k == kind => Ok(()),
+        Ok(_) => Err(Error::invalid(what, format!("unit {id} is not a {}", kind.as_str()))),
+        Err(_) => Err(Error::not_found(what, id)),
+    }
+}
+
+/// The grids a user's unit covers: their grid, the grid of their micro-grid, or every grid
+/// under the unit they work in.
+pub(crate) fn grids_of(conn: &Connection, user: &UserId) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE area(id, kind) AS (
+             SELECT u.id, u.kind FROM units u JOIN users p ON p.unit_id = u.id WHERE p.id = ?1
+             UNION ALL SELECT c.id, c.kind FROM units c JOIN area a ON c.parent_id = a.id WHERE c.deleted = 0
+         )
+         SELECT id FROM area WHERE kind = 'grid'
+         UNION SELECT parent_id FROM units WHERE id IN (SELECT id FROM area WHERE kind = 'micro_grid')
+         ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([user.as_str()], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// That `id` is a user who is not deleted.
+pub(crate) fn require_user(conn: &Connection, id: &UserId) -> Result<()> {
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND deleted = 0)")?
+        .query_row([id.as_str()], |r| r.get(0))?;
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::not_found("user", id))
+    }
+}
+
 pub(crate) fn dump_query_tables(conn: &Connection) -> Result<TableDump> {
     let mut out = Vec::new();
     for t in super::schema::DERIVED_TABLES {
@@ -529,8 +575,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::NewUnit;
+    use crate::directory::{NewUnit, NewUser, Role};
     use crate::household::NewHousehold;
+    use crate::store::assessment::{assessment, Scope};
+    use crate::store::welfare::{missed_follow_ups, welfare, Area};
 
     /// The reads are plain functions over a connection and never write: every one of them runs
     /// over a read-only connection to a store's file while the store is open.
@@ -578,6 +626,25 @@ mod tests {
         assert_eq!(units(&ro, Some(&community.id)).unwrap()[0].id, grid.id);
         assert!(categories(&ro).unwrap().is_empty());
         assert!(users(&ro).unwrap().is_empty());
+        let worker = s
+            .add_user(NewUser {
+                name: Personal::new("Li Na"),
+                role: Role::GridWorker,
+                unit: grid.id.clone(),
+                department: None,
+            })
+            .unwrap();
+        assert_eq!(grids_of(&ro, &worker.id).unwrap(), vec![grid.id.to_string()]);
+        assert_eq!(unit_kind(&ro, &grid.id).unwrap(), UnitKind::Grid);
+        let now = household(&ro, &h.id).unwrap().next_due_at + 1;
+        for area in [Area::Grid(grid.id.clone()), Area::Worker(worker.id.clone())] {
+            let w = welfare(&ro, &area, now, now + 1).unwrap();
+            assert_eq!((w.visits_overdue.len(), w.never_visited.len()), (1, 1), "{area:?}");
+        }
+        assert!(missed_follow_ups(&ro, &district.id, now).unwrap().is_empty());
+        for scope in [Scope::Grid(grid.id.clone()), Scope::Worker(worker.id.clone())] {
+            assert_eq!(assessment(&ro, &scope, 0, now).unwrap().households_due, 1, "{scope:?}");
+        }
         assert_eq!(dump_query_tables(&ro).unwrap(), s.dump_query_tables().unwrap());
     }
 }

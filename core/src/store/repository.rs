@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use automerge::{ActorId, AutoCommit};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::index::Indexer;
+use super::projection::Indexer;
 use crate::clock::UnixMillis;
 use crate::directory::VisitRules;
 use crate::document::{Doc, DocId};

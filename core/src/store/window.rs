@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use rusqlite::OptionalExtension;
 
-use super::index::{clocks_of_rows, merge_earlier, refresh_due, Earlier};
+use super::projection::{clocks_of_rows, merge_earlier, refresh_due, Earlier};
 use super::{Indexer, Store, SERVER_PEER};
 use crate::document::DocId;
 use crate::error::Result;
