@@ -16,6 +16,21 @@ use rusqlite::{params, Connection};
 
 use crate::sample;
 
+/// The plain-SQLite baselines' errors as the core's, for `?`: `conn.execute(…).db()?` (the core
+/// keeps rusqlite out of its API, so there is no `From`).
+pub(crate) trait Db<T> {
+    fn db(self) -> Result<T>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T> {
+        self.map_err(|e| doorstep_core::Error::Storage {
+            kind: doorstep_core::StorageKind::Other,
+            detail: e.to_string(),
+        })
+    }
+}
+
 /// The visit columns the plain baseline keeps (the store's table has two more since schema 7:
 /// which document and register each row comes from).
 const PLAIN_VISIT_COLUMNS: &str =
@@ -225,9 +240,9 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     // ---- the same rows into a plain SQLite table ------------------------------------------
     progress("inserting the same visit rows into a plain SQLite table");
     let plain_path = dir.path().join("plain.sqlite");
-    let plain = plain_connection(&plain_path)?;
-    plain.execute_batch(VISITS_DDL)?;
-    plain.execute_batch(HOUSEHOLDS_DDL)?;
+    let plain = plain_connection(&plain_path).db()?;
+    plain.execute_batch(VISITS_DDL).db()?;
+    plain.execute_batch(HOUSEHOLDS_DDL).db()?;
     let grid = d.grids[0].id.as_str().to_owned();
     let plain_insert = |p: &VisitPlan| -> rusqlite::Result<()> {
         let tx = plain.unchecked_transaction()?;
@@ -251,12 +266,12 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     };
     let mut rng2 = StdRng::seed_from_u64(8);
     for p in plan_visits(&mut rng2, &households, sizes.preload, start) {
-        plain_insert(&p)?;
+        plain_insert(&p).db()?;
     }
     let mut times = Vec::with_capacity(plans.len());
     for p in &plans {
         let t = Instant::now();
-        plain_insert(p)?;
+        plain_insert(p).db()?;
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let sqlite_us = median(times);
@@ -270,11 +285,12 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     drop(store);
     let visits = (sizes.preload + sizes.measured) as f64;
     // The plain app keeps the same household rows next to its visits.
-    plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
+    plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()]).db()?;
     plain
-        .execute(&format!("INSERT INTO main.households SELECT {PLAIN_HOUSEHOLD_COLUMNS} FROM store.households"), [])?;
-    plain.execute("DETACH DATABASE store", [])?;
-    plain.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        .execute(&format!("INSERT INTO main.households SELECT {PLAIN_HOUSEHOLD_COLUMNS} FROM store.households"), [])
+        .db()?;
+    plain.execute("DETACH DATABASE store", []).db()?;
+    plain.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;").db()?;
     drop(plain);
     let bytes = disk_bytes(&path) as f64 / visits;
     let plain_bytes = disk_bytes(&plain_path) as f64 / visits;
@@ -302,16 +318,18 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     store.compact_all()?;
     drop(store);
     let plain_path = dir.path().join("district-plain.sqlite");
-    let plain = plain_connection(&plain_path)?;
-    plain.execute_batch(VISITS_DDL)?;
-    plain.execute_batch(HOUSEHOLDS_DDL)?;
-    plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
-    plain.execute_batch(&format!(
-        "INSERT INTO main.households SELECT {PLAIN_HOUSEHOLD_COLUMNS} FROM store.households;
+    let plain = plain_connection(&plain_path).db()?;
+    plain.execute_batch(VISITS_DDL).db()?;
+    plain.execute_batch(HOUSEHOLDS_DDL).db()?;
+    plain.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()]).db()?;
+    plain
+        .execute_batch(&format!(
+            "INSERT INTO main.households SELECT {PLAIN_HOUSEHOLD_COLUMNS} FROM store.households;
          INSERT INTO main.visits SELECT {PLAIN_VISIT_COLUMNS} FROM store.visits;
          DETACH DATABASE store;
          PRAGMA wal_checkpoint(TRUNCATE); VACUUM;"
-    ))?;
+        ))
+        .db()?;
     drop(plain);
     progress("opening both from cold, 21 times each");
     let now = DAY_START;
@@ -332,14 +350,14 @@ pub fn store(sizes: &Sizes) -> Result<()> {
 
         evict_from_page_cache(&plain_path);
         let t = Instant::now();
-        let conn = plain_connection(&plain_path)?;
+        let conn = plain_connection(&plain_path).db()?;
         theirs_open.push(t.elapsed().as_secs_f64() * 1e3);
         let mut stmt = conn.prepare(
             "SELECT id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes, last_visit_at,
                     next_due_at FROM households WHERE deleted = 0 AND next_due_at <= ?1 ORDER BY next_due_at, id LIMIT 50",
-        )?;
+        ).db()?;
         let rows: Vec<(String, i64)> =
-            stmt.query_map([now], |r| Ok((r.get(0)?, r.get(12)?)))?.collect::<rusqlite::Result<_>>()?;
+            stmt.query_map([now], |r| Ok((r.get(0)?, r.get(12)?))).db()?.collect::<rusqlite::Result<_>>().db()?;
         theirs.push(t.elapsed().as_secs_f64() * 1e3);
         listed.1 = rows.len();
     }

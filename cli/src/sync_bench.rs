@@ -17,7 +17,7 @@ use doorstep_server::{admin::AdminClient, Config, RunningServer};
 use rand::{rngs::StdRng, SeedableRng};
 use rusqlite::OptionalExtension;
 
-use crate::bench::{median, plan_visits, progress, record};
+use crate::bench::{median, plan_visits, progress, record, Db};
 use crate::sample;
 
 pub struct SyncSizes {
@@ -59,10 +59,11 @@ fn enrol(server: &RunningServer, path: &std::path::Path, clock: &Arc<FixedClock>
 
 /// Bytes of the change rows a store appended to a document since its last snapshot.
 fn change_row_bytes(path: &std::path::Path, doc: &DocId) -> Result<u64> {
-    let conn = rusqlite::Connection::open(path)?;
+    let conn = rusqlite::Connection::open(path).db()?;
     let n: Option<i64> = conn
         .query_row("SELECT SUM(length(bytes)) FROM changes WHERE doc_id = ?1", [doc.to_string()], |r| r.get(0))
-        .optional()?
+        .optional()
+        .db()?
         .flatten();
     Ok(n.unwrap_or(0) as u64)
 }

@@ -14,7 +14,7 @@ use doorstep_core::{
 use doorstep_core::{DAY_MS, HOUR_MS};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use crate::bench::{median, progress};
+use crate::bench::{median, progress, Db};
 use crate::sample;
 
 pub struct WorkflowSizes {
@@ -122,18 +122,20 @@ pub fn workflow(sizes: &WorkflowSizes) -> Result<()> {
 
     let plain_path = dir.path().join("plain.sqlite");
     copy_tables(&path, &plain_path)?;
-    let plain = rusqlite::Connection::open(&plain_path)?;
-    plain.pragma_update(None, "journal_mode", "WAL")?;
+    let plain = rusqlite::Connection::open(&plain_path).db()?;
+    plain.pragma_update(None, "journal_mode", "WAL").db()?;
     let mut times = Vec::new();
     let mut plain_found = 0;
     for _ in 0..sizes.runs {
         let t = Instant::now();
-        let mut stmt = plain.prepare_cached(OVERDUE_SQL)?;
+        let mut stmt = plain.prepare_cached(OVERDUE_SQL).db()?;
         // Every column read, as the store reads them (it also parses them into typed records).
-        let rows = stmt.query_map(rusqlite::params![street.id.as_str(), now], |r| {
-            (0..9).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        plain_found = rows.collect::<rusqlite::Result<Vec<_>>>()?.len();
+        let rows = stmt
+            .query_map(rusqlite::params![street.id.as_str(), now], |r| {
+                (0..9).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .db()?;
+        plain_found = rows.collect::<rusqlite::Result<Vec<_>>>().db()?.len();
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let plain_ms = median(times);
@@ -151,25 +153,28 @@ pub fn workflow(sizes: &WorkflowSizes) -> Result<()> {
 
 /// The store's `units` and `reports` tables, with their indexes, copied into a plain database.
 fn copy_tables(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    let conn = rusqlite::Connection::open(to)?;
-    conn.execute("ATTACH DATABASE ?1 AS store", [from.to_string_lossy()])?;
+    let conn = rusqlite::Connection::open(to).db()?;
+    conn.execute("ATTACH DATABASE ?1 AS store", [from.to_string_lossy()]).db()?;
     let ddl: Vec<String> = {
-        let mut stmt = conn.prepare(
-            "SELECT sql FROM store.sqlite_master WHERE tbl_name IN ('units', 'reports') AND sql IS NOT NULL
+        let mut stmt = conn
+            .prepare(
+                "SELECT sql FROM store.sqlite_master WHERE tbl_name IN ('units', 'reports') AND sql IS NOT NULL
              ORDER BY type DESC",
-        )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
+            )
+            .db()?;
+        let rows = stmt.query_map([], |r| r.get(0)).db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
     };
     for sql in ddl {
-        conn.execute_batch(&sql)?;
+        conn.execute_batch(&sql).db()?;
     }
     conn.execute_batch(
         "INSERT INTO main.units SELECT * FROM store.units;
          INSERT INTO main.reports SELECT * FROM store.reports;
          ANALYZE;",
-    )?;
-    conn.execute("DETACH DATABASE store", [])?;
+    )
+    .db()?;
+    conn.execute("DETACH DATABASE store", []).db()?;
     Ok(())
 }
 

@@ -198,8 +198,22 @@ impl Error {
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
+/// SQLite's errors as the store's, for `?`: `conn.execute(…).db()?`. Crate-private, and not a
+/// `From` impl, so that rusqlite is no part of the core's public API (a server on another
+/// database, or a new rusqlite, changes nothing for the app).
+pub(crate) trait Db<T> {
+    fn db(self) -> Result<T>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T> {
+        self.map_err(Error::from_sqlite)
+    }
+}
+
+impl Error {
+    /// The storage error for one of SQLite's, its kind told apart by SQLite's code.
+    fn from_sqlite(e: rusqlite::Error) -> Self {
         // SQLite's messages name tables and constraints, never bound values.
         use rusqlite::ErrorCode as C;
         let kind = match e.sqlite_error_code() {

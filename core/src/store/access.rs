@@ -22,7 +22,7 @@ use super::Store;
 use crate::directory::Role;
 use crate::document::Collection;
 use crate::document::{DocId, HEADER_KEY};
-use crate::error::Result;
+use crate::error::{Db, Result};
 use crate::ids::UserId;
 use crate::report::Report;
 
@@ -51,9 +51,11 @@ impl Store {
             DocId::Report(report) => {
                 let row: Option<(String, Option<String>)> = self
                     .conn
-                    .prepare_cached("SELECT reporter_id, grid_id FROM reports WHERE id = ?1")?
+                    .prepare_cached("SELECT reporter_id, grid_id FROM reports WHERE id = ?1")
+                    .db()?
                     .query_row([report.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
+                    .optional()
+                    .db()?;
                 let Some((reporter, grid)) = row else { return Ok(false) };
                 if reporter == m.id {
                     return Ok(true);
@@ -79,8 +81,10 @@ impl Store {
             DocId::Report(report) => {
                 let known: bool = self
                     .conn
-                    .prepare_cached("SELECT EXISTS(SELECT 1 FROM reports WHERE id = ?1)")?
-                    .query_row([report.as_str()], |r| r.get(0))?;
+                    .prepare_cached("SELECT EXISTS(SELECT 1 FROM reports WHERE id = ?1)")
+                    .db()?
+                    .query_row([report.as_str()], |r| r.get(0))
+                    .db()?;
                 if known {
                     self.may_read(user, doc)
                 } else {
@@ -119,18 +123,22 @@ impl Store {
     pub fn user_of_actor(&self, actor: &str) -> Result<Option<UserId>> {
         let user: Option<String> = self
             .conn
-            .prepare_cached("SELECT user_id FROM devices WHERE actor = ?1 AND deleted = 0 AND revoked_at IS NULL")?
+            .prepare_cached("SELECT user_id FROM devices WHERE actor = ?1 AND deleted = 0 AND revoked_at IS NULL")
+            .db()?
             .query_row([actor], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         user.map(|u| UserId::parse(&u)).transpose()
     }
 
     fn member(&self, user: &UserId) -> Result<Option<Member>> {
         let row: Option<(String, String, Option<String>)> = self
             .conn
-            .prepare_cached("SELECT role, unit_id, department FROM users WHERE id = ?1 AND deleted = 0")?
+            .prepare_cached("SELECT role, unit_id, department FROM users WHERE id = ?1 AND deleted = 0")
+            .db()?
             .query_row([user.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+            .optional()
+            .db()?;
         Ok(row.and_then(|(role, unit, department)| {
             Some(Member { id: user.as_str().to_string(), role: Role::parse(&role)?, unit, department })
         }))
@@ -145,13 +153,14 @@ impl Store {
             return Ok(false);
         }
         let department = m.department.clone().unwrap_or_default();
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM report_events WHERE report_id = ?1 AND kind = 'dispatched'
                  AND (target = ?2 OR target = ?3))",
-            )?
-            .query_row(rusqlite::params![report, m.id, department], |r| r.get(0))?)
+            )
+            .db()?
+            .query_row(rusqlite::params![report, m.id, department], |r| r.get(0))
+            .db()
     }
 }
 
@@ -177,9 +186,11 @@ fn holds(conn: &rusqlite::Connection, role: Role, unit: &str, target: &str) -> R
 
 fn parent_of(conn: &rusqlite::Connection, id: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached("SELECT parent_id FROM units WHERE id = ?1 AND deleted = 0")?
+        .prepare_cached("SELECT parent_id FROM units WHERE id = ?1 AND deleted = 0")
+        .db()?
         .query_row([id], |r| r.get::<_, Option<String>>(0))
-        .optional()?
+        .optional()
+        .db()?
         .flatten())
 }
 

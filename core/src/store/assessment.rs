@@ -17,7 +17,7 @@ use rusqlite::{params, Connection};
 use super::query::{grids_of, require_unit, require_user};
 use super::Store;
 use crate::clock::{UnixMillis, DAY_MS};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::ids::{UnitId, UserId};
 use crate::report::ReportStatus;
 
@@ -143,8 +143,9 @@ pub(crate) fn assessment(conn: &Connection, scope: &Scope, from: UnixMillis, to:
 
 /// (households due, households covered) in one grid over [from, to).
 fn coverage_in(conn: &Connection, grid: &str, from: UnixMillis, to: UnixMillis) -> Result<(u32, u32)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT
              (SELECT MAX(at) FROM (
                   SELECT MAX(v.at) AS at FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
                       AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at < ?2
@@ -154,13 +155,16 @@ fn coverage_in(conn: &Connection, grid: &str, from: UnixMillis, to: UnixMillis) 
              EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0
                   AND v.kind NOT IN ('bell_check_no_answer', 'bell_check_answered') AND v.at >= ?2 AND v.at < ?3)
          FROM households h WHERE h.grid_id = ?1 AND h.deleted = 0 AND h.created_at < ?3",
-    )?;
-    let rows = stmt.query_map(params![grid, from, to], |r| {
-        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
-    })?;
+        )
+        .db()?;
+    let rows = stmt
+        .query_map(params![grid, from, to], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
+        })
+        .db()?;
     let (mut due, mut covered) = (0, 0);
     for row in rows {
-        let (last, interval, seen) = row?;
+        let (last, interval, seen) = row.db()?;
         if last.is_none_or(|l| l + interval <= to) {
             due += 1;
             covered += u32::from(seen);
@@ -182,26 +186,30 @@ fn report_figures(
     let (mut considered, mut resolved, mut ever_resolved, mut reopened) = (0u32, 0u32, 0u32, 0u32);
     let mut scores = Vec::new();
     for g in grids {
-        let mut stmt = conn.prepare_cached(
-            "SELECT status, triaged_at, triage_due_at, first_feedback_at, feedback_due_at,
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT status, triaged_at, triage_due_at, first_feedback_at, feedback_due_at,
                     COALESCE(resolved_at, closed_at), resolve_due_at, satisfaction, reopen_count
              FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
-        )?;
-        let rows = stmt.query_map(params![g, from, to], |r| {
-            Ok(ReportRow {
-                status: r.get(0)?,
-                triaged_at: r.get(1)?,
-                triage_due: r.get(2)?,
-                feedback_at: r.get(3)?,
-                feedback_due: r.get(4)?,
-                resolved_at: r.get(5)?,
-                resolve_due: r.get(6)?,
-                satisfaction: r.get(7)?,
-                reopen_count: r.get(8)?,
+            )
+            .db()?;
+        let rows = stmt
+            .query_map(params![g, from, to], |r| {
+                Ok(ReportRow {
+                    status: r.get(0)?,
+                    triaged_at: r.get(1)?,
+                    triage_due: r.get(2)?,
+                    feedback_at: r.get(3)?,
+                    feedback_due: r.get(4)?,
+                    resolved_at: r.get(5)?,
+                    resolve_due: r.get(6)?,
+                    satisfaction: r.get(7)?,
+                    reopen_count: r.get(8)?,
+                })
             })
-        })?;
+            .db()?;
         for row in rows {
-            let d = row?;
+            let d = row.db()?;
             a.reports += 1;
             let status = ReportStatus::parse(&d.status)
                 .ok_or_else(|| Error::storage("a report row is damaged; rebuild the indexes"))?;
@@ -230,7 +238,7 @@ fn report_figures(
 }
 
 fn count(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u32> {
-    Ok(conn.prepare_cached(sql)?.query_row(args, |r| r.get(0))?)
+    conn.prepare_cached(sql).db()?.query_row(args, |r| r.get(0)).db()
 }
 
 /// What the assessment reads of a report row.

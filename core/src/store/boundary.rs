@@ -32,7 +32,7 @@ use super::Store;
 use crate::directory::{Category, Device, Role, Unit, User};
 use crate::document::Collection;
 use crate::document::{genesis_actor, genesis_hash, Doc, DocId, Touched, HEADER_KEY};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::household::{Household, Resident};
 use crate::report::{Report, ReportEvent};
 use crate::visit::Visit;
@@ -602,20 +602,23 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT d.user_id, u.role FROM devices d LEFT JOIN users u ON u.id = d.user_id WHERE d.actor = ?1",
-            )?
+            )
+            .db()?
             .query_row([actor], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+            .optional()
+            .db()?;
         Ok(row.and_then(|(user, role)| Some((user, Role::parse(&role?)?))))
     }
 
     /// Whether `actor` (hex) is the sync server's own device in the directory (not revoked).
     pub(crate) fn is_server_device(&self, actor: &str) -> Result<bool> {
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM devices WHERE actor = ?1 AND server = 1 AND revoked_at IS NULL)",
-            )?
-            .query_row([actor], |r| r.get(0))?)
+            )
+            .db()?
+            .query_row([actor], |r| r.get(0))
+            .db()
     }
 
     /// Bytes a stored document takes (snapshot and change rows): what the document limit counts.
@@ -631,9 +634,11 @@ impl Store {
             .conn
             .prepare_cached(&format!(
                 "SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%' AND doc_id != ?2"
-            ))?
+            ))
+            .db()?
             .query_row(rusqlite::params![key, doc.to_string()], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         row.map(|d| DocId::parse(&d)).transpose()
     }
 
@@ -652,9 +657,11 @@ impl Store {
     fn lies_in(&self, unit: &crate::ids::UnitId, grid: &crate::ids::UnitId) -> Result<bool> {
         let row: Option<(String, Option<String>)> = self
             .conn
-            .prepare_cached("SELECT kind, parent_id FROM units WHERE id = ?1")?
+            .prepare_cached("SELECT kind, parent_id FROM units WHERE id = ?1")
+            .db()?
             .query_row([unit.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+            .optional()
+            .db()?;
         Ok(match row {
             None => true,
             Some((kind, _)) if kind == "grid" => unit == grid,
@@ -667,12 +674,15 @@ impl Store {
         if let Some(doc) = self.docs.get(id).filter(|d| d.persisted) {
             return Ok(doc.stored_bytes);
         }
-        let n: i64 = self.conn.query_row(
-            "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
                   + COALESCE((SELECT SUM(length(bytes)) FROM changes WHERE doc_id = ?1), 0)",
-            [id.to_string()],
-            |r| r.get(0),
-        )?;
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .db()?;
         Ok(n as usize)
     }
 }

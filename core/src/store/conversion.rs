@@ -31,7 +31,7 @@ use super::{decode_heads, encode_heads, Store};
 use crate::directory::Role;
 use crate::document::Collection;
 use crate::document::{DocId, Touched};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::household::{Household, Resident};
 use crate::ids::{HouseholdId, UnitId, UserId};
 use crate::period::Period;
@@ -183,9 +183,11 @@ impl Store {
     pub fn convert_grids(&mut self, admin: &UserId) -> Result<Converted> {
         let role: Option<String> = self
             .conn
-            .prepare_cached("SELECT role FROM users WHERE id = ?1 AND deleted = 0")?
+            .prepare_cached("SELECT role FROM users WHERE id = ?1 AND deleted = 0")
+            .db()?
             .query_row([admin.as_str()], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         match role.as_deref().and_then(Role::parse) {
             Some(Role::Admin) => {}
             Some(_) => {
@@ -204,13 +206,13 @@ impl Store {
             }
             None => self.enrol_as_server(admin)?,
         }
-        self.conn.execute("UPDATE device SET converts_grids = 1", [])?;
+        self.conn.execute("UPDATE device SET converts_grids = 1", []).db()?;
         self.convert_pending()
     }
 
     /// Whether this store converts grid documents ([`Store::convert_grids`] ran on it).
     pub fn converts_grids(&self) -> Result<bool> {
-        Ok(self.conn.prepare_cached("SELECT converts_grids FROM device")?.query_row([], |r| r.get(0))?)
+        self.conn.prepare_cached("SELECT converts_grids FROM device").db()?.query_row([], |r| r.get(0)).db()
     }
 
     /// Converts what changed in any grid document since its last conversion, and the records
@@ -224,13 +226,16 @@ impl Store {
         }
         // Found from the stored heads, without loading a document that has nothing new.
         let pending: Vec<String> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT substr(h.doc_id, 6) FROM document_heads h
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT substr(h.doc_id, 6) FROM document_heads h
                  LEFT JOIN grid_conversions c ON c.grid_id = substr(h.doc_id, 6)
                  WHERE h.doc_id LIKE 'grid/%' AND (c.heads IS NOT h.heads
                      OR EXISTS(SELECT 1 FROM grid_conversion_skips s WHERE s.grid_id = substr(h.doc_id, 6)))",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                )
+                .db()?;
+            let rows = stmt.query_map([], |r| r.get(0)).db()?.collect::<rusqlite::Result<_>>().db()?;
             rows
         };
         for grid in pending {
@@ -274,9 +279,11 @@ impl Store {
                 "SELECT c.heads, h.heads, EXISTS(SELECT 1 FROM grid_conversion_skips s WHERE s.grid_id = c.grid_id)
                  FROM grid_conversions c LEFT JOIN document_heads h ON h.doc_id = 'grid/' || c.grid_id
                  WHERE c.grid_id = ?1",
-            )?
+            )
+            .db()?
             .query_row([grid.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+            .optional()
+            .db()?;
         Ok(row.is_some_and(|(converted, held, skipped)| !skipped && held.is_some_and(|h| h == converted)))
     }
 
@@ -285,9 +292,11 @@ impl Store {
         let id = DocId::Grid(grid.clone());
         let from: Vec<automerge::ChangeHash> = self
             .conn
-            .prepare_cached("SELECT heads FROM grid_conversions WHERE grid_id = ?1")?
+            .prepare_cached("SELECT heads FROM grid_conversions WHERE grid_id = ?1")
+            .db()?
             .query_row([grid.as_str()], |r| r.get::<_, Vec<u8>>(0))
-            .optional()?
+            .optional()
+            .db()?
             .map(|h| decode_heads(&h))
             .transpose()?
             .unwrap_or_default();
@@ -296,12 +305,15 @@ impl Store {
         let skipped_before: BTreeMap<(Collection, String), Vec<automerge::ChangeHash>> = {
             let mut stmt = self
                 .conn
-                .prepare_cached("SELECT collection, key, since FROM grid_conversion_skips WHERE grid_id = ?1")?;
+                .prepare_cached("SELECT collection, key, since FROM grid_conversion_skips WHERE grid_id = ?1")
+                .db()?;
             let rows = stmt
                 .query_map([grid.as_str()], |r| {
                     Ok(((r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get::<_, Vec<u8>>(2)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                })
+                .db()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .db()?;
             // A row naming no collection holds no record to try again; the rows are written anew
             // below, without it.
             rows.into_iter()
@@ -372,8 +384,8 @@ impl Store {
             }
         }
         self.convert_visits(grid, visits, &mut out)?;
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM grid_conversion_skips WHERE grid_id = ?1", [grid.as_str()])?;
+        let tx = self.conn.transaction().db()?;
+        tx.execute("DELETE FROM grid_conversion_skips WHERE grid_id = ?1", [grid.as_str()]).db()?;
         for s in &mut out.skipped {
             let known = skipped_before.get(&(s.collection, s.key.clone()));
             tx.execute(
@@ -386,7 +398,8 @@ impl Store {
                     s.reason,
                     encode_heads(known.unwrap_or(&from))
                 ],
-            )?;
+            )
+            .db()?;
             // Keys of old grid documents were never checked: one that is not an id is not shown.
             s.key = super::boundary::shown_key(&s.key).to_string();
             if known.is_none() {
@@ -397,8 +410,9 @@ impl Store {
             "INSERT INTO grid_conversions (grid_id, heads) VALUES (?1, ?2)
              ON CONFLICT(grid_id) DO UPDATE SET heads = excluded.heads",
             rusqlite::params![grid.as_str(), encode_heads(&heads)],
-        )?;
-        tx.commit()?;
+        )
+        .db()?;
+        tx.commit().db()?;
         Ok(out)
     }
 
@@ -406,9 +420,11 @@ impl Store {
     fn live_register(&self, table: &'static str, id: &str) -> Result<Option<UnitId>> {
         let doc: Option<String> = self
             .conn
-            .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%'"))?
+            .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%'"))
+            .db()?
             .query_row([id], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         Ok(match doc.map(|d| DocId::parse(&d)).transpose()? {
             Some(DocId::Register(unit)) => Some(unit),
             _ => None,
@@ -420,12 +436,13 @@ impl Store {
         if unit == grid {
             return Ok(true);
         }
-        Ok(self
-            .conn
+        self.conn
             .prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM units WHERE id = ?1 AND kind = 'micro_grid' AND parent_id = ?2)",
-            )?
-            .query_row([unit.as_str(), grid.as_str()], |r| r.get(0))?)
+            )
+            .db()?
+            .query_row([unit.as_str(), grid.as_str()], |r| r.get(0))
+            .db()
     }
 
     /// The register of this grid that holds a household now, the grid's document aside.

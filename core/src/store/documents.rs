@@ -8,25 +8,30 @@ use super::{
 };
 use crate::directory::VisitRules;
 use crate::document::{Doc, DocId, Touched};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 
 impl Store {
     /// Every document this store holds.
     pub fn document_ids(&self) -> Result<Vec<DocId>> {
-        let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id").db()?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
         ids.iter().map(|s| DocId::parse(s)).collect()
     }
 
     /// Every document this store holds with what it takes on disk, by id (`doorstep ls`).
     pub fn documents(&self) -> Result<Vec<StoredDocument>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT d.doc_id, length(d.snapshot) + COALESCE(SUM(length(c.bytes)), 0), COUNT(c.seq)
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT d.doc_id, length(d.snapshot) + COALESCE(SUM(length(c.bytes)), 0), COUNT(c.seq)
              FROM documents d LEFT JOIN changes c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.doc_id",
-        )?;
+            )
+            .db()?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
         rows.into_iter()
             .map(|(id, bytes, changes)| {
                 Ok(StoredDocument { id: DocId::parse(&id)?, stored_bytes: bytes as u64, change_rows: changes as u64 })
@@ -102,16 +107,16 @@ impl Store {
             self.compact(&id)?;
             self.docs.remove(&id);
         }
-        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;").db()?;
         Ok(())
     }
 
     /// Throws away every query table and derives it again from the documents, in one
     /// transaction.
     pub fn rebuild_indexes(&mut self) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction().db()?;
         let rules = rebuild_tables(&tx, &self.actor, &mut self.docs)?;
-        tx.commit()?;
+        tx.commit().db()?;
         self.rules = rules;
         self.own_author.replace(None);
         Ok(())
@@ -127,7 +132,7 @@ impl Store {
     /// Caps the database file at `pages` pages, so that tests can see what a full disk does.
     #[cfg(feature = "hooks")]
     pub fn limit_pages_for_tests(&self, pages: i64) -> Result<()> {
-        self.conn.pragma_update(None, "max_page_count", pages)?;
+        self.conn.pragma_update(None, "max_page_count", pages).db()?;
         Ok(())
     }
 }
@@ -178,12 +183,12 @@ pub(super) fn rebuild_tables(
     cached: &mut super::Cache,
 ) -> Result<VisitRules> {
     let ids = {
-        let mut stmt = tx.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = tx.prepare("SELECT doc_id FROM documents ORDER BY doc_id").db()?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
         ids.iter().map(|s| DocId::parse(s)).collect::<Result<Vec<_>>>()?
     };
     for t in schema::DERIVED_TABLES {
-        tx.execute(&format!("DELETE FROM {t}"), [])?;
+        tx.execute(&format!("DELETE FROM {t}"), []).db()?;
     }
     // `directory` sorts first, so grids are projected with the directory's visit rules.
     let mut rules = VisitRules::default();

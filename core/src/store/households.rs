@@ -4,7 +4,7 @@ use super::{year_of, Store};
 use crate::directory::UnitKind;
 use crate::document::Collection;
 use crate::document::DocId;
-use crate::error::Result;
+use crate::error::{Db, Result};
 use rusqlite::OptionalExtension;
 
 use crate::error::Error;
@@ -164,7 +164,8 @@ impl Store {
         let doc: Option<String> = self
             .conn
             .query_row("SELECT doc_id FROM residents WHERE id = ?1 AND deleted = 0", [id.as_str()], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         let doc_id = writable_register(&doc.ok_or_else(|| Error::not_found("resident", id))?)?;
         let r = self.doc(&doc_id)?.get_map::<Resident>(Collection::Residents, id.as_str())?;
         Ok((doc_id, r.ok_or_else(|| Error::not_found("resident", id))?))
@@ -174,7 +175,8 @@ impl Store {
         let grid: String = self
             .conn
             .query_row("SELECT grid_id FROM households WHERE id = ?1", [r.household.as_str()], |row| row.get(0))
-            .optional()?
+            .optional()
+            .db()?
             .ok_or_else(|| Error::not_found("household", &r.household))?;
         self.write(
             &doc_id,
@@ -188,9 +190,11 @@ impl Store {
     pub(super) fn household_register(&self, id: &HouseholdId) -> Result<DocId> {
         let doc: Option<String> = self
             .conn
-            .prepare_cached("SELECT doc_id FROM households WHERE id = ?1 AND deleted = 0")?
+            .prepare_cached("SELECT doc_id FROM households WHERE id = ?1 AND deleted = 0")
+            .db()?
             .query_row([id.as_str()], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         writable_register(&doc.ok_or_else(|| Error::not_found("household", id))?)
     }
 }

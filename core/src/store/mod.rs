@@ -42,7 +42,7 @@ use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::directory::{UnitKind, VisitRules};
 use crate::document::Collection;
 use crate::document::{Doc, DocId};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::household::Household;
 use crate::ids::{HouseholdId, UnitId, UserId};
 use crate::window::Window;
@@ -147,24 +147,21 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store> {
         let path = path.as_ref();
         let lock = lock_file(path)?;
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            if options.durability == Durability::Full { "FULL" } else { "NORMAL" },
-        )?;
-        conn.pragma_update(None, "busy_timeout", 5_000)?;
+        let mut conn = Connection::open(path).db()?;
+        conn.pragma_update(None, "journal_mode", "WAL").db()?;
+        conn.pragma_update(None, "synchronous", if options.durability == Durability::Full { "FULL" } else { "NORMAL" })
+            .db()?;
+        conn.pragma_update(None, "busy_timeout", 5_000).db()?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn, |tx| {
             let actor: Option<Vec<u8>> =
-                tx.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
+                tx.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional().db()?;
             let actor = actor.map(ActorId::from).unwrap_or_else(ActorId::random);
             documents::rebuild_tables(tx, &actor, &mut Cache::new(2, 0)).map(|_| ())
         })?;
         let now = options.clock.now_ms();
         let actor: Option<Vec<u8>> =
-            conn.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
+            conn.query_row("SELECT actor FROM device WHERE id = 1", [], |r| r.get(0)).optional().db()?;
         let actor = match actor {
             Some(a) => ActorId::from(a),
             None => {
@@ -172,7 +169,8 @@ impl Store {
                 conn.execute(
                     "INSERT INTO device (id, actor, created_at) VALUES (1, ?1, ?2)",
                     params![a.to_bytes(), now],
-                )?;
+                )
+                .db()?;
                 a
             }
         };
@@ -326,9 +324,9 @@ impl Store {
         if self.docs.get(id).is_some_and(|d| d.persisted) {
             return Ok(true);
         }
-        Ok(self
-            .conn
-            .query_row("SELECT EXISTS(SELECT 1 FROM documents WHERE doc_id = ?1)", [id.to_string()], |r| r.get(0))?)
+        self.conn
+            .query_row("SELECT EXISTS(SELECT 1 FROM documents WHERE doc_id = ?1)", [id.to_string()], |r| r.get(0))
+            .db()
     }
 
     fn load_household(&mut self, doc_id: &DocId, id: &HouseholdId) -> Result<Household> {
@@ -348,7 +346,7 @@ impl Store {
     fn require_micro_grid_of(&self, micro: &UnitId, grid: &UnitId) -> Result<()> {
         self.require_unit(micro, UnitKind::MicroGrid, "micro-grid")?;
         let parent: Option<String> =
-            self.conn.query_row("SELECT parent_id FROM units WHERE id = ?1", [micro.as_str()], |r| r.get(0))?;
+            self.conn.query_row("SELECT parent_id FROM units WHERE id = ?1", [micro.as_str()], |r| r.get(0)).db()?;
         if parent.as_deref() != Some(grid.as_str()) {
             return Err(Error::invalid("micro-grid", format!("micro-grid {micro} is not part of grid {grid}")));
         }
@@ -382,9 +380,11 @@ impl Store {
     fn row_document(&self, table: &'static str, id: &str) -> Result<DocId> {
         let doc: Option<String> = self
             .conn
-            .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1"))?
+            .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1"))
+            .db()?
             .query_row([id], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         DocId::parse(&doc.ok_or_else(|| Error::not_found("record", id))?)
     }
 }

@@ -20,7 +20,7 @@ use super::{decode_heads, encode_heads, MergeOutcome, Persist, Store};
 use crate::clock::UnixMillis;
 use crate::document::Collection;
 use crate::document::{touched_records, Doc, DocId, Touched, HEADER_KEY};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::ids::{EventId, HouseholdId, ReportId, VisitId};
 
 /// The peer id under which a phone keeps its state with the sync server.
@@ -71,18 +71,22 @@ impl Store {
     pub(crate) fn stored_heads(&self, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
         let heads: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT heads FROM document_heads WHERE doc_id = ?1")?
+            .prepare_cached("SELECT heads FROM document_heads WHERE doc_id = ?1")
+            .db()?
             .query_row([id.to_string()], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         heads.map(|h| decode_heads(&h)).transpose()
     }
 
     pub(crate) fn peer_heads(&self, peer: &str, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
         let h: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT heads FROM peer_docs WHERE peer_id = ?1 AND doc_id = ?2")?
+            .prepare_cached("SELECT heads FROM peer_docs WHERE peer_id = ?1 AND doc_id = ?2")
+            .db()?
             .query_row(params![peer, id.to_string()], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         h.map(|h| decode_heads(&h)).transpose()
     }
 
@@ -91,8 +95,10 @@ impl Store {
             .prepare_cached(
                 "INSERT INTO peer_docs (peer_id, doc_id, heads) VALUES (?1, ?2, ?3)
                  ON CONFLICT(peer_id, doc_id) DO UPDATE SET heads = ?3",
-            )?
-            .execute(params![peer, id.to_string(), encode_heads(heads)])?;
+            )
+            .db()?
+            .execute(params![peer, id.to_string(), encode_heads(heads)])
+            .db()?;
         Ok(())
     }
 
@@ -100,47 +106,57 @@ impl Store {
     /// Forgets which heads `peer` holds (every document is dirty for it again) and sets its feed
     /// cursor to `cursor`, in one transaction.
     pub(crate) fn forget_peer_heads(&mut self, peer: &str, cursor: u64) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM peer_docs WHERE peer_id = ?1", [peer])?;
+        let tx = self.conn.transaction().db()?;
+        tx.execute("DELETE FROM peer_docs WHERE peer_id = ?1", [peer]).db()?;
         tx.execute(
             "INSERT INTO peers (peer_id, cursor) VALUES (?1, ?2) ON CONFLICT(peer_id) DO UPDATE SET cursor = ?2",
             params![peer, cursor as i64],
-        )?;
-        tx.commit()?;
+        )
+        .db()?;
+        tx.commit().db()?;
         Ok(())
     }
 
     pub(crate) fn dirty_documents(&self, peer: &str) -> Result<Vec<DocId>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT h.doc_id FROM document_heads h
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT h.doc_id FROM document_heads h
              LEFT JOIN peer_docs p ON p.peer_id = ?1 AND p.doc_id = h.doc_id
              WHERE p.heads IS NULL OR p.heads != h.heads ORDER BY h.feed_seq",
-        )?;
-        let ids = stmt.query_map([peer], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            )
+            .db()?;
+        let ids = stmt.query_map([peer], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
         ids.iter().map(|s| DocId::parse(s)).collect()
     }
 
     /// Documents changed after feed position `cursor`, oldest first, at most `limit`, with their
     /// feed positions (the server's change feed).
     pub(crate) fn changed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(DocId, u64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT doc_id, feed_seq FROM document_heads WHERE feed_seq > ?1 ORDER BY feed_seq LIMIT ?2",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT doc_id, feed_seq FROM document_heads WHERE feed_seq > ?1 ORDER BY feed_seq LIMIT ?2",
+            )
+            .db()?;
         let rows = stmt
-            .query_map(params![cursor as i64, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map(params![cursor as i64, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
         rows.into_iter().map(|(d, s)| Ok((DocId::parse(&d)?, s as u64))).collect()
     }
 
     /// The newest position of this store's change feed.
     pub(crate) fn feed_head(&self) -> Result<u64> {
-        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(feed_seq), 0) FROM document_heads", [], |r| r.get(0))?;
+        let n: i64 =
+            self.conn.query_row("SELECT COALESCE(MAX(feed_seq), 0) FROM document_heads", [], |r| r.get(0)).db()?;
         Ok(n as u64)
     }
 
     pub(crate) fn peer_cursor(&self, peer: &str) -> Result<u64> {
         let c: Option<i64> =
-            self.conn.query_row("SELECT cursor FROM peers WHERE peer_id = ?1", [peer], |r| r.get(0)).optional()?;
+            self.conn.query_row("SELECT cursor FROM peers WHERE peer_id = ?1", [peer], |r| r.get(0)).optional().db()?;
         Ok(c.unwrap_or(0) as u64)
     }
 
@@ -148,16 +164,22 @@ impl Store {
     /// the reason (shown by [`Store::sync_status`]).
     pub(crate) fn record_session(&self, peer: &str, outcome: std::result::Result<u64, &Error>) -> Result<()> {
         match outcome {
-            Ok(cursor) => self.conn.execute(
-                "INSERT INTO peers (peer_id, cursor, last_sync_at, last_error) VALUES (?1, ?2, ?3, NULL)
+            Ok(cursor) => self
+                .conn
+                .execute(
+                    "INSERT INTO peers (peer_id, cursor, last_sync_at, last_error) VALUES (?1, ?2, ?3, NULL)
                  ON CONFLICT(peer_id) DO UPDATE SET cursor = ?2, last_sync_at = ?3, last_error = NULL",
-                params![peer, cursor as i64, self.clock.now_ms()],
-            )?,
-            Err(e) => self.conn.execute(
-                "INSERT INTO peers (peer_id, last_error) VALUES (?1, ?2)
+                    params![peer, cursor as i64, self.clock.now_ms()],
+                )
+                .db()?,
+            Err(e) => self
+                .conn
+                .execute(
+                    "INSERT INTO peers (peer_id, last_error) VALUES (?1, ?2)
                  ON CONFLICT(peer_id) DO UPDATE SET last_error = ?2",
-                params![peer, e.to_string()],
-            )?,
+                    params![peer, e.to_string()],
+                )
+                .db()?,
         };
         Ok(())
     }
@@ -169,8 +191,10 @@ impl Store {
             .prepare_cached(
                 "INSERT INTO refused_documents (peer_id, doc_id, code, message) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(peer_id, doc_id) DO UPDATE SET code = ?3, message = ?4",
-            )?
-            .execute(params![peer, refusal.doc.to_string(), refusal.code, refusal.message])?;
+            )
+            .db()?
+            .execute(params![peer, refusal.doc.to_string(), refusal.code, refusal.message])
+            .db()?;
         Ok(())
     }
 
@@ -179,10 +203,12 @@ impl Store {
     pub(crate) fn keep_refusals(&self, peer: &str, refused: &[DocumentRefusal]) -> Result<()> {
         for old in self.refusals(peer)? {
             if !refused.iter().any(|r| r.doc == old.doc) {
-                self.conn.execute(
-                    "DELETE FROM refused_documents WHERE peer_id = ?1 AND doc_id = ?2",
-                    params![peer, old.doc.to_string()],
-                )?;
+                self.conn
+                    .execute(
+                        "DELETE FROM refused_documents WHERE peer_id = ?1 AND doc_id = ?2",
+                        params![peer, old.doc.to_string()],
+                    )
+                    .db()?;
             }
         }
         Ok(())
@@ -192,10 +218,11 @@ impl Store {
     fn refusals(&self, peer: &str) -> Result<Vec<DocumentRefusal>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT doc_id, code, message FROM refused_documents WHERE peer_id = ?1 ORDER BY doc_id")?;
-        let rows = stmt.query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+            .prepare_cached("SELECT doc_id, code, message FROM refused_documents WHERE peer_id = ?1 ORDER BY doc_id")
+            .db()?;
+        let rows = stmt.query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))).db()?;
         rows.map(|row| {
-            let (doc, code, message) = row?;
+            let (doc, code, message) = row.db()?;
             Ok(DocumentRefusal { doc: DocId::parse(&doc)?, code, message })
         })
         .collect()
@@ -209,12 +236,13 @@ impl Store {
         let mut bytes: Vec<u8> = self
             .conn
             .query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
-            .optional()?
+            .optional()
+            .db()?
             .ok_or_else(|| Error::not_found("document", id))?;
-        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-        let mut rows = stmt.query([&key])?;
-        while let Some(row) = rows.next()? {
-            bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq").db()?;
+        let mut rows = stmt.query([&key]).db()?;
+        while let Some(row) = rows.next().db()? {
+            bytes.extend_from_slice(row.get_ref(0).db()?.as_blob().map_err(rusqlite::Error::from).db()?);
         }
         Ok(bytes)
     }
@@ -317,7 +345,8 @@ impl Store {
             .query_row("SELECT last_sync_at, last_error FROM peers WHERE peer_id = ?1", [SERVER_PEER], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
-            .optional()?
+            .optional()
+            .db()?
             .unwrap_or((None, None));
         let refused_documents = self.refusals(SERVER_PEER)?;
         let mut status = SyncStatus { last_sync_at, last_error, refused_documents, ..SyncStatus::default() };

@@ -8,7 +8,7 @@ use super::Store;
 use crate::clock::UnixMillis;
 use crate::directory::{Unit, UnitKind};
 use crate::document::DocId;
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::geo::GeoPoint;
 use crate::household::{Address, CareTag, Relation, Resident, RiskLevel};
 use crate::ids::{CategoryId, HouseholdId, ReportId, ResidentId, UnitId, UserId, VisitId};
@@ -209,81 +209,95 @@ pub(crate) fn households(conn: &Connection, f: &HouseholdFilter) -> Result<Vec<H
     if f.limit > 0 {
         sql.push_str(&format!(" LIMIT {}", f.limit));
     }
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), household_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt.query_map(params_from_iter(args), household_row).db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 pub(crate) fn household(conn: &Connection, id: &HouseholdId) -> Result<HouseholdSummary> {
     let sql = format!("SELECT {HOUSEHOLD_COLUMNS} FROM households WHERE id = ?1 AND deleted = 0");
-    conn.prepare_cached(&sql)?
+    conn.prepare_cached(&sql)
+        .db()?
         .query_row([id.as_str()], household_row)
-        .optional()?
+        .optional()
+        .db()?
         .ok_or_else(|| Error::not_found("household", id))
 }
 
 pub(crate) fn residents(conn: &Connection, household: &HouseholdId) -> Result<Vec<Resident>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, household_id, name, phone, id_number, birth_year, relation FROM residents
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, household_id, name, phone, id_number, birth_year, relation FROM residents
          WHERE household_id = ?1 AND deleted = 0
            AND EXISTS (SELECT 1 FROM households h WHERE h.id = ?1 AND h.deleted = 0)
          ORDER BY id",
-    )?;
-    let rows = stmt.query_map([household.as_str()], |r| {
-        Ok(Resident {
-            id: id(r.get(0)?, ResidentId::parse)?,
-            household: id(r.get(1)?, HouseholdId::parse)?,
-            name: Personal::new(r.get::<_, String>(2)?),
-            phone: Personal::new(r.get::<_, String>(3)?),
-            id_number: Personal::new(r.get::<_, String>(4)?),
-            birth_year: r.get(5)?,
-            relation: parsed(Relation::parse(&r.get::<_, String>(6)?), "relation")?,
-            deleted: false,
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([household.as_str()], |r| {
+            Ok(Resident {
+                id: id(r.get(0)?, ResidentId::parse)?,
+                household: id(r.get(1)?, HouseholdId::parse)?,
+                name: Personal::new(r.get::<_, String>(2)?),
+                phone: Personal::new(r.get::<_, String>(3)?),
+                id_number: Personal::new(r.get::<_, String>(4)?),
+                birth_year: r.get(5)?,
+                relation: parsed(Relation::parse(&r.get::<_, String>(6)?), "relation")?,
+                deleted: false,
+            })
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 pub(crate) fn visit_history(conn: &Connection, household: &HouseholdId, limit: u32) -> Result<Vec<VisitSummary>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, household_id, worker_id, at, lat, lon, kind, outcome, notes, follow_up, photo_count
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, household_id, worker_id, at, lat, lon, kind, outcome, notes, follow_up, photo_count
          FROM visits WHERE household_id = ?1 AND deleted = 0 ORDER BY at DESC, id DESC LIMIT ?2",
-    )?;
+        )
+        .db()?;
     let limit = if limit == 0 { i64::MAX } else { limit as i64 };
-    let rows = stmt.query_map(rusqlite::params![household.as_str(), limit], |r| {
-        Ok(VisitSummary {
-            id: id(r.get(0)?, VisitId::parse)?,
-            household: id(r.get(1)?, HouseholdId::parse)?,
-            worker: id(r.get(2)?, UserId::parse)?,
-            at: r.get(3)?,
-            location: location(r.get(4)?, r.get(5)?),
-            kind: parsed(VisitKind::parse(&r.get::<_, String>(6)?), "kind")?,
-            outcome: parsed(VisitOutcome::parse(&r.get::<_, String>(7)?), "outcome")?,
-            notes: r.get(8)?,
-            follow_up: r.get(9)?,
-            photo_count: r.get(10)?,
+    let rows = stmt
+        .query_map(rusqlite::params![household.as_str(), limit], |r| {
+            Ok(VisitSummary {
+                id: id(r.get(0)?, VisitId::parse)?,
+                household: id(r.get(1)?, HouseholdId::parse)?,
+                worker: id(r.get(2)?, UserId::parse)?,
+                at: r.get(3)?,
+                location: location(r.get(4)?, r.get(5)?),
+                kind: parsed(VisitKind::parse(&r.get::<_, String>(6)?), "kind")?,
+                outcome: parsed(VisitOutcome::parse(&r.get::<_, String>(7)?), "outcome")?,
+                notes: r.get(8)?,
+                follow_up: r.get(9)?,
+                photo_count: r.get(10)?,
+            })
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 pub(crate) fn photos(conn: &Connection, owner_id: &str) -> Result<Vec<crate::photo::PhotoMeta>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT sha256, byte_size, mime, width, height, taken_at, lat, lon FROM photos
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT sha256, byte_size, mime, width, height, taken_at, lat, lon FROM photos
          WHERE owner_id = ?1 ORDER BY taken_at, sha256",
-    )?;
-    let rows = stmt.query_map([owner_id], |r| {
-        Ok(crate::photo::PhotoMeta {
-            sha256: r.get(0)?,
-            byte_size: r.get::<_, i64>(1)? as u64,
-            mime: r.get(2)?,
-            width: r.get(3)?,
-            height: r.get(4)?,
-            taken_at: r.get(5)?,
-            location: location(r.get(6)?, r.get(7)?),
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([owner_id], |r| {
+            Ok(crate::photo::PhotoMeta {
+                sha256: r.get(0)?,
+                byte_size: r.get::<_, i64>(1)? as u64,
+                mime: r.get(2)?,
+                width: r.get(3)?,
+                height: r.get(4)?,
+                taken_at: r.get(5)?,
+                location: location(r.get(6)?, r.get(7)?),
+            })
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 pub(crate) fn reports(conn: &Connection, f: &ReportFilter) -> Result<Vec<ReportSummary>> {
@@ -316,12 +330,12 @@ pub(crate) fn reports(conn: &Connection, f: &ReportFilter) -> Result<Vec<ReportS
         args.extend([p.lat - dlat, p.lat + dlat, p.lon - dlon, p.lon + dlon].map(Value::from));
     }
     sql.push_str(" ORDER BY created_at DESC, id DESC");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), report_row)?;
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt.query_map(params_from_iter(args), report_row).db()?;
     let limit = if f.limit == 0 { usize::MAX } else { f.limit as usize };
     let mut out = Vec::new();
     for r in rows {
-        let r = r?;
+        let r = r.db()?;
         if let (Some((p, radius)), Some(loc)) = (&f.near, &r.location) {
             if p.distance_m(loc) > *radius {
                 continue;
@@ -336,12 +350,16 @@ pub(crate) fn reports(conn: &Connection, f: &ReportFilter) -> Result<Vec<ReportS
 }
 
 pub(crate) fn rejected_records(conn: &Connection) -> Result<Vec<RejectedRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT doc_id, collection, record_id, reason FROM rejected_records ORDER BY doc_id, collection, record_id",
-    )?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT doc_id, collection, record_id, reason FROM rejected_records ORDER BY doc_id, collection, record_id",
+        )
+        .db()?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()?;
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .db()?
+        .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()
+        .db()?;
     rows.into_iter()
         .map(|(doc, collection, record_id, reason)| {
             Ok(RejectedRecord { doc: DocId::parse(&doc)?, collection, record_id, reason })
@@ -367,86 +385,104 @@ pub(crate) fn search(conn: &Connection, text: &str, limit: u32) -> Result<Vec<Se
         "SELECT h.id, h.building, h.unit, h.room FROM household_search s JOIN households h ON h.rowid = s.rowid
          WHERE {filter} AND h.deleted = 0 LIMIT ?2"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
-        let a = Address { building: r.get(1)?, unit: r.get(2)?, room: r.get(3)? };
-        Ok(SearchHit::Household { id: id(r.get(0)?, HouseholdId::parse)?, address: a.label() })
-    })?;
-    out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt
+        .query_map(rusqlite::params![arg, limit], |r| {
+            let a = Address { building: r.get(1)?, unit: r.get(2)?, room: r.get(3)? };
+            Ok(SearchHit::Household { id: id(r.get(0)?, HouseholdId::parse)?, address: a.label() })
+        })
+        .db()?;
+    out.extend(rows.collect::<rusqlite::Result<Vec<_>>>().db()?);
     let sql = format!(
         "SELECT r.id, r.description FROM report_search s JOIN reports r ON r.rowid = s.rowid
          WHERE {filter} ORDER BY r.created_at DESC LIMIT ?2"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params![arg, limit], |r| {
-        Ok(SearchHit::Report { id: id(r.get(0)?, ReportId::parse)?, description: r.get(1)? })
-    })?;
-    out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt
+        .query_map(rusqlite::params![arg, limit], |r| {
+            Ok(SearchHit::Report { id: id(r.get(0)?, ReportId::parse)?, description: r.get(1)? })
+        })
+        .db()?;
+    out.extend(rows.collect::<rusqlite::Result<Vec<_>>>().db()?);
     Ok(out)
 }
 
 pub(crate) fn units(conn: &Connection, parent: Option<&UnitId>) -> Result<Vec<Unit>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, parent_id, name FROM units WHERE deleted = 0 AND parent_id IS ?1 ORDER BY name, id",
-    )?;
-    let rows = stmt.query_map([parent.map(|p| p.as_str())], |r| {
-        Ok(Unit {
-            id: id(r.get(0)?, UnitId::parse)?,
-            kind: parsed(UnitKind::parse(&r.get::<_, String>(1)?), "kind")?,
-            parent: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
-            name: r.get(3)?,
-            deleted: false,
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, kind, parent_id, name FROM units WHERE deleted = 0 AND parent_id IS ?1 ORDER BY name, id",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([parent.map(|p| p.as_str())], |r| {
+            Ok(Unit {
+                id: id(r.get(0)?, UnitId::parse)?,
+                kind: parsed(UnitKind::parse(&r.get::<_, String>(1)?), "kind")?,
+                parent: r.get::<_, Option<String>>(2)?.map(|s| id(s, UnitId::parse)).transpose()?,
+                name: r.get(3)?,
+                deleted: false,
+            })
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 pub(crate) fn categories(conn: &Connection) -> Result<Vec<crate::directory::Category>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, triage_hours, feedback_hours, resolve_hours, class_resolve_hours, duplicate_radius_m,
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, name, triage_hours, feedback_hours, resolve_hours, class_resolve_hours, duplicate_radius_m,
                 duplicate_window_hours
          FROM categories WHERE deleted = 0 ORDER BY name, id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let by_class: String = r.get(5)?;
-        Ok(crate::directory::Category {
-            id: id(r.get(0)?, crate::ids::CategoryId::parse)?,
-            name: r.get(1)?,
-            triage_hours: r.get(2)?,
-            feedback_hours: r.get(3)?,
-            resolve_hours: r.get(4)?,
-            resolve_hours_by_class: serde_json::from_str(&by_class)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?,
-            duplicate_radius_m: r.get(6)?,
-            duplicate_window_hours: r.get(7)?,
-            deleted: false,
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([], |r| {
+            let by_class: String = r.get(5)?;
+            Ok(crate::directory::Category {
+                id: id(r.get(0)?, crate::ids::CategoryId::parse)?,
+                name: r.get(1)?,
+                triage_hours: r.get(2)?,
+                feedback_hours: r.get(3)?,
+                resolve_hours: r.get(4)?,
+                resolve_hours_by_class: serde_json::from_str(&by_class).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+                })?,
+                duplicate_radius_m: r.get(6)?,
+                duplicate_window_hours: r.get(7)?,
+                deleted: false,
+            })
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 pub(crate) fn users(conn: &Connection) -> Result<Vec<crate::directory::User>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, role, unit_id, department FROM users WHERE deleted = 0 ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(crate::directory::User {
-            id: id(r.get(0)?, UserId::parse)?,
-            name: Personal::new(r.get::<_, String>(1)?),
-            role: parsed(crate::directory::Role::parse(&r.get::<_, String>(2)?), "role")?,
-            unit: id(r.get(3)?, UnitId::parse)?,
-            department: r.get(4)?,
-            deleted: false,
+    let mut stmt = conn
+        .prepare_cached("SELECT id, name, role, unit_id, department FROM users WHERE deleted = 0 ORDER BY id")
+        .db()?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(crate::directory::User {
+                id: id(r.get(0)?, UserId::parse)?,
+                name: Personal::new(r.get::<_, String>(1)?),
+                role: parsed(crate::directory::Role::parse(&r.get::<_, String>(2)?), "role")?,
+                unit: id(r.get(3)?, UnitId::parse)?,
+                department: r.get(4)?,
+                deleted: false,
+            })
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 /// The kind of a unit that is not deleted; `NotFound` otherwise.
 pub(crate) fn unit_kind(conn: &Connection, id: &UnitId) -> Result<UnitKind> {
     let kind: Option<String> = conn
-        .prepare_cached("SELECT kind FROM units WHERE id = ?1 AND deleted = 0")?
+        .prepare_cached("SELECT kind FROM units WHERE id = ?1 AND deleted = 0")
+        .db()?
         .query_row([id.as_str()], |r| r.get(0))
-        .optional()?;
+        .optional()
+        .db()?;
     kind.and_then(|k| UnitKind::parse(&k)).ok_or_else(|| Error::not_found("unit", id))
 }
 
@@ -462,24 +498,28 @@ pub(crate) fn require_unit(conn: &Connection, id: &UnitId, kind: UnitKind, what:
 /// The grids a user's unit covers: their grid, the grid of their micro-grid, or every grid
 /// under the unit they work in.
 pub(crate) fn grids_of(conn: &Connection, user: &UserId) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "WITH RECURSIVE area(id, kind) AS (
+    let mut stmt = conn
+        .prepare_cached(
+            "WITH RECURSIVE area(id, kind) AS (
              SELECT u.id, u.kind FROM units u JOIN users p ON p.unit_id = u.id WHERE p.id = ?1
              UNION ALL SELECT c.id, c.kind FROM units c JOIN area a ON c.parent_id = a.id WHERE c.deleted = 0
          )
          SELECT id FROM area WHERE kind = 'grid'
          UNION SELECT parent_id FROM units WHERE id IN (SELECT id FROM area WHERE kind = 'micro_grid')
          ORDER BY 1",
-    )?;
-    let rows = stmt.query_map([user.as_str()], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        )
+        .db()?;
+    let rows = stmt.query_map([user.as_str()], |r| r.get::<_, String>(0)).db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 /// That `id` is a user who is not deleted.
 pub(crate) fn require_user(conn: &Connection, id: &UserId) -> Result<()> {
     let exists: bool = conn
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND deleted = 0)")?
-        .query_row([id.as_str()], |r| r.get(0))?;
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND deleted = 0)")
+        .db()?
+        .query_row([id.as_str()], |r| r.get(0))
+        .db()?;
     if exists {
         Ok(())
     } else {
@@ -490,16 +530,18 @@ pub(crate) fn require_user(conn: &Connection, id: &UserId) -> Result<()> {
 pub(crate) fn dump_query_tables(conn: &Connection) -> Result<TableDump> {
     let mut out = Vec::new();
     for t in super::schema::DERIVED_TABLES {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {t}"))?;
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {t}")).db()?;
         let n = stmt.column_count();
-        let rows = stmt.query_map([], |r| {
-            let mut cols = Vec::with_capacity(n);
-            for i in 0..n {
-                cols.push(format!("{:?}", r.get_ref(i)?));
-            }
-            Ok(cols.join("|"))
-        })?;
-        let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt
+            .query_map([], |r| {
+                let mut cols = Vec::with_capacity(n);
+                for i in 0..n {
+                    cols.push(format!("{:?}", r.get_ref(i)?));
+                }
+                Ok(cols.join("|"))
+            })
+            .db()?;
+        let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>().db()?;
         rows.sort();
         out.push((t.to_string(), rows));
     }

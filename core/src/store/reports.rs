@@ -4,7 +4,7 @@ use super::Store;
 use crate::directory::UnitKind;
 use crate::document::Collection;
 use crate::document::{DocId, Touched, HEADER_KEY};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::ids::ReportId;
 use crate::report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind};
 
@@ -12,11 +12,14 @@ impl Store {
     /// Files a citizen report: a new `report/<id>` document with its header and `submitted` event.
     pub fn file_report(&mut self, new: NewReport) -> Result<Report> {
         self.require_author(&new.reporter)?;
-        let exists: bool = self.conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM categories WHERE id = ?1 AND deleted = 0)",
-            [new.category.as_str()],
-            |r| r.get(0),
-        )?;
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM categories WHERE id = ?1 AND deleted = 0)",
+                [new.category.as_str()],
+                |r| r.get(0),
+            )
+            .db()?;
         if !exists {
             return Err(Error::not_found("report category", &new.category));
         }
@@ -62,11 +65,10 @@ impl Store {
         }
         // An event follows everything this phone already knows of the log, even within one
         // millisecond: the fold orders by time, and a log's local order is its causal order.
-        let last: Option<i64> = self.conn.query_row(
-            "SELECT MAX(at) FROM report_events WHERE report_id = ?1",
-            [new.report.as_str()],
-            |r| r.get(0),
-        )?;
+        let last: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(at) FROM report_events WHERE report_id = ?1", [new.report.as_str()], |r| r.get(0))
+            .db()?;
         let report = new.report.clone();
         let e = ReportEvent::recorded(new, self.now().max(last.map_or(i64::MIN, |l| l + 1)));
         e.validate()?;

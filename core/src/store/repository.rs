@@ -19,7 +19,7 @@ use super::projection::Indexer;
 use crate::clock::UnixMillis;
 use crate::directory::VisitRules;
 use crate::document::{Doc, DocId};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 
 /// The loaded documents, within a count and a byte budget (of stored bytes: a loaded document
 /// takes about 10 to 40 times its stored bytes of memory). Every cached document's changes are
@@ -98,20 +98,20 @@ impl Cache {
 pub(crate) fn load_doc(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<Doc>> {
     let key = id.to_string();
     let snapshot: Option<Vec<u8>> =
-        conn.query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0)).optional()?;
+        conn.query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0)).optional().db()?;
     let Some(snapshot) = snapshot else {
         return Ok(None);
     };
     let corrupt = |e: automerge::AutomergeError| Error::CorruptDocument { doc: key.clone(), reason: e.to_string() };
     let mut am = AutoCommit::load(&snapshot).map_err(corrupt)?;
-    let mut stmt = conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-    let mut rows = stmt.query([&key])?;
+    let mut stmt = conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq").db()?;
+    let mut rows = stmt.query([&key]).db()?;
     let mut all = Vec::new();
     let stored = snapshot.len();
     let (mut n, mut last_seq) = (0, 0);
-    while let Some(row) = rows.next()? {
-        last_seq = row.get(0)?;
-        all.extend_from_slice(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
+    while let Some(row) = rows.next().db()? {
+        last_seq = row.get(0).db()?;
+        all.extend_from_slice(row.get_ref(1).db()?.as_blob().map_err(rusqlite::Error::from).db()?);
         n += 1;
     }
     if !all.is_empty() {
@@ -138,16 +138,15 @@ pub(crate) fn store_in_transaction(
     now: UnixMillis,
     index: impl FnOnce(&mut Indexer<'_>, &Doc) -> Result<()>,
 ) -> Result<Option<VisitRules>> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction().db()?;
     match persist {
         Persist::Snapshot => write_snapshot(&tx, doc, now)?,
         Persist::Changes(changes) => {
             for (i, c) in changes.iter().enumerate() {
-                tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?.execute(params![
-                    doc.id.to_string(),
-                    doc.next_seq + i as i64,
-                    c
-                ])?;
+                tx.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")
+                    .db()?
+                    .execute(params![doc.id.to_string(), doc.next_seq + i as i64, c])
+                    .db()?;
             }
         }
     }
@@ -155,7 +154,7 @@ pub(crate) fn store_in_transaction(
     let mut ix = Indexer::new(&tx, rules);
     index(&mut ix, doc)?;
     let new_rules = ix.finish(doc)?;
-    tx.commit()?;
+    tx.commit().db()?;
     Ok(new_rules)
 }
 
@@ -166,9 +165,10 @@ fn write_snapshot(tx: &rusqlite::Transaction<'_>, doc: &mut Doc, now: UnixMillis
         "INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(doc_id) DO UPDATE SET snapshot = ?2, compacted_at = ?3",
         params![key, snapshot, now],
-    )?;
+    )
+    .db()?;
     doc.stored_bytes = snapshot.len();
-    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+    tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key]).db()?;
     Ok(())
 }
 
@@ -187,8 +187,10 @@ pub(crate) fn mark_heads(tx: &rusqlite::Transaction<'_>, doc: &mut Doc) -> Resul
          VALUES (?1, ?2, (SELECT COALESCE(MAX(feed_seq), 0) + 1 FROM document_heads))
          ON CONFLICT(doc_id) DO UPDATE SET heads = excluded.heads, feed_seq = excluded.feed_seq
          WHERE heads IS NOT excluded.heads",
-    )?
-    .execute(params![doc.id.to_string(), heads])?;
+    )
+    .db()?
+    .execute(params![doc.id.to_string(), heads])
+    .db()?;
     Ok(())
 }
 

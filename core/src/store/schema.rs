@@ -13,7 +13,7 @@
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 
 /// The visits table, shared with the plain-SQLite baseline of `doorstep bench store`.
 macro_rules! visits_ddl {
@@ -318,23 +318,23 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
 }
 
 fn run(conn: &mut Connection, target: i64, rebuild: Option<impl FnOnce(&Transaction<'_>) -> Result<()>>) -> Result<()> {
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).db()?;
     if found > CURRENT {
         return Err(Error::SchemaTooNew { found, known: CURRENT });
     }
     if found >= target {
         return Ok(());
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).db()?;
     let mut needs_rebuild = false;
     for m in MIGRATIONS.iter().take(target as usize).skip(found as usize) {
-        tx.execute_batch(m.sql)?;
+        tx.execute_batch(m.sql).db()?;
         needs_rebuild |= m.rebuild && found > 0;
     }
-    tx.pragma_update(None, "user_version", target)?;
+    tx.pragma_update(None, "user_version", target).db()?;
     if let (true, Some(rebuild)) = (needs_rebuild, rebuild) {
         rebuild(&tx)?;
     }
-    tx.commit()?;
+    tx.commit().db()?;
     Ok(())
 }

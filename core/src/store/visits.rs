@@ -8,7 +8,7 @@ use super::Store;
 use crate::clock::UnixMillis;
 use crate::document::Collection;
 use crate::document::DocId;
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::ids::{HouseholdId, UnitId, VisitId};
 use crate::period::Period;
 use crate::photo::{hash_file, PhotoMeta};
@@ -78,9 +78,11 @@ impl Store {
     pub(super) fn visit_document(&self, id: &str) -> Result<DocId> {
         let row: Option<(String, String, Option<String>)> = self
             .conn
-            .prepare_cached("SELECT unit_id, grid_id, period FROM visits WHERE id = ?1")?
+            .prepare_cached("SELECT unit_id, grid_id, period FROM visits WHERE id = ?1")
+            .db()?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+            .optional()
+            .db()?;
         match row.ok_or_else(|| Error::not_found("visit", id))? {
             (unit, _, Some(period)) => Ok(DocId::Visits(UnitId::parse(&unit)?, Period::parse(&period)?)),
             (_, grid, None) => Ok(DocId::Grid(UnitId::parse(&grid)?)),
@@ -99,9 +101,11 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1 AND (deleted = 0 OR ?2)",
-            )?
+            )
+            .db()?
             .query_row(rusqlite::params![id.as_str(), deleted_too], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .db()?;
         unit.map(|u| UnitId::parse(&u)).transpose()
     }
 

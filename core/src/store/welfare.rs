@@ -15,7 +15,7 @@ use super::query::{
 use super::Store;
 use crate::clock::UnixMillis;
 use crate::directory::UnitKind;
-use crate::error::Result;
+use crate::error::{Db, Result};
 use crate::ids::{UnitId, UserId};
 
 /// Whose households.
@@ -51,9 +51,9 @@ pub(crate) fn welfare(conn: &Connection, area: &Area, now: UnixMillis, day_end: 
         );
         let mut values: Vec<rusqlite::types::Value> = args.iter().cloned().map(Into::into).collect();
         values.extend(extra.iter().map(|v| rusqlite::types::Value::from(*v)));
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values), household_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut stmt = conn.prepare_cached(&sql).db()?;
+        let rows = stmt.query_map(params_from_iter(values), household_row).db()?;
+        rows.collect::<rusqlite::Result<_>>().db()
     };
     let n = args.len();
     Ok(Welfare {
@@ -80,9 +80,9 @@ pub(crate) fn missed_follow_ups(conn: &Connection, area: &UnitId, now: UnixMilli
          WHERE deleted = 0 AND grid_id IN (SELECT id FROM sub) AND follow_up_due_at < ?2
          ORDER BY follow_up_due_at, id"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params![area.as_str(), now], household_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt.query_map(rusqlite::params![area.as_str(), now], household_row).db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
 }
 
 /// The SQL condition (with its arguments) that selects an area's households.
@@ -98,7 +98,8 @@ fn area_filter(conn: &Connection, area: &Area) -> Result<(String, Vec<String>)> 
         }
         Area::Worker(u) => {
             require_user(conn, u)?;
-            let unit: String = conn.query_row("SELECT unit_id FROM users WHERE id = ?1", [u.as_str()], |r| r.get(0))?;
+            let unit: String =
+                conn.query_row("SELECT unit_id FROM users WHERE id = ?1", [u.as_str()], |r| r.get(0)).db()?;
             let unit = UnitId::parse(&unit)?;
             if unit_kind(conn, &unit)? == UnitKind::MicroGrid {
                 ("micro_grid_id = ?1".into(), vec![unit.to_string()])

@@ -13,7 +13,7 @@ use rusqlite::OptionalExtension;
 use super::projection::{clocks_of_rows, merge_earlier, refresh_due, Earlier};
 use super::{Indexer, Store, SERVER_PEER};
 use crate::document::DocId;
-use crate::error::Result;
+use crate::error::{Db, Result};
 use crate::period::{Period, GRACE_MS};
 use crate::sync::wire::{self, EarlierClocks};
 use crate::window::Window;
@@ -67,9 +67,11 @@ impl Store {
                 DocId::Report(id) => {
                     let closed_at: Option<i64> = self
                         .conn
-                        .prepare_cached("SELECT closed_at FROM reports WHERE id = ?1 AND status = 'closed'")?
+                        .prepare_cached("SELECT closed_at FROM reports WHERE id = ?1 AND status = 'closed'")
+                        .db()?
                         .query_row([id.as_str()], |r| r.get(0))
-                        .optional()?
+                        .optional()
+                        .db()?
                         .flatten();
                     closed_at.is_some_and(|at| !window.keeps_closed_report(at, now))
                 }
@@ -95,8 +97,9 @@ impl Store {
     pub(crate) fn grid_documents(&self, limit: usize) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT doc_id FROM documents WHERE doc_id LIKE 'grid/%' ORDER BY doc_id LIMIT ?1")?;
-        let ids = stmt.query_map([limit as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            .prepare_cached("SELECT doc_id FROM documents WHERE doc_id LIKE 'grid/%' ORDER BY doc_id LIMIT ?1")
+            .db()?;
+        let ids = stmt.query_map([limit as i64], |r| r.get(0)).db()?.collect::<rusqlite::Result<_>>().db()?;
         Ok(ids)
     }
 
@@ -126,18 +129,20 @@ impl Store {
     /// Removes `doc` and everything derived from it, in one transaction; returns its stored bytes.
     fn release(&mut self, doc: &DocId) -> Result<u64> {
         let key = doc.to_string();
-        let tx = self.conn.transaction()?;
-        let bytes: i64 = tx.query_row(
-            "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
+        let tx = self.conn.transaction().db()?;
+        let bytes: i64 = tx
+            .query_row(
+                "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
                   + COALESCE((SELECT SUM(length(bytes)) FROM changes WHERE doc_id = ?1), 0)",
-            [&key],
-            |r| r.get(0),
-        )?;
+                [&key],
+                |r| r.get(0),
+            )
+            .db()?;
         Indexer::new(&tx, &self.rules).forget(doc)?;
         for table in ["documents", "changes", "document_heads", "peer_docs", "refused_documents"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&key])?;
+            tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&key]).db()?;
         }
-        tx.commit()?;
+        tx.commit().db()?;
         self.docs.remove(doc);
         self.note_change(doc);
         Ok(bytes as u64)
@@ -151,14 +156,18 @@ impl Store {
     pub(crate) fn earlier_to_ask(&self) -> Result<Vec<wire::Earlier>> {
         let Some(window) = self.window else { return Ok(Vec::new()) };
         let before = window.settled_before(self.now()).to_string();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.doc_id FROM documents d
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.doc_id FROM documents d
              WHERE d.doc_id LIKE 'register/%'
                AND NOT EXISTS (SELECT 1 FROM earlier_registers e
                                WHERE 'register/' || e.unit_id = d.doc_id AND e.before = ?1)
              ORDER BY d.doc_id",
-        )?;
-        let docs = stmt.query_map([&before], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            )
+            .db()?;
+        let docs =
+            stmt.query_map([&before], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
         Ok(docs
             .into_iter()
             .map(|register| wire::Earlier { register, before: before.clone(), households: Vec::new() })
@@ -196,7 +205,7 @@ impl Store {
     /// register does not hold, or a time outside 2000 to the end of the last month's grace week
     /// is left out.
     pub(crate) fn keep_earlier(&mut self, answers: &[wire::Earlier], asked: &[wire::Earlier]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction().db()?;
         let mut registers = Vec::new();
         for a in answers {
             if !asked.iter().any(|q| q.register == a.register && q.before == a.before) {
@@ -212,7 +221,10 @@ impl Store {
             // Only households the answer names are replaced: one the server files elsewhere (a
             // move it has not taken yet) keeps what this phone knew of it.
             for h in a.households.iter().filter(|h| held.contains(&h.household)) {
-                tx.prepare_cached("DELETE FROM earlier_visits WHERE household_id = ?1")?.execute([&h.household])?;
+                tx.prepare_cached("DELETE FROM earlier_visits WHERE household_id = ?1")
+                    .db()?
+                    .execute([&h.household])
+                    .db()?;
                 let found = Earlier {
                     last_visit: plausible(h.last_visit_at),
                     last_contact: plausible(h.last_contact_at),
@@ -221,11 +233,13 @@ impl Store {
                 merge_earlier(&tx, &h.household, &found)?;
                 refresh_due(&tx, &h.household, self.rules.follow_up_ms())?;
             }
-            tx.prepare_cached("INSERT OR REPLACE INTO earlier_registers (unit_id, before) VALUES (?1, ?2)")?
-                .execute([unit.as_str(), a.before.as_str()])?;
+            tx.prepare_cached("INSERT OR REPLACE INTO earlier_registers (unit_id, before) VALUES (?1, ?2)")
+                .db()?
+                .execute([unit.as_str(), a.before.as_str()])
+                .db()?;
             registers.push(DocId::Register(unit));
         }
-        tx.commit()?;
+        tx.commit().db()?;
         for r in &registers {
             self.note_change(r);
         }
@@ -236,15 +250,19 @@ impl Store {
     /// sync asks again: a month of that register outside the window changed on the server (a
     /// visit that arrived late), and this phone no longer holds it to see the change.
     pub(crate) fn ask_earlier_again(&self, unit: &crate::ids::UnitId) -> Result<()> {
-        self.conn.prepare_cached("DELETE FROM earlier_registers WHERE unit_id = ?1")?.execute([unit.as_str()])?;
+        self.conn
+            .prepare_cached("DELETE FROM earlier_registers WHERE unit_id = ?1")
+            .db()?
+            .execute([unit.as_str()])
+            .db()?;
         Ok(())
     }
 }
 
 /// The ids of the households whose rows come from `register` (a document id), in id order.
 fn households_of(conn: &rusqlite::Connection, register: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT id FROM households WHERE doc_id = ?1 ORDER BY id")?;
-    let ids = stmt.query_map([register], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached("SELECT id FROM households WHERE doc_id = ?1 ORDER BY id").db()?;
+    let ids = stmt.query_map([register], |r| r.get(0)).db()?.collect::<rusqlite::Result<_>>().db()?;
     Ok(ids)
 }
 

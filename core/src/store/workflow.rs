@@ -11,7 +11,7 @@ use super::access::covers;
 use super::Store;
 use crate::clock::UnixMillis;
 use crate::directory::{Role, UnitKind};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::household::RiskLevel;
 use crate::ids::{EventId, ReportId, UnitId, UserId};
 use crate::report::{NewReportEvent, ReportEvent, ReportEventKind};
@@ -58,7 +58,8 @@ pub(crate) fn derive_report(conn: &Connection, id: &str) -> Result<()> {
              closed_at = ?13, satisfaction = ?14, reopen_count = ?15, duplicate_of = ?16, rejected_count = ?17,
              triage_due_at = ?18, feedback_due_at = ?19, resolve_due_at = ?20
          WHERE id = ?1",
-    )?
+    )
+    .db()?
     .execute(params![
         id,
         d.status.as_str(),
@@ -80,55 +81,64 @@ pub(crate) fn derive_report(conn: &Connection, id: &str) -> Result<()> {
         d.triage_due,
         d.feedback_due,
         d.resolve_due,
-    ])?;
-    conn.prepare_cached("DELETE FROM report_rejections WHERE report_id = ?1")?.execute([id])?;
+    ])
+    .db()?;
+    conn.prepare_cached("DELETE FROM report_rejections WHERE report_id = ?1").db()?.execute([id]).db()?;
     for r in &d.rejected {
         conn.prepare_cached(
             "INSERT OR REPLACE INTO report_rejections (event_id, report_id, reason) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![r.event.as_str(), id, r.reason])?;
+        )
+        .db()?
+        .execute(params![r.event.as_str(), id, r.reason])
+        .db()?;
     }
     Ok(())
 }
 
 /// Re-derives every report (the directory changed: roles, units or deadlines).
 pub(crate) fn derive_all_reports(conn: &Connection) -> Result<()> {
-    let mut stmt = conn.prepare("SELECT id FROM reports")?;
-    let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare("SELECT id FROM reports").db()?;
+    let ids = stmt.query_map([], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
     ids.iter().try_for_each(|id| derive_report(conn, id))
 }
 
 fn facts_of(conn: &Connection, id: &str) -> Result<Option<(Facts, Option<String>, String)>> {
     let row: Option<(String, Option<String>, String, i64)> = conn
-        .prepare_cached("SELECT reporter_id, grid_id, category_id, created_at FROM reports WHERE id = ?1")?
+        .prepare_cached("SELECT reporter_id, grid_id, category_id, created_at FROM reports WHERE id = ?1")
+        .db()?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
+        .optional()
+        .db()?;
     let Some((reporter, grid, category, created_at)) = row else { return Ok(None) };
     let facts = Facts { id: ReportId::parse(id)?, reporter: UserId::parse(&reporter)?, created_at };
     Ok(Some((facts, grid, category)))
 }
 
 fn events_of(conn: &Connection, id: &str) -> Result<Vec<ReportEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, at, author_id, kind, note, target, score, classification, risk FROM report_events
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, at, author_id, kind, note, target, score, classification, risk FROM report_events
          WHERE report_id = ?1",
-    )?;
-    let rows = stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, Option<u8>>(6)?,
-            r.get::<_, Option<String>>(7)?,
-            r.get::<_, Option<String>>(8)?,
-        ))
-    })?;
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<u8>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })
+        .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (eid, at, author, kind, note, target, score, class, risk) = row?;
+        let (eid, at, author, kind, note, target, score, class, risk) = row.db()?;
         // Rows come from validated records; one that no longer parses is left out of the fold.
         let (Ok(eid), Ok(author), Some(kind)) =
             (EventId::parse(&eid), UserId::parse(&author), ReportEventKind::parse(&kind))
@@ -156,9 +166,11 @@ fn roster_for(conn: &Connection, events: &[ReportEvent], grid: Option<&str>) -> 
     let mut roster = Roster::new();
     for a in authors {
         let row: Option<(String, String, Option<String>)> = conn
-            .prepare_cached("SELECT role, unit_id, department FROM users WHERE id = ?1 AND deleted = 0")?
+            .prepare_cached("SELECT role, unit_id, department FROM users WHERE id = ?1 AND deleted = 0")
+            .db()?
             .query_row([a.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+            .optional()
+            .db()?;
         let Some((role, unit, department)) = row else { continue };
         let Some(role) = Role::parse(&role) else { continue };
         let covers_grid = match grid {
@@ -174,9 +186,11 @@ fn policy_for(conn: &Connection, category: &str) -> Result<Policy> {
     let row: Option<(u32, u32, u32, String)> = conn
         .prepare_cached(
             "SELECT triage_hours, feedback_hours, resolve_hours, class_resolve_hours FROM categories WHERE id = ?1",
-        )?
+        )
+        .db()?
         .query_row([category], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
+        .optional()
+        .db()?;
     let Some((t, f, r, by_class)) = row else { return Ok(Policy::default()) };
     let mut policy = Policy::from_hours(t, f, r);
     let by_class: std::collections::BTreeMap<Classification, u32> = serde_json::from_str(&by_class).unwrap_or_default();
@@ -210,14 +224,17 @@ impl Store {
     /// The events of a report the workflow refused, with why, in the order the fold met them
     /// (by time, then id), as `report_state(..).rejected` lists them.
     pub fn rejected_events(&self, id: &ReportId) -> Result<Vec<Rejected>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT r.event_id, r.reason FROM report_rejections r LEFT JOIN report_events e ON e.id = r.event_id
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.event_id, r.reason FROM report_rejections r LEFT JOIN report_events e ON e.id = r.event_id
              WHERE r.report_id = ?1 ORDER BY e.at, r.event_id",
-        )?;
-        let rows = stmt.query_map([id.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            )
+            .db()?;
+        let rows = stmt.query_map([id.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).db()?;
         let mut out = Vec::new();
         for row in rows {
-            let (event, reason) = row?;
+            let (event, reason) = row.db()?;
             out.push(Rejected { event: EventId::parse(&event)?, reason });
         }
         Ok(out)
@@ -253,7 +270,8 @@ impl Store {
                     })
                 },
             )
-            .optional()?;
+            .optional()
+            .db()?;
         let Row { category, lat, lon, at, radius, window_h } = row.ok_or_else(|| Error::not_found("report", id))?;
         let (Some(lat), Some(lon)) = (lat, lon) else { return Ok(Vec::new()) };
         let here = crate::geo::GeoPoint::new(lat, lon)?;
@@ -277,23 +295,25 @@ impl Store {
     /// street or district) whose earliest open deadline passed before `now`, most overdue first.
     pub fn overdue_reports(&self, area: &UnitId, now: UnixMillis) -> Result<Vec<OverdueReport>> {
         self.unit_kind(area)?;
-        let mut stmt = self.conn.prepare_cached(OVERDUE_SQL)?;
-        let rows = stmt.query_map(params![area.as_str(), now], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, Option<String>>(8)?,
-            ))
-        })?;
+        let mut stmt = self.conn.prepare_cached(OVERDUE_SQL).db()?;
+        let rows = stmt
+            .query_map(params![area.as_str(), now], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .db()?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, grid, category, description, status, step, due_at, level, assignee) = row?;
+            let (id, grid, category, description, status, step, due_at, level, assignee) = row.db()?;
             let bad = || Error::storage("a report row is damaged; rebuild the indexes");
             out.push(OverdueReport {
                 id: ReportId::parse(&id)?,

@@ -6,21 +6,25 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::directory::load_rules;
 use crate::directory::VisitRules;
-use crate::error::Result;
+use crate::error::{Db, Result};
 use crate::household::{CareTag, RiskLevel};
 
 /// Re-reads the visit rules and recomputes every household's interval and due date.
 pub(super) fn refresh_all_due(tx: &Transaction<'_>) -> Result<VisitRules> {
     let rules = load_rules(tx)?;
-    let mut stmt = tx.prepare("SELECT id, care_tags, risk FROM households")?;
+    let mut stmt = tx.prepare("SELECT id, care_tags, risk FROM households").db()?;
     let all = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
     for (id, mask, risk) in all {
         let risk = RiskLevel::parse(&risk).unwrap_or(RiskLevel::Grey);
         let tags = CareTag::from_mask(mask);
-        tx.prepare_cached("UPDATE households SET visit_interval_ms = ?2, bell_interval_ms = ?3 WHERE id = ?1")?
-            .execute(params![id, rules.interval_ms(&tags, risk), rules.bell_interval_ms(&tags)])?;
+        tx.prepare_cached("UPDATE households SET visit_interval_ms = ?2, bell_interval_ms = ?3 WHERE id = ?1")
+            .db()?
+            .execute(params![id, rules.interval_ms(&tags, risk), rules.bell_interval_ms(&tags)])
+            .db()?;
         refresh_due(tx, &id, rules.follow_up_ms())?;
     }
     Ok(rules)
@@ -39,32 +43,40 @@ pub(crate) fn refresh_due(tx: &rusqlite::Connection, id: &str, follow_up_ms: i64
         .prepare_cached(
             "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0
              AND kind NOT IN ('bell_check_no_answer', 'bell_check_answered') ORDER BY at DESC LIMIT 1",
-        )?
+        )
+        .db()?
         .query_row([id], |r| r.get(0))
-        .optional()?
+        .optional()
+        .db()?
         .max(earlier.last_visit);
     let last_contact: Option<i64> = tx
         .prepare_cached(
             "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != 'bell_check_no_answer'
              ORDER BY at DESC LIMIT 1",
-        )?
+        )
+        .db()?
         .query_row([id], |r| r.get(0))
-        .optional()?
+        .optional()
+        .db()?
         .max(earlier.last_contact);
     let unanswered: Option<i64> = tx
         .prepare_cached(
             "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind = 'bell_check_no_answer'
              AND at > ?2",
-        )?
-        .query_row(params![id, last_contact.unwrap_or(i64::MIN)], |r| r.get(0))?;
+        )
+        .db()?
+        .query_row(params![id, last_contact.unwrap_or(i64::MIN)], |r| r.get(0))
+        .db()?;
     let unanswered = earliest(unanswered, earlier.unanswered_bell.filter(|u| last_contact.is_none_or(|c| *u > c)));
     tx.prepare_cached(
         "UPDATE households SET last_visit_at = ?2, next_due_at = COALESCE(?2 + visit_interval_ms, created_at),
              last_contact_at = ?3, next_bell_due_at = COALESCE(?3, created_at) + bell_interval_ms,
              unanswered_bell_at = ?4, follow_up_due_at = ?4 + ?5
          WHERE id = ?1",
-    )?
-    .execute(params![id, last_visit, last_contact, unanswered, follow_up_ms])?;
+    )
+    .db()?
+    .execute(params![id, last_visit, last_contact, unanswered, follow_up_ms])
+    .db()?;
     Ok(())
 }
 
@@ -82,11 +94,13 @@ fn earlier_visits(tx: &rusqlite::Connection, household: &str) -> Result<Earlier>
     Ok(tx
         .prepare_cached(
             "SELECT last_visit_at, last_contact_at, unanswered_bell_at FROM earlier_visits WHERE household_id = ?1",
-        )?
+        )
+        .db()?
         .query_row([household], |r| {
             Ok(Earlier { last_visit: r.get(0)?, last_contact: r.get(1)?, unanswered_bell: r.get(2)? })
         })
-        .optional()?
+        .optional()
+        .db()?
         .unwrap_or_default())
 }
 
@@ -108,13 +122,15 @@ pub(crate) fn merge_earlier(tx: &rusqlite::Connection, household: &str, found: &
     tx.prepare_cached(
         "INSERT OR REPLACE INTO earlier_visits (household_id, last_visit_at, last_contact_at, unanswered_bell_at)
          VALUES (?1, ?2, ?3, ?4)",
-    )?
+    )
+    .db()?
     .execute(params![
         household,
         found.last_visit.max(before.last_visit),
         last_contact,
         earliest(after_contact(found.unanswered_bell), after_contact(before.unanswered_bell))
-    ])?;
+    ])
+    .db()?;
     Ok(())
 }
 
@@ -129,24 +145,31 @@ pub(crate) fn clocks_of_rows(
     b: &str,
     latest: i64,
 ) -> Result<Vec<(String, Earlier)>> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "SELECT household_id,
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT household_id,
                 MAX(CASE WHEN kind NOT IN ('bell_check_no_answer', 'bell_check_answered') THEN at END),
                 MAX(CASE WHEN kind != 'bell_check_no_answer' THEN at END)
          FROM visits WHERE deleted = 0 AND at <= ?4 AND ?1 = ?1 AND {rows} GROUP BY household_id"
-    ))?;
+        ))
+        .db()?;
     let found = stmt
-        .query_map(params!["", a, b, latest], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<Vec<(String, Option<i64>, Option<i64>)>>>()?;
-    let mut first_unanswered = tx.prepare_cached(&format!(
-        "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0
+        .query_map(params!["", a, b, latest], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get(2)?)))
+        .db()?
+        .collect::<rusqlite::Result<Vec<(String, Option<i64>, Option<i64>)>>>()
+        .db()?;
+    let mut first_unanswered = tx
+        .prepare_cached(&format!(
+            "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0
          AND kind = 'bell_check_no_answer' AND at <= ?4 AND at > ?5 AND {rows}"
-    ))?;
+        ))
+        .db()?;
     let mut out = Vec::with_capacity(found.len());
     for (household, last_visit, last_contact) in found {
         let since = last_contact.max(earlier_visits(tx, &household)?.last_contact);
-        let unanswered: Option<i64> =
-            first_unanswered.query_row(params![household, a, b, latest, since.unwrap_or(i64::MIN)], |r| r.get(0))?;
+        let unanswered: Option<i64> = first_unanswered
+            .query_row(params![household, a, b, latest, since.unwrap_or(i64::MIN)], |r| r.get(0))
+            .db()?;
         out.push((household, Earlier { last_visit, last_contact, unanswered_bell: unanswered }));
     }
     Ok(out)

@@ -8,7 +8,7 @@ use rusqlite::params;
 use super::{readable, Indexer};
 use crate::directory::{Category, Device, Unit, User, VisitRules};
 use crate::document::{Collection, Doc};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 
 impl Indexer<'_> {
     /// Re-reads one record of the directory.
@@ -44,14 +44,16 @@ impl Indexer<'_> {
                 self.rules_changed = true;
                 match doc.get_int(Collection::VisitRules, key) {
                     Some(h) if h > 0 => {
-                        self.tx.execute(
-                            "INSERT OR REPLACE INTO visit_rules (rule, hours) VALUES (?1, ?2)",
-                            params![key, h],
-                        )?;
+                        self.tx
+                            .execute(
+                                "INSERT OR REPLACE INTO visit_rules (rule, hours) VALUES (?1, ?2)",
+                                params![key, h],
+                            )
+                            .db()?;
                         Ok(())
                     }
                     _ => {
-                        self.tx.execute("DELETE FROM visit_rules WHERE rule = ?1", [key])?;
+                        self.tx.execute("DELETE FROM visit_rules WHERE rule = ?1", [key]).db()?;
                         Ok(())
                     }
                 }
@@ -72,7 +74,7 @@ impl Indexer<'_> {
         ) {
             return Ok(());
         }
-        self.tx.execute(&format!("DELETE FROM {collection}"), [])?;
+        self.tx.execute(&format!("DELETE FROM {collection}"), []).db()?;
         self.rules_changed |= collection == Collection::VisitRules;
         self.units_changed |= collection == Collection::Units;
         Ok(())
@@ -80,7 +82,7 @@ impl Indexer<'_> {
 
     /// Deletes a directory record's row.
     fn delete(&mut self, table: &'static str, id: &str) -> Result<()> {
-        self.tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+        self.tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id]).db()?;
         Ok(())
     }
 
@@ -88,22 +90,18 @@ impl Indexer<'_> {
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO units (id, kind, parent_id, name, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                u.id.as_str(),
-                u.kind.as_str(),
-                u.parent.as_ref().map(|p| p.as_str()),
-                u.name,
-                u.deleted
-            ])?;
+            )
+            .db()?
+            .execute(params![u.id.as_str(), u.kind.as_str(), u.parent.as_ref().map(|p| p.as_str()), u.name, u.deleted])
+            .db()?;
         Ok(())
     }
 
     pub fn user(&mut self, u: &User) -> Result<()> {
         self.tx.prepare_cached(
             "INSERT OR REPLACE INTO users (id, name, role, unit_id, department, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![u.id.as_str(), u.name.expose(), u.role.as_str(), u.unit.as_str(), u.department, u.deleted])?;
+        ).db()?
+        .execute(params![u.id.as_str(), u.name.expose(), u.role.as_str(), u.unit.as_str(), u.department, u.deleted]).db()?;
         Ok(())
     }
 
@@ -112,8 +110,10 @@ impl Indexer<'_> {
             .prepare_cached(
                 "INSERT OR REPLACE INTO devices (id, user_id, actor, deleted, revoked_at, server)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted, d.revoked_at, d.server])?;
+            )
+            .db()?
+            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted, d.revoked_at, d.server])
+            .db()?;
         Ok(())
     }
 
@@ -123,7 +123,8 @@ impl Indexer<'_> {
                 "INSERT OR REPLACE INTO categories (id, name, triage_hours, feedback_hours, resolve_hours, deleted,
                                                   class_resolve_hours, duplicate_radius_m, duplicate_window_hours)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
+            )
+            .db()?
             .execute(params![
                 c.id.as_str(),
                 c.name,
@@ -134,13 +135,14 @@ impl Indexer<'_> {
                 serde_json::to_string(&c.resolve_hours_by_class).map_err(|e| Error::storage(e.to_string()))?,
                 c.duplicate_radius_m,
                 c.duplicate_window_hours
-            ])?;
+            ])
+            .db()?;
         Ok(())
     }
 }
 
 pub(crate) fn load_rules(tx: &rusqlite::Connection) -> Result<VisitRules> {
-    let mut stmt = tx.prepare("SELECT rule, hours FROM visit_rules")?;
-    let entries = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    Ok(VisitRules::from_entries(entries.collect::<rusqlite::Result<Vec<_>>>()?))
+    let mut stmt = tx.prepare("SELECT rule, hours FROM visit_rules").db()?;
+    let entries = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).db()?;
+    Ok(VisitRules::from_entries(entries.collect::<rusqlite::Result<Vec<_>>>().db()?))
 }

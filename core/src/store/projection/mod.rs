@@ -27,7 +27,7 @@ use visits::visit_rows_of;
 
 use crate::directory::VisitRules;
 use crate::document::{Collection, Doc, DocId, Touched};
-use crate::error::{Error, Result};
+use crate::error::{Db, Error, Result};
 use crate::photo::PhotoMeta;
 
 pub(crate) struct Indexer<'t> {
@@ -67,8 +67,10 @@ impl<'t> Indexer<'t> {
         };
         let key = key.as_str();
         self.tx
-            .prepare_cached("DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2 AND record_id = ?3")?
-            .execute(params![doc.id.to_string(), t.collection.as_str(), key])?;
+            .prepare_cached("DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2 AND record_id = ?3")
+            .db()?
+            .execute(params![doc.id.to_string(), t.collection.as_str(), key])
+            .db()?;
         match (&doc.id, t.collection) {
             (DocId::Directory, collection) => self.directory_record(doc, collection, key),
             (DocId::Register(_) | DocId::Grid(_), collection @ (Collection::Households | Collection::Residents)) => {
@@ -93,13 +95,15 @@ impl<'t> Indexer<'t> {
             crate::store::workflow::derive_all_reports(self.tx)?;
         }
         if self.units_changed {
-            self.tx.execute(
-                "UPDATE visits SET grid_id = COALESCE((SELECT parent_id FROM units WHERE id = visits.unit_id
+            self.tx
+                .execute(
+                    "UPDATE visits SET grid_id = COALESCE((SELECT parent_id FROM units WHERE id = visits.unit_id
                                                        AND kind = 'micro_grid'), visits.unit_id)
                  WHERE period IS NOT NULL AND grid_id IS NOT COALESCE((SELECT parent_id FROM units
                      WHERE id = visits.unit_id AND kind = 'micro_grid'), visits.unit_id)",
-                [],
-            )?;
+                    [],
+                )
+                .db()?;
         }
         if self.rules_changed {
             return refresh_all_due(self.tx).map(Some);
@@ -112,10 +116,12 @@ impl<'t> Indexer<'t> {
 
     /// Removes the rows one collection of `doc` gave the query tables.
     fn clear_collection(&mut self, doc: &DocId, collection: Collection) -> Result<()> {
-        self.tx.execute(
-            "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2",
-            params![doc.to_string(), collection.as_str()],
-        )?;
+        self.tx
+            .execute(
+                "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2",
+                params![doc.to_string(), collection.as_str()],
+            )
+            .db()?;
         match (doc, collection) {
             (DocId::Directory, collection) => self.clear_directory(collection),
             (DocId::Register(_) | DocId::Grid(_), Collection::Households | Collection::Residents) => {
@@ -134,7 +140,7 @@ impl<'t> Indexer<'t> {
     /// store (`Store::release_outside_window`). A visits document first leaves what its visits
     /// say about each household's clocks in `earlier_visits`, which no rebuild clears.
     pub fn forget(mut self, doc: &DocId) -> Result<()> {
-        self.tx.execute("DELETE FROM rejected_records WHERE doc_id = ?1", [doc.to_string()])?;
+        self.tx.execute("DELETE FROM rejected_records WHERE doc_id = ?1", [doc.to_string()]).db()?;
         match doc {
             DocId::Visits(_, period) => {
                 let (rows, [a, b]) = visit_rows_of(doc);
@@ -142,8 +148,8 @@ impl<'t> Indexer<'t> {
                 self.clear_visits(doc)?;
             }
             DocId::Report(id) => {
-                self.tx.execute("DELETE FROM report_events WHERE report_id = ?1", [id.as_str()])?;
-                self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.to_string()])?;
+                self.tx.execute("DELETE FROM report_events WHERE report_id = ?1", [id.as_str()]).db()?;
+                self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.to_string()]).db()?;
                 self.remove_report_row(id.as_str())?;
             }
             DocId::Grid(_) => {
@@ -163,7 +169,7 @@ impl<'t> Indexer<'t> {
     }
 
     fn photos(&mut self, doc: &DocId, owner_kind: &str, owner: &str, photos: &[PhotoMeta]) -> Result<()> {
-        self.tx.prepare_cached("DELETE FROM photos WHERE owner_id = ?1")?.execute([owner])?;
+        self.tx.prepare_cached("DELETE FROM photos WHERE owner_id = ?1").db()?.execute([owner]).db()?;
         for p in photos {
             let (lat, lon) = p.location.map(|l| (l.lat, l.lon)).unzip();
             self.tx
@@ -171,7 +177,7 @@ impl<'t> Indexer<'t> {
                     "INSERT OR REPLACE INTO photos (owner_id, sha256, doc_id, owner_kind, byte_size, mime, width, height,
                                                     taken_at, lat, lon)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?
+                ).db()?
                 .execute(params![
                     owner,
                     p.sha256,
@@ -184,7 +190,7 @@ impl<'t> Indexer<'t> {
                     p.taken_at,
                     lat,
                     lon
-                ])?;
+                ]).db()?;
         }
         Ok(())
     }
@@ -206,8 +212,8 @@ fn readable<T>(
             tracing::warn!(doc = %doc.id, %collection, key, "record left out of the query tables: not readable");
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO rejected_records (doc_id, collection, record_id, reason) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![doc.id.to_string(), collection.as_str(), key, "it does not parse as a record of its collection"])?;
+            ).db()?
+            .execute(params![doc.id.to_string(), collection.as_str(), key, "it does not parse as a record of its collection"]).db()?;
             Ok(None)
         }
         Err(e) => Err(e),

@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{readable, Indexer};
 use crate::document::{Collection, Doc, DocId};
-use crate::error::Result;
+use crate::error::{Db, Result};
 use crate::household::{CareTag, Household, Resident};
 
 /// The condition under which a row from the document `excluded.doc_id` replaces the row of the
@@ -66,15 +66,18 @@ impl Indexer<'_> {
         let doc_key = doc.to_string();
         match collection {
             Collection::Households => {
-                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE doc_id = ?1")?;
-                let ids =
-                    stmt.query_map([&doc_key], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut stmt = self.tx.prepare("SELECT id FROM households WHERE doc_id = ?1").db()?;
+                let ids = stmt
+                    .query_map([&doc_key], |r| r.get::<_, String>(0))
+                    .db()?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .db()?;
                 for id in ids {
                     self.delete_household(doc, &id)?;
                 }
             }
             Collection::Residents => {
-                self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [&doc_key])?;
+                self.tx.execute("DELETE FROM residents WHERE doc_id = ?1", [&doc_key]).db()?;
             }
             _ => {}
         }
@@ -99,7 +102,8 @@ impl Indexer<'_> {
                      visit_interval_ms = ?14, bell_interval_ms = ?15, doc_id = ?16
                  WHERE ",
                 takes_over!("households")
-            ))?
+            ))
+            .db()?
             .execute(params![
                 h.id.as_str(),
                 h.grid.as_str(),
@@ -117,17 +121,20 @@ impl Indexer<'_> {
                 self.rules.interval_ms(&h.care_tags, h.risk),
                 self.rules.bell_interval_ms(&h.care_tags),
                 doc.to_string(),
-            ])?;
+            ])
+            .db()?;
         if written == 0 {
             return Ok(()); // another document's copy shows
         }
         let rowid: i64 =
-            self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0))?;
-        self.tx.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?.execute([rowid])?;
+            self.tx.query_row("SELECT rowid FROM households WHERE id = ?1", [h.id.as_str()], |r| r.get(0)).db()?;
+        self.tx.prepare_cached("DELETE FROM household_search WHERE rowid = ?1").db()?.execute([rowid]).db()?;
         if !h.deleted {
             self.tx
-                .prepare_cached("INSERT INTO household_search (rowid, body) VALUES (?1, ?2)")?
-                .execute(params![rowid, h.address.label()])?;
+                .prepare_cached("INSERT INTO household_search (rowid, body) VALUES (?1, ?2)")
+                .db()?
+                .execute(params![rowid, h.address.label()])
+                .db()?;
         }
         self.due.insert(h.id.as_str().to_owned());
         Ok(())
@@ -137,8 +144,10 @@ impl Indexer<'_> {
     /// row its new register gave it).
     fn delete_resident(&mut self, doc: &DocId, id: &str) -> Result<()> {
         self.tx
-            .prepare_cached("DELETE FROM residents WHERE id = ?1 AND doc_id = ?2")?
-            .execute(params![id, doc.to_string()])?;
+            .prepare_cached("DELETE FROM residents WHERE id = ?1 AND doc_id = ?2")
+            .db()?
+            .execute(params![id, doc.to_string()])
+            .db()?;
         Ok(())
     }
 
@@ -151,10 +160,11 @@ impl Indexer<'_> {
                 params![id, doc.to_string()],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()
+            .db()?;
         if let Some(rowid) = rowid {
-            self.tx.execute("DELETE FROM household_search WHERE rowid = ?1", [rowid])?;
-            self.tx.execute("DELETE FROM households WHERE rowid = ?1", [rowid])?;
+            self.tx.execute("DELETE FROM household_search WHERE rowid = ?1", [rowid]).db()?;
+            self.tx.execute("DELETE FROM households WHERE rowid = ?1", [rowid]).db()?;
         }
         Ok(())
     }
@@ -170,7 +180,7 @@ impl Indexer<'_> {
                      birth_year = ?7, relation = ?8, deleted = ?9, doc_id = ?10
                  WHERE ",
                 takes_over!("residents")
-            ))?
+            )).db()?
             .execute(params![
                 r.id.as_str(),
                 r.household.as_str(),
@@ -182,7 +192,7 @@ impl Indexer<'_> {
                 r.relation.as_str(),
                 r.deleted,
                 doc.to_string(),
-            ])?;
+            ]).db()?;
         Ok(())
     }
 }

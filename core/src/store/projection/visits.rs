@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::Indexer;
 use crate::document::{Collection, Doc, DocId};
-use crate::error::Result;
+use crate::error::{Db, Result};
 use crate::household::Household;
 use crate::visit::{Visit, VisitKind};
 
@@ -32,7 +32,7 @@ impl Indexer<'_> {
     /// Re-reads one visit.
     pub(super) fn visit_record(&mut self, doc: &Doc, key: &str) -> Result<()> {
         let old_household: Option<String> =
-            self.tx.query_row("SELECT household_id FROM visits WHERE id = ?1", [key], |r| r.get(0)).optional()?;
+            self.tx.query_row("SELECT household_id FROM visits WHERE id = ?1", [key], |r| r.get(0)).optional().db()?;
         self.due.extend(old_household);
         let visit =
             super::readable(self.tx, doc, Collection::Visits, key, doc.get_value::<Visit>(Collection::Visits, key))?;
@@ -57,23 +57,29 @@ impl Indexer<'_> {
     /// clocks are recomputed in `finish`.
     pub(super) fn clear_visits(&mut self, doc: &DocId) -> Result<()> {
         let doc_key = doc.to_string();
-        self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [&doc_key])?;
+        self.tx.execute("DELETE FROM photos WHERE doc_id = ?1 AND owner_kind = 'visit'", [&doc_key]).db()?;
         let (rows, [a, b]) = visit_rows_of(doc);
         let mut stmt =
-            self.tx.prepare(&format!("SELECT DISTINCT household_id FROM visits WHERE ?1 = ?1 AND {rows}"))?;
+            self.tx.prepare(&format!("SELECT DISTINCT household_id FROM visits WHERE ?1 = ?1 AND {rows}")).db()?;
         let ids = stmt
-            .query_map(params![&doc_key, a, b], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map(params![&doc_key, a, b], |r| r.get::<_, String>(0))
+            .db()?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .db()?;
         self.due.extend(ids);
-        self.tx.execute(&format!("DELETE FROM visits WHERE ?1 = ?1 AND {rows}"), params![&doc_key, a, b])?;
+        self.tx.execute(&format!("DELETE FROM visits WHERE ?1 = ?1 AND {rows}"), params![&doc_key, a, b]).db()?;
         Ok(())
     }
 
     /// Deletes a visit's row if it came from `doc`, and its photos' rows.
     fn delete_visit(&mut self, doc: &DocId, id: &str) -> Result<()> {
         let (rows, [a, b]) = visit_rows_of(doc);
-        self.tx.prepare_cached(&format!("DELETE FROM visits WHERE id = ?1 AND {rows}"))?.execute(params![id, a, b])?;
-        self.tx.execute("DELETE FROM photos WHERE owner_id = ?1 AND doc_id = ?2", params![id, doc.to_string()])?;
+        self.tx
+            .prepare_cached(&format!("DELETE FROM visits WHERE id = ?1 AND {rows}"))
+            .db()?
+            .execute(params![id, a, b])
+            .db()?;
+        self.tx.execute("DELETE FROM photos WHERE owner_id = ?1 AND doc_id = ?2", params![id, doc.to_string()]).db()?;
         Ok(())
     }
 
@@ -92,7 +98,8 @@ impl Indexer<'_> {
                      lat = ?6, lon = ?7, kind = ?8, outcome = ?9, notes = ?10, follow_up = ?11, photo_count = ?12,
                      deleted = ?13, period = ?14, unit_id = ?3
                  WHERE {VISIT_TAKES_OVER}"
-            ))?
+            ))
+            .db()?
             .execute(params![
                 v.id.as_str(),
                 v.household.as_str(),
@@ -111,7 +118,8 @@ impl Indexer<'_> {
                     DocId::Visits(_, period) => Some(period.to_string()),
                     _ => None,
                 },
-            ])?;
+            ])
+            .db()?;
         if !fresh || !v.photos.is_empty() {
             self.photos(doc, "visit", v.id.as_str(), &v.photos)?;
         }
@@ -128,8 +136,10 @@ impl Indexer<'_> {
                             "UPDATE households SET unanswered_bell_at = MIN(COALESCE(unanswered_bell_at, ?2), ?2),
                                  follow_up_due_at = MIN(COALESCE(unanswered_bell_at, ?2), ?2) + ?3
                              WHERE id = ?1 AND (last_contact_at IS NULL OR last_contact_at < ?2)",
-                        )?
-                        .execute(params![v.household.as_str(), v.at, self.rules.follow_up_ms()])?;
+                        )
+                        .db()?
+                        .execute(params![v.household.as_str(), v.at, self.rules.follow_up_ms()])
+                        .db()?;
                 }
                 kind => {
                     let sql = if kind == VisitKind::BellCheckAnswered {
@@ -145,9 +155,11 @@ impl Indexer<'_> {
                     };
                     let unanswered: Option<Option<i64>> = self
                         .tx
-                        .prepare_cached(sql)?
+                        .prepare_cached(sql)
+                        .db()?
                         .query_row(params![v.household.as_str(), v.at], |r| r.get(0))
-                        .optional()?;
+                        .optional()
+                        .db()?;
                     // A contact after an unanswered bell ends its follow-up; which unanswered bell
                     // (if any) comes after this contact needs the other visits: recompute.
                     if unanswered.flatten().is_some_and(|u| u <= v.at) {
