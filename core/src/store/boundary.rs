@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 
 use rusqlite::OptionalExtension;
 
-use super::Store;
+use super::{DocumentRepository, Store};
 use crate::directory::{Category, Device, Role, Unit, User};
 use crate::document::Collection;
 use crate::document::{genesis_actor, genesis_hash, Doc, DocId, Touched, HEADER_KEY};
@@ -674,15 +674,6 @@ impl Store {
         if let Some(doc) = self.docs.get(id).filter(|d| d.persisted) {
             return Ok(doc.stored_bytes);
         }
-        let n: i64 = self
-            .conn
-            .query_row(
-                "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
-                  + COALESCE((SELECT SUM(length(bytes)) FROM changes WHERE doc_id = ?1), 0)",
-                [id.to_string()],
-                |r| r.get(0),
-            )
-            .db()?;
-        Ok(n as usize)
+        Ok(self.repository().stored_bytes(id)? as usize)
     }
 }

@@ -22,12 +22,12 @@
 //! field an old phone changed reaches the register and a field it did not change leaves the
 //! register's newer edit alone (field by field, nested maps too).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 
-use super::{decode_heads, encode_heads, Store};
+use super::{decode_heads, encode_heads, DocumentRepository, Store};
 use crate::directory::Role;
 use crate::document::Collection;
 use crate::document::{DocId, Touched};
@@ -225,21 +225,32 @@ impl Store {
             return Ok(total);
         }
         // Found from the stored heads, without loading a document that has nothing new.
-        let pending: Vec<String> = {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT substr(h.doc_id, 6) FROM document_heads h
-                 LEFT JOIN grid_conversions c ON c.grid_id = substr(h.doc_id, 6)
-                 WHERE h.doc_id LIKE 'grid/%' AND (c.heads IS NOT h.heads
-                     OR EXISTS(SELECT 1 FROM grid_conversion_skips s WHERE s.grid_id = substr(h.doc_id, 6)))",
-                )
-                .db()?;
+        let converted: HashMap<String, Vec<u8>> = {
+            let mut stmt = self.conn.prepare("SELECT grid_id, heads FROM grid_conversions").db()?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).db()?.collect::<rusqlite::Result<_>>().db()?;
+            rows
+        };
+        let skipped: HashSet<String> = {
+            let mut stmt = self.conn.prepare("SELECT DISTINCT grid_id FROM grid_conversion_skips").db()?;
             let rows = stmt.query_map([], |r| r.get(0)).db()?.collect::<rusqlite::Result<_>>().db()?;
             rows
         };
+        let pending: Vec<UnitId> = self
+            .repository()
+            .all_heads("grid/")?
+            .into_iter()
+            .filter_map(|(id, heads)| match id {
+                DocId::Grid(grid)
+                    if skipped.contains(grid.as_str())
+                        || converted.get(grid.as_str()) != Some(&encode_heads(&heads)) =>
+                {
+                    Some(grid)
+                }
+                _ => None,
+            })
+            .collect();
         for grid in pending {
-            let grid = UnitId::parse(&grid)?;
             match self.convert_grid(&grid) {
                 Ok(c) => total.add(c),
                 Err(e) => {
@@ -273,18 +284,18 @@ impl Store {
     /// what the server tells a phone that asks whether it may let its copy go.
     pub(crate) fn converted_now(&self, doc: &DocId) -> Result<bool> {
         let DocId::Grid(grid) = doc else { return Ok(false) };
-        let row: Option<(Vec<u8>, Option<Vec<u8>>, bool)> = self
+        let Some(held) = self.repository().heads(doc)? else { return Ok(false) };
+        let row: Option<(Vec<u8>, bool)> = self
             .conn
             .prepare_cached(
-                "SELECT c.heads, h.heads, EXISTS(SELECT 1 FROM grid_conversion_skips s WHERE s.grid_id = c.grid_id)
-                 FROM grid_conversions c LEFT JOIN document_heads h ON h.doc_id = 'grid/' || c.grid_id
-                 WHERE c.grid_id = ?1",
+                "SELECT c.heads, EXISTS(SELECT 1 FROM grid_conversion_skips s WHERE s.grid_id = c.grid_id)
+                 FROM grid_conversions c WHERE c.grid_id = ?1",
             )
             .db()?
-            .query_row([grid.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([grid.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .db()?;
-        Ok(row.is_some_and(|(converted, held, skipped)| !skipped && held.is_some_and(|h| h == converted)))
+        Ok(row.is_some_and(|(converted, skipped)| !skipped && converted == encode_heads(&held)))
     }
 
     /// Converts what changed in `grid/<grid>` since its last conversion, and what was skipped.
@@ -672,25 +683,70 @@ mod tests {
         assert!(!s.converts_grids().unwrap(), "nothing was started");
     }
 
-    /// A skipped-record row naming no collection (a damaged table) holds nothing to retry: the
-    /// grid is converted all the same and the row is gone.
-    #[test]
-    fn a_skipped_row_naming_no_collection_does_not_stop_its_grid() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("server.sqlite"), OpenOptions::default()).unwrap();
+    /// A server store with a district down to one grid, an admin of the district, and the
+    /// grid's old-layout document (its genesis only).
+    fn old_layout_grid(s: &mut Store) -> (UnitId, UserId) {
         let unit = |s: &mut Store, kind, parent: Option<&UnitId>| {
             s.add_unit(NewUnit { kind, parent: parent.cloned(), name: "Weilai".into() }).unwrap().id
         };
-        let district = unit(&mut s, UnitKind::District, None);
-        let street = unit(&mut s, UnitKind::Street, Some(&district));
-        let community = unit(&mut s, UnitKind::Community, Some(&street));
-        let grid = unit(&mut s, UnitKind::Grid, Some(&community));
+        let district = unit(s, UnitKind::District, None);
+        let street = unit(s, UnitKind::Street, Some(&district));
+        let community = unit(s, UnitKind::Community, Some(&street));
+        let grid = unit(s, UnitKind::Grid, Some(&community));
         let admin = s
             .add_user(NewUser { name: Personal::new("Office"), role: Role::Admin, unit: district, department: None })
             .unwrap()
             .id;
         let doc = DocId::Grid(grid.clone());
         s.merge_document(&doc, &crate::document::genesis(&doc).save()).unwrap();
+        (grid, admin)
+    }
+
+    /// A grid document that changed after its conversion (an old phone synced late) is found
+    /// from its stored heads and converted again at the next run; one that did not is left.
+    #[test]
+    fn a_grid_changed_since_its_conversion_is_converted_at_the_next_run() {
+        use crate::household::{Address, RiskLevel};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("server.sqlite"), OpenOptions::default()).unwrap();
+        let (grid, admin) = old_layout_grid(&mut s);
+        let doc = DocId::Grid(grid.clone());
+        s.convert_grids(&admin).unwrap();
+        assert!(s.converted_now(&doc).unwrap());
+        assert_eq!(s.convert_pending().unwrap(), Converted::default(), "nothing changed since");
+
+        let mut old_phone = crate::document::Doc::new(doc.clone(), automerge::ActorId::random());
+        let id = HouseholdId::generate();
+        let household = Household {
+            id: id.clone(),
+            grid: grid.clone(),
+            micro_grid: None,
+            address: Address { building: "3".into(), unit: "2".into(), room: "401".into() },
+            location: None,
+            care_tags: Default::default(),
+            risk: RiskLevel::Blue,
+            notes: String::new(),
+            created_at: 1_768_035_600_000,
+            deleted: false,
+            moved_to: None,
+        };
+        old_phone.put_map(Collection::Households, id.as_str(), &household).unwrap();
+        s.merge_document(&doc, &old_phone.am.save()).unwrap();
+        assert!(!s.converted_now(&doc).unwrap(), "the grid changed after its conversion");
+
+        let again = s.convert_pending().unwrap();
+        assert_eq!((again.grids, again.households), (1, 1), "{again:?}");
+        assert!(s.converted_now(&doc).unwrap());
+        assert!(s.households(&Default::default()).unwrap().iter().any(|h| h.id == id));
+    }
+
+    /// A skipped-record row naming no collection (a damaged table) holds nothing to retry: the
+    /// grid is converted all the same and the row is gone.
+    #[test]
+    fn a_skipped_row_naming_no_collection_does_not_stop_its_grid() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("server.sqlite"), OpenOptions::default()).unwrap();
+        let (grid, admin) = old_layout_grid(&mut s);
         s.conn
             .execute(
                 "INSERT INTO grid_conversion_skips (grid_id, collection, key, reason, since) VALUES (?1, 'bogus', 'H1', 'x', x'')",

@@ -4,7 +4,8 @@
 use automerge::{AutoCommit, ChangeHash};
 
 use super::{
-    check_changes, load_doc, mark_heads, schema, Authors, Indexer, MergeOutcome, Persist, Store, MAX_DOCUMENT_BYTES,
+    check_changes, load_doc, mark_heads, schema, Authors, DocumentRepository, Indexer, MergeOutcome, Persist,
+    SqliteRepository, Store, MAX_DOCUMENT_BYTES,
 };
 use crate::directory::VisitRules;
 use crate::document::{Doc, DocId, Touched};
@@ -13,30 +14,12 @@ use crate::error::{Db, Error, Result};
 impl Store {
     /// Every document this store holds.
     pub fn document_ids(&self) -> Result<Vec<DocId>> {
-        let mut stmt = self.conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id").db()?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
-        ids.iter().map(|s| DocId::parse(s)).collect()
+        self.repository().ids("", None)
     }
 
     /// Every document this store holds with what it takes on disk, by id (`doorstep ls`).
     pub fn documents(&self) -> Result<Vec<StoredDocument>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT d.doc_id, length(d.snapshot) + COALESCE(SUM(length(c.bytes)), 0), COUNT(c.seq)
-             FROM documents d LEFT JOIN changes c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.doc_id",
-            )
-            .db()?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
-            .db()?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .db()?;
-        rows.into_iter()
-            .map(|(id, bytes, changes)| {
-                Ok(StoredDocument { id: DocId::parse(&id)?, stored_bytes: bytes as u64, change_rows: changes as u64 })
-            })
-            .collect()
+        self.repository().sizes()
     }
 
     /// The whole document, history included, as bytes another replica can merge.
@@ -182,11 +165,8 @@ pub(super) fn rebuild_tables(
     actor: &automerge::ActorId,
     cached: &mut super::Cache,
 ) -> Result<VisitRules> {
-    let ids = {
-        let mut stmt = tx.prepare("SELECT doc_id FROM documents ORDER BY doc_id").db()?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
-        ids.iter().map(|s| DocId::parse(s)).collect::<Result<Vec<_>>>()?
-    };
+    let mut repo = SqliteRepository::new(tx);
+    let ids = repo.ids("", None)?;
     for t in schema::DERIVED_TABLES {
         tx.execute(&format!("DELETE FROM {t}"), []).db()?;
     }
@@ -197,12 +177,12 @@ pub(super) fn rebuild_tables(
         let doc = match cached.get_mut(id) {
             Some(doc) => doc,
             None => {
-                loaded = load_doc(tx, id, actor)?.ok_or_else(|| Error::not_found("document", id))?;
+                loaded = load_doc(&mut repo, id, actor)?.ok_or_else(|| Error::not_found("document", id))?;
                 &mut loaded
             }
         };
         // Documents stored before schema 3 get their heads (and a place in the feed) here.
-        mark_heads(tx, doc)?;
+        mark_heads(&mut repo, doc)?;
         let mut ix = Indexer::new(tx, &rules);
         for c in doc.id.collections() {
             ix.project(doc, &Touched { collection: *c, key: None })?;

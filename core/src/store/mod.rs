@@ -55,7 +55,7 @@ pub use documents::StoredDocument;
 pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};
 use projection::Indexer;
 pub(crate) use repository::{decode_heads, encode_heads, save};
-use repository::{load_doc, mark_heads, store_in_transaction, Cache, Persist};
+use repository::{load_doc, mark_heads, store_in_transaction, Cache, DocumentRepository, Persist, SqliteRepository};
 pub use welfare::{Area, Welfare};
 pub use window::Released;
 pub use workflow::{OverdueReport, OVERDUE_SQL};
@@ -308,7 +308,7 @@ impl Store {
         if self.docs.touch(id) {
             return Ok(());
         }
-        let doc = match load_doc(&self.conn, id, &self.actor)? {
+        let doc = match load_doc(&mut self.repository(), id, &self.actor)? {
             Some(doc) => doc,
             None => Doc::new(id.clone(), self.actor.clone()),
         };
@@ -324,9 +324,12 @@ impl Store {
         if self.docs.get(id).is_some_and(|d| d.persisted) {
             return Ok(true);
         }
-        self.conn
-            .query_row("SELECT EXISTS(SELECT 1 FROM documents WHERE doc_id = ?1)", [id.to_string()], |r| r.get(0))
-            .db()
+        self.repository().exists(id)
+    }
+
+    /// The document repository over this store's connection (outside any transaction).
+    fn repository(&self) -> SqliteRepository<'_> {
+        SqliteRepository::new(&self.conn)
     }
 
     fn load_household(&mut self, doc_id: &DocId, id: &HouseholdId) -> Result<Household> {

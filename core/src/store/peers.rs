@@ -13,10 +13,12 @@
 //! the new changes and updates the query tables in one transaction, or [`Store::discard`] drops
 //! the in-memory copy so that the next read reloads what is on disk.
 
+use std::collections::HashMap;
+
 use automerge::{sync, AutoCommit, ChangeHash, ReadDoc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{decode_heads, encode_heads, MergeOutcome, Persist, Store};
+use super::{decode_heads, encode_heads, DocumentRepository, MergeOutcome, Persist, Store};
 use crate::clock::UnixMillis;
 use crate::document::Collection;
 use crate::document::{touched_records, Doc, DocId, Touched, HEADER_KEY};
@@ -69,14 +71,7 @@ impl Store {
     /// stored document has the row: it is written in the transaction of each change, and the
     /// upgrade to schema 3 fills it in for documents stored before.
     pub(crate) fn stored_heads(&self, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
-        let heads: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT heads FROM document_heads WHERE doc_id = ?1")
-            .db()?
-            .query_row([id.to_string()], |r| r.get(0))
-            .optional()
-            .db()?;
-        heads.map(|h| decode_heads(&h)).transpose()
+        self.repository().heads(id)
     }
 
     pub(crate) fn peer_heads(&self, peer: &str, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
@@ -118,40 +113,27 @@ impl Store {
     }
 
     pub(crate) fn dirty_documents(&self, peer: &str) -> Result<Vec<DocId>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT h.doc_id FROM document_heads h
-             LEFT JOIN peer_docs p ON p.peer_id = ?1 AND p.doc_id = h.doc_id
-             WHERE p.heads IS NULL OR p.heads != h.heads ORDER BY h.feed_seq",
-            )
-            .db()?;
-        let ids = stmt.query_map([peer], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
-        ids.iter().map(|s| DocId::parse(s)).collect()
+        let mut stmt = self.conn.prepare_cached("SELECT doc_id, heads FROM peer_docs WHERE peer_id = ?1").db()?;
+        let known: HashMap<String, Vec<u8>> =
+            stmt.query_map([peer], |r| Ok((r.get(0)?, r.get(1)?))).db()?.collect::<rusqlite::Result<_>>().db()?;
+        Ok(self
+            .repository()
+            .all_heads("")?
+            .into_iter()
+            .filter(|(id, heads)| known.get(&id.to_string()).is_none_or(|k| *k != encode_heads(heads)))
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Documents changed after feed position `cursor`, oldest first, at most `limit`, with their
     /// feed positions (the server's change feed).
     pub(crate) fn changed_since(&self, cursor: u64, limit: usize) -> Result<Vec<(DocId, u64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT doc_id, feed_seq FROM document_heads WHERE feed_seq > ?1 ORDER BY feed_seq LIMIT ?2",
-            )
-            .db()?;
-        let rows = stmt
-            .query_map(params![cursor as i64, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .db()?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .db()?;
-        rows.into_iter().map(|(d, s)| Ok((DocId::parse(&d)?, s as u64))).collect()
+        self.repository().changed_since(cursor, limit)
     }
 
     /// The newest position of this store's change feed.
     pub(crate) fn feed_head(&self) -> Result<u64> {
-        let n: i64 =
-            self.conn.query_row("SELECT COALESCE(MAX(feed_seq), 0) FROM document_heads", [], |r| r.get(0)).db()?;
-        Ok(n as u64)
+        self.repository().feed_head()
     }
 
     pub(crate) fn peer_cursor(&self, peer: &str) -> Result<u64> {
@@ -232,19 +214,7 @@ impl Store {
     /// which load as one document: what a peer that lacks the document receives, without
     /// loading or saving it here (memory never holds what disk does not).
     pub(crate) fn document_bytes(&self, id: &DocId) -> Result<Vec<u8>> {
-        let key = id.to_string();
-        let mut bytes: Vec<u8> = self
-            .conn
-            .query_row("SELECT snapshot FROM documents WHERE doc_id = ?1", [&key], |r| r.get(0))
-            .optional()
-            .db()?
-            .ok_or_else(|| Error::not_found("document", id))?;
-        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq").db()?;
-        let mut rows = stmt.query([&key]).db()?;
-        while let Some(row) = rows.next().db()? {
-            bytes.extend_from_slice(row.get_ref(0).db()?.as_blob().map_err(rusqlite::Error::from).db()?);
-        }
-        Ok(bytes)
+        Ok(self.repository().load(id)?.ok_or_else(|| Error::not_found("document", id))?.into_bytes())
     }
 
     // ---- taking a peer's bytes in ----------------------------------------------------------

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use rusqlite::OptionalExtension;
 
 use super::projection::{clocks_of_rows, merge_earlier, refresh_due, Earlier};
-use super::{Indexer, Store, SERVER_PEER};
+use super::{DocumentRepository, Indexer, SqliteRepository, Store, SERVER_PEER};
 use crate::document::DocId;
 use crate::error::{Db, Result};
 use crate::period::{Period, GRACE_MS};
@@ -95,12 +95,7 @@ impl Store {
     /// The old layout's grid documents this phone holds (at most `limit`), by id: what a session
     /// asks the server about (`Batch::converted`), found without listing every document.
     pub(crate) fn grid_documents(&self, limit: usize) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT doc_id FROM documents WHERE doc_id LIKE 'grid/%' ORDER BY doc_id LIMIT ?1")
-            .db()?;
-        let ids = stmt.query_map([limit as i64], |r| r.get(0)).db()?.collect::<rusqlite::Result<_>>().db()?;
-        Ok(ids)
+        Ok(self.repository().ids("grid/", Some(limit))?.iter().map(DocId::to_string).collect())
     }
 
     /// Lets go of the old layout's grid documents among `converted` (the server said, in the
@@ -130,22 +125,17 @@ impl Store {
     fn release(&mut self, doc: &DocId) -> Result<u64> {
         let key = doc.to_string();
         let tx = self.conn.transaction().db()?;
-        let bytes: i64 = tx
-            .query_row(
-                "SELECT COALESCE((SELECT length(snapshot) FROM documents WHERE doc_id = ?1), 0)
-                  + COALESCE((SELECT SUM(length(bytes)) FROM changes WHERE doc_id = ?1), 0)",
-                [&key],
-                |r| r.get(0),
-            )
-            .db()?;
+        let mut repo = SqliteRepository::new(&tx);
+        let bytes = repo.stored_bytes(doc)?;
         Indexer::new(&tx, &self.rules).forget(doc)?;
-        for table in ["documents", "changes", "document_heads", "peer_docs", "refused_documents"] {
+        repo.remove(doc)?;
+        for table in ["peer_docs", "refused_documents"] {
             tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&key]).db()?;
         }
         tx.commit().db()?;
         self.docs.remove(doc);
         self.note_change(doc);
-        Ok(bytes as u64)
+        Ok(bytes)
     }
 }
 
@@ -156,22 +146,16 @@ impl Store {
     pub(crate) fn earlier_to_ask(&self) -> Result<Vec<wire::Earlier>> {
         let Some(window) = self.window else { return Ok(Vec::new()) };
         let before = window.settled_before(self.now()).to_string();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT d.doc_id FROM documents d
-             WHERE d.doc_id LIKE 'register/%'
-               AND NOT EXISTS (SELECT 1 FROM earlier_registers e
-                               WHERE 'register/' || e.unit_id = d.doc_id AND e.before = ?1)
-             ORDER BY d.doc_id",
-            )
-            .db()?;
-        let docs =
-            stmt.query_map([&before], |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
-        Ok(docs
+        let mut stmt = self.conn.prepare_cached("SELECT unit_id FROM earlier_registers WHERE before = ?1").db()?;
+        let asked: HashSet<String> =
+            stmt.query_map([&before], |r| r.get(0)).db()?.collect::<rusqlite::Result<_>>().db()?;
+        let docs = self
+            .repository()
+            .ids("register/", None)?
             .into_iter()
-            .map(|register| wire::Earlier { register, before: before.clone(), households: Vec::new() })
-            .collect())
+            .filter(|d| !matches!(d, DocId::Register(unit) if asked.contains(unit.as_str())))
+            .map(|d| d.to_string());
+        Ok(docs.map(|register| wire::Earlier { register, before: before.clone(), households: Vec::new() }).collect())
     }
 
     /// The server's answer to [`wire::Earlier`] asks: the clocks of each household of `register`
