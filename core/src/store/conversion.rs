@@ -242,8 +242,7 @@ impl Store {
             .into_iter()
             .filter_map(|(id, heads)| match id {
                 DocId::Grid(grid)
-                    if skipped.contains(grid.as_str())
-                        || converted.get(grid.as_str()) != Some(&encode_heads(&heads)) =>
+                    if skipped.contains(grid.as_str()) || converted.get(grid.as_str()).is_none_or(|c| !heads.is(c)) =>
                 {
                     Some(grid)
                 }

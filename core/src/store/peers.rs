@@ -120,7 +120,7 @@ impl Store {
             .repository()
             .all_heads("")?
             .into_iter()
-            .filter(|(id, heads)| known.get(&id.to_string()).is_none_or(|k| *k != encode_heads(heads)))
+            .filter(|(id, heads)| known.get(&id.to_string()).is_none_or(|k| !heads.is(k)))
             .map(|(id, _)| id)
             .collect())
     }

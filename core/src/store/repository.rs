@@ -45,8 +45,32 @@ impl StoredForm {
     }
 }
 
+/// A document's heads as recorded, compared as they are stored: a damaged record never stops a
+/// listing; it differs from any heads it is compared with, so its document is looked at again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredHeads(Vec<u8>);
+
+impl StoredHeads {
+    #[cfg(test)]
+    pub fn of(heads: &[ChangeHash]) -> StoredHeads {
+        StoredHeads(encode_heads(heads))
+    }
+
+    /// Whether these are the heads recorded elsewhere in their stored form, `encoded`.
+    pub fn is(&self, encoded: &[u8]) -> bool {
+        self.0 == encoded
+    }
+}
+
 /// Where documents are persisted. Ids are [`DocId`]s; `id_prefix` arguments select by the id's
-/// text (`"grid/"`, `"register/"`; `""` for all).
+/// text, literally (`"grid/"`, `"register/"`; `""` for all). The writes run in the caller's unit
+/// of work and are refused outside one: a compaction or a removal is several statements, and a
+/// change is kept with its query rows or not at all. A row whose id does not parse (a damaged
+/// file) is left out of listings with a warning rather than stopping them.
+///
+/// Feed positions only grow while documents are added and changed; removing the document at the
+/// feed's end lets its position be given again (only phones remove documents, and no replica
+/// reads a phone's feed by position).
 pub(crate) trait DocumentRepository {
     /// Whether `id` is stored.
     fn exists(&mut self, id: &DocId) -> Result<bool>;
@@ -54,9 +78,11 @@ pub(crate) trait DocumentRepository {
     fn load(&mut self, id: &DocId) -> Result<Option<StoredForm>>;
     /// What `id` takes as stored (snapshot plus change rows); 0 when it is not stored.
     fn stored_bytes(&mut self, id: &DocId) -> Result<u64>;
-    /// Appends change rows to a stored document, numbered from `first_seq`.
+    /// Appends change rows to a stored document, numbered from `first_seq`; a number already
+    /// taken is an error (and the unit of work is not to be committed).
     fn append(&mut self, id: &DocId, first_seq: i64, changes: &[Vec<u8>]) -> Result<()>;
-    /// Stores `snapshot` as the whole of `id` (new, or compacted): its change rows go.
+    /// Stores `snapshot` as the whole of `id` (new, or compacted): its change rows go, its heads
+    /// and place in the feed stay.
     fn replace(&mut self, id: &DocId, snapshot: &[u8], now: UnixMillis) -> Result<()>;
     /// Records `id`'s heads; when they differ from those recorded, `id` moves to the end of the
     /// change feed.
@@ -65,7 +91,7 @@ pub(crate) trait DocumentRepository {
     fn heads(&mut self, id: &DocId) -> Result<Option<Vec<ChangeHash>>>;
     /// The recorded heads of every document under `id_prefix`, in feed order (oldest change
     /// first).
-    fn all_heads(&mut self, id_prefix: &str) -> Result<Vec<(DocId, Vec<ChangeHash>)>>;
+    fn all_heads(&mut self, id_prefix: &str) -> Result<Vec<(DocId, StoredHeads)>>;
     /// The stored documents under `id_prefix`, by id, at most `limit`.
     fn ids(&mut self, id_prefix: &str, limit: Option<usize>) -> Result<Vec<DocId>>;
     /// Every stored document with what it takes, by id.
@@ -93,8 +119,23 @@ impl<'c> SqliteRepository<'c> {
     fn doc_ids(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<DocId>> {
         let mut stmt = self.conn.prepare_cached(sql).db()?;
         let ids = stmt.query_map(args, |r| r.get::<_, String>(0)).db()?.collect::<rusqlite::Result<Vec<_>>>().db()?;
-        ids.iter().map(|s| DocId::parse(s)).collect()
+        Ok(ids.iter().filter_map(|s| listed(s)).collect())
     }
+
+    /// Refuses a write outside a transaction (see [`DocumentRepository`]).
+    fn in_unit_of_work(&self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Err(Error::storage("a document repository write ran outside a transaction"));
+        }
+        Ok(())
+    }
+}
+
+/// A listed row's document id; `None`, with a warning, when it does not parse.
+fn listed(id: &str) -> Option<DocId> {
+    DocId::parse(id)
+        .inspect_err(|e| tracing::warn!(error = %e, "a stored document id does not parse; left out of the listing"))
+        .ok()
 }
 
 impl DocumentRepository for SqliteRepository<'_> {
@@ -142,6 +183,7 @@ impl DocumentRepository for SqliteRepository<'_> {
     }
 
     fn append(&mut self, id: &DocId, first_seq: i64, changes: &[Vec<u8>]) -> Result<()> {
+        self.in_unit_of_work()?;
         let key = id.to_string();
         let mut stmt = self.conn.prepare_cached("INSERT INTO changes (doc_id, seq, bytes) VALUES (?1, ?2, ?3)").db()?;
         for (i, c) in changes.iter().enumerate() {
@@ -151,6 +193,7 @@ impl DocumentRepository for SqliteRepository<'_> {
     }
 
     fn replace(&mut self, id: &DocId, snapshot: &[u8], now: UnixMillis) -> Result<()> {
+        self.in_unit_of_work()?;
         let key = id.to_string();
         self.conn
             .execute(
@@ -164,6 +207,7 @@ impl DocumentRepository for SqliteRepository<'_> {
     }
 
     fn set_heads(&mut self, id: &DocId, heads: &[ChangeHash]) -> Result<()> {
+        self.in_unit_of_work()?;
         self.conn
             .prepare_cached(
                 "INSERT INTO document_heads (doc_id, heads, feed_seq)
@@ -188,7 +232,7 @@ impl DocumentRepository for SqliteRepository<'_> {
         heads.map(|h| decode_heads(&h)).transpose()
     }
 
-    fn all_heads(&mut self, id_prefix: &str) -> Result<Vec<(DocId, Vec<ChangeHash>)>> {
+    fn all_heads(&mut self, id_prefix: &str) -> Result<Vec<(DocId, StoredHeads)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -200,7 +244,7 @@ impl DocumentRepository for SqliteRepository<'_> {
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;
-        rows.into_iter().map(|(id, h)| Ok((DocId::parse(&id)?, decode_heads(&h)?))).collect()
+        Ok(rows.into_iter().filter_map(|(id, h)| Some((listed(&id)?, StoredHeads(h)))).collect())
     }
 
     fn ids(&mut self, id_prefix: &str, limit: Option<usize>) -> Result<Vec<DocId>> {
@@ -224,11 +268,12 @@ impl DocumentRepository for SqliteRepository<'_> {
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;
-        rows.into_iter()
-            .map(|(id, bytes, changes)| {
-                Ok(StoredDocument { id: DocId::parse(&id)?, stored_bytes: bytes as u64, change_rows: changes as u64 })
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, bytes, changes)| {
+                Some(StoredDocument { id: listed(&id)?, stored_bytes: bytes as u64, change_rows: changes as u64 })
             })
-            .collect()
+            .collect())
     }
 
     fn changed_since(&mut self, cursor: u64, limit: usize) -> Result<Vec<(DocId, u64)>> {
@@ -243,7 +288,7 @@ impl DocumentRepository for SqliteRepository<'_> {
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;
-        rows.into_iter().map(|(d, s)| Ok((DocId::parse(&d)?, s as u64))).collect()
+        Ok(rows.into_iter().filter_map(|(d, s)| Some((listed(&d)?, s as u64))).collect())
     }
 
     fn feed_head(&mut self) -> Result<u64> {
@@ -253,6 +298,7 @@ impl DocumentRepository for SqliteRepository<'_> {
     }
 
     fn remove(&mut self, id: &DocId) -> Result<()> {
+        self.in_unit_of_work()?;
         let key = id.to_string();
         for table in ["documents", "changes", "document_heads"] {
             self.conn.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&key]).db()?;
@@ -444,6 +490,7 @@ pub(crate) mod tests {
         assert_eq!((form.changes.as_slice(), form.change_rows, form.next_seq), (&b"onetwothree"[..], 3, 4));
         assert_eq!(repo.stored_bytes(&grid).unwrap(), 19);
         assert_eq!(form.into_bytes(), b"snapshotonetwothree");
+        assert!(repo.append(&grid, 3, &[b"again".to_vec()]).is_err(), "a change row's number is taken once");
         repo.replace(&grid, b"compacted", 2).unwrap();
         let form = repo.load(&grid).unwrap().unwrap();
         assert_eq!((form.snapshot.as_slice(), form.change_rows, form.next_seq), (&b"compacted"[..], 0, 1));
@@ -465,15 +512,28 @@ pub(crate) mod tests {
         assert!(repo.feed_head().unwrap() > before_change);
         let order: Vec<DocId> = repo.all_heads("").unwrap().into_iter().map(|(id, _)| id).collect();
         assert_eq!(order, [register.clone(), other_grid.clone(), grid.clone()], "feed order");
-        assert_eq!(repo.all_heads("grid/").unwrap(), [(other_grid.clone(), vec![h(4)]), (grid.clone(), vec![h(5)])]);
-        assert_eq!(repo.changed_since(before_change, 10).unwrap(), [(grid.clone(), repo.feed_head().unwrap())]);
-        assert_eq!(repo.changed_since(0, 1).unwrap().len(), 1, "at most the limit");
-        assert_eq!(repo.changed_since(0, 10).unwrap().len(), 3);
+        let grids = [(other_grid.clone(), StoredHeads::of(&[h(4)])), (grid.clone(), StoredHeads::of(&[h(5)]))];
+        assert_eq!(repo.all_heads("grid/").unwrap(), grids);
+        assert!(repo.all_heads("gri_/").unwrap().is_empty(), "a prefix is literal");
+        let head = repo.feed_head().unwrap();
+        assert_eq!(repo.changed_since(before_change, 10).unwrap(), [(grid.clone(), head)]);
+        let oldest = repo.changed_since(0, 1).unwrap();
+        assert_eq!(oldest.iter().map(|(id, _)| id).collect::<Vec<_>>(), [&register], "the oldest, at most the limit");
+        let all = repo.changed_since(0, 10).unwrap();
+        assert_eq!(all.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), order, "oldest first");
+        assert!(all.windows(2).all(|w| w[0].1 < w[1].1), "positions grow: {all:?}");
+        assert_eq!(repo.changed_since(oldest[0].1, 10).unwrap(), all[1..], "after the cursor, not at it");
+        // A compaction keeps the heads and the place in the feed.
+        repo.replace(&grid, b"compacted", 5).unwrap();
+        assert_eq!(repo.heads(&grid).unwrap(), Some(vec![h(5)]));
+        assert_eq!(repo.feed_head().unwrap(), head);
+        assert_eq!(repo.changed_since(0, 10).unwrap(), all);
 
         // Listing.
         assert_eq!(repo.ids("", None).unwrap(), [grid.clone(), other_grid.clone(), register.clone()], "by id");
         assert_eq!(repo.ids("grid/", None).unwrap(), [grid.clone(), other_grid.clone()]);
         assert_eq!(repo.ids("grid/", Some(1)).unwrap(), std::slice::from_ref(&grid));
+        assert!(repo.ids("gri_/", None).unwrap().is_empty(), "a prefix is literal");
         repo.append(&register, 1, &[b"change".to_vec()]).unwrap();
         let sizes: Vec<(DocId, u64, u64)> =
             repo.sizes().unwrap().into_iter().map(|d| (d.id, d.stored_bytes, d.change_rows)).collect();
@@ -490,14 +550,62 @@ pub(crate) mod tests {
         assert_eq!(repo.load(&grid).unwrap().unwrap().snapshot, b"compacted");
         repo.replace(&register, b"again", 4).unwrap();
         assert_eq!(repo.load(&register).unwrap().unwrap().next_seq, 1, "no change rows left behind");
+        repo.set_heads(&register, &[]).unwrap();
+        assert_eq!(repo.heads(&register).unwrap(), Some(vec![]), "no heads is not unknown heads");
+    }
+
+    fn open_store(dir: &tempfile::TempDir) -> crate::store::Store {
+        crate::store::Store::open(dir.path().join("s.sqlite"), crate::store::OpenOptions::default()).unwrap()
     }
 
     #[test]
     fn the_sqlite_repository_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            crate::store::Store::open(dir.path().join("s.sqlite"), crate::store::OpenOptions::default()).unwrap();
+        let store = open_store(&dir);
         let tx = store.conn.unchecked_transaction().unwrap();
         contract(&mut SqliteRepository::new(&tx));
+    }
+
+    /// A write outside a transaction is refused before it touches a row: a compaction or a
+    /// removal half done would leave a snapshot with old change rows, or rows of no document.
+    #[test]
+    fn writes_outside_a_unit_of_work_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir);
+        let (grid, kept) = (DocId::Grid(UnitId::parse("g1").unwrap()), DocId::Grid(UnitId::parse("g2").unwrap()));
+        let tx = store.conn.unchecked_transaction().unwrap();
+        SqliteRepository::new(&tx).replace(&kept, b"kept", 1).unwrap();
+        tx.commit().unwrap();
+        let mut repo = SqliteRepository::new(&store.conn);
+        assert!(repo.replace(&grid, b"snapshot", 1).is_err());
+        assert!(repo.append(&grid, 1, &[b"one".to_vec()]).is_err());
+        assert!(repo.set_heads(&grid, &[]).is_err());
+        assert!(repo.remove(&kept).is_err());
+        assert_eq!((repo.stored_bytes(&grid).unwrap(), repo.heads(&grid).unwrap()), (0, None));
+        assert_eq!(repo.load(&kept).unwrap().map(|f| f.snapshot), Some(b"kept".to_vec()), "nothing was removed");
+    }
+
+    /// A damaged heads record or an id that does not parse does not stop a listing: the sync
+    /// and the conversion that list heads go on for every other document.
+    #[test]
+    fn a_damaged_row_does_not_stop_a_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir);
+        let tx = store.conn.unchecked_transaction().unwrap();
+        let mut repo = SqliteRepository::new(&tx);
+        let (grid, other) = (DocId::Grid(UnitId::parse("g1").unwrap()), DocId::Grid(UnitId::parse("g2").unwrap()));
+        for id in [&grid, &other] {
+            repo.replace(id, b"s", 1).unwrap();
+            repo.set_heads(id, &[ChangeHash([7; 32])]).unwrap();
+        }
+        tx.execute("UPDATE document_heads SET heads = x'01' WHERE doc_id = 'grid/g1'", []).unwrap();
+        tx.execute("INSERT INTO document_heads (doc_id, heads, feed_seq) VALUES ('grid/', x'', 99)", []).unwrap();
+        tx.execute("INSERT INTO documents (doc_id, snapshot, compacted_at) VALUES ('grid/', x'', 0)", []).unwrap();
+        let listed = repo.all_heads("grid/").unwrap();
+        assert_eq!(listed.iter().map(|(id, _)| id).collect::<Vec<_>>(), [&grid, &other]);
+        assert!(!listed[0].1.is(&encode_heads(&[ChangeHash([7; 32])])), "damaged heads match nothing");
+        assert_eq!(repo.ids("grid/", None).unwrap(), [grid.clone(), other.clone()]);
+        assert_eq!(repo.changed_since(0, 10).unwrap().len(), 2, "g1 and g2, not the id that does not parse");
+        assert!(repo.heads(&grid).is_err(), "read alone, damaged heads are an error");
     }
 }
