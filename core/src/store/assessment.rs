@@ -112,31 +112,22 @@ pub(crate) fn assessment(conn: &Connection, scope: &Scope, from: UnixMillis, to:
     if a.households_due > 0 {
         a.coverage = f64::from(a.households_covered) / f64::from(a.households_due);
     }
-    a.visits = match &worker {
-        Some(w) => count(
-            conn,
-            "SELECT COUNT(*) FROM visits WHERE worker_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
-            params![w, from, to],
-        )?,
-        None => count(
-            conn,
-            "SELECT COUNT(*) FROM visits WHERE grid_id = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3",
-            params![grids[0], from, to],
-        )?,
+    // The worker's own visits and reports, or the grid's.
+    let (whose, by) = match &worker {
+        Some(w) => (w.as_str(), ["worker_id", "reporter_id"]),
+        None => (grids[0].as_str(), ["grid_id", "grid_id"]),
     };
+    a.visits = count(
+        conn,
+        &format!("SELECT COUNT(*) FROM visits WHERE {} = ?1 AND deleted = 0 AND at >= ?2 AND at < ?3", by[0]),
+        params![whose, from, to],
+    )?;
     a.visits_per_day = f64::from(a.visits) / ((to - from) as f64 / DAY_MS as f64);
-    a.reports_found = match &worker {
-        Some(w) => count(
-            conn,
-            "SELECT COUNT(*) FROM reports WHERE reporter_id = ?1 AND created_at >= ?2 AND created_at < ?3",
-            params![w, from, to],
-        )?,
-        None => count(
-            conn,
-            "SELECT COUNT(*) FROM reports WHERE grid_id = ?1 AND created_at >= ?2 AND created_at < ?3",
-            params![grids[0], from, to],
-        )?,
-    };
+    a.reports_found = count(
+        conn,
+        &format!("SELECT COUNT(*) FROM reports WHERE {} = ?1 AND created_at >= ?2 AND created_at < ?3", by[1]),
+        params![whose, from, to],
+    )?;
     report_figures(conn, &grids, from, to, &mut a)?;
     Ok(a)
 }

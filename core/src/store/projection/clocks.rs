@@ -39,26 +39,19 @@ pub(crate) fn refresh_due(tx: &rusqlite::Connection, id: &str, follow_up_ms: i64
     let earlier = earlier_visits(tx, id)?;
     // Along the (household_id, at) index. The kinds are literals, not parameters: a bound value
     // there makes SQLite re-plan the statement on every call (measured: a tenth of `record_visit`).
-    let last_visit: Option<i64> = tx
-        .prepare_cached(
-            "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0
-             AND kind NOT IN ('bell_check_no_answer', 'bell_check_answered') ORDER BY at DESC LIMIT 1",
-        )
-        .db()?
-        .query_row([id], |r| r.get(0))
-        .optional()
-        .db()?
-        .max(earlier.last_visit);
-    let last_contact: Option<i64> = tx
-        .prepare_cached(
-            "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != 'bell_check_no_answer'
-             ORDER BY at DESC LIMIT 1",
-        )
-        .db()?
-        .query_row([id], |r| r.get(0))
-        .optional()
-        .db()?
-        .max(earlier.last_contact);
+    let last = |sql: &str| -> Result<Option<i64>> {
+        tx.prepare_cached(sql).db()?.query_row([id], |r| r.get(0)).optional().db()
+    };
+    let last_visit = last(
+        "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0
+         AND kind NOT IN ('bell_check_no_answer', 'bell_check_answered') ORDER BY at DESC LIMIT 1",
+    )?
+    .max(earlier.last_visit);
+    let last_contact = last(
+        "SELECT at FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind != 'bell_check_no_answer'
+         ORDER BY at DESC LIMIT 1",
+    )?
+    .max(earlier.last_contact);
     let unanswered: Option<i64> = tx
         .prepare_cached(
             "SELECT MIN(at) FROM visits WHERE household_id = ?1 AND deleted = 0 AND kind = 'bell_check_no_answer'

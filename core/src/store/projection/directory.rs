@@ -16,29 +16,13 @@ impl Indexer<'_> {
         self.roster_changed |= matches!(collection, Collection::Units | Collection::Users | Collection::Categories);
         self.units_changed |= collection == Collection::Units;
         match collection {
-            Collection::Units => {
-                match readable(self.tx, doc, collection, key, doc.get_map::<Unit>(Collection::Units, key))? {
-                    Some(u) if u.id.as_str() == key => self.unit(&u),
-                    _ => self.delete("units", key),
-                }
-            }
-            Collection::Users => {
-                match readable(self.tx, doc, collection, key, doc.get_map::<User>(Collection::Users, key))? {
-                    Some(u) if u.id.as_str() == key => self.user(&u),
-                    _ => self.delete("users", key),
-                }
-            }
+            Collection::Units => self.keyed(doc, collection, key, "units", |u: &Unit| u.id.as_str(), Self::unit),
+            Collection::Users => self.keyed(doc, collection, key, "users", |u: &User| u.id.as_str(), Self::user),
             Collection::Devices => {
-                match readable(self.tx, doc, collection, key, doc.get_map::<Device>(Collection::Devices, key))? {
-                    Some(d) if d.id == key => self.device(&d),
-                    _ => self.delete("devices", key),
-                }
+                self.keyed(doc, collection, key, "devices", |d: &Device| d.id.as_str(), Self::device)
             }
             Collection::Categories => {
-                match readable(self.tx, doc, collection, key, doc.get_map::<Category>(Collection::Categories, key))? {
-                    Some(c) if c.id.as_str() == key => self.category(&c),
-                    _ => self.delete("categories", key),
-                }
+                self.keyed(doc, collection, key, "categories", |c: &Category| c.id.as_str(), Self::category)
             }
             Collection::VisitRules => {
                 self.rules_changed = true;
@@ -59,6 +43,23 @@ impl Indexer<'_> {
                 }
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Re-reads a record that names itself by its key: its row is written, or, when the record
+    /// is gone, not readable or names another id, the row of `table` under `key` is deleted.
+    fn keyed<T: serde::de::DeserializeOwned>(
+        &mut self,
+        doc: &Doc,
+        collection: Collection,
+        key: &str,
+        table: &'static str,
+        id: fn(&T) -> &str,
+        write: fn(&mut Self, &T) -> Result<()>,
+    ) -> Result<()> {
+        match readable(self.tx, doc, collection, key, doc.get_map::<T>(collection, key))? {
+            Some(record) if id(&record) == key => write(self, &record),
+            _ => self.delete(table, key),
         }
     }
 
