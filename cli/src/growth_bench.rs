@@ -158,20 +158,41 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
     let phone_store_bytes = disk_bytes(&path);
 
     // ---- loading the busiest document: its peak memory, in a fresh process ----------------------
-    let load_peak_kb = |name: &str, bytes: &[u8]| -> Result<f64> {
+    let load_peak = |name: &str, bytes: &[u8]| -> Result<(f64, f64)> {
         let file = dir.path().join(name);
         std::fs::write(&file, bytes)?;
         let out = std::process::Command::new(std::env::current_exe()?)
             .args(["bench", "growth-load", &file.to_string_lossy()])
             .output()?;
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .map_err(|_| doorstep_core::Error::File("the load probe printed no figure".into()))
+        let figures: Vec<f64> =
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+        match figures[..] {
+            [heap_bytes, rss_kb] if out.status.success() => Ok((heap_bytes, rss_kb)),
+            _ => Err(doorstep_core::Error::File(format!(
+                "the load probe printed no figures: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+        }
     };
-    let rss_kb = load_peak_kb("busiest.automerge", &busiest_bytes)?;
+    let (heap, rss_kb) = load_peak("busiest.automerge", &busiest_bytes)?;
     // The same probe on an empty document: what any load costs, whatever the document holds.
-    let empty_kb = load_peak_kb("empty.automerge", &automerge::AutoCommit::new().save())?;
+    let (empty_heap, empty_kb) = load_peak("empty.automerge", &automerge::AutoCommit::new().save())?;
+    // And on plain Automerge: as many changes as the busiest document has, each setting one
+    // number. What Automerge's load costs per change, whatever the change holds.
+    let changes = automerge::AutoCommit::load(&busiest_bytes)
+        .map_err(|e| doorstep_core::Error::File(format!("the busiest document does not load: {e}")))?
+        .get_changes(&[])
+        .len();
+    let plain = {
+        use automerge::transaction::Transactable;
+        let mut am = automerge::AutoCommit::new();
+        for i in 0..changes {
+            am.put(automerge::ROOT, "n", i as i64).expect("a number in a plain document");
+            am.commit();
+        }
+        am.save()
+    };
+    let (plain_heap, _) = load_peak("plain.automerge", &plain)?;
 
     // ---- the first write after opening the phone's store ---------------------------------------
     progress("the first write after opening the worker's phone, cold");
@@ -236,12 +257,21 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
     println!("phone_documents: {} documents", held.len());
     println!("largest_phone_document_bytes: {largest} bytes ({busiest}; target <= 524288)");
     println!("first_write_after_open_ms: {:.2} ms (target <= 50)", median(first_write));
+    println!("load_peak_heap_bytes: {heap:.0} bytes (the most heap loading {largest} bytes held at once)");
+    println!("load_peak_heap_ratio: {:.1} (of the saved size; target <= 10)", heap / largest as f64);
+    println!("load_peak_heap_empty_document_bytes: {empty_heap:.0} bytes (the same probe loading an empty document)");
+    println!("busiest_document_changes: {changes} changes");
+    println!("load_peak_heap_per_change_bytes: {:.0} bytes", heap / changes.max(1) as f64);
     println!(
-        "load_peak_rss_ratio: {:.1} (peak RSS {:.0} KB loading {largest} bytes; target <= 10)",
-        rss_kb * 1024.0 / largest as f64,
-        rss_kb
+        "plain_automerge_load_peak_heap_per_change_bytes: {:.0} bytes (as many changes of one number each, {} bytes saved)",
+        plain_heap / changes.max(1) as f64,
+        plain.len()
     );
-    println!("load_peak_rss_empty_document_kb: {empty_kb:.0} KB (the same probe loading an empty document)");
+    println!(
+        "load_peak_rss_ratio: {:.1} (peak RSS {rss_kb:.0} KB loading {largest} bytes, counted in pages; \
+         an empty document: {empty_kb:.0} KB; target <= 10)",
+        rss_kb * 1024.0 / largest as f64,
+    );
     println!("phone_store_bytes: {phone_store_bytes} bytes (target <= 20971520)");
     println!("new_phone_initial_sync_bytes: {initial} bytes");
     println!("server_sync_10_visits_ms: {warm:.2} ms (server CPU, warm; target <= 15)");
@@ -255,34 +285,4 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// `doorstep bench growth-load FILE` (run by the bench in a fresh process): loads the Automerge
-/// document in FILE and prints how much resident memory the load took at its peak, in KB, beyond
-/// what the process held before it.
-pub fn load_probe(path: &std::path::Path) -> Result<()> {
-    let bytes = std::fs::read(path)?;
-    let load = || {
-        automerge::AutoCommit::load(&bytes)
-            .map_err(|e| doorstep_core::Error::File(format!("not an Automerge document: {e}")))
-    };
-    // A first load pages in the code and warms the allocator; then the peak is reset (writing 5
-    // to clear_refs sets VmHWM to the current RSS) and the second load is the one measured.
-    drop(load()?);
-    std::fs::write("/proc/self/clear_refs", "5")?;
-    let before = status_kb("VmRSS:")?;
-    let am = load()?;
-    let peak = status_kb("VmHWM:")?;
-    drop(am);
-    println!("{}", peak.saturating_sub(before));
-    Ok(())
-}
-
-fn status_kb(field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| doorstep_core::Error::File(format!("no {field} in /proc/self/status")))
 }

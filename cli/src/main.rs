@@ -6,11 +6,15 @@ mod bench;
 mod demo;
 mod documents;
 mod growth_bench;
+mod load_probe;
 mod sample;
 mod sync_bench;
 mod workflow_bench;
 
 use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: load_probe::Counting = load_probe::Counting;
 
 const USAGE: &str = "usage:
   doorstep demo [--dir DIR]        a field day in a sample district: a sync server, five phones, fresh SQLite files
@@ -44,7 +48,7 @@ fn main() -> ExitCode {
         ["bench", "abuse", "--quick"] => abuse_bench::abuse(&abuse_bench::AbuseSizes::quick()),
         ["bench", "growth"] => growth_bench::growth(&growth_bench::GrowthSizes::full()),
         ["bench", "growth", "--quick"] => growth_bench::growth(&growth_bench::GrowthSizes::quick()),
-        ["bench", "growth-load", file] => growth_bench::load_probe(std::path::Path::new(file)),
+        ["bench", "growth-load", file] => load_probe::run(std::path::Path::new(file)),
         ["ls", store] => documents::ls(std::path::Path::new(store)),
         ["export", store, doc, file] => documents::export(std::path::Path::new(store), doc, std::path::Path::new(file)),
         ["import", store, doc, file] => documents::import(std::path::Path::new(store), doc, std::path::Path::new(file)),

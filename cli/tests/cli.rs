@@ -104,6 +104,10 @@ fn bench_growth_prints_every_figure_and_the_volunteer_holds_her_micro_grid_only(
     for name in [
         "largest_phone_document_bytes",
         "first_write_after_open_ms",
+        "load_peak_heap_bytes",
+        "load_peak_heap_ratio",
+        "load_peak_heap_per_change_bytes",
+        "plain_automerge_load_peak_heap_per_change_bytes",
         "load_peak_rss_ratio",
         "phone_store_bytes",
         "new_phone_initial_sync_bytes",
@@ -112,6 +116,10 @@ fn bench_growth_prints_every_figure_and_the_volunteer_holds_her_micro_grid_only(
     ] {
         figure(&out, name);
     }
+    assert!(
+        figure(&out, "load_peak_heap_bytes") > figure(&out, "load_peak_heap_empty_document_bytes"),
+        "loading the busiest document takes more heap than loading an empty one: {out}"
+    );
     let (held, of_hers) = (figure(&out, "volunteer_residents_held"), figure(&out, "micro_grid_residents"));
     assert_eq!(held, of_hers, "{out}");
     assert!(figure(&out, "phone_documents") > 3.0, "the grid is kept in many small documents: {out}");
