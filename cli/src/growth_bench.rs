@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use doorstep_core::DAY_MS;
-use doorstep_core::{CareTag, DocId, FixedClock, HouseholdFilter, OpenOptions, Result, Store, VisitKind, VisitOutcome};
+use doorstep_core::{
+    CareTag, DocId, FixedClock, Household, HouseholdFilter, NewVisit, OpenOptions, Result, Store, UserId, VisitKind,
+    VisitOutcome,
+};
 use doorstep_server::admin::AdminClient;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -42,7 +45,7 @@ impl GrowthSizes {
 }
 
 /// 2026-11-23 08:00 in Zhengzhou: the bench's today.
-const TODAY: i64 = 1_795_392_000_000;
+pub const TODAY: i64 = 1_795_392_000_000;
 
 pub fn growth(sizes: &GrowthSizes) -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -53,65 +56,9 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
     // ---- the office records three years of the grid ------------------------------------------
     let mut office =
         Store::open(dir.path().join("office.sqlite"), OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
-    let d = sample::district(&mut office, 1, sizes.micro_grids)?;
-    let staff = sample::staff(&mut office, &d)?;
+    let (_, staff, households) = grid(&mut office, &mut rng, sizes)?;
     let worker = staff.workers[0].clone();
-    let micro = &d.micro_grids[0];
-    let households: Vec<_> = (0..sizes.households)
-        .map(|i| {
-            sample::household(
-                &mut office,
-                &mut rng,
-                &d.grids[0],
-                Some(&micro[i * micro.len() / sizes.households]),
-                i,
-                true,
-            )
-        })
-        .collect::<Result<_>>()?;
-    let elderly: Vec<_> = households.iter().filter(|h| h.care_tags.contains(&CareTag::ElderlyAlone)).collect();
-    progress(&format!(
-        "recording {} days of visits: {} bell checks a day, {} routine visits",
-        sizes.days,
-        elderly.len(),
-        sizes.routine_per_day
-    ));
-    let mut visits = 0usize;
-    for day in 0..sizes.days {
-        let morning = start + day * DAY_MS + 9 * 3_600_000;
-        for (i, h) in elderly.iter().enumerate() {
-            let at = morning + i as i64 * 60_000;
-            clock.set(at);
-            let outcome =
-                if rng.random_bool(0.97) { VisitKind::BellCheckAnswered } else { VisitKind::BellCheckNoAnswer };
-            office.record_visit(sample::visit_to(
-                &h.id,
-                h.location,
-                &worker.id,
-                (outcome, VisitOutcome::AllWell),
-                "",
-                Some(at),
-            ))?;
-        }
-        for i in 0..sizes.routine_per_day {
-            let h = &households[rng.random_range(0..households.len())];
-            let at = morning + 4 * 3_600_000 + i as i64 * 300_000;
-            clock.set(at);
-            let kind = sample::visit_kind(&mut rng, h.care_tags.contains(&CareTag::ElderlyAlone));
-            office.record_visit(sample::visit_to(
-                &h.id,
-                h.location,
-                &worker.id,
-                kind,
-                sample::visit_note(&mut rng),
-                Some(at),
-            ))?;
-        }
-        visits += elderly.len() + sizes.routine_per_day;
-        if day % 91 == 90 {
-            progress(&format!("  day {} of {}: {visits} visits", day + 1, sizes.days));
-        }
-    }
+    let visits = history(sizes, &mut rng, &clock, &households, &worker.id, |v| office.record_visit(v).map(drop))?;
     clock.set(TODAY);
     office.compact_all()?;
     let docs = office.document_ids()?;
@@ -285,4 +232,68 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The sample district with one grid of `sizes.households` households (with their residents)
+/// spread over its `sizes.micro_grids` micro-grids, and its staff.
+pub fn grid(
+    office: &mut Store,
+    rng: &mut StdRng,
+    sizes: &GrowthSizes,
+) -> Result<(sample::District, sample::Staff, Vec<Household>)> {
+    let d = sample::district(office, 1, sizes.micro_grids)?;
+    let staff = sample::staff(office, &d)?;
+    let micro = &d.micro_grids[0];
+    let households = (0..sizes.households)
+        .map(|i| {
+            let m = &micro[i * micro.len() / sizes.households];
+            sample::household(office, rng, &d.grids[0], Some(m), i, true)
+        })
+        .collect::<Result<_>>()?;
+    Ok((d, staff, households))
+}
+
+/// Records `sizes.days` days of the grid's visits by `worker`, from `TODAY - sizes.days`, through
+/// `record`: a bell check every morning at each elderly person living alone's door (3% of them
+/// unanswered) and `sizes.routine_per_day` routine visits to households drawn at random. Returns
+/// how many were recorded.
+pub fn history(
+    sizes: &GrowthSizes,
+    rng: &mut StdRng,
+    clock: &FixedClock,
+    households: &[Household],
+    worker: &UserId,
+    mut record: impl FnMut(NewVisit) -> Result<()>,
+) -> Result<usize> {
+    let start = TODAY - sizes.days * DAY_MS;
+    let elderly: Vec<_> = households.iter().filter(|h| h.care_tags.contains(&CareTag::ElderlyAlone)).collect();
+    progress(&format!(
+        "recording {} days of visits: {} bell checks a day, {} routine visits",
+        sizes.days,
+        elderly.len(),
+        sizes.routine_per_day
+    ));
+    let mut visits = 0usize;
+    for day in 0..sizes.days {
+        let morning = start + day * DAY_MS + 9 * 3_600_000;
+        for (i, h) in elderly.iter().enumerate() {
+            let at = morning + i as i64 * 60_000;
+            clock.set(at);
+            let outcome =
+                if rng.random_bool(0.97) { VisitKind::BellCheckAnswered } else { VisitKind::BellCheckNoAnswer };
+            record(sample::visit_to(&h.id, h.location, worker, (outcome, VisitOutcome::AllWell), "", Some(at)))?;
+        }
+        for i in 0..sizes.routine_per_day {
+            let h = &households[rng.random_range(0..households.len())];
+            let at = morning + 4 * 3_600_000 + i as i64 * 300_000;
+            clock.set(at);
+            let kind = sample::visit_kind(rng, h.care_tags.contains(&CareTag::ElderlyAlone));
+            record(sample::visit_to(&h.id, h.location, worker, kind, sample::visit_note(rng), Some(at)))?;
+        }
+        visits += elderly.len() + sizes.routine_per_day;
+        if day % 91 == 90 {
+            progress(&format!("  day {} of {}: {visits} visits", day + 1, sizes.days));
+        }
+    }
+    Ok(visits)
 }

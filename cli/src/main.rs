@@ -9,6 +9,7 @@ mod growth_bench;
 mod load_probe;
 mod sample;
 mod sync_bench;
+mod upgrade_bench;
 mod workflow_bench;
 
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ const USAGE: &str = "usage:
   doorstep bench workflow [--quick] derive a report's state; overdue reports in a street vs plain SQLite
   doorstep bench abuse [--quick]   an honest phone's syncs alone and while two devices flood the server
   doorstep bench growth [--quick]  one grid after three years: document sizes, first write, memory, server sync
+  doorstep bench upgrade [--quick] converting one grid after three years from the old layout, against a plain load
   doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)
   doorstep ls STORE                the documents of a store, with their stored bytes
   doorstep export STORE DOC FILE   write one document (history included) to FILE (`-`: stdout)
@@ -48,6 +50,8 @@ fn main() -> ExitCode {
         ["bench", "abuse", "--quick"] => abuse_bench::abuse(&abuse_bench::AbuseSizes::quick()),
         ["bench", "growth"] => growth_bench::growth(&growth_bench::GrowthSizes::full()),
         ["bench", "growth", "--quick"] => growth_bench::growth(&growth_bench::GrowthSizes::quick()),
+        ["bench", "upgrade"] => upgrade_bench::upgrade(&growth_bench::GrowthSizes::full()),
+        ["bench", "upgrade", "--quick"] => upgrade_bench::upgrade(&growth_bench::GrowthSizes::quick()),
         ["bench", "growth-load", file] => load_probe::run(std::path::Path::new(file)),
         ["ls", store] => documents::ls(std::path::Path::new(store)),
         ["export", store, doc, file] => documents::export(std::path::Path::new(store), doc, std::path::Path::new(file)),

@@ -126,6 +126,25 @@ fn bench_growth_prints_every_figure_and_the_volunteer_holds_her_micro_grid_only(
 }
 
 #[test]
+fn bench_upgrade_converts_every_record_of_an_old_grid_and_prints_its_cost() {
+    let (ok, out, err) = doorstep(&["bench", "upgrade", "--quick"]);
+    assert!(ok, "bench failed: {err}");
+    for name in ["merge_old_grid_ms", "automerge_load_old_grid_ms", "convert_grid_ms", "convert_grid_per_load_ratio"] {
+        figure(&out, name);
+    }
+    for (old, converted) in [
+        ("old_grid_households", "converted_households"),
+        ("old_grid_residents", "converted_residents"),
+        ("old_grid_visits", "converted_visits"),
+    ] {
+        assert!(figure(&out, old) > 0.0, "{out}");
+        assert_eq!(figure(&out, old), figure(&out, converted), "{out}");
+    }
+    assert!(out.lines().any(|l| l == "converted_skipped: 0 records"), "{out}");
+    assert!(figure(&out, "converted_documents") > 2.0, "registers and months: {out}");
+}
+
+#[test]
 fn serve_refuses_a_bad_configuration_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("server.toml");

@@ -35,3 +35,9 @@ pub fn migrate_to(conn: &mut rusqlite::Connection, target: i64) -> Result<()> {
 pub fn heads_digest(heads: &[automerge::ChangeHash]) -> Vec<u8> {
     crate::sync::wire::heads_digest(heads)
 }
+
+/// The genesis change of `doc` (PROTOCOL.md §1) as saved bytes: what another client starts a
+/// document from (`doorstep bench upgrade` writes an old-layout grid document on it).
+pub fn genesis(doc: &crate::DocId) -> Vec<u8> {
+    crate::document::genesis(doc).save()
+}
