@@ -130,24 +130,12 @@ impl Household {
     }
 
     pub(crate) fn apply(&mut self, u: HouseholdUpdate) {
-        if let Some(m) = u.micro_grid {
-            self.micro_grid = m;
-        }
-        if let Some(a) = u.address {
-            self.address = a;
-        }
-        if let Some(l) = u.location {
-            self.location = l;
-        }
-        if let Some(t) = u.care_tags {
-            self.care_tags = t;
-        }
-        if let Some(r) = u.risk {
-            self.risk = r;
-        }
-        if let Some(n) = u.notes {
-            self.notes = n;
-        }
+        set(&mut self.micro_grid, u.micro_grid);
+        set(&mut self.address, u.address);
+        set(&mut self.location, u.location);
+        set(&mut self.care_tags, u.care_tags);
+        set(&mut self.risk, u.risk);
+        set(&mut self.notes, u.notes);
     }
 }
 
@@ -201,21 +189,11 @@ pub struct ResidentUpdate {
 
 impl Resident {
     pub(crate) fn apply(&mut self, u: ResidentUpdate) {
-        if let Some(n) = u.name {
-            self.name = n;
-        }
-        if let Some(p) = u.phone {
-            self.phone = p;
-        }
-        if let Some(i) = u.id_number {
-            self.id_number = i;
-        }
-        if let Some(b) = u.birth_year {
-            self.birth_year = b;
-        }
-        if let Some(r) = u.relation {
-            self.relation = r;
-        }
+        set(&mut self.name, u.name);
+        set(&mut self.phone, u.phone);
+        set(&mut self.id_number, u.id_number);
+        set(&mut self.birth_year, u.birth_year);
+        set(&mut self.relation, u.relation);
     }
 
     /// Checks format only; messages never repeat the values.
@@ -251,5 +229,12 @@ mod tag_flags {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<CareTag>, D::Error> {
         let flags = BTreeMap::<String, bool>::deserialize(d)?;
         Ok(flags.into_iter().filter(|(_, on)| *on).filter_map(|(k, _)| CareTag::parse(&k)).collect())
+    }
+}
+
+/// An update's field: `None` leaves the record's value, `Some` replaces it.
+fn set<T>(field: &mut T, update: Option<T>) {
+    if let Some(value) = update {
+        *field = value;
     }
 }
