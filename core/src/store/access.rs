@@ -25,6 +25,7 @@ use crate::document::{DocId, HEADER_KEY};
 use crate::error::{Db, Result};
 use crate::ids::UserId;
 use crate::report::Report;
+use crate::store::query::lookup;
 
 /// What the directory says about a user, as far as access goes.
 struct Member {
@@ -121,13 +122,11 @@ impl Store {
     /// The user a device's actor id (hex) is registered to in the directory; `None` for an
     /// unknown, deleted or revoked device (which no phone accepts as a peer).
     pub fn user_of_actor(&self, actor: &str) -> Result<Option<UserId>> {
-        let user: Option<String> = self
-            .conn
-            .prepare_cached("SELECT user_id FROM devices WHERE actor = ?1 AND deleted = 0 AND revoked_at IS NULL")
-            .db()?
-            .query_row([actor], |r| r.get(0))
-            .optional()
-            .db()?;
+        let user: Option<String> = lookup(
+            &self.conn,
+            "SELECT user_id FROM devices WHERE actor = ?1 AND deleted = 0 AND revoked_at IS NULL",
+            [actor],
+        )?;
         user.map(|u| UserId::parse(&u)).transpose()
     }
 

@@ -35,6 +35,7 @@ use crate::document::{genesis_actor, genesis_hash, Doc, DocId, Touched, HEADER_K
 use crate::error::{Db, Error, Result};
 use crate::household::{Household, Resident};
 use crate::report::{Report, ReportEvent};
+use crate::store::query::lookup;
 use crate::visit::Visit;
 
 /// Largest single change another replica may send (a visit with notes and 20 photos' metadata is
@@ -630,15 +631,11 @@ impl Store {
             Collection::Residents => "residents",
             _ => return Ok(None),
         };
-        let row: Option<String> = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%' AND doc_id != ?2"
-            ))
-            .db()?
-            .query_row(rusqlite::params![key, doc.to_string()], |r| r.get(0))
-            .optional()
-            .db()?;
+        let row: Option<String> = lookup(
+            &self.conn,
+            &format!("SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%' AND doc_id != ?2"),
+            rusqlite::params![key, doc.to_string()],
+        )?;
         row.map(|d| DocId::parse(&d)).transpose()
     }
 

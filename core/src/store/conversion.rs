@@ -35,6 +35,7 @@ use crate::error::{Db, Error, Result};
 use crate::household::{Household, Resident};
 use crate::ids::{HouseholdId, UnitId, UserId};
 use crate::period::Period;
+use crate::store::query::lookup;
 use crate::visit::Visit;
 
 /// What one conversion copied; also the JSON body of `POST /v1/admin/convert-grids`.
@@ -181,13 +182,8 @@ impl Store {
     /// again converts only what changed since, and tries the skipped records again; it never
     /// writes a grid document.
     pub fn convert_grids(&mut self, admin: &UserId) -> Result<Converted> {
-        let role: Option<String> = self
-            .conn
-            .prepare_cached("SELECT role FROM users WHERE id = ?1 AND deleted = 0")
-            .db()?
-            .query_row([admin.as_str()], |r| r.get(0))
-            .optional()
-            .db()?;
+        let role: Option<String> =
+            lookup(&self.conn, "SELECT role FROM users WHERE id = ?1 AND deleted = 0", [admin.as_str()])?;
         match role.as_deref().and_then(Role::parse) {
             Some(Role::Admin) => {}
             Some(_) => {
@@ -428,13 +424,11 @@ impl Store {
 
     /// The register a household or resident id is kept in now, if any register holds it.
     fn live_register(&self, table: &'static str, id: &str) -> Result<Option<UnitId>> {
-        let doc: Option<String> = self
-            .conn
-            .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%'"))
-            .db()?
-            .query_row([id], |r| r.get(0))
-            .optional()
-            .db()?;
+        let doc: Option<String> = lookup(
+            &self.conn,
+            &format!("SELECT doc_id FROM {table} WHERE id = ?1 AND doc_id LIKE 'register/%'"),
+            [id],
+        )?;
         Ok(match doc.map(|d| DocId::parse(&d)).transpose()? {
             Some(DocId::Register(unit)) => Some(unit),
             _ => None,

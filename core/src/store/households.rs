@@ -10,6 +10,7 @@ use rusqlite::OptionalExtension;
 use crate::error::Error;
 use crate::household::{Household, HouseholdUpdate, NewHousehold, NewResident, Resident, ResidentUpdate, RiskLevel};
 use crate::ids::{HouseholdId, ResidentId, UnitId};
+use crate::store::query::lookup;
 
 impl Store {
     /// Registers a household in a grid (optionally in one of its micro-grids): a new record in
@@ -188,13 +189,8 @@ impl Store {
 
     /// The register document a household is kept in, to be written to.
     pub(super) fn household_register(&self, id: &HouseholdId) -> Result<DocId> {
-        let doc: Option<String> = self
-            .conn
-            .prepare_cached("SELECT doc_id FROM households WHERE id = ?1 AND deleted = 0")
-            .db()?
-            .query_row([id.as_str()], |r| r.get(0))
-            .optional()
-            .db()?;
+        let doc: Option<String> =
+            lookup(&self.conn, "SELECT doc_id FROM households WHERE id = ?1 AND deleted = 0", [id.as_str()])?;
         writable_register(&doc.ok_or_else(|| Error::not_found("household", id))?)
     }
 }

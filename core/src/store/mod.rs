@@ -54,6 +54,7 @@ pub(crate) use documents::load_document;
 pub use documents::StoredDocument;
 pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};
 use projection::Indexer;
+use query::lookup;
 pub(crate) use repository::{decode_heads, encode_heads, save};
 use repository::{load_doc, mark_heads, store_in_transaction, Cache, DocumentRepository, Persist, SqliteRepository};
 pub use welfare::{Area, Welfare};
@@ -381,13 +382,7 @@ impl Store {
 
     /// The document a household's or resident's row in `table` comes from.
     fn row_document(&self, table: &'static str, id: &str) -> Result<DocId> {
-        let doc: Option<String> = self
-            .conn
-            .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1"))
-            .db()?
-            .query_row([id], |r| r.get(0))
-            .optional()
-            .db()?;
+        let doc: Option<String> = lookup(&self.conn, &format!("SELECT doc_id FROM {table} WHERE id = ?1"), [id])?;
         DocId::parse(&doc.ok_or_else(|| Error::not_found("record", id))?)
     }
 }

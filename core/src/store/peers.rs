@@ -24,6 +24,7 @@ use crate::document::Collection;
 use crate::document::{touched_records, Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Db, Error, Result};
 use crate::ids::{EventId, HouseholdId, ReportId, VisitId};
+use crate::store::query::lookup;
 
 /// The peer id under which a phone keeps its state with the sync server.
 pub const SERVER_PEER: &str = "server";
@@ -75,13 +76,11 @@ impl Store {
     }
 
     pub(crate) fn peer_heads(&self, peer: &str, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
-        let h: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT heads FROM peer_docs WHERE peer_id = ?1 AND doc_id = ?2")
-            .db()?
-            .query_row(params![peer, id.to_string()], |r| r.get(0))
-            .optional()
-            .db()?;
+        let h: Option<Vec<u8>> = lookup(
+            &self.conn,
+            "SELECT heads FROM peer_docs WHERE peer_id = ?1 AND doc_id = ?2",
+            params![peer, id.to_string()],
+        )?;
         h.map(|h| decode_heads(&h)).transpose()
     }
 

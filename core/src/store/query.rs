@@ -131,6 +131,15 @@ pub(crate) const HOUSEHOLD_COLUMNS: &str = "id, grid_id, micro_grid_id, building
                                  risk, notes, last_visit_at, next_due_at, last_contact_at, next_bell_due_at,
                                  follow_up_due_at";
 
+/// The one value `sql` selects from its first row; `None` when it selects no row.
+pub(crate) fn lookup<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Option<T>> {
+    conn.prepare_cached(sql).db()?.query_row(args, |r| r.get(0)).optional().db()
+}
+
 fn location(lat: Option<f64>, lon: Option<f64>) -> Option<GeoPoint> {
     Some(GeoPoint { lat: lat?, lon: lon? })
 }
@@ -477,12 +486,7 @@ pub(crate) fn users(conn: &Connection) -> Result<Vec<crate::directory::User>> {
 
 /// The kind of a unit that is not deleted; `NotFound` otherwise.
 pub(crate) fn unit_kind(conn: &Connection, id: &UnitId) -> Result<UnitKind> {
-    let kind: Option<String> = conn
-        .prepare_cached("SELECT kind FROM units WHERE id = ?1 AND deleted = 0")
-        .db()?
-        .query_row([id.as_str()], |r| r.get(0))
-        .optional()
-        .db()?;
+    let kind: Option<String> = lookup(conn, "SELECT kind FROM units WHERE id = ?1 AND deleted = 0", [id.as_str()])?;
     kind.and_then(|k| UnitKind::parse(&k)).ok_or_else(|| Error::not_found("unit", id))
 }
 

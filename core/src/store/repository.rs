@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::projection::Indexer;
 use super::StoredDocument;
@@ -25,6 +25,7 @@ use crate::clock::UnixMillis;
 use crate::directory::VisitRules;
 use crate::document::{Doc, DocId};
 use crate::error::{Db, Error, Result};
+use crate::store::query::lookup;
 
 /// A document as stored: its snapshot and the change rows appended since, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -149,13 +150,7 @@ impl DocumentRepository for SqliteRepository<'_> {
 
     fn load(&mut self, id: &DocId) -> Result<Option<StoredForm>> {
         let key = id.to_string();
-        let snapshot: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")
-            .db()?
-            .query_row([&key], |r| r.get(0))
-            .optional()
-            .db()?;
+        let snapshot: Option<Vec<u8>> = lookup(self.conn, "SELECT snapshot FROM documents WHERE doc_id = ?1", [&key])?;
         let Some(snapshot) = snapshot else { return Ok(None) };
         let mut stmt =
             self.conn.prepare_cached("SELECT seq, bytes FROM changes WHERE doc_id = ?1 ORDER BY seq").db()?;
@@ -222,13 +217,8 @@ impl DocumentRepository for SqliteRepository<'_> {
     }
 
     fn heads(&mut self, id: &DocId) -> Result<Option<Vec<ChangeHash>>> {
-        let heads: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT heads FROM document_heads WHERE doc_id = ?1")
-            .db()?
-            .query_row([id.to_string()], |r| r.get(0))
-            .optional()
-            .db()?;
+        let heads: Option<Vec<u8>> =
+            lookup(self.conn, "SELECT heads FROM document_heads WHERE doc_id = ?1", [id.to_string()])?;
         heads.map(|h| decode_heads(&h)).transpose()
     }
 

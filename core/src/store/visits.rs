@@ -12,6 +12,7 @@ use crate::error::{Db, Error, Result};
 use crate::ids::{HouseholdId, UnitId, VisitId};
 use crate::period::Period;
 use crate::photo::{hash_file, PhotoMeta};
+use crate::store::query::lookup;
 use crate::visit::{NewVisit, Visit};
 
 impl Store {
@@ -97,15 +98,11 @@ impl Store {
     /// The unit whose register holds a household this store knows (`None`: it knows none),
     /// deleted ones too when `deleted_too`.
     pub(crate) fn register_unit(&self, id: &HouseholdId, deleted_too: bool) -> Result<Option<UnitId>> {
-        let unit: Option<String> = self
-            .conn
-            .prepare_cached(
-                "SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1 AND (deleted = 0 OR ?2)",
-            )
-            .db()?
-            .query_row(rusqlite::params![id.as_str(), deleted_too], |r| r.get(0))
-            .optional()
-            .db()?;
+        let unit: Option<String> = lookup(
+            &self.conn,
+            "SELECT COALESCE(micro_grid_id, grid_id) FROM households WHERE id = ?1 AND (deleted = 0 OR ?2)",
+            rusqlite::params![id.as_str(), deleted_too],
+        )?;
         unit.map(|u| UnitId::parse(&u)).transpose()
     }
 

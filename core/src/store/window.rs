@@ -8,13 +8,12 @@
 
 use std::collections::HashSet;
 
-use rusqlite::OptionalExtension;
-
 use super::projection::{clocks_of_rows, merge_earlier, refresh_due, Earlier};
 use super::{DocumentRepository, Indexer, SqliteRepository, Store, SERVER_PEER};
 use crate::document::DocId;
 use crate::error::{Db, Result};
 use crate::period::{Period, GRACE_MS};
+use crate::store::query::lookup;
 use crate::sync::wire::{self, EarlierClocks};
 use crate::window::Window;
 
@@ -65,14 +64,12 @@ impl Store {
             let outside = match &doc {
                 DocId::Visits(_, period) => !window.keeps_month(*period, now),
                 DocId::Report(id) => {
-                    let closed_at: Option<i64> = self
-                        .conn
-                        .prepare_cached("SELECT closed_at FROM reports WHERE id = ?1 AND status = 'closed'")
-                        .db()?
-                        .query_row([id.as_str()], |r| r.get(0))
-                        .optional()
-                        .db()?
-                        .flatten();
+                    let closed_at: Option<i64> = lookup(
+                        &self.conn,
+                        "SELECT closed_at FROM reports WHERE id = ?1 AND status = 'closed'",
+                        [id.as_str()],
+                    )?
+                    .flatten();
                     closed_at.is_some_and(|at| !window.keeps_closed_report(at, now))
                 }
                 _ => false,

@@ -10,6 +10,7 @@ use super::Indexer;
 use crate::document::{Collection, Doc, DocId};
 use crate::error::{Db, Result};
 use crate::household::Household;
+use crate::store::query::lookup;
 use crate::visit::{Visit, VisitKind};
 
 /// `register.rs`'s `takes_over!` for visits, whose rows name their document by register unit and
@@ -153,13 +154,7 @@ impl Indexer<'_> {
                              next_bell_due_at = MAX(COALESCE(last_contact_at, ?2), ?2) + bell_interval_ms
                          WHERE id = ?1 RETURNING unanswered_bell_at"
                     };
-                    let unanswered: Option<Option<i64>> = self
-                        .tx
-                        .prepare_cached(sql)
-                        .db()?
-                        .query_row(params![v.household.as_str(), v.at], |r| r.get(0))
-                        .optional()
-                        .db()?;
+                    let unanswered: Option<Option<i64>> = lookup(self.tx, sql, params![v.household.as_str(), v.at])?;
                     // A contact after an unanswered bell ends its follow-up; which unanswered bell
                     // (if any) comes after this contact needs the other visits: recompute.
                     if unanswered.flatten().is_some_and(|u| u <= v.at) {
