@@ -55,7 +55,6 @@ pub fn upgrade(sizes: &GrowthSizes) -> Result<()> {
         }
         am.commit();
     }
-    let mut failed = None;
     let visits = history(sizes, &mut rng, &clock, &households, &staff.workers[0].id, |v| {
         let visit = Visit {
             id: VisitId::generate(),
@@ -70,15 +69,10 @@ pub fn upgrade(sizes: &GrowthSizes) -> Result<()> {
             photos: v.photos,
             deleted: false,
         };
-        if let Err(e) = am.put(&visit_map, visit.id.as_str(), serde_json::to_string(&visit).map_err(json)?) {
-            failed.get_or_insert(e);
-        }
+        am.put(&visit_map, visit.id.as_str(), serde_json::to_string(&visit).map_err(json)?).map_err(bad)?;
         am.commit();
         Ok(())
     })?;
-    if let Some(e) = failed {
-        return Err(bad(e));
-    }
     let bytes = am.save();
     drop(am);
 
