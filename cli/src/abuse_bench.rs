@@ -99,13 +99,7 @@ impl ServerProcess {
 
     /// The most memory the server process has held (VmHWM), in MiB.
     fn peak_rss_mb(&self) -> Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| Error::File("no VmHWM in /proc status".into()))?;
-        Ok(kb / 1024.0)
+        Ok(crate::bench::status_kb(&self.child.id().to_string(), "VmHWM:")? as f64 / 1024.0)
     }
 }
 

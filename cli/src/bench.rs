@@ -375,3 +375,13 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     println!("open_query_ratio: {:.2}", ours / theirs);
     Ok(())
 }
+
+/// A figure in KB of `/proc/<process>/status` (`process`: a pid, or `self`), e.g. `VmHWM:`.
+pub fn status_kb(process: &str, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| doorstep_core::Error::File(format!("no {field} in /proc/{process}/status")))
+}

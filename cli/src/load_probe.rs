@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 use doorstep_core::{Error, Result};
 
+use crate::bench::status_kb;
+
 /// The system allocator, counting the bytes held and the most held at once while [`COUNTING`].
 pub struct Counting;
 
@@ -74,23 +76,14 @@ pub fn run(path: &std::path::Path) -> Result<()> {
     drop(load()?);
     // Writing 5 to clear_refs sets VmHWM to the current RSS.
     std::fs::write("/proc/self/clear_refs", "5")?;
-    let rss_before = status_kb("VmRSS:")?;
+    let rss_before = status_kb("self", "VmRSS:")?;
     HELD.store(0, Relaxed);
     PEAK.store(0, Relaxed);
     COUNTING.store(true, Relaxed);
     let am = load()?;
     COUNTING.store(false, Relaxed);
-    let (heap_peak, rss_peak) = (PEAK.load(Relaxed), status_kb("VmHWM:")?);
+    let (heap_peak, rss_peak) = (PEAK.load(Relaxed), status_kb("self", "VmHWM:")?);
     drop(am);
     println!("{heap_peak}\n{}", rss_peak.saturating_sub(rss_before));
     Ok(())
-}
-
-fn status_kb(field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| Error::File(format!("no {field} in /proc/self/status")))
 }
