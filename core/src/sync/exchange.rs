@@ -21,7 +21,7 @@ use super::gate::Gate;
 use super::wire::{heads_digest, Entry, Kind, Rejection};
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
-use crate::store::{check_changes, Authors, Store};
+use super::replica::{Documents, Replica};
 
 /// An entry after the first pass.
 enum Incoming {
@@ -135,9 +135,9 @@ impl<G: Gate> Exchange<G> {
     /// (the server, whose initiator asks again for what was not answered), answers are made only
     /// while their entry data stays within it (at least one); without, every entry is answered
     /// and the caller's outbox spreads the answers over its messages.
-    pub fn handle(
+    pub fn handle<R: Replica>(
         &mut self,
-        store: &mut Store,
+        store: &mut R,
         entries: Vec<Entry>,
         answer_in_sync: bool,
         budget: Option<usize>,
@@ -256,14 +256,14 @@ impl<G: Gate> Exchange<G> {
 
     /// The first message for a document this side wants to sync (it is dirty, or the other side
     /// announced different heads).
-    pub fn start(&mut self, store: &mut Store, doc: &DocId) -> Result<Option<Entry>> {
+    pub fn start<R: Replica>(&mut self, store: &mut R, doc: &DocId) -> Result<Option<Entry>> {
         self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, doc)?);
         self.documents_touched.insert(doc.clone());
         self.generate(store, doc)
     }
 
     /// Asks again for a document whose answer did not come (dropped by the other side's budget).
-    pub fn retry(&mut self, store: &mut Store, doc: &DocId) -> Result<Option<Entry>> {
+    pub fn retry<R: Replica>(&mut self, store: &mut R, doc: &DocId) -> Result<Option<Entry>> {
         // The unanswered message is sent again on purpose: it is not the ping-pong that
         // `generate` stops.
         self.idle.remove(doc);
@@ -275,7 +275,7 @@ impl<G: Gate> Exchange<G> {
         self.generate(store, doc)
     }
 
-    fn check(&self, store: &mut Store, doc: &DocId, e: Entry) -> Result<Incoming> {
+    fn check<R: Replica>(&self, store: &mut R, doc: &DocId, e: Entry) -> Result<Incoming> {
         let forbidden = || {
             Error::refused(
                 crate::error::RefusalCode::ForbiddenDocument,
@@ -313,7 +313,7 @@ impl<G: Gate> Exchange<G> {
                 if self.gate.checks_changes() && !msg.changes.is_empty() {
                     let new = store.lacking_changes(doc, changes_in(&msg)?)?;
                     self.gate.check_incoming(store, doc, &new)?;
-                    check_changes(store, doc, &new, Authors::Verified)?;
+                    store.check_changes(doc, &new)?;
                 }
                 Ok(Incoming::Sync(msg))
             }
@@ -325,14 +325,14 @@ impl<G: Gate> Exchange<G> {
                 if self.gate.checks_changes() {
                     let new = store.lacking_changes(doc, other.get_changes(&[]))?;
                     self.gate.check_incoming(store, doc, &new)?;
-                    check_changes(store, doc, &new, Authors::Verified)?;
+                    store.check_changes(doc, &new)?;
                 }
                 Ok(Incoming::Save(Box::new(other)))
             }
         }
     }
 
-    fn state(&mut self, store: &Store, doc: &DocId) -> Result<&mut sync::State> {
+    fn state<R: Replica>(&mut self, store: &R, doc: &DocId) -> Result<&mut sync::State> {
         if !self.states.contains_key(doc) {
             self.states.insert(doc.clone(), store.warm_sync_state(&self.peer_id, doc)?);
         }
@@ -340,7 +340,7 @@ impl<G: Gate> Exchange<G> {
     }
 
     /// Lets the gate look at what was absorbed, then keeps it (or drops it from memory).
-    fn keep(&mut self, store: &mut Store, doc: &DocId, before: &[ChangeHash]) -> Result<()> {
+    fn keep<R: Replica>(&mut self, store: &mut R, doc: &DocId, before: &[ChangeHash]) -> Result<()> {
         let changed = store.with_am(doc, |am| am.get_heads() != before)?;
         if changed {
             if let Err(e) = self.gate.check_absorbed(store, doc) {
@@ -368,7 +368,7 @@ impl<G: Gate> Exchange<G> {
 
     /// What to say after taking a document's entry in: nothing when in sync (or, for the
     /// responder, that it is), else the next sync message.
-    fn answer(&mut self, store: &mut Store, doc: &DocId, answer_in_sync: bool, out: &mut Vec<Entry>) -> Result<()> {
+    fn answer<R: Replica>(&mut self, store: &mut R, doc: &DocId, answer_in_sync: bool, out: &mut Vec<Entry>) -> Result<()> {
         let ours = store.with_am(doc, |am| am.get_heads())?;
         let in_sync = self.states.get(doc).is_some_and(|s| s.their_heads.as_deref() == Some(ours.as_slice()));
         let next = if in_sync { None } else { self.generate(store, doc)? };
@@ -382,7 +382,7 @@ impl<G: Gate> Exchange<G> {
         Ok(())
     }
 
-    fn generate(&mut self, store: &mut Store, doc: &DocId) -> Result<Option<Entry>> {
+    fn generate<R: Replica>(&mut self, store: &mut R, doc: &DocId) -> Result<Option<Entry>> {
         let state = self.state(store, doc)?;
         let msg = store.with_am(doc, |am| am.sync().generate_sync_message(state))?;
         let Some(mut msg) = msg else { return Ok(None) };
@@ -418,7 +418,7 @@ impl<G: Gate> Exchange<G> {
 /// Runs `f`, which reads or applies another replica's changes to `doc`, so that a panic inside
 /// Automerge on hostile bytes ends the message as refused instead of the process, and leaves no
 /// half-applied document in memory (it is reloaded from disk when next needed).
-pub(crate) fn applied<R>(store: &mut Store, doc: &DocId, f: impl FnOnce(&mut Store) -> Result<R>) -> Result<R> {
+pub(crate) fn applied<S: Documents, T>(store: &mut S, doc: &DocId, f: impl FnOnce(&mut S) -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(store))) {
         Ok(r) => r,
         Err(_) => {
@@ -471,7 +471,7 @@ fn sendable(doc: &DocId, own: &ActorId, changes: Vec<Change>) -> Vec<Change> {
 mod tests {
     use super::*;
     use crate::directory::{NewUnit, UnitKind};
-    use crate::store::OpenOptions;
+    use crate::store::{OpenOptions, Store};
     use crate::sync::gate::PhoneGate;
 
     /// A document the other side refused is not started again in the session, even when the

@@ -1,19 +1,20 @@
 //! What each side of a session lets through: which documents it offers and takes, and which
-//! incoming changes it accepts. The rules themselves live in `store::access`.
+//! incoming changes it accepts. The rules themselves live in `store::access`; a gate asks them
+//! through [`Rules`].
 
 use automerge::{ActorId, Change};
 
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::store::Store;
+use super::replica::Rules;
 
 /// The policy one side of a session applies to the other.
 pub(crate) trait Gate {
     /// Whether the other side may be told about and sent `doc`.
-    fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool>;
+    fn may_send<R: Rules>(&self, store: &R, doc: &DocId) -> Result<bool>;
     /// Whether this side takes `doc` from the other side at all.
-    fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool>;
+    fn may_take<R: Rules>(&self, store: &R, doc: &DocId) -> Result<bool>;
     /// Whether this side asks the other for a document it does not hold when the other side
     /// announces it (a `heads` entry): a phone does, for what it may take; the server does not,
     /// and refuses a `heads` entry for a document it does not hold.
@@ -29,10 +30,10 @@ pub(crate) trait Gate {
     fn checks_changes(&self) -> bool;
     /// Checks changes this store lacks before any of them is applied. An error refuses the
     /// whole message.
-    fn check_incoming(&self, store: &Store, doc: &DocId, new: &[Change]) -> Result<()>;
+    fn check_incoming<R: Rules>(&self, store: &R, doc: &DocId, new: &[Change]) -> Result<()>;
     /// Checks a document after the other side's bytes were applied in memory, before they are
     /// kept. An error drops them.
-    fn check_absorbed(&self, store: &mut Store, doc: &DocId) -> Result<()>;
+    fn check_absorbed<R: Rules>(&self, store: &mut R, doc: &DocId) -> Result<()>;
 }
 
 /// A phone's gate. Towards the server it offers and takes everything (the server authorizes);
@@ -46,7 +47,7 @@ pub(crate) struct PhoneGate {
 }
 
 impl Gate for PhoneGate {
-    fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool> {
+    fn may_send<R: Rules>(&self, store: &R, doc: &DocId) -> Result<bool> {
         match (&self.me, &self.peer) {
             (_, None) => Ok(true),
             (_, Some(_)) if *doc == DocId::Directory => Ok(false),
@@ -55,7 +56,7 @@ impl Gate for PhoneGate {
         }
     }
 
-    fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool> {
+    fn may_take<R: Rules>(&self, store: &R, doc: &DocId) -> Result<bool> {
         match (&self.me, &self.peer) {
             (_, None) => Ok(true),
             (_, Some(_)) if *doc == DocId::Directory => Ok(false),
@@ -81,11 +82,11 @@ impl Gate for PhoneGate {
         self.peer.is_some()
     }
 
-    fn check_incoming(&self, _: &Store, _: &DocId, _: &[Change]) -> Result<()> {
+    fn check_incoming<R: Rules>(&self, _: &R, _: &DocId, _: &[Change]) -> Result<()> {
         Ok(())
     }
 
-    fn check_absorbed(&self, store: &mut Store, doc: &DocId) -> Result<()> {
+    fn check_absorbed<R: Rules>(&self, store: &mut R, doc: &DocId) -> Result<()> {
         match (&self.me, &self.peer) {
             (Some(me), Some(_)) if !store.may_read(me, doc)? && !store.may_file(me, doc)? => Err(Error::refused(
                 crate::error::RefusalCode::ForbiddenDocument,
@@ -104,11 +105,11 @@ pub(crate) struct DeviceGate {
 }
 
 impl Gate for DeviceGate {
-    fn may_send(&self, store: &Store, doc: &DocId) -> Result<bool> {
+    fn may_send<R: Rules>(&self, store: &R, doc: &DocId) -> Result<bool> {
         store.may_read(&self.user, doc)
     }
 
-    fn may_take(&self, store: &Store, doc: &DocId) -> Result<bool> {
+    fn may_take<R: Rules>(&self, store: &R, doc: &DocId) -> Result<bool> {
         Ok(store.may_read(&self.user, doc)? || store.may_write(&self.user, doc)?)
     }
 
@@ -128,7 +129,7 @@ impl Gate for DeviceGate {
         true
     }
 
-    fn check_incoming(&self, store: &Store, doc: &DocId, new: &[Change]) -> Result<()> {
+    fn check_incoming<R: Rules>(&self, store: &R, doc: &DocId, new: &[Change]) -> Result<()> {
         if new.is_empty() {
             return Ok(());
         }
@@ -155,7 +156,7 @@ impl Gate for DeviceGate {
         Ok(())
     }
 
-    fn check_absorbed(&self, store: &mut Store, doc: &DocId) -> Result<()> {
+    fn check_absorbed<R: Rules>(&self, store: &mut R, doc: &DocId) -> Result<()> {
         // A report the server already held was authorized by `may_write` (its tables still show
         // it as it was); a new one must name this user as reporter or lie in a grid of theirs.
         if store.may_read(&self.user, doc)? || store.may_file(&self.user, doc)? {

@@ -22,6 +22,7 @@ mod exchange;
 mod gate;
 mod history;
 pub mod http;
+mod replica;
 mod responder;
 mod session;
 pub mod wire;

@@ -17,6 +17,7 @@ use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::period::Period;
+use super::replica::Replica;
 use crate::store::{DocumentRefusal, Store};
 
 /// Answers the messages of one peer, under the policy `G`.
@@ -59,8 +60,7 @@ impl ServerResponder {
     /// Answers one request. An error means the message was refused: its checks (access, actors,
     /// the boundary) run on every entry before anything is kept.
     pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
-        let batch = ServerResponder::read(request)?;
-        Ok(self.answer(store, batch)?.encode())
+        Ok(self.answer_with(store, ServerResponder::read(request)?)?.encode())
     }
 
     /// Reads a request without the store: the server decodes (and inflates) it before it takes
@@ -78,6 +78,10 @@ impl ServerResponder {
     /// [`DOCS_PER_ROUND`] documents (a phone's session never sends more in one message), which
     /// bounds the documents one request can make the server load.
     pub fn answer(&mut self, store: &mut Store, batch: Batch) -> Result<Batch> {
+        self.answer_with(store, batch)
+    }
+
+    fn answer_with<R: Replica>(&mut self, store: &mut R, batch: Batch) -> Result<Batch> {
         let named: BTreeSet<&str> = batch.docs.iter().map(|e| e.doc.as_str()).collect();
         if named.len() > DOCS_PER_ROUND {
             return Err(Error::protocol(format!(
@@ -99,6 +103,10 @@ pub struct PeerResponder(Responder<PhoneGate>);
 
 impl PeerResponder {
     pub fn new(store: &Store) -> Result<Self> {
+        PeerResponder::of(store)
+    }
+
+    fn of<R: Replica>(store: &R) -> Result<Self> {
         let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
         Ok(PeerResponder(Responder {
             ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, None),
@@ -119,8 +127,7 @@ impl PeerResponder {
 
     /// Answers one message of the other phone. On an error, send [`refusal`] instead.
     pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
-        let batch = self.0.decode(request, Mode::Peer)?;
-        self.0.respond_as_phone(store, batch)
+        self.0.respond_as_phone(store, self.0.decode(request, Mode::Peer)?)
     }
 }
 
@@ -146,7 +153,7 @@ impl<G: Gate> Responder<G> {
 }
 
 impl Responder<DeviceGate> {
-    fn respond_as_server(&mut self, store: &mut Store, mut batch: Batch) -> Result<Batch> {
+    fn respond_as_server<R: Replica>(&mut self, store: &mut R, mut batch: Batch) -> Result<Batch> {
         // The earlier clocks each cost a scan of a register's visits: a bounded number per request.
         if batch.earlier.len() > MAX_EARLIER_ASKS {
             return Err(Error::protocol(format!("a request asks about at most {MAX_EARLIER_ASKS} registers")));
@@ -222,7 +229,7 @@ impl Responder<DeviceGate> {
 }
 
 impl Responder<PhoneGate> {
-    fn respond_as_phone(&mut self, store: &mut Store, batch: Batch) -> Result<Vec<u8>> {
+    fn respond_as_phone<R: Replica>(&mut self, store: &mut R, batch: Batch) -> Result<Vec<u8>> {
         let mut reply = Batch::default();
         if !self.introduced {
             let hello = batch.hello.ok_or_else(|| Error::protocol("the other phone did not introduce itself"))?;
@@ -234,7 +241,7 @@ impl Responder<PhoneGate> {
             reply.hello = Some(Hello {
                 mode: Mode::Peer,
                 user: self.ex.gate.me.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-                device: store.actor_id(),
+                device: store.actor().to_hex_string(),
                 summary: Some(summary),
             });
             return Ok(reply.encode());

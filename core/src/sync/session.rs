@@ -9,12 +9,13 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use super::exchange::Exchange;
-use super::gate::PhoneGate;
+use super::gate::{Gate, PhoneGate};
 use super::wire::{heads_digest, summary_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Rejection, MAX_ENTRIES};
 use super::{Progress, DOCS_PER_ROUND, MAX_EARLIER_ASKS, MAX_ROUNDS, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
+use super::replica::Replica;
 use crate::store::{DocumentRefusal, Store, SERVER_PEER};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,16 @@ pub struct Session {
 impl Session {
     /// A session with the sync server. The server knows the device by its token.
     pub fn with_server(store: &mut Store) -> Result<Session> {
+        Session::server(store)
+    }
+
+    /// A session with another phone, which answers with a [`super::PeerResponder`]. Only documents
+    /// both users may hold by the directory are offered or taken.
+    pub fn with_peer(store: &mut Store) -> Result<Session> {
+        Session::peer(store)
+    }
+
+    fn server<R: Replica>(store: &mut R) -> Result<Session> {
         let mut s = Session::new(store, Mode::Server, SERVER_PEER.to_string(), None)?;
         s.ex.own_only = Some(store.actor().clone());
         s.cursor = store.peer_cursor(SERVER_PEER)?;
@@ -77,21 +88,19 @@ impl Session {
         Ok(s)
     }
 
-    /// A session with another phone, which answers with a [`super::PeerResponder`]. Only documents
-    /// both users may hold by the directory are offered or taken.
-    pub fn with_peer(store: &mut Store) -> Result<Session> {
+    fn peer<R: Replica>(store: &mut R) -> Result<Session> {
         let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
         // The peer's id is learned from its first answer.
         Session::new(store, Mode::Peer, String::new(), Some(me))
     }
 
-    fn new(store: &Store, mode: Mode, peer_id: String, me: Option<UserId>) -> Result<Session> {
+    fn new<R: Replica>(store: &R, mode: Mode, peer_id: String, me: Option<UserId>) -> Result<Session> {
         Ok(Session {
             mode,
             phase: Phase::Start,
             ex: Exchange::new(peer_id, PhoneGate { me: me.clone(), peer: None }, None),
             me,
-            device: store.actor_id(),
+            device: store.actor().to_hex_string(),
             to_start: VecDeque::new(),
             outbox: VecDeque::new(),
             to_tell: Vec::new(),
@@ -125,19 +134,21 @@ impl Session {
 
     /// The next message to send, or `None` when the session is over.
     pub fn next_message(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>> {
-        let r = self.next_inner(store);
-        self.fail_on_error(store, r)
+        self.failing_on_error(store, |session, store| session.next_inner(store))
     }
 
     /// Takes the other side's answer in.
     pub fn receive(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
-        let r = self.receive_inner(store, bytes);
-        self.fail_on_error(store, r)
+        self.failing_on_error(store, |session, store| session.receive_inner(store, bytes))
     }
 
     /// Ends the session because the transport failed (the server could not be reached, or
     /// refused the request before reading it), so that the sync status shows `e`.
     pub fn transport_failed(&mut self, store: &Store, e: &Error) {
+        self.fail(store, e)
+    }
+
+    fn fail<R: Replica>(&mut self, store: &R, e: &Error) {
         if self.phase != Phase::Failed {
             self.phase = Phase::Failed;
             if self.mode == Mode::Server {
@@ -146,14 +157,20 @@ impl Session {
         }
     }
 
-    fn fail_on_error<T>(&mut self, store: &Store, r: Result<T>) -> Result<T> {
+    /// Runs `f`; an error ends the session (and is recorded, with the server).
+    fn failing_on_error<R: Replica, T>(
+        &mut self,
+        store: &mut R,
+        f: impl FnOnce(&mut Self, &mut R) -> Result<T>,
+    ) -> Result<T> {
+        let r = f(self, store);
         if let Err(e) = &r {
-            self.transport_failed(store, e);
+            self.fail(store, e);
         }
         r
     }
 
-    fn next_inner(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>> {
+    fn next_inner<R: Replica>(&mut self, store: &mut R) -> Result<Option<Vec<u8>>> {
         match self.phase {
             Phase::Done => return Ok(None),
             Phase::Failed => return Err(Error::protocol("this session already failed; start a new one")),
@@ -237,7 +254,7 @@ impl Session {
         Ok(Some(bytes))
     }
 
-    fn receive_inner(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
+    fn receive_inner<R: Replica>(&mut self, store: &mut R, bytes: &[u8]) -> Result<()> {
         match self.phase {
             Phase::Failed => return Err(Error::protocol("this session already failed; start a new one")),
             Phase::Done => return Err(Error::protocol("this session is over")),
@@ -301,7 +318,7 @@ impl Session {
 
     /// Peer mode: the other phone introduced itself; compare summaries, and if they differ send
     /// the inventory of what may be shared.
-    fn meet(&mut self, store: &mut Store, batch: &Batch) -> Result<()> {
+    fn meet<R: Replica>(&mut self, store: &mut R, batch: &Batch) -> Result<()> {
         let hello = batch.hello.as_ref().ok_or_else(|| Error::protocol("the other phone did not introduce itself"))?;
         if hello.mode != Mode::Peer {
             return Err(Error::protocol("the other side is not a phone in peer mode"));
@@ -331,7 +348,7 @@ impl Session {
     /// The server's feed is behind the cursor this phone reached (it says so, or its cursor went
     /// down): it was restored from a backup and may lack what it once confirmed. Everything counts as unsent to it again, and goes in
     /// this session.
-    fn server_went_back(&mut self, store: &mut Store, cursor: u64) -> Result<()> {
+    fn server_went_back<R: Replica>(&mut self, store: &mut R, cursor: u64) -> Result<()> {
         tracing::warn!("the server's change feed went back (restored from a backup?): sending everything again");
         self.server_went_back = true;
         // With the lowered cursor, so that a session that fails after this starts from it.
@@ -354,7 +371,7 @@ impl Session {
         }
     }
 
-    fn finish(&mut self, store: &mut Store) -> Result<()> {
+    fn finish<R: Replica>(&mut self, store: &mut R) -> Result<()> {
         self.phase = Phase::Done;
         if self.mode == Mode::Server {
             store.record_session(SERVER_PEER, Ok(self.cursor))?;
@@ -376,8 +393,7 @@ pub(crate) type Digests = Vec<(String, Vec<u8>)>;
 
 /// The documents this store may share through `gate`, with their heads digests, by id, and the
 /// summary digest over them.
-pub(crate) fn inventory(store: &mut Store, gate: &PhoneGate) -> Result<(Digests, Vec<u8>)> {
-    use super::gate::Gate;
+pub(crate) fn inventory<R: Replica>(store: &mut R, gate: &PhoneGate) -> Result<(Digests, Vec<u8>)> {
     let mut out = Vec::new();
     for doc in store.document_ids()? {
         if gate.may_send(store, &doc)? {
@@ -392,7 +408,7 @@ pub(crate) fn inventory(store: &mut Store, gate: &PhoneGate) -> Result<(Digests,
 
 /// Who the other phone says it is, checked against this phone's directory: its peer id for the
 /// sync state, and its user.
-pub(crate) fn identify_peer(store: &Store, hello: &Hello) -> Result<(String, UserId)> {
+pub(crate) fn identify_peer<R: Replica>(store: &R, hello: &Hello) -> Result<(String, UserId)> {
     let user = UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
     if store.user_of_actor(&hello.device)?.as_ref() != Some(&user) {
         return Err(Error::refused(
