@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use doorstep_core as core;
-use doorstep_core::store::query;
 use doorstep_core::{OpenOptions, Store};
 
 use crate::error::{panic_message, DoorstepError};
@@ -282,7 +281,7 @@ impl Doorstep {
         let files = std::mem::take(&mut visit.photos);
         self.run(|s| {
             let photos = Self::import_photos(s, files)?;
-            Ok(query::VisitSummary::from(s.record_visit(visit.into_core(photos)?)?).into())
+            Ok(core::VisitSummary::from(s.record_visit(visit.into_core(photos)?)?).into())
         })
     }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use doorstep_core::store::OVERDUE_SQL;
+use doorstep_core::hooks::OVERDUE_SQL;
 use doorstep_core::workflow::{derive, Facts, Person, Policy, Roster};
 use doorstep_core::{
     CategoryId, Classification, EventId, FixedClock, NewReport, NewReportEvent, OpenOptions, ReportEvent,

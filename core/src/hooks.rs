@@ -1,6 +1,6 @@
 //! Test and bench hooks, behind the feature `hooks`: what the test suites (through
 //! `doorstep-testkit`) and `doorstep bench` reach below the facade for. Building a store file of
-//! an older schema, the derived tables' names, the baseline tables' DDL, the wire's heads digest.
+//! an older schema, the derived tables' names, the baselines' DDL and SQL, the wire's heads digest.
 //! The app's library never has them: `doorstep-ffi` does not enable the feature (the `doorstep`
 //! command does, for its benches). The store's own hooks are methods of `Store` behind the same
 //! feature (`queued_changes_for_tests`, `limit_pages_for_tests`).
@@ -18,6 +18,10 @@ pub const DERIVED_TABLES: &[&str] = schema::DERIVED_TABLES;
 /// baselines of `doorstep bench store`).
 pub const VISITS_DDL: &str = schema::VISITS_DDL;
 pub const HOUSEHOLDS_DDL: &str = schema::HOUSEHOLDS_DDL;
+
+/// The overdue reports' query exactly as the store runs it (the plain-SQLite baseline of
+/// `doorstep bench workflow`).
+pub const OVERDUE_SQL: &str = crate::store::OVERDUE_SQL;
 
 /// The newest schema version whose upgrade rebuilds the derived tables (the crash test kills an
 /// upgrade from it).

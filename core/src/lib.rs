@@ -8,10 +8,10 @@
 //! screens read plain SQLite tables derived from those documents.
 //!
 //! The public API is what the facade's callers (the bindings, the server, the `doorstep`
-//! command) need: the domain's types re-exported here from private modules, `Store` with the
-//! types of its answers (`store`), the sync engine and its HTTP client and bodies (`sync`), and
-//! the report workflow's pure derivation (`workflow`); test and bench hooks only with the
-//! feature `hooks`.
+//! command) need: the domain's types and `Store` with the types of its answers, re-exported
+//! here from private modules; the sync engine, its wire format, HTTP client and bodies (`sync`,
+//! public because a client of the protocol builds its messages from them); and the report
+//! workflow's pure derivation (`workflow`). Test and bench hooks only with the feature `hooks`.
 //!
 //! What it must never do: open radios or listen on sockets (it only connects out to the sync server), expose raw Automerge types in its public API,
 //! or write a resident's name, phone or ID number into a log line or an error message.
@@ -33,7 +33,7 @@ mod period;
 mod personal;
 mod photo;
 mod report;
-pub mod store;
+mod store;
 pub mod sync;
 mod text;
 mod visit;
@@ -55,8 +55,13 @@ pub use personal::Personal;
 pub use photo::PhotoMeta;
 pub use report::{NewReport, NewReportEvent, Report, ReportEvent, ReportEventKind, ReportStatus};
 pub use store::{
-    query::{HouseholdFilter, HouseholdSummary, RejectedRecord, ReportFilter, ReportSummary, SearchHit, VisitSummary},
-    Converted, DocumentRefusal, Durability, MergeOutcome, OpenOptions, RecordRef, Store, SyncStatus,
+    assessment_csv,
+    query::{
+        HouseholdFilter, HouseholdSummary, RejectedRecord, ReportFilter, ReportSummary, SearchHit, TableDump,
+        VisitSummary,
+    },
+    Area, Assessment, Converted, DocumentRefusal, Durability, MergeOutcome, OpenOptions, OverdueReport, RecordRef,
+    Released, Scope, Store, StoredDocument, SyncStatus, Welfare, MAX_CHANGE_BYTES, MAX_DOCUMENT_BYTES, MAX_RECORD_BYTES,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};
 pub use window::Window;

@@ -5,7 +5,7 @@ use doorstep_core::*;
 use testkit::*;
 
 /// Every derived table and every stored change, to prove a refused call wrote nothing.
-fn snapshot(s: &mut Store) -> (store::query::TableDump, Vec<Vec<u8>>) {
+fn snapshot(s: &mut Store) -> (doorstep_core::TableDump, Vec<Vec<u8>>) {
     let docs = s.document_ids().unwrap();
     let bytes = docs.iter().map(|d| s.save_document(d).unwrap()).collect();
     (s.dump_query_tables().unwrap(), bytes)

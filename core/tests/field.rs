@@ -428,7 +428,7 @@ fn visits_taken_before_the_directory_count_for_their_grid_once_it_arrives() {
         phone.merge_document(&doc, &office.save_document(&doc).unwrap()).unwrap();
     }
     let week = (MORNING - 6 * DAY, MORNING + DAY);
-    let seen = phone.assessment(&store::Scope::Grid(f.grid.id.clone()), week.0, week.1).unwrap();
+    let seen = phone.assessment(&doorstep_core::Scope::Grid(f.grid.id.clone()), week.0, week.1).unwrap();
     assert_eq!(seen.visits, 1);
     assert_eq!(phone.dump_query_tables().unwrap(), office.dump_query_tables().unwrap());
 }

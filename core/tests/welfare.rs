@@ -2,7 +2,7 @@
 //! check every day and a home visit every week; an unanswered bell needs a follow-up within hours,
 //! and the supervisors see it if nobody went.
 
-use doorstep_core::store::{Area, Welfare};
+use doorstep_core::{Area, Welfare};
 use doorstep_core::*;
 use testkit::*;
 

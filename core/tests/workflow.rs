@@ -360,7 +360,7 @@ fn a_categorys_deadline_for_complex_reports_is_used_after_triage() {
 /// A week of Li Na's grid, assessed per grid and per worker, the same on two phones.
 #[test]
 fn assessment_of_a_week_per_grid_and_per_worker() {
-    use doorstep_core::store::{assessment_csv, Scope};
+    use doorstep_core::{assessment_csv, Scope};
     let dir = tempfile::tempdir().unwrap();
     let (mut s, f) = district(&dir.path().join("office.sqlite"));
     const D: i64 = 24 * H;

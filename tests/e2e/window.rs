@@ -120,7 +120,7 @@ fn months_outside_the_window_leave_the_phone_and_due_dates_stay_right() {
     assert_eq!((shown(&li, &h), shown(&li, &other)), before, "the clocks stay where the released months set them");
     assert!(li.visit_history(&h, 0).unwrap().is_empty(), "the phone no longer holds those visits");
     // An assessment of January would count its visits short on this phone: refused; May's runs.
-    let grid = store::Scope::Grid(p.grid.id.clone());
+    let grid = doorstep_core::Scope::Grid(p.grid.id.clone());
     let refused = li.assessment(&grid, month(2026, 1).start(), month(2026, 2).start()).unwrap_err();
     assert!(matches!(refused, Error::InvalidInput { .. }), "{refused}");
     assert_eq!(li.assessment(&grid, month(2026, 5).start(), month(2026, 6).start()).unwrap().visits, 1);

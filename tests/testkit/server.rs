@@ -90,7 +90,7 @@ pub fn phone_with(
 
 /// Everything the server holds that a refused request must not change: each document's bytes
 /// and every query table.
-pub fn server_state(server: &RunningServer) -> (Vec<(DocId, Vec<u8>)>, store::query::TableDump) {
+pub fn server_state(server: &RunningServer) -> (Vec<(DocId, Vec<u8>)>, doorstep_core::TableDump) {
     server.with_store(|s| {
         let docs = s.document_ids().unwrap().into_iter().map(|d| (d.clone(), s.save_document(&d).unwrap())).collect();
         (docs, s.dump_query_tables().unwrap())

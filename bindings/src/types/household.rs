@@ -44,8 +44,8 @@ pub struct Household {
     pub follow_up_due_at: Option<i64>,
 }
 
-impl From<query::HouseholdSummary> for Household {
-    fn from(h: query::HouseholdSummary) -> Self {
+impl From<core::HouseholdSummary> for Household {
+    fn from(h: core::HouseholdSummary) -> Self {
         Household {
             id: h.id.as_str().into(),
             grid: h.grid.as_str().into(),
@@ -211,8 +211,8 @@ pub struct HouseholdFilter {
 }
 
 impl HouseholdFilter {
-    pub(crate) fn into_core(self) -> Result<query::HouseholdFilter> {
-        Ok(query::HouseholdFilter {
+    pub(crate) fn into_core(self) -> Result<core::HouseholdFilter> {
+        Ok(core::HouseholdFilter {
             grid: opt_unit(self.grid)?,
             micro_grid: opt_unit(self.micro_grid)?,
             care_tag: self.care_tag.map(Into::into),

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use doorstep_core as core;
-use doorstep_core::store::{query, OverdueReport as CoreOverdue};
+use doorstep_core::OverdueReport as CoreOverdue;
 use doorstep_core::{CategoryId, EventId, HouseholdId, Personal, ReportId, ResidentId, UnitId, UserId, VisitId};
 
 use crate::error::DoorstepError;

@@ -121,8 +121,8 @@ pub struct ReportSummary {
     pub event_count: u32,
 }
 
-impl From<query::ReportSummary> for ReportSummary {
-    fn from(r: query::ReportSummary) -> Self {
+impl From<core::ReportSummary> for ReportSummary {
+    fn from(r: core::ReportSummary) -> Self {
         ReportSummary {
             id: r.id.as_str().into(),
             grid: opt_str(r.grid),
@@ -159,13 +159,13 @@ pub struct ReportFilter {
 }
 
 impl ReportFilter {
-    pub(crate) fn into_core(self) -> Result<query::ReportFilter> {
+    pub(crate) fn into_core(self) -> Result<core::ReportFilter> {
         let near = match (self.near, self.radius_m) {
             (Some(p), Some(r)) => Some((p.to_core()?, r)),
             (None, None) => None,
             _ => return Err(DoorstepError::InvalidInput("near and radius_m are given together or not at all".into())),
         };
-        Ok(query::ReportFilter {
+        Ok(core::ReportFilter {
             status: self.status.map(Into::into),
             grid: opt_unit(self.grid)?,
             category: self.category.as_deref().map(CategoryId::parse).transpose()?,

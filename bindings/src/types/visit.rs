@@ -54,8 +54,8 @@ pub struct Visit {
     pub photo_count: u32,
 }
 
-impl From<query::VisitSummary> for Visit {
-    fn from(v: query::VisitSummary) -> Self {
+impl From<core::VisitSummary> for Visit {
+    fn from(v: core::VisitSummary) -> Self {
         Visit {
             id: v.id.as_str().into(),
             household: v.household.as_str().into(),

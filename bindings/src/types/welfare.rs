@@ -18,11 +18,11 @@ pub enum Area {
 }
 
 impl Area {
-    pub(crate) fn to_core(&self) -> Result<core::store::Area> {
+    pub(crate) fn to_core(&self) -> Result<core::Area> {
         Ok(match self {
-            Area::Grid { id } => core::store::Area::Grid(unit_id(id)?),
-            Area::MicroGrid { id } => core::store::Area::MicroGrid(unit_id(id)?),
-            Area::Worker { id } => core::store::Area::Worker(user_id(id)?),
+            Area::Grid { id } => core::Area::Grid(unit_id(id)?),
+            Area::MicroGrid { id } => core::Area::MicroGrid(unit_id(id)?),
+            Area::Worker { id } => core::Area::Worker(user_id(id)?),
         })
     }
 }
@@ -37,9 +37,9 @@ pub struct Welfare {
     pub follow_ups: Vec<Household>,
 }
 
-impl From<core::store::Welfare> for Welfare {
-    fn from(w: core::store::Welfare) -> Self {
-        let list = |v: Vec<query::HouseholdSummary>| v.into_iter().map(Household::from).collect();
+impl From<core::Welfare> for Welfare {
+    fn from(w: core::Welfare) -> Self {
+        let list = |v: Vec<core::HouseholdSummary>| v.into_iter().map(Household::from).collect();
         Welfare {
             visits_overdue: list(w.visits_overdue),
             visits_due_today: list(w.visits_due_today),
@@ -57,11 +57,11 @@ pub enum SearchHit {
     Report { id: String, description: String },
 }
 
-impl From<query::SearchHit> for SearchHit {
-    fn from(h: query::SearchHit) -> Self {
+impl From<core::SearchHit> for SearchHit {
+    fn from(h: core::SearchHit) -> Self {
         match h {
-            query::SearchHit::Household { id, address } => SearchHit::Household { id: id.as_str().into(), address },
-            query::SearchHit::Report { id, description } => SearchHit::Report { id: id.as_str().into(), description },
+            core::SearchHit::Household { id, address } => SearchHit::Household { id: id.as_str().into(), address },
+            core::SearchHit::Report { id, description } => SearchHit::Report { id: id.as_str().into(), description },
         }
     }
 }

@@ -59,7 +59,9 @@ pub(crate) use repository::{decode_heads, encode_heads, save};
 use repository::{load_doc, mark_heads, store_in_transaction, Cache, DocumentRepository, Persist, SqliteRepository};
 pub use welfare::{Area, Welfare};
 pub use window::Released;
-pub use workflow::{OverdueReport, OVERDUE_SQL};
+pub use workflow::OverdueReport;
+#[cfg(feature = "hooks")]
+pub(crate) use workflow::OVERDUE_SQL;
 
 /// Largest document a peer may hand to [`Store::merge_document`].
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;

@@ -20,7 +20,7 @@ use crate::workflow::{derive, Classification, Derived, Facts, Person, Policy, Re
 /// "Overdue in my area": the grids under a unit (`?1`), and their reports whose earliest open
 /// deadline passed before `?2`, most overdue first. Public so that `doorstep bench workflow`
 /// runs the very same query on plain SQLite.
-pub const OVERDUE_SQL: &str = "WITH RECURSIVE area(id) AS (
+pub(crate) const OVERDUE_SQL: &str = "WITH RECURSIVE area(id) AS (
          SELECT ?1 UNION ALL SELECT u.id FROM units u JOIN area a ON u.parent_id = a.id WHERE u.deleted = 0
      )
      SELECT r.id, r.grid_id, r.category_id, r.description, r.status, r.next_due_step, r.next_due_at, r.level,
