@@ -343,23 +343,16 @@ pub fn store(sizes: &Sizes) -> Result<()> {
         let t = Instant::now();
         let store = Store::open(&path, options(&clock))?;
         ours_open.push(t.elapsed().as_secs_f64() * 1e3);
-        let rows = store.households(&HouseholdFilter { due_by: Some(now), limit: 50, ..Default::default() })?;
+        listed.0 = most_overdue(&store, now)?;
         ours.push(t.elapsed().as_secs_f64() * 1e3);
-        listed.0 = rows.len();
         drop(store);
 
         evict_from_page_cache(&plain_path);
         let t = Instant::now();
         let conn = plain_connection(&plain_path).db()?;
         theirs_open.push(t.elapsed().as_secs_f64() * 1e3);
-        let mut stmt = conn.prepare(
-            "SELECT id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes, last_visit_at,
-                    next_due_at FROM households WHERE deleted = 0 AND next_due_at <= ?1 ORDER BY next_due_at, id LIMIT 50",
-        ).db()?;
-        let rows: Vec<(String, i64)> =
-            stmt.query_map([now], |r| Ok((r.get(0)?, r.get(12)?))).db()?.collect::<rusqlite::Result<_>>().db()?;
+        listed.1 = plain_most_overdue(&conn, now)?;
         theirs.push(t.elapsed().as_secs_f64() * 1e3);
-        listed.1 = rows.len();
     }
     if listed.0 != listed.1 {
         eprintln!("warning: the store listed {} households, plain SQLite {}", listed.0, listed.1);
@@ -373,6 +366,92 @@ pub fn store(sizes: &Sizes) -> Result<()> {
     println!("open_query_ms: {ours:.2} ms");
     println!("sqlite_open_query_ms: {theirs:.2} ms");
     println!("open_query_ratio: {:.2}", ours / theirs);
+    count_open_instructions(&path, &plain_path)
+}
+
+/// The first screen after a cold open: the 50 most overdue households, as the store lists them.
+fn most_overdue(store: &Store, now: UnixMillis) -> Result<usize> {
+    Ok(store.households(&HouseholdFilter { due_by: Some(now), limit: 50, ..Default::default() })?.len())
+}
+
+/// The same rows and SQL on the plain file.
+fn plain_most_overdue(conn: &Connection, now: UnixMillis) -> Result<usize> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, grid_id, micro_grid_id, building, unit, room, lat, lon, care_tags, risk, notes, last_visit_at,
+                    next_due_at FROM households WHERE deleted = 0 AND next_due_at <= ?1 ORDER BY next_due_at, id LIMIT 50",
+        )
+        .db()?;
+    let rows: Vec<(String, i64)> =
+        stmt.query_map([now], |r| Ok((r.get(0)?, r.get(12)?))).db()?.collect::<rusqlite::Result<_>>().db()?;
+    Ok(rows.len())
+}
+
+/// `doorstep bench open-probe KIND FILE`: one process doing one thing of the open-and-query
+/// figure, for callgrind to count. `store`: open FILE as a store and list the most overdue;
+/// `sqlite`: the same on the plain file; `schema`: plain SQLite opening FILE and reading its
+/// schema, which any first statement does; `none`: the process alone (subtracted from the others).
+pub fn open_probe(kind: &str, file: &Path) -> Result<()> {
+    let now = DAY_START;
+    let n = match kind {
+        "store" => most_overdue(&Store::open(file, OpenOptions::default())?, now)?,
+        "sqlite" => plain_most_overdue(&plain_connection(file).db()?, now)?,
+        "schema" => {
+            let conn = Connection::open(file).db()?;
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).db()? as usize
+        }
+        "none" => 0,
+        _ => {
+            return Err(doorstep_core::Error::InvalidInput {
+                field: "probe",
+                reason: "one of store, sqlite, schema, none".into(),
+            })
+        }
+    };
+    println!("{n}");
+    Ok(())
+}
+
+/// Instructions (`valgrind --tool=callgrind`) of one cold open and the query, the store's and
+/// plain SQLite's: unlike the times above they do not move with the machine's load or its disk.
+/// Without valgrind (`scripts/setup` installs it) the lines are left out, with a note.
+fn count_open_instructions(store: &Path, plain: &Path) -> Result<()> {
+    let count = |kind: &str, file: &Path| -> Result<Option<u64>> {
+        let exe = std::env::current_exe()?;
+        let out = match std::process::Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args(["bench", "open-probe", kind])
+            .arg(file)
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let collected = stderr
+            .lines()
+            .find_map(|l| l.split_once("Collected : ").map(|(_, n)| n.trim().replace(',', "")))
+            .and_then(|n| n.parse().ok());
+        match collected {
+            Some(n) if out.status.success() => Ok(Some(n)),
+            _ => Err(doorstep_core::Error::File(format!("callgrind counted nothing for {kind}: {stderr}"))),
+        }
+    };
+    let Some(none) = count("none", plain)? else {
+        eprintln!("note: valgrind is not installed; the instruction counts are left out");
+        return Ok(());
+    };
+    let less_none =
+        |kind: &str, file: &Path| -> Result<u64> { Ok(count(kind, file)?.unwrap_or(0).saturating_sub(none)) };
+    let (ours, theirs) = (less_none("store", store)?, less_none("sqlite", plain)?);
+    let (ours_schema, theirs_schema) = (less_none("schema", store)?, less_none("schema", plain)?);
+    println!("open_query_instructions: {ours} instructions (callgrind; one cold open and the query)");
+    println!("sqlite_open_query_instructions: {theirs} instructions");
+    println!("open_query_instructions_ratio: {:.2} (target <= 1.5)", ours as f64 / theirs as f64);
+    println!("store_schema_instructions: {ours_schema} instructions (SQLite reading the store file's schema, which its first statement does)");
+    println!("sqlite_schema_instructions: {theirs_schema} instructions (the same for the plain file)");
     Ok(())
 }
 

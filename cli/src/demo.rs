@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use doorstep_core::{assessment_csv, Area, Scope};
 use doorstep_core::sync::{http::ServerClient, PeerResponder, Session};
+use doorstep_core::{assessment_csv, Area, Scope};
 use doorstep_core::{
     CareTag, Classification, Clock, FixedClock, HouseholdFilter, HouseholdSummary, NewReport, NewReportEvent, NewVisit,
     OpenOptions, RecordRef, ReportEventKind, ReportFilter, ReportStatus, Result, RiskLevel, SearchHit, Store,

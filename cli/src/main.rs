@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         ["bench", "upgrade"] => upgrade_bench::upgrade(&growth_bench::GrowthSizes::full()),
         ["bench", "upgrade", "--quick"] => upgrade_bench::upgrade(&growth_bench::GrowthSizes::quick()),
         ["bench", "growth-load", file] => load_probe::run(std::path::Path::new(file)),
+        ["bench", "open-probe", kind, file] => bench::open_probe(kind, std::path::Path::new(file)),
         ["ls", store] => documents::ls(std::path::Path::new(store)),
         ["export", store, doc, file] => documents::export(std::path::Path::new(store), doc, std::path::Path::new(file)),
         ["import", store, doc, file] => documents::import(std::path::Path::new(store), doc, std::path::Path::new(file)),

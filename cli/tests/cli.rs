@@ -64,6 +64,12 @@ fn bench_store_prints_every_figure_as_name_value_unit() {
         "open_query_ms",
         "sqlite_open_query_ms",
         "open_query_ratio",
+        // Counted by callgrind (scripts/setup installs valgrind), so they do not drift with load.
+        "open_query_instructions",
+        "sqlite_open_query_instructions",
+        "open_query_instructions_ratio",
+        "store_schema_instructions",
+        "sqlite_schema_instructions",
         "bytes_per_visit",
         "sqlite_bytes_per_visit",
         "bytes_per_visit_ratio",

@@ -61,7 +61,8 @@ pub use store::{
         VisitSummary,
     },
     Area, Assessment, Converted, DocumentRefusal, Durability, MergeOutcome, OpenOptions, OverdueReport, RecordRef,
-    Released, Scope, Store, StoredDocument, SyncStatus, Welfare, MAX_CHANGE_BYTES, MAX_DOCUMENT_BYTES, MAX_RECORD_BYTES,
+    Released, Scope, Store, StoredDocument, SyncStatus, Welfare, MAX_CHANGE_BYTES, MAX_DOCUMENT_BYTES,
+    MAX_RECORD_BYTES,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};
 pub use window::Window;

@@ -17,7 +17,8 @@ fn names_store(line: &str) -> bool {
     code.match_indices("Store").any(|(i, _)| {
         let before = code[..i].chars().next_back();
         let after = code[i + "Store".len()..].chars().next();
-        !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
     })
 }
 

@@ -2,8 +2,8 @@
 //! check every day and a home visit every week; an unanswered bell needs a follow-up within hours,
 //! and the supervisors see it if nobody went.
 
-use doorstep_core::{Area, Welfare};
 use doorstep_core::*;
+use doorstep_core::{Area, Welfare};
 use testkit::*;
 
 const H: i64 = 3_600_000;

@@ -18,10 +18,10 @@ use std::collections::{HashMap, HashSet};
 use automerge::{sync, sync::SyncDoc, ActorId, AutoCommit, Change, ChangeHash};
 
 use super::gate::Gate;
+use super::replica::{Documents, Replica};
 use super::wire::{heads_digest, Entry, Kind, Rejection};
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
-use super::replica::{Documents, Replica};
 
 /// An entry after the first pass.
 enum Incoming {
@@ -368,7 +368,13 @@ impl<G: Gate> Exchange<G> {
 
     /// What to say after taking a document's entry in: nothing when in sync (or, for the
     /// responder, that it is), else the next sync message.
-    fn answer<R: Replica>(&mut self, store: &mut R, doc: &DocId, answer_in_sync: bool, out: &mut Vec<Entry>) -> Result<()> {
+    fn answer<R: Replica>(
+        &mut self,
+        store: &mut R,
+        doc: &DocId,
+        answer_in_sync: bool,
+        out: &mut Vec<Entry>,
+    ) -> Result<()> {
         let ours = store.with_am(doc, |am| am.get_heads())?;
         let in_sync = self.states.get(doc).is_some_and(|s| s.their_heads.as_deref() == Some(ours.as_slice()));
         let next = if in_sync { None } else { self.generate(store, doc)? };

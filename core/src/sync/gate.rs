@@ -4,10 +4,10 @@
 
 use automerge::{ActorId, Change};
 
+use super::replica::Rules;
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use super::replica::Rules;
 
 /// The policy one side of a session applies to the other.
 pub(crate) trait Gate {

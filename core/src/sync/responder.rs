@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
+use super::replica::Replica;
 use super::session::{identify_peer, inventory};
 use super::wire::{heads_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Refusal};
 use super::{DOCS_PER_ROUND, FEED_PAGE, MAX_EARLIER_ASKS, ROUND_BUDGET_BYTES};
@@ -17,7 +18,6 @@ use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::period::Period;
-use super::replica::Replica;
 use crate::store::{DocumentRefusal, Store};
 
 /// Answers the messages of one peer, under the policy `G`.

@@ -10,12 +10,12 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use super::exchange::Exchange;
 use super::gate::{Gate, PhoneGate};
+use super::replica::Replica;
 use super::wire::{heads_digest, summary_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Rejection, MAX_ENTRIES};
 use super::{Progress, DOCS_PER_ROUND, MAX_EARLIER_ASKS, MAX_ROUNDS, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use super::replica::Replica;
 use crate::store::{DocumentRefusal, Store, SERVER_PEER};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
