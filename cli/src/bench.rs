@@ -374,7 +374,8 @@ fn most_overdue(store: &Store, now: UnixMillis) -> Result<usize> {
     Ok(store.households(&HouseholdFilter { due_by: Some(now), limit: 50, ..Default::default() })?.len())
 }
 
-/// The same rows and SQL on the plain file.
+/// The same SQL on the plain file; of its rows it reads the id and due date (the store builds
+/// whole `HouseholdSummary`s, so the comparison leans against the store).
 fn plain_most_overdue(conn: &Connection, now: UnixMillis) -> Result<usize> {
     let mut stmt = conn
         .prepare(
@@ -394,7 +395,7 @@ fn plain_most_overdue(conn: &Connection, now: UnixMillis) -> Result<usize> {
 pub fn open_probe(kind: &str, file: &Path) -> Result<()> {
     let now = DAY_START;
     let n = match kind {
-        "store" => most_overdue(&Store::open(file, OpenOptions::default())?, now)?,
+        "store" => most_overdue(&Store::open(file, options(&Arc::new(FixedClock::new(now))))?, now)?,
         "sqlite" => plain_most_overdue(&plain_connection(file).db()?, now)?,
         "schema" => {
             let conn = Connection::open(file).db()?;
@@ -412,47 +413,58 @@ pub fn open_probe(kind: &str, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Instructions (`valgrind --tool=callgrind`) of one cold open and the query, the store's and
-/// plain SQLite's: unlike the times above they do not move with the machine's load or its disk.
-/// Without valgrind (`scripts/setup` installs it) the lines are left out, with a note.
+/// Instructions (`valgrind --tool=callgrind`) of one open and the query, the store's and plain
+/// SQLite's, each less those of a process that does nothing. They count user-space work only (a
+/// cold open's disk reads are the times' business), and do not move with the machine's load, so
+/// they complement the times above. valgrind is required (`scripts/setup` installs it).
 fn count_open_instructions(store: &Path, plain: &Path) -> Result<()> {
-    let count = |kind: &str, file: &Path| -> Result<Option<u64>> {
-        let exe = std::env::current_exe()?;
-        let out = match std::process::Command::new("valgrind")
-            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-            .arg(&exe)
-            .args(["bench", "open-probe", kind])
-            .arg(file)
-            .output()
-        {
-            Ok(out) => out,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let collected = stderr
-            .lines()
-            .find_map(|l| l.split_once("Collected : ").map(|(_, n)| n.trim().replace(',', "")))
-            .and_then(|n| n.parse().ok());
-        match collected {
-            Some(n) if out.status.success() => Ok(Some(n)),
-            _ => Err(doorstep_core::Error::File(format!("callgrind counted nothing for {kind}: {stderr}"))),
-        }
+    let none = probe("none", plain)?.0;
+    let less_none = |kind: &str, file: &Path| -> Result<(u64, String)> {
+        let (n, out) = probe(kind, file)?;
+        Ok((n.saturating_sub(none), out))
     };
-    let Some(none) = count("none", plain)? else {
-        eprintln!("note: valgrind is not installed; the instruction counts are left out");
-        return Ok(());
-    };
-    let less_none =
-        |kind: &str, file: &Path| -> Result<u64> { Ok(count(kind, file)?.unwrap_or(0).saturating_sub(none)) };
-    let (ours, theirs) = (less_none("store", store)?, less_none("sqlite", plain)?);
-    let (ours_schema, theirs_schema) = (less_none("schema", store)?, less_none("schema", plain)?);
-    println!("open_query_instructions: {ours} instructions (callgrind; one cold open and the query)");
+    let ((ours, our_rows), (theirs, their_rows)) = (less_none("store", store)?, less_none("sqlite", plain)?);
+    if our_rows != their_rows {
+        return Err(doorstep_core::Error::File(format!(
+            "the probes listed {our_rows} households from the store and {their_rows} from plain SQLite"
+        )));
+    }
+    let ((ours_schema, our_objects), (theirs_schema, their_objects)) =
+        (less_none("schema", store)?, less_none("schema", plain)?);
+    println!("open_query_instructions: {ours} instructions (callgrind; one open and the query, {our_rows} rows)");
     println!("sqlite_open_query_instructions: {theirs} instructions");
     println!("open_query_instructions_ratio: {:.2} (target <= 1.5)", ours as f64 / theirs as f64);
-    println!("store_schema_instructions: {ours_schema} instructions (SQLite reading the store file's schema, which its first statement does)");
-    println!("sqlite_schema_instructions: {theirs_schema} instructions (the same for the plain file)");
+    println!(
+        "store_schema_instructions: {ours_schema} instructions (SQLite reading the store file's schema of {our_objects} objects, which its first statement does)"
+    );
+    println!("sqlite_schema_instructions: {theirs_schema} instructions (the plain file's {their_objects} objects)");
     Ok(())
+}
+
+/// Runs `doorstep bench open-probe KIND FILE` under callgrind: the instructions it counted and
+/// what the probe printed.
+fn probe(kind: &str, file: &Path) -> Result<(u64, String)> {
+    let out = std::process::Command::new("valgrind")
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(std::env::current_exe()?)
+        .args(["bench", "open-probe", kind])
+        .arg(file)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => doorstep_core::Error::File(
+                "valgrind is not installed (scripts/setup installs it): the instruction counts need it".into(),
+            ),
+            _ => e.into(),
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let collected = stderr
+        .lines()
+        .find_map(|l| l.split_once("Collected : ").map(|(_, n)| n.trim().replace(',', "")))
+        .and_then(|n| n.parse().ok());
+    match collected {
+        Some(n) if out.status.success() => Ok((n, String::from_utf8_lossy(&out.stdout).trim().to_owned())),
+        _ => Err(doorstep_core::Error::File(format!("callgrind counted nothing for {kind}: {stderr}"))),
+    }
 }
 
 /// A figure in KB of `/proc/<process>/status` (`process`: a pid, or `self`), e.g. `VmHWM:`.

@@ -61,7 +61,7 @@ pub use store::{
         VisitSummary,
     },
     Area, Assessment, Converted, DocumentRefusal, Durability, MergeOutcome, OpenOptions, OverdueReport, RecordRef,
-    Released, Scope, Store, StoredDocument, SyncStatus, Welfare, MAX_CHANGE_BYTES, MAX_DOCUMENT_BYTES,
+    Released, Scope, Skipped, Store, StoredDocument, SyncStatus, Welfare, MAX_CHANGE_BYTES, MAX_DOCUMENT_BYTES,
     MAX_RECORD_BYTES,
 };
 pub use visit::{NewVisit, Visit, VisitKind, VisitOutcome};

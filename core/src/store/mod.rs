@@ -49,7 +49,7 @@ use crate::window::Window;
 pub use assessment::{assessment_csv, Assessment, Scope};
 pub(crate) use boundary::{check_changes, Authors};
 pub use boundary::{MAX_CHANGE_BYTES, MAX_RECORD_BYTES};
-pub use conversion::Converted;
+pub use conversion::{Converted, Skipped};
 pub(crate) use documents::load_document;
 pub use documents::StoredDocument;
 pub use peers::{DocumentRefusal, RecordRef, SyncStatus, SERVER_PEER};

@@ -1,12 +1,14 @@
-//! What the sync engine asks of the replica it syncs (docs/ARCHITECTURE.md §4).
+//! What the sync engine asks of the replica it syncs (docs/ARCHITECTURE.md §2).
 //!
 //! The engine — `exchange`, `gate`, `session`, `responder` — is written against these four
 //! traits, not against [`Store`]: its functions are generic over `R: Replica`, so the compiler
-//! refuses any call to the facade's other methods, and this file is the whole list of what a
-//! replica must do for the engine to sync it. The public entry points (`Session`,
-//! `ServerResponder`, `PeerResponder`) still take a `&mut Store`, the one facade the app, the
-//! server and the bindings use, and hand it on as a `Replica`; `tests/architecture` (in
-//! `core/tests`) checks that the engine names `Store` nowhere else.
+//! refuses any call to the facade's other methods, and this file is the whole list of what the
+//! engine asks of a replica (the same methods it called on `Store` before, now named in one
+//! place). The public entry points (`Session`, `ServerResponder`, `PeerResponder`) still take a
+//! `&mut Store`, the one facade the app, the server and the bindings use, and hand it on as a
+//! `Replica`; `core/tests/architecture.rs` checks that the engine names `Store` nowhere else and
+//! that these traits do not name it either. The engine still uses the store's free parsing
+//! helpers (`load_document`, `MAX_CHANGE_BYTES`).
 //!
 //! Each trait is one job of the replica:
 //! * [`Documents`] — its documents as the engine sees them: stored heads and bytes, the change
@@ -19,8 +21,14 @@
 //! * [`Retention`] — what a phone keeps (its window, the clocks of months it let go of) and the
 //!   server's conversion of the old layout's grid documents.
 //!
-//! A server on another database (the scale-out issue) implements these over its own repository;
-//! the engine does not change.
+//! `Store` is the only implementation. A server on another database (the scale-out issue) is
+//! meant to implement these over its own repository; for that, the traits and entry points must
+//! become public or generic, and `Documents::keep` and `Rules::check_changes`, which `Store`
+//! serves with its projections and boundary, need an implementation of their own there.
+
+// Each impl below hands the call to `Store`'s inherent method of the same name; were that method
+// renamed or removed, the path would resolve to the trait method itself.
+#![deny(unconditional_recursion)]
 
 use std::collections::HashSet;
 
@@ -116,8 +124,14 @@ pub(crate) trait Retention {
     fn converted_now(&self, doc: &DocId) -> Result<bool>;
     /// The server side: converts what a phone of the old layout wrote into its grid document.
     fn convert_taken(&mut self, grid: &UnitId) -> Result<Converted>;
-    fn release_converted_grids(&mut self, converted: &HashSet<DocId>, kept: &HashSet<DocId>) -> Result<Released>;
-    fn release_outside_window_but(&mut self, kept: &HashSet<DocId>) -> Result<Released>;
+    /// Lets go of converted grid documents the server confirmed (none dirty when the session began).
+    fn release_converted_grids(
+        &mut self,
+        converted: &HashSet<DocId>,
+        dirty_at_start: &HashSet<DocId>,
+    ) -> Result<Released>;
+    /// Lets go of documents outside the window the server holds, but those in `dirty_at_start`.
+    fn release_outside_window_but(&mut self, dirty_at_start: &HashSet<DocId>) -> Result<Released>;
 }
 
 /// Everything the sync engine needs of a replica.
@@ -247,10 +261,14 @@ impl Retention for Store {
     fn convert_taken(&mut self, grid: &UnitId) -> Result<Converted> {
         Store::convert_taken(self, grid)
     }
-    fn release_converted_grids(&mut self, converted: &HashSet<DocId>, kept: &HashSet<DocId>) -> Result<Released> {
-        Store::release_converted_grids(self, converted, kept)
+    fn release_converted_grids(
+        &mut self,
+        converted: &HashSet<DocId>,
+        dirty_at_start: &HashSet<DocId>,
+    ) -> Result<Released> {
+        Store::release_converted_grids(self, converted, dirty_at_start)
     }
-    fn release_outside_window_but(&mut self, kept: &HashSet<DocId>) -> Result<Released> {
-        Store::release_outside_window_but(self, kept)
+    fn release_outside_window_but(&mut self, dirty_at_start: &HashSet<DocId>) -> Result<Released> {
+        Store::release_outside_window_but(self, dirty_at_start)
     }
 }
