@@ -122,6 +122,15 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
         }
     };
     let (heap, rss_kb) = load_peak("busiest.automerge", &busiest_bytes)?;
+    // Two more loads of the same records say where that peak comes from: the document saved
+    // without deflating its columns (what the load inflates them to), and its records written
+    // again as one change (the most that batching a phone's changes could save).
+    let loaded = automerge::AutoCommit::load(&busiest_bytes)
+        .map_err(|e| doorstep_core::Error::File(format!("the busiest document does not load: {e}")))?;
+    let inflated = loaded.clone().save_nocompress();
+    let (inflated_heap, _) = load_peak("inflated.automerge", &inflated)?;
+    let one_change = as_one_change(&loaded)?;
+    let (one_change_heap, _) = load_peak("one-change.automerge", &one_change)?;
     // The same probe on an empty document: what any load costs, whatever the document holds.
     let (empty_heap, empty_kb) = load_peak("empty.automerge", &automerge::AutoCommit::new().save())?;
     // And on plain Automerge: as many changes as the busiest document has, each setting one
@@ -214,6 +223,16 @@ pub fn growth(sizes: &GrowthSizes) -> Result<()> {
         plain_heap / changes.max(1) as f64,
         plain.len()
     );
+    println!("busiest_document_inflated_bytes: {} bytes (saved without deflating its columns)", inflated.len());
+    println!(
+        "load_peak_heap_inflated_ratio: {:.1} (loading that save: {inflated_heap:.0} bytes at the peak, of its size)",
+        inflated_heap / inflated.len() as f64
+    );
+    println!(
+        "load_peak_heap_one_change_ratio: {:.1} (its records written as one change, {} bytes saved: {one_change_heap:.0} bytes at the peak)",
+        one_change_heap / one_change.len() as f64,
+        one_change.len()
+    );
     println!(
         "load_peak_rss_ratio: {:.1} (peak RSS {rss_kb:.0} KB loading {largest} bytes, counted in pages; \
          an empty document: {empty_kb:.0} KB; target <= 10)",
@@ -296,4 +315,37 @@ pub fn history(
         }
     }
     Ok(visits)
+}
+
+/// A document's records written again, as they are now, into a new document in one change: the
+/// same content with the least history Automerge can carry. Month documents hold maps of scalars
+/// (docs/DATA-MODEL.md), which is all this copies; the copy is compared with the original.
+fn as_one_change(doc: &automerge::AutoCommit) -> Result<Vec<u8>> {
+    use automerge::{transaction::Transactable, AutoCommit, AutomergeError, ObjId, ObjType, ReadDoc, Value};
+    fn copy(
+        from: &AutoCommit,
+        src: &ObjId,
+        to: &mut AutoCommit,
+        dst: &ObjId,
+    ) -> std::result::Result<(), AutomergeError> {
+        for key in from.keys(src) {
+            match from.get(src, &key)? {
+                Some((Value::Scalar(v), _)) => to.put(dst, &key, v.into_owned())?,
+                Some((Value::Object(ObjType::Map), id)) => {
+                    let child = to.put_object(dst, &key, ObjType::Map)?;
+                    copy(from, &id, to, &child)?;
+                }
+                _ => {} // not in a month document; the comparison below would refuse the copy
+            }
+        }
+        Ok(())
+    }
+    let mut out = AutoCommit::new();
+    copy(doc, &automerge::ROOT, &mut out, &automerge::ROOT)
+        .map_err(|e| doorstep_core::Error::File(format!("copying the busiest document: {e}")))?;
+    out.commit();
+    if out.document().hydrate(None) != doc.clone().document().hydrate(None) {
+        return Err(doorstep_core::Error::File("the one-change copy does not hold the same records".into()));
+    }
+    Ok(out.save())
 }

@@ -114,6 +114,8 @@ fn bench_growth_prints_every_figure_and_the_volunteer_holds_her_micro_grid_only(
         "load_peak_heap_ratio",
         "load_peak_heap_per_change_bytes",
         "plain_automerge_load_peak_heap_per_change_bytes",
+        "load_peak_heap_inflated_ratio",
+        "load_peak_heap_one_change_ratio",
         "load_peak_rss_ratio",
         "phone_store_bytes",
         "new_phone_initial_sync_bytes",
@@ -125,6 +127,10 @@ fn bench_growth_prints_every_figure_and_the_volunteer_holds_her_micro_grid_only(
     assert!(
         figure(&out, "load_peak_heap_bytes") > figure(&out, "load_peak_heap_empty_document_bytes"),
         "loading the busiest document takes more heap than loading an empty one: {out}"
+    );
+    assert!(
+        figure(&out, "busiest_document_inflated_bytes") > figure(&out, "largest_phone_document_bytes"),
+        "the busiest document's columns are deflated when it is saved: {out}"
     );
     let (held, of_hers) = (figure(&out, "volunteer_residents_held"), figure(&out, "micro_grid_residents"));
     assert_eq!(held, of_hers, "{out}");
