@@ -166,6 +166,11 @@ impl Doorstep {
         self.run(|s| Ok(s.device_user()?.map(|u| u.as_str().to_string())))
     }
 
+    /// This device's certificate, once enrolment gave one (PROTOCOL.md §8).
+    pub fn device_certificate(&self) -> Result<Option<DeviceCertificate>> {
+        self.run(|s| Ok(s.certificate()?.map(Into::into)))
+    }
+
     // ---- observers ------------------------------------------------------------------------
 
     /// Starts notifying `observer`; returns the id to stop with.

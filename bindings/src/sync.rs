@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use doorstep_core::sync::http::{runtime, ServerClient};
+use doorstep_core::sync::http::{certificate_request, enrolment_request, keep_registration, runtime, ServerClient};
 use doorstep_core::sync::{refusal, PeerResponder, Session, VisitsRequest};
 use doorstep_core::{HouseholdId, Period, Store};
 use tokio::task::block_in_place;
@@ -67,7 +67,18 @@ impl Doorstep {
                 }
             }
         }
+        if self.step(|s| Ok(s.certificate_due()?))? {
+            // The sync stands whatever the renewal does; the next sync tries again.
+            let _ = self.renew_certificate(client).await;
+        }
         Ok(session.progress().into())
+    }
+
+    /// Asks the server for a fresh certificate and keeps it (PROTOCOL.md §8).
+    async fn renew_certificate(&self, client: &ServerClient) -> Result<(), SyncError> {
+        let request = self.step(|s| Ok(certificate_request(s)?))?;
+        let answer = client.certificate(&request).await?;
+        self.step(|s| Ok(s.keep_certificate(&answer.certificate, &answer.deployment_keys)?))
     }
 }
 
@@ -81,10 +92,12 @@ impl Doorstep {
         code: String,
         device_name: String,
     ) -> Result<Registration, SyncError> {
-        let actor = self.actor_id()?;
         on_core(async move {
             let client = ServerClient::new(&server_url)?;
-            Ok(client.enrol(&code, &actor, &device_name).await?.into())
+            let request = self.step(|s| Ok(enrolment_request(s, &code, &device_name)?))?;
+            let registration = client.enrol(&request).await?;
+            self.step(|s| Ok(keep_registration(s, &registration)?))?;
+            Ok(registration.into())
         })
         .await
     }

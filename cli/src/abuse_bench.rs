@@ -130,10 +130,10 @@ pub(crate) struct Phone {
 }
 
 pub(crate) fn enrol(url: &str, path: &std::path::Path, clock: &Arc<FixedClock>, user: &User) -> Result<Phone> {
-    let store = Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
+    let mut store = Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
     let admin = AdminClient::new(url, ADMIN_TOKEN);
     let client = ServerClient::new(url)?;
-    let reg = client.register(&admin.enrolment_code(&user.id, 1)?, &store, "bench phone")?;
+    let reg = client.register(&admin.enrolment_code(&user.id, 1)?, &mut store, "bench phone")?;
     Ok(Phone { store, client: client.with_token(&reg.token), token: reg.token })
 }
 

@@ -195,10 +195,10 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let morning = DAY_START + 8 * HOUR;
     let phone = |name: &'static str, user: &User, at: UnixMillis| -> Result<Phone> {
         let clock = Arc::new(FixedClock::new(at));
-        let store = open(&dir.join(format!("{name}.sqlite")), &clock)?;
+        let mut store = open(&dir.join(format!("{name}.sqlite")), &clock)?;
         let client = ServerClient::new(&server.url())?;
         let code = admin.enrolment_code(&user.id, 72)?;
-        let reg = client.register(&code, &store, name)?;
+        let reg = client.register(&code, &mut store, name)?;
         let mut p = Phone { name, store, clock, client: client.with_token(reg.token) };
         p.sync(&format!("{} enrolled with code {code}", clock_time(at)))?;
         Ok(p)

@@ -50,10 +50,10 @@ struct Phone {
 }
 
 fn enrol(server: &RunningServer, path: &std::path::Path, clock: &Arc<FixedClock>, user: &User) -> Result<Phone> {
-    let store = Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
+    let mut store = Store::open(path, OpenOptions { clock: clock.clone(), ..OpenOptions::default() })?;
     let admin = AdminClient::new(&server.url(), ADMIN_TOKEN);
     let client = ServerClient::new(&server.url())?;
-    let reg = client.register(&admin.enrolment_code(&user.id, 1)?, &store, "bench phone")?;
+    let reg = client.register(&admin.enrolment_code(&user.id, 1)?, &mut store, "bench phone")?;
     Ok(Phone { store, client: client.with_token(reg.token) })
 }
 

@@ -179,11 +179,20 @@ fn serve_logs_json_answers_healthz_and_stops_gracefully_on_sigterm() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let log: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
-    assert_eq!(log["fields"]["message"], "doorstep server listening", "{line}");
+    // Every line is JSON; the first start makes the deployment key, then the server listens.
+    let mut messages = Vec::new();
+    let log = loop {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let log: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        messages.push(log["fields"]["message"].as_str().unwrap_or_default().to_string());
+        if log["fields"]["message"] == "doorstep server listening" {
+            break log;
+        }
+        assert!(messages.len() < 5, "the server did not say it listens: {messages:?}");
+    };
+    assert_eq!(messages, ["made the deployment key", "doorstep server listening"]);
     let addr = log["fields"]["addr"].as_str().unwrap().to_string();
 
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();

@@ -138,6 +138,11 @@ refusal_codes! {
     UnknownPeer = "unknown_peer",
     /// A message that could not be read.
     BadMessage = "bad_message",
+    /// A device certificate that does not verify against the pinned deployment keys: unknown or
+    /// retired issuer, altered, not yet valid or expired.
+    BadCertificate = "bad_certificate",
+    /// A device's proof that it holds its key does not verify, or the key is not an Ed25519 key.
+    BadProof = "bad_proof",
     /// Any other refusal.
     Refused = "refused",
 }

@@ -45,3 +45,11 @@ pub fn heads_digest(heads: &[automerge::ChangeHash]) -> Vec<u8> {
 pub fn genesis(doc: &crate::DocId) -> Vec<u8> {
     crate::document::genesis(doc).save()
 }
+
+/// A fresh device key's public half and its enrolment proof for `code` and an `actor` of the
+/// test's choosing: what a client that is not a `Store` (another implementation, an attacker
+/// claiming someone's actor id) sends to `POST /v1/devices`. The key is thrown away.
+pub fn enrolment_proof_for(code: &str, actor: &str) -> Result<(String, String)> {
+    let key = crate::identity::DeviceKey::generate()?;
+    Ok((key.public_hex(), key.enrolment_proof(code, actor)))
+}

@@ -40,8 +40,7 @@ impl ActorHex {
 
     /// The actor id itself.
     pub(crate) fn actor(&self) -> automerge::ActorId {
-        let bytes: Vec<u8> =
-            (0..16).map(|i| u8::from_str_radix(&self.0[2 * i..2 * i + 2], 16).expect("checked hex")).collect();
+        let bytes: Vec<u8> = hex::decode(&self.0).expect("checked hex");
         automerge::ActorId::from(bytes)
     }
 }

@@ -28,6 +28,7 @@ mod geo;
 #[cfg(feature = "hooks")]
 pub mod hooks;
 mod household;
+pub mod identity;
 mod ids;
 mod period;
 mod personal;

@@ -64,6 +64,6 @@ pub(crate) fn hash_file(path: &Path) -> Result<(String, u64)> {
         }
         hasher.update(&buf[..n]);
     }
-    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(hasher.finalize());
     Ok((hex, size))
 }

@@ -31,6 +31,9 @@ pub struct Device {
     pub user: String,
     /// The Automerge actor id (hex) the device writes with.
     pub actor: String,
+    /// The device's Ed25519 public key (hex), proven at enrolment; `None` for a device that
+    /// enrolled before devices had keys, until it binds one (`POST /v1/certificate`).
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,15 @@ impl Auth {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         conn.execute_batch(SCHEMA)?;
+        // Devices' keys came after the table: a database from before gets the column once.
+        let has_key: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('server_devices') WHERE name = 'public_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_key {
+            conn.execute("ALTER TABLE server_devices ADD COLUMN public_key TEXT", [])?;
+        }
         Ok(Auth { conn })
     }
 
@@ -130,7 +142,13 @@ impl Auth {
     /// Last step, once the directory knows the device: uses the code and creates the device and
     /// its bearer token (shown once), in one transaction. Fails with `BadCode` if the hold
     /// lapsed and another registration took the code meanwhile.
-    pub fn finish_registration(&mut self, hold: &Hold, name: &str, now: i64) -> Result<(Device, String), AuthError> {
+    pub fn finish_registration(
+        &mut self,
+        hold: &Hold,
+        name: &str,
+        public_key: &str,
+        now: i64,
+    ) -> Result<(Device, String), AuthError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let held = tx.execute("DELETE FROM enrolment_holds WHERE hold_id = ?1", [&hold.id])?;
         let used = tx.execute(
@@ -140,11 +158,17 @@ impl Auth {
         if held != 1 || used != 1 {
             return Err(AuthError::BadCode);
         }
-        let device = Device { id: ulid::Ulid::new().to_string(), user: hold.user.clone(), actor: hold.actor.clone() };
+        let device = Device {
+            id: ulid::Ulid::new().to_string(),
+            user: hold.user.clone(),
+            actor: hold.actor.clone(),
+            public_key: Some(public_key.to_string()),
+        };
         let token = random_hex(32);
         tx.execute(
-            "INSERT INTO server_devices (id, user_id, actor, name, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![device.id, device.user, device.actor, name, digest(&token), now],
+            "INSERT INTO server_devices (id, user_id, actor, name, token_sha256, created_at, public_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![device.id, device.user, device.actor, name, digest(&token), now, public_key],
         )?;
         tx.commit()?;
         Ok((device, token))
@@ -161,10 +185,26 @@ impl Auth {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT id, user_id, actor FROM server_devices WHERE token_sha256 = ?1 AND revoked_at IS NULL",
+                "SELECT id, user_id, actor, public_key FROM server_devices WHERE token_sha256 = ?1 AND revoked_at IS NULL",
             )?
-            .query_row([digest(token)], |r| Ok(Device { id: r.get(0)?, user: r.get(1)?, actor: r.get(2)? }))
+            .query_row([digest(token)], |r| {
+                Ok(Device { id: r.get(0)?, user: r.get(1)?, actor: r.get(2)?, public_key: r.get(3)? })
+            })
             .optional()?)
+    }
+
+    /// Records the key of a device that enrolled before devices had keys. A device's key, once
+    /// recorded, is never replaced: returns whether `public_key` is now the device's key.
+    pub fn bind_key(&self, device: &str, public_key: &str) -> Result<bool, AuthError> {
+        self.conn.execute(
+            "UPDATE server_devices SET public_key = ?2 WHERE id = ?1 AND public_key IS NULL AND revoked_at IS NULL",
+            params![device, public_key],
+        )?;
+        let key: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT public_key FROM server_devices WHERE id = ?1", [device], |r| r.get(0))
+            .optional()?;
+        Ok(key.flatten().as_deref() == Some(public_key))
     }
 
     /// Stops a device's token from working (a lost phone), keeping the first revocation's time.
@@ -211,7 +251,7 @@ fn random_code() -> String {
 fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 #[cfg(test)]
@@ -220,7 +260,7 @@ mod tests {
 
     fn register(auth: &mut Auth, code: &str, actor: &str, now: i64) -> Result<(Device, String), AuthError> {
         let hold = auth.begin_registration(code, actor, now)?;
-        auth.finish_registration(&hold, "phone", now)
+        auth.finish_registration(&hold, "phone", "ab", now)
     }
 
     #[test]
@@ -257,8 +297,8 @@ mod tests {
         let hold = auth.begin_registration(&code, "aa", 1_000).unwrap();
         // A crash leaves the hold; it lapses, and a registration that finishes late is refused.
         let again = auth.begin_registration(&code, "cc", 1_000 + HOLD_MS).unwrap();
-        assert!(matches!(auth.finish_registration(&hold, "phone", 1_000 + HOLD_MS), Err(AuthError::BadCode)));
-        let (device, token) = auth.finish_registration(&again, "phone", 1_000 + HOLD_MS).unwrap();
+        assert!(matches!(auth.finish_registration(&hold, "phone", "ab", 1_000 + HOLD_MS), Err(AuthError::BadCode)));
+        let (device, token) = auth.finish_registration(&again, "phone", "ab", 1_000 + HOLD_MS).unwrap();
         assert_eq!(auth.device_of_token(&token).unwrap(), Some(device));
     }
 }

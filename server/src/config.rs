@@ -41,6 +41,23 @@ pub struct Config {
     pub body_read_timeout_secs: u64,
     /// `text` or `json` (`DOORSTEP_LOG_FORMAT`); the level comes from `RUST_LOG`.
     pub log_format: LogFormat,
+    /// The deployment's signing key (`DOORSTEP_DEPLOYMENT_KEY_FILE`): 64 hexadecimal digits,
+    /// made at the first start when the file does not exist. Unset: the database's path with
+    /// `.deployment-key` added. OPERATIONS.md says how to back it up and what a leak means.
+    pub deployment_key_file: Option<PathBuf>,
+    /// Days a device certificate is valid from its issue (`DOORSTEP_CERTIFICATE_DAYS`).
+    pub certificate_days: u32,
+}
+
+impl Config {
+    /// Where the deployment key is kept.
+    pub fn deployment_key_path(&self) -> PathBuf {
+        self.deployment_key_file.clone().unwrap_or_else(|| {
+            let mut p = self.database.as_os_str().to_owned();
+            p.push(".deployment-key");
+            PathBuf::from(p)
+        })
+    }
 }
 
 impl Default for Config {
@@ -57,6 +74,8 @@ impl Default for Config {
             // uploading a large message is not cut before its own client would give up.
             body_read_timeout_secs: 120,
             log_format: LogFormat::Text,
+            deployment_key_file: None,
+            certificate_days: 14,
         }
     }
 }
@@ -92,6 +111,10 @@ impl Config {
         if let Some(v) = var("DOORSTEP_ADMIN_TOKEN") {
             self.admin_token = Some(v);
         }
+        if let Some(v) = var("DOORSTEP_DEPLOYMENT_KEY_FILE") {
+            self.deployment_key_file = Some(PathBuf::from(v));
+        }
+        number(&var, "DOORSTEP_CERTIFICATE_DAYS", &mut self.certificate_days)?;
         number(&var, "DOORSTEP_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
         number(&var, "DOORSTEP_MAX_IN_FLIGHT_BYTES", &mut self.max_in_flight_bytes)?;
         number(&var, "DOORSTEP_MAX_CONNECTIONS", &mut self.max_connections)?;

@@ -32,6 +32,8 @@ pub enum Code {
     Refused,
     TooLarge,
     BadMessage,
+    BadProof,
+    BadCertificate,
     BadDocument,
     BadRequest,
     UnsupportedMediaType,
@@ -61,6 +63,8 @@ impl Code {
             Code::Refused => "refused",
             Code::TooLarge => "too_large",
             Code::BadMessage => "bad_message",
+            Code::BadProof => "bad_proof",
+            Code::BadCertificate => "bad_certificate",
             Code::BadDocument => "bad_document",
             Code::BadRequest => "bad_request",
             Code::UnsupportedMediaType => "unsupported_media_type",
@@ -76,7 +80,9 @@ impl Code {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Code::BadMessage | Code::BadDocument | Code::BadRequest | Code::BadRecord => StatusCode::BAD_REQUEST,
+            Code::BadMessage | Code::BadDocument | Code::BadRequest | Code::BadRecord | Code::BadProof => {
+                StatusCode::BAD_REQUEST
+            }
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
             Code::BadCode
             | Code::ForbiddenDocument
@@ -86,6 +92,7 @@ impl Code {
             | Code::DeletedRecord
             | Code::ReplacedRecord
             | Code::ImmutableRecord
+            | Code::BadCertificate
             | Code::Refused => StatusCode::FORBIDDEN,
             Code::NotFound | Code::UnknownUser => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -162,6 +169,8 @@ impl From<CoreError> for ApiError {
                     R::ActorTaken => Code::ActorTaken,
                     R::Unauthorized => Code::Unauthorized,
                     R::BadMessage => Code::BadMessage,
+                    R::BadProof => Code::BadProof,
+                    R::BadCertificate => Code::BadCertificate,
                     // A month's refusal travels in `rejected` (200), never as an HTTP error; a
                     // peer's own codes never reach the server.
                     R::PeriodClosed | R::UnknownPeer | R::Refused | R::Other(_) => Code::Refused,

@@ -18,6 +18,7 @@ mod accept;
 pub mod admin;
 mod auth;
 mod config;
+pub mod deployment;
 mod error;
 mod limits;
 mod metrics;
@@ -33,8 +34,10 @@ use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use doorstep_core::identity::{self, DeploymentKey, DeploymentSigner};
 use doorstep_core::sync::api::{
-    DeviceRequest, Enrolment, EnrolmentRequest, Imported, Registration, MAX_ENROLMENT_HOURS,
+    CertificateAnswer, CertificateRequest, DeviceRequest, Enrolment, EnrolmentRequest, Imported, Registration,
+    MAX_ENROLMENT_HOURS,
 };
 use doorstep_core::sync::ServerResponder;
 use doorstep_core::{DocId, Error as CoreError, OpenOptions, Store, UserId};
@@ -55,6 +58,7 @@ pub struct AppState {
     auth: Mutex<Auth>,
     pub metrics: Metrics,
     limits: limits::Limits,
+    deployment: DeploymentSigner,
     config: Config,
 }
 
@@ -70,11 +74,14 @@ impl AppState {
         }
         let auth = Auth::open(&config.database)
             .map_err(|e| CoreError::Storage { kind: doorstep_core::StorageKind::Other, detail: e.to_string() })?;
+        let deployment =
+            deployment::load_or_create(&config.deployment_key_path()).map_err(|e| CoreError::File(e.to_string()))?;
         Ok(Arc::new(AppState {
             store: Arc::new(tokio::sync::Mutex::new(store)),
             auth: Mutex::new(auth),
             metrics: Metrics::default(),
             limits: limits::Limits::new(&config),
+            deployment,
             config,
         }))
     }
@@ -101,6 +108,19 @@ impl AppState {
         })
         .await
         .map_err(ApiError::internal)?
+    }
+
+    /// The deployment's keys, as devices pin them. One today; rotation will list several.
+    fn deployment_keys(&self) -> Vec<DeploymentKey> {
+        vec![self.deployment.public(0)]
+    }
+
+    /// A certificate for `device_key`, valid from now for `certificate_days`.
+    fn certify(&self, device_key: &str, actor: &str, user: &UserId) -> Result<CertificateAnswer, ApiError> {
+        let now = now_ms();
+        let until = now + i64::from(self.config.certificate_days) * doorstep_core::DAY_MS;
+        let certificate = self.deployment.issue(device_key, actor, user, now, until)?;
+        Ok(CertificateAnswer { certificate, deployment_keys: self.deployment_keys() })
     }
 
     async fn device(self: &Arc<Self>, headers: &HeaderMap) -> Result<Device, ApiError> {
@@ -167,6 +187,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/devices", post(register))
+        .route("/v1/certificate", post(renew_certificate))
         .route("/v1/sync", post(sync))
         .route("/v1/admin/enrolments", post(issue_enrolment))
         .route("/v1/admin/documents", post(import_document))
@@ -208,6 +229,9 @@ async fn register(
         .as_str()
         .to_string();
     let name: String = req.name.chars().take(100).collect();
+    // The device proves it holds its key before anything is held or written.
+    let public_key = req.public_key.to_ascii_lowercase();
+    identity::verify_enrolment_proof(&req.code, &actor, &public_key, &req.proof)?;
     let (code, now) = (req.code, now_ms());
     // The directory is written between holding the code and using it (see `auth`'s header).
     let hold = state.with_auth(move |a| a.begin_registration(&code, &actor, now)).await?;
@@ -228,7 +252,8 @@ async fn register(
                 })
             })
             .await?;
-        state.with_auth(move |a| a.finish_registration(&held, &name, now)).await
+        let key = public_key.clone();
+        state.with_auth(move |a| a.finish_registration(&held, &name, &key, now)).await
     }
     .await;
     let (device, token) = match registered {
@@ -241,8 +266,37 @@ async fn register(
         }
     };
     state.metrics.device_registered();
-    tracing::info!(device = %device.id, "device registered");
-    Ok((StatusCode::CREATED, Json(Registration { device_id: device.id, user_id: device.user, token })))
+    let user = UserId::parse(&device.user)?;
+    let CertificateAnswer { certificate, deployment_keys } = state.certify(&public_key, &device.actor, &user)?;
+    tracing::info!(device = %device.id, certificate = %certificate.id, "device registered");
+    let registration = Registration { device_id: device.id, user_id: device.user, token, certificate, deployment_keys };
+    Ok((StatusCode::CREATED, Json(registration)))
+}
+
+/// `POST /v1/certificate`: a fresh certificate for the device's key. A device that enrolled
+/// before devices had keys binds its key here, once, on the strength of its token.
+async fn renew_certificate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<CertificateRequest>,
+) -> Result<Json<CertificateAnswer>, ApiError> {
+    let device = state.device(&headers).await?;
+    let public_key = req.public_key.to_ascii_lowercase();
+    identity::verify_binding_proof(&device.actor, &public_key, &req.proof)?;
+    let bound = match &device.public_key {
+        Some(key) => *key == public_key,
+        None => {
+            let (id, key) = (device.id.clone(), public_key.clone());
+            state.with_auth(move |a| a.bind_key(&id, &key)).await?
+        }
+    };
+    if !bound {
+        return Err(ApiError::new(Code::BadProof, "this device enrolled with another key"));
+    }
+    let user = UserId::parse(&device.user)?;
+    let answer = state.certify(&public_key, &device.actor, &user)?;
+    tracing::info!(device = %device.id, certificate = %answer.certificate.id, "device certificate renewed");
+    Ok(Json(answer))
 }
 
 async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {

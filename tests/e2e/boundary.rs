@@ -29,9 +29,9 @@ struct World {
 fn world() -> World {
     let (dir, _office, people, server) = served(|_| {});
     let enrol = |name: &str, user: &User| {
-        let store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
+        let mut store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
         let client = ServerClient::new(&server.url()).unwrap();
-        let reg = client.register(&enrolment_code(&server, user), &store, name).unwrap();
+        let reg = client.register(&enrolment_code(&server, user), &mut store, name).unwrap();
         Phone { store, client: client.with_token(&reg.token), token: reg.token }
     };
     let mut li = enrol("li-na", &people.li_na);

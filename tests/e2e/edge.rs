@@ -22,6 +22,7 @@ const DOCUMENTED_CODES: &[&str] = &[
     "refused",
     "too_large",
     "bad_message",
+    "bad_proof",
     "bad_document",
     "bad_request",
     "unsupported_media_type",
@@ -47,9 +48,9 @@ fn deployment(tweak: impl FnOnce(&mut doorstep_server::Config)) -> Deployment {
 
 /// A phone of `user`, enrolled: its token.
 fn token(d: &Deployment, name: &str, user: &User) -> String {
-    let store = Store::open(d.dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
+    let mut store = Store::open(d.dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
     let client = doorstep_core::sync::http::ServerClient::new(&d.server.url()).unwrap();
-    client.register(&enrolment_code(&d.server, user), &store, name).unwrap().token
+    client.register(&enrolment_code(&d.server, user), &mut store, name).unwrap().token
 }
 
 /// A sync request that only asks for the change feed: small, valid, and answered 200.
@@ -333,10 +334,13 @@ fn every_error_is_json_with_a_documented_code() {
     let li = token(&d, "li-na", &d.people.li_na);
     let json = Some("application/json");
     let bad_actor = serde_json::json!({ "code": "AAAA-BBBB-CCCC", "actor": "not hex" }).to_string();
+    let no_proof =
+        serde_json::json!({ "code": "AAAA-BBBB-CCCC", "actor": "00112233445566778899aabbccddeeff" }).to_string();
     let cases: Vec<Case> = vec![
         ("POST", format!("{url}/v1/devices"), None, json, b"{not json".to_vec(), 400, "bad_request"),
         ("POST", format!("{url}/v1/devices"), None, json, b"{\"code\": 7}".to_vec(), 400, "bad_request"),
         ("POST", format!("{url}/v1/devices"), None, json, bad_actor.into_bytes(), 400, "bad_request"),
+        ("POST", format!("{url}/v1/devices"), None, json, no_proof.into_bytes(), 400, "bad_proof"),
         ("POST", format!("{url}/v1/devices"), None, Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type"),
         ("POST", format!("{url}/v1/devices"), None, None, b"{}".to_vec(), 415, "unsupported_media_type"),
         ("POST", format!("{url}/v1/admin/enrolments"), Some(ADMIN_TOKEN), json, b"[".to_vec(), 400, "bad_request"),
@@ -415,7 +419,7 @@ fn health_fails_while_the_database_cannot_be_written() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let answer = call("GET", &format!("{}/healthz", d.server.url()), None, None, vec![]);
     assert_eq!((answer.status, answer.code()), (503, "unhealthy".into()), "{}", answer.text());
-    let body = serde_json::json!({ "code": code, "actor": "00112233445566778899aabbccddeeff" });
+    let body = device_request(&code, "00112233445566778899aabbccddeeff");
     let enrol = || {
         call(
             "POST",
@@ -463,7 +467,8 @@ fn two_hundred_phones_enrol_at_once() {
     let statuses: Vec<(u16, String)> = runtime().block_on(async {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         let calls = codes.iter().enumerate().map(|(i, code)| {
-            let body = serde_json::json!({ "code": code, "actor": format!("{i:032x}"), "name": format!("phone {i}") });
+            let mut body = device_request(code, &format!("{i:032x}"));
+            body["name"] = format!("phone {i}").into();
             let req = client.post(&url).json(&body);
             async move {
                 let resp = req.send().await.unwrap();
@@ -511,7 +516,7 @@ fn an_enrolment_whose_directory_write_fails_leaves_no_device_and_keeps_the_code(
             assert!(full.to_string().contains("full"), "{full}");
         }
     });
-    let body = serde_json::json!({ "code": code, "actor": actor }).to_string().into_bytes();
+    let body = device_request(&code, actor).to_string().into_bytes();
     let url = format!("{}/v1/devices", d.server.url());
     let answer = call("POST", &url, None, Some("application/json"), body.clone());
     assert_eq!((answer.status, answer.code()), (500, "internal".into()), "{}", answer.text());

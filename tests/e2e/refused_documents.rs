@@ -67,8 +67,8 @@ fn a_request_with_a_forbidden_document_is_answered_for_the_others() {
     household(&mut li, &p, "301", &[CareTag::ElderlyAlone]);
     client.sync(&mut li).unwrap();
     let code = enrolment_code(&server, &p.courier);
-    let courier = Store::open(dir.path().join("courier.sqlite"), OpenOptions::default()).unwrap();
-    let reg = sync::http::ServerClient::new(&server.url()).unwrap().register(&code, &courier, "courier").unwrap();
+    let mut courier = Store::open(dir.path().join("courier.sqlite"), OpenOptions::default()).unwrap();
+    let reg = sync::http::ServerClient::new(&server.url()).unwrap().register(&code, &mut courier, "courier").unwrap();
     let grid = register(&p);
     let batch = wire::Batch {
         cursor: Some(0),

@@ -29,9 +29,9 @@ fn world() -> World {
         ("zhang-wei", &people.zhang_wei),
         ("courier", &people.courier),
     ] {
-        let store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
+        let mut store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
         let client = doorstep_core::sync::http::ServerClient::new(&server.url()).unwrap();
-        let reg = client.register(&enrolment_code(&server, user), &store, name).unwrap();
+        let reg = client.register(&enrolment_code(&server, user), &mut store, name).unwrap();
         tokens.push(reg.token);
         if name == "li-na" {
             let mut store = store;
@@ -209,7 +209,7 @@ fn a_revoked_device_is_signed_out_and_enrolment_needs_the_admin() {
     let body = serde_json::json!({ "user_id": w.people.li_na.id.as_str() }).to_string().into_bytes();
     assert_eq!(http("POST", &format!("{url}/v1/admin/enrolments"), Some(&w.li_token), body).0, 401);
     // A used or unknown code does not register a device.
-    let body = serde_json::json!({ "code": "AAAA-BBBB-CCCC", "actor": "00112233445566778899aabbccddeeff" });
+    let body = device_request("AAAA-BBBB-CCCC", "00112233445566778899aabbccddeeff");
     assert_eq!(http("POST", &format!("{url}/v1/devices"), None, body.to_string().into_bytes()).0, 403);
     // A lost phone is revoked: its token stops working.
     let pull = wire::Batch { cursor: Some(0), ..Default::default() }.encode();

@@ -206,9 +206,9 @@ fn deployment() -> Deployment {
     // The app is upgraded: the stores open at today's schema, and enrol (the old layout's
     // devices enrolled the same way).
     let enrol = |name: &str, user: &User| {
-        let store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
+        let mut store = Store::open(dir.path().join(format!("{name}.sqlite")), OpenOptions::default()).unwrap();
         let client = sync::http::ServerClient::new(&server.url()).unwrap();
-        let token = client.register(&enrolment_code(&server, user), &store, name).unwrap().token;
+        let token = client.register(&enrolment_code(&server, user), &mut store, name).unwrap().token;
         (store, client.with_token(token.clone()), token)
     };
     let (li, li_client, li_token) = enrol("li", &p.li_na);
@@ -431,10 +431,10 @@ fn the_conversion_is_told_only_to_those_who_may_read_the_grid() {
     let Deployment { dir, p, server, admin, mut li, li_client, .. } = deployment();
     li_client.sync(&mut li).unwrap();
     admin.convert_grids(&p.admin.id).unwrap();
-    let vol = Store::open(dir.path().join("vol.sqlite"), OpenOptions::default()).unwrap();
+    let mut vol = Store::open(dir.path().join("vol.sqlite"), OpenOptions::default()).unwrap();
     let token = sync::http::ServerClient::new(&server.url())
         .unwrap()
-        .register(&enrolment_code(&server, &p.volunteer), &vol, "vol")
+        .register(&enrolment_code(&server, &p.volunteer), &mut vol, "vol")
         .unwrap()
         .token;
     let ask = |token: &str, grids: Vec<String>| {
@@ -610,7 +610,7 @@ fn the_servers_device_is_the_servers_alone() {
     let Deployment { dir, p, server, admin, mut li, li_client, grid: g, .. } = deployment();
     li_client.sync(&mut li).unwrap();
     let enrol_as = |actor: &str| {
-        let body = serde_json::json!({"code": enrolment_code(&server, &p.volunteer), "actor": actor}).to_string();
+        let body = device_request(&enrolment_code(&server, &p.volunteer), actor).to_string();
         let (status, body) = http("POST", &format!("{}/v1/devices", server.url()), None, body.into_bytes());
         (status, String::from_utf8_lossy(&body).into_owned())
     };
@@ -634,7 +634,7 @@ fn the_servers_device_is_the_servers_alone() {
     // other (who wrote a change is proven by signatures, not yet; see docs/PROTOCOL.md §4).
     let mut fresh = Store::open(dir.path().join("fresh.sqlite"), OpenOptions::default()).unwrap();
     let code = enrolment_code(&server, &p.supervisor);
-    sync::http::ServerClient::new(&server.url()).unwrap().register(&code, &fresh, "fresh").unwrap();
+    sync::http::ServerClient::new(&server.url()).unwrap().register(&code, &mut fresh, "fresh").unwrap();
     let directory = server.with_store(|s| s.save_document(&DocId::Directory).unwrap());
     fresh.merge_document(&DocId::Directory, &directory).unwrap();
     li.merge_document(&DocId::Directory, &directory).unwrap();

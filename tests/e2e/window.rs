@@ -56,7 +56,7 @@ fn enrolled(
 ) -> (Store, String, sync::Progress) {
     let mut store = Store::open(dir.join(format!("{name}.sqlite")), options).unwrap();
     let client = sync::http::ServerClient::new(&server.url()).unwrap();
-    let token = client.register(&enrolment_code(server, user), &store, name).unwrap().token;
+    let token = client.register(&enrolment_code(server, user), &mut store, name).unwrap().token;
     let first = client.with_token(token.clone()).sync(&mut store).unwrap();
     (store, token, first)
 }

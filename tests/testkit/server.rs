@@ -41,7 +41,7 @@ pub fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> (u16
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        if url.contains("/admin/enrolments") || url.ends_with("/v1/devices") {
+        if url.contains("/admin/enrolments") || url.ends_with("/v1/devices") || url.ends_with("/v1/certificate") {
             req = req.header("content-type", "application/json");
         }
         let resp = req.send().await.unwrap();
@@ -81,7 +81,7 @@ pub fn phone_with(
 ) -> (Store, ServerClient) {
     let mut store = Store::open(dir.join(format!("{name}.sqlite")), options).unwrap();
     let client = ServerClient::new(&server.url()).unwrap();
-    let reg = client.register(&enrolment_code(server, user), &store, name).unwrap();
+    let reg = client.register(&enrolment_code(server, user), &mut store, name).unwrap();
     assert_eq!(reg.user_id, user.id.as_str());
     let client = client.with_token(reg.token);
     client.sync(&mut store).unwrap();
@@ -123,4 +123,12 @@ pub fn edited_on_server(
         docs: vec![sync::wire::Entry { doc: doc.to_string(), kind: sync::wire::Kind::Sync, data: msg.encode() }],
         ..Default::default()
     }
+}
+
+/// The JSON body of `POST /v1/devices` for `code` and any `actor`, with a valid key and proof
+/// (of a key made for it): so a test of what the server decides about the actor or the code is
+/// not stopped earlier by the proof check.
+pub fn device_request(code: &str, actor: &str) -> serde_json::Value {
+    let (public_key, proof) = doorstep_core::hooks::enrolment_proof_for(code, actor).unwrap();
+    serde_json::json!({ "code": code, "actor": actor, "public_key": public_key, "proof": proof })
 }

@@ -155,6 +155,28 @@ impl From<core::sync::api::Registration> for Registration {
     }
 }
 
+/// The certificate the deployment issued for this device (PROTOCOL.md §8). A sync renews it once
+/// it is a day old; the app may warn a worker whose phone has not synced before `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct DeviceCertificate {
+    pub id: String,
+    pub user_id: String,
+    /// Milliseconds since the epoch, as the server's clock set them.
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<core::identity::Certificate> for DeviceCertificate {
+    fn from(c: core::identity::Certificate) -> Self {
+        DeviceCertificate {
+            id: c.id,
+            user_id: c.user.as_str().to_string(),
+            issued_at: c.issued_at,
+            expires_at: c.expires_at,
+        }
+    }
+}
+
 /// What a phone sends back to the phone that started a sync with it.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct PeerReply {

@@ -21,6 +21,7 @@ mod conversion;
 mod directory;
 mod documents;
 mod households;
+mod identity;
 mod peers;
 mod projection;
 pub mod query;
@@ -177,6 +178,7 @@ impl Store {
                 a
             }
         };
+        identity::ensure_device_key(&conn)?;
         let rules = projection::load_rules(&conn)?;
         let photo_dir = options.photo_dir.unwrap_or_else(|| {
             let mut p = path.as_os_str().to_owned();

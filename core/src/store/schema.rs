@@ -271,6 +271,18 @@ ALTER TABLE devices ADD COLUMN server INTEGER NOT NULL DEFAULT 0;
 "#,
         rebuild: true,
     },
+    // 9 → 10: the device's identity (`identity.rs`, PROTOCOL.md §8): its Ed25519 key (made at the
+    // next open), the certificate the server issued for it, and the deployment keys it pinned at
+    // enrolment (JSON). Columns of the one `device` row, not tables: the first screen's open
+    // reads no more schema for them.
+    Migration {
+        sql: r#"
+ALTER TABLE device ADD COLUMN signing_key BLOB;
+ALTER TABLE device ADD COLUMN certificate TEXT;
+ALTER TABLE device ADD COLUMN deployment_keys TEXT;
+"#,
+        rebuild: false,
+    },
 ];
 
 /// The schema version this build writes.

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, RefusalCode};
+use crate::identity::{Certificate, DeploymentKey};
 
 /// `POST /v1/devices`: a device enrols with a one-time code.
 #[derive(Clone, Serialize, Deserialize)]
@@ -17,6 +18,13 @@ pub struct DeviceRequest {
     /// A label for the operator's list ("Li Na's phone"); optional, cut to 100 characters.
     #[serde(default)]
     pub name: String,
+    /// The device's Ed25519 public key, 64 hexadecimal digits (PROTOCOL.md §8).
+    #[serde(default)]
+    pub public_key: String,
+    /// The device's signature proving it holds that key, bound to `code` and `actor`
+    /// (`Store::enrolment_proof`), 128 hexadecimal digits.
+    #[serde(default)]
+    pub proof: String,
 }
 
 /// The answer to `POST /v1/devices`.
@@ -26,13 +34,38 @@ pub struct Registration {
     pub user_id: String,
     /// The bearer token of every later request; the app keeps it in the platform's keystore.
     pub token: String,
+    /// The device's certificate, signed by a deployment key.
+    pub certificate: Certificate,
+    /// The deployment's public keys; the device pins them.
+    pub deployment_keys: Vec<DeploymentKey>,
+}
+
+/// `POST /v1/certificate` (with the device's token): a fresh certificate for the device's key.
+/// A device that enrolled before devices had keys binds its key with this call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CertificateRequest {
+    /// The device's Ed25519 public key, 64 hexadecimal digits.
+    pub public_key: String,
+    /// `Store::binding_proof` for the device's id, 128 hexadecimal digits.
+    pub proof: String,
+}
+
+/// The answer to `POST /v1/certificate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateAnswer {
+    pub certificate: Certificate,
+    pub deployment_keys: Vec<DeploymentKey>,
 }
 
 // Without the secrets: a registration may be logged, its token never; an enrolment code (a
 // device token for whoever uses it first) neither.
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration").field("device_id", &self.device_id).field("user_id", &self.user_id).finish()
+        f.debug_struct("Registration")
+            .field("device_id", &self.device_id)
+            .field("user_id", &self.user_id)
+            .field("certificate", &self.certificate.id)
+            .finish()
     }
 }
 
@@ -109,10 +142,25 @@ mod tests {
 
     #[test]
     fn secrets_are_logged_neither_as_tokens_nor_as_codes() {
-        let r = Registration { device_id: "D1".into(), user_id: "U1".into(), token: "secret-token-42".into() };
+        let deployment = crate::identity::DeploymentSigner::generate().unwrap();
+        let user = crate::UserId::parse("U1").unwrap();
+        let certificate = deployment.issue(&deployment.public(0).public_key, "00ff", &user, 0, 1).unwrap();
+        let r = Registration {
+            device_id: "D1".into(),
+            user_id: "U1".into(),
+            token: "secret-token-42".into(),
+            certificate,
+            deployment_keys: vec![deployment.public(0)],
+        };
         let shown = format!("{r:?}");
         assert!(shown.contains("D1") && !shown.contains("secret-token-42"), "{shown}");
-        let d = DeviceRequest { code: "code-7781".into(), actor: "00ff".into(), name: "Li Na's phone".into() };
+        let d = DeviceRequest {
+            code: "code-7781".into(),
+            actor: "00ff".into(),
+            name: "Li Na's phone".into(),
+            public_key: String::new(),
+            proof: String::new(),
+        };
         let shown = format!("{d:?}");
         assert!(shown.contains("00ff") && !shown.contains("code-7781"), "{shown}");
         let e = Enrolment { code: "code-7781".into(), expires_at: 5 };
@@ -126,7 +174,7 @@ mod tests {
         let e: EnrolmentRequest = serde_json::from_str(r#"{"user_id": "U1"}"#).unwrap();
         assert_eq!(e.valid_hours, DEFAULT_ENROLMENT_HOURS);
         let d: DeviceRequest = serde_json::from_str(r#"{"code": "c", "actor": "a"}"#).unwrap();
-        assert_eq!(d.name, "");
+        assert_eq!((d.name.as_str(), d.public_key.as_str(), d.proof.as_str()), ("", "", ""));
     }
 
     #[test]

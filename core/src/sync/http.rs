@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::api::{DeviceRequest, ErrorBody, Registration};
+use super::api::{CertificateAnswer, CertificateRequest, DeviceRequest, ErrorBody, Registration};
 use super::session::Session;
 use super::Progress;
 use super::VisitsRequest;
@@ -95,17 +95,34 @@ impl ServerClient {
         self
     }
 
-    /// Registers this store's device with an enrolment code from an admin.
-    /// Blocks the calling thread; see [`ServerClient::enrol`].
-    pub fn register(&self, code: &str, store: &Store, name: &str) -> Result<Registration> {
-        block_on(self.enrol(code, &store.actor_id(), name))
+    /// Registers this store's device with an enrolment code from an admin: proves the device
+    /// holds its key, and keeps the certificate the server issues (pinning the deployment's
+    /// keys, PROTOCOL.md §8). Blocks the calling thread; see [`ServerClient::enrol`].
+    pub fn register(&self, code: &str, store: &mut Store, name: &str) -> Result<Registration> {
+        let registration = block_on(self.enrol(&enrolment_request(store, code, name)?))?;
+        keep_registration(store, &registration)?;
+        Ok(registration)
     }
 
-    /// Registers the device whose store has actor id `actor` ([`Store::actor_id`]) with an
-    /// enrolment code from an admin.
-    pub async fn enrol(&self, code: &str, actor: &str, name: &str) -> Result<Registration> {
-        let body = DeviceRequest { code: code.into(), actor: actor.into(), name: name.into() };
-        let bytes = self.post("/v1/devices", "application/json", serde_json::to_vec(&body).expect("json")).await?;
+    /// `POST /v1/devices` with a request [`enrolment_request`] made; the answer is kept with
+    /// [`keep_registration`].
+    pub async fn enrol(&self, request: &DeviceRequest) -> Result<Registration> {
+        let bytes = self.post("/v1/devices", "application/json", serde_json::to_vec(request).expect("json")).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Network(format!("unexpected answer: {e}")))
+    }
+
+    /// Renews this device's certificate (`POST /v1/certificate`) and keeps the new one.
+    /// Blocks the calling thread.
+    pub fn renew_certificate(&self, store: &mut Store) -> Result<()> {
+        let answer = block_on(self.certificate(&certificate_request(store)?))?;
+        store.keep_certificate(&answer.certificate, &answer.deployment_keys)
+    }
+
+    /// `POST /v1/certificate` with a request [`certificate_request`] made; the answer is kept
+    /// with [`Store::keep_certificate`].
+    pub async fn certificate(&self, request: &CertificateRequest) -> Result<CertificateAnswer> {
+        let bytes =
+            self.post("/v1/certificate", "application/json", serde_json::to_vec(request).expect("json")).await?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Network(format!("unexpected answer: {e}")))
     }
 
@@ -126,6 +143,12 @@ impl ServerClient {
                     session.transport_failed(store, &e);
                     return Err(e);
                 }
+            }
+        }
+        if store.certificate_due()? {
+            // The sync stands whatever the renewal does; the next sync tries again.
+            if let Err(e) = self.renew_certificate(store) {
+                tracing::warn!(error = %e, "the device certificate was not renewed");
             }
         }
         Ok(session.progress())
@@ -208,4 +231,32 @@ fn without_url(e: reqwest::Error) -> String {
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     runtime().block_on(f)
+}
+
+/// The request with which `store`'s device enrols with `code`: its actor id, public key and the
+/// proof that it holds the key.
+pub fn enrolment_request(store: &Store, code: &str, name: &str) -> Result<DeviceRequest> {
+    Ok(DeviceRequest {
+        code: code.into(),
+        actor: store.actor_id(),
+        name: name.into(),
+        public_key: store.device_public_key()?,
+        proof: store.enrolment_proof(code)?,
+    })
+}
+
+/// Keeps what an enrolment returned: its certificate must be for the user the answer names.
+pub fn keep_registration(store: &mut Store, registration: &Registration) -> Result<()> {
+    if registration.certificate.user.as_str() != registration.user_id {
+        return Err(Error::refused(
+            crate::RefusalCode::BadCertificate,
+            "the device certificate names another user than the enrolment",
+        ));
+    }
+    store.keep_certificate(&registration.certificate, &registration.deployment_keys)
+}
+
+/// The request with which `store`'s device asks for a fresh certificate.
+pub fn certificate_request(store: &Store) -> Result<CertificateRequest> {
+    Ok(CertificateRequest { public_key: store.device_public_key()?, proof: store.binding_proof()? })
 }

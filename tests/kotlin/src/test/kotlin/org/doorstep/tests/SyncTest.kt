@@ -142,6 +142,13 @@ class SyncTest {
             val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
             val used = assertThrows<SyncException.Refused> { runBlocking { stranger.enrol(server.url, code, "found it") } }
             assertTrue(used.message!!.contains("enrolment code"), used.message)
+            assertNull(stranger.deviceCertificate(), "a refused enrolment leaves no certificate")
+
+            // Enrolment left a certificate for Li Na's device, valid for the deployment's 14 days.
+            val certificate = liNa.deviceCertificate()
+            assertNotNull(certificate)
+            assertEquals(office.liNa.id, certificate!!.userId)
+            assertEquals(14L * 24 * 3600 * 1000, certificate.expiresAt - certificate.issuedAt)
 
             liNa.syncWithServer(server.url, liNaToken)
             assertEquals(office.liNa.id, liNa.deviceUser())

@@ -1,0 +1,254 @@
+//! Devices' identities (PROTOCOL.md §8) against a real server on 127.0.0.1: the key each store
+//! makes, the proof of it at enrolment, the certificate the deployment's key signs, the keys a
+//! phone pins, renewal, and the binding of a key by a device that enrolled before keys.
+
+use std::sync::Arc;
+
+use doorstep_core::identity::{Certificate, DeploymentSigner};
+use doorstep_core::sync::api::{DeviceRequest, Registration};
+use doorstep_core::sync::http::{certificate_request, enrolment_request, keep_registration, ServerClient};
+use doorstep_core::*;
+use testkit::*;
+
+fn open(dir: &std::path::Path, name: &str) -> Store {
+    Store::open(dir.join(format!("{name}.sqlite")), OpenOptions::default()).unwrap()
+}
+
+fn post_json(url: &str, token: Option<&str>, body: &impl serde::Serialize) -> (u16, serde_json::Value) {
+    let (status, body) = http("POST", url, token, serde_json::to_vec(body).unwrap());
+    (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
+
+fn refusal_code(e: &Error) -> String {
+    match e {
+        Error::Refused { code, .. } => code.as_str().to_string(),
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+#[test]
+fn enrolment_gives_a_certificate_for_this_device_signed_by_the_deployment_key_the_phone_pins() {
+    let (dir, _office, people, server) = served(|_| {});
+    let mut li = open(dir.path(), "li-na");
+    let reg = ServerClient::new(&server.url())
+        .unwrap()
+        .register(&enrolment_code(&server, &people.li_na), &mut li, "li")
+        .unwrap();
+
+    let cert = li.certificate().unwrap().expect("the store keeps its certificate");
+    assert_eq!(cert, reg.certificate);
+    assert_eq!(cert.device_key, li.device_public_key().unwrap());
+    assert_eq!(cert.actor, li.actor_id());
+    assert_eq!(cert.user, people.li_na.id);
+    assert_eq!(cert.expires_at - cert.issued_at, 14 * DAY_MS, "the default validity");
+    let pinned = li.deployment_keys().unwrap();
+    assert_eq!(pinned, reg.deployment_keys);
+    cert.verify(&pinned, cert.issued_at + DAY_MS).unwrap();
+    assert!(!li.certificate_due().unwrap(), "a fresh certificate is not renewed");
+
+    // The key is the server's file beside its database, private to its user, and the same after
+    // a restart: a phone enrolled before it still verifies what the server issues after.
+    let key_file = dir.path().join("server.sqlite.deployment-key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let signer = DeploymentSigner::from_hex(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    assert_eq!(signer.id(), pinned[0].id);
+    server.stop();
+    let server = start_server(dir.path(), |_| {});
+    let mut zhang = open(dir.path(), "zhang-wei");
+    let again = ServerClient::new(&server.url())
+        .unwrap()
+        .register(&enrolment_code(&server, &people.zhang_wei), &mut zhang, "zhang")
+        .unwrap();
+    assert_eq!(again.deployment_keys, pinned);
+    again.certificate.verify(&pinned, again.certificate.issued_at).unwrap();
+}
+
+#[test]
+fn an_enrolment_that_does_not_prove_its_key_is_refused_and_leaves_the_code_usable() {
+    let (dir, _office, people, server) = served(|_| {});
+    let url = format!("{}/v1/devices", server.url());
+    let (li, other) = (open(dir.path(), "li-na"), open(dir.path(), "other"));
+    let code = enrolment_code(&server, &people.li_na);
+    let honest = enrolment_request(&li, &code, "li").unwrap();
+    let before = server_state(&server);
+
+    let forged: Vec<(&str, DeviceRequest)> = vec![
+        ("no key, no proof", DeviceRequest { public_key: String::new(), proof: String::new(), ..honest.clone() }),
+        ("another device's key", DeviceRequest { public_key: other.device_public_key().unwrap(), ..honest.clone() }),
+        (
+            "a proof made by another key",
+            DeviceRequest { proof: other.enrolment_proof(&code).unwrap(), ..honest.clone() },
+        ),
+        (
+            "a proof for another code",
+            DeviceRequest { proof: li.enrolment_proof("ABCDEFGHJKMN").unwrap(), ..honest.clone() },
+        ),
+        ("a proof for another actor", DeviceRequest { actor: other.actor_id(), ..honest.clone() }),
+        ("a key that is not hex", DeviceRequest { public_key: "zz".repeat(32), ..honest.clone() }),
+    ];
+    for (what, request) in forged {
+        let (status, body) = post_json(&url, None, &request);
+        assert_eq!((status, body["error"].as_str()), (400, Some("bad_proof")), "{what}: {body}");
+    }
+    assert_eq!(server_state(&server), before, "nothing is stored for a refused enrolment");
+
+    let (status, body) = post_json(&url, None, &honest);
+    assert_eq!(status, 201, "the code still works: {body}");
+    let reg: Registration = serde_json::from_value(body).unwrap();
+    assert_eq!(reg.certificate.device_key, li.device_public_key().unwrap());
+}
+
+#[test]
+fn a_store_keeps_only_a_certificate_for_itself_signed_by_its_pinned_deployment() {
+    let (dir, _office, people, server) = served(|_| {});
+    let client = ServerClient::new(&server.url()).unwrap();
+    let mut li = open(dir.path(), "li-na");
+    let reg = client.register(&enrolment_code(&server, &people.li_na), &mut li, "li").unwrap();
+    let kept = li.certificate().unwrap();
+
+    // Li Na's certificate handed to another phone: not its key.
+    let mut other = open(dir.path(), "other");
+    let e = keep_registration(&mut other, &reg).unwrap_err();
+    assert_eq!(refusal_code(&e), "bad_certificate", "{e}");
+    assert!(e.to_string().contains("another device"), "{e}");
+    assert_eq!(other.certificate().unwrap(), None);
+    assert_eq!(other.deployment_keys().unwrap(), vec![], "nothing is pinned from a refused answer");
+
+    // Altered on the way: any field.
+    let altered = |f: &dyn Fn(&mut Certificate)| {
+        let mut c = reg.certificate.clone();
+        f(&mut c);
+        c
+    };
+    for cert in [
+        altered(&|c| c.expires_at += 365 * DAY_MS),
+        altered(&|c| c.user = people.supervisor.id.clone()),
+        altered(&|c| c.signature = c.signature.chars().rev().collect()),
+    ] {
+        let e = li.keep_certificate(&cert, &reg.deployment_keys).unwrap_err();
+        assert_eq!(refusal_code(&e), "bad_certificate", "{e}");
+    }
+
+    // Another deployment, even with its own keys in the answer: Li Na's phone pinned this one.
+    let elsewhere = DeploymentSigner::generate().unwrap();
+    let now = li.now();
+    let theirs =
+        elsewhere.issue(&li.device_public_key().unwrap(), &li.actor_id(), &people.li_na.id, now, now + DAY_MS).unwrap();
+    let e = li.keep_certificate(&theirs, &[elsewhere.public(0)]).unwrap_err();
+    assert!(e.to_string().contains("unknown key"), "{e}");
+
+    // The user of a renewal must stay the device's.
+    let signer =
+        DeploymentSigner::from_hex(&std::fs::read_to_string(dir.path().join("server.sqlite.deployment-key")).unwrap())
+            .unwrap();
+    let moved = signer
+        .issue(&li.device_public_key().unwrap(), &li.actor_id(), &people.supervisor.id, now, now + DAY_MS)
+        .unwrap();
+    let e = li.keep_certificate(&moved, &reg.deployment_keys).unwrap_err();
+    assert!(e.to_string().contains("another user"), "{e}");
+    assert_eq!(li.certificate().unwrap(), kept, "the store's certificate is untouched");
+    assert_eq!(li.deployment_keys().unwrap(), reg.deployment_keys);
+}
+
+#[test]
+fn a_sync_renews_a_certificate_over_a_day_old() {
+    let (dir, _office, people, server) = served(|_| {});
+    let clock = Arc::new(FixedClock::new(SystemClock.now_ms()));
+    let options = OpenOptions { clock: clock.clone(), ..OpenOptions::default() };
+    let (mut li, client) = phone_with(&server, dir.path(), "li-na", &people.li_na, options);
+    let first = li.certificate().unwrap().unwrap();
+    client.sync(&mut li).unwrap();
+    assert_eq!(li.certificate().unwrap().unwrap(), first, "not renewed within the day");
+
+    clock.advance(25 * HOUR_MS);
+    assert!(li.certificate_due().unwrap());
+    client.sync(&mut li).unwrap();
+    let renewed = li.certificate().unwrap().unwrap();
+    assert_ne!(renewed.id, first.id, "a new certificate");
+    assert!(renewed.expires_at >= first.expires_at);
+    assert_eq!((renewed.device_key, renewed.actor, renewed.user), (first.device_key, first.actor, first.user));
+}
+
+#[test]
+fn a_device_enrolled_before_keys_binds_its_key_once_and_a_stolen_token_cannot_bind_another() {
+    let (dir, _office, people, server) = served(|_| {});
+    let path = dir.path().join("li-na.sqlite");
+    let mut li = Store::open(&path, OpenOptions::default()).unwrap();
+    let client = ServerClient::new(&server.url()).unwrap();
+    let reg = client.register(&enrolment_code(&server, &people.li_na), &mut li, "li").unwrap();
+    drop(li);
+    // As before devices had keys: the server knows no key for the device, the store holds no
+    // certificate and pins nothing.
+    let db = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute("UPDATE server_devices SET public_key = NULL", []).unwrap();
+    let phone = rusqlite::Connection::open(&path).unwrap();
+    phone.execute("UPDATE device SET certificate = NULL, deployment_keys = NULL", []).unwrap();
+    drop(phone);
+    let mut li = Store::open(&path, OpenOptions::default()).unwrap();
+    assert!(li.certificate_due().unwrap());
+
+    // A thief with the token and a key of his own: his key is not the device's actor's.
+    let url = format!("{}/v1/certificate", server.url());
+    let thief = open(dir.path(), "thief");
+    let (status, body) = post_json(&url, Some(&reg.token), &certificate_request(&thief).unwrap());
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_proof")), "{body}");
+
+    // The device's first sync binds its key and pins the deployment's.
+    let client = client.with_token(reg.token.clone());
+    client.sync(&mut li).unwrap();
+    let cert = li.certificate().unwrap().expect("bound and certified");
+    assert_eq!(cert.device_key, li.device_public_key().unwrap());
+    assert_eq!(li.deployment_keys().unwrap(), reg.deployment_keys);
+    let bound: String = db.query_row("SELECT public_key FROM server_devices", [], |r| r.get(0)).unwrap();
+    assert_eq!(bound, li.device_public_key().unwrap());
+
+    // Once bound, the key is never replaced, even by a valid proof for the device's own actor:
+    // a copy of Li Na's store given a new key.
+    drop(li);
+    for suffix in ["", "-wal"] {
+        let from = dir.path().join(format!("li-na.sqlite{suffix}"));
+        if from.exists() {
+            std::fs::copy(&from, dir.path().join(format!("twin.sqlite{suffix}"))).unwrap();
+        }
+    }
+    rusqlite::Connection::open(dir.path().join("twin.sqlite"))
+        .unwrap()
+        .execute("UPDATE device SET signing_key = NULL", [])
+        .unwrap();
+    let twin = open(dir.path(), "twin");
+    assert_ne!(twin.device_public_key().unwrap(), bound);
+    let (status, body) = post_json(&url, Some(&reg.token), &certificate_request(&twin).unwrap());
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_proof")), "{body}");
+    let still: String = db.query_row("SELECT public_key FROM server_devices", [], |r| r.get(0)).unwrap();
+    assert_eq!(still, bound);
+}
+
+#[test]
+fn the_private_key_never_leaves_the_store() {
+    let (dir, _office, people, server) = served(|_| {});
+    let (mut li, client) = phone(&server, dir.path(), "li-na", &people.li_na);
+    client.sync(&mut li).unwrap();
+    let path = dir.path().join("li-na.sqlite");
+    let key: Vec<u8> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT signing_key FROM device", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(key.len(), 32);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let contains = |haystack: &[u8]| {
+        haystack.windows(key.len()).any(|w| w == key.as_slice())
+            || haystack.windows(hex.len()).any(|w| w == hex.as_bytes())
+    };
+    for doc in li.document_ids().unwrap() {
+        assert!(!contains(&li.save_document(&doc).unwrap()), "{doc} holds the device key");
+    }
+    for file in ["server.sqlite", "server.sqlite-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+            assert!(!contains(&bytes), "the server's {file} holds the device key");
+        }
+    }
+    let reg_json = serde_json::to_vec(&li.certificate().unwrap()).unwrap();
+    assert!(!contains(&reg_json));
+}
