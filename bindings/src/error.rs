@@ -63,6 +63,10 @@ pub enum SyncError {
     /// The server does not accept this device's token (never issued, or revoked): enrol again.
     #[error("{0}")]
     Unauthorized(String),
+    /// The deployment's admin revoked this phone and the server proved it: the store's data is
+    /// erased (PROTOCOL.md §8). Close the store; the phone enrols again with a new code.
+    #[error("{0}")]
+    Revoked(String),
     /// The other side refused the message (a document this user may not change, another
     /// device's changes, too large, ...). Retrying the same sync will not help.
     #[error("{0}")]
@@ -98,7 +102,9 @@ impl From<Error> for DoorstepError {
             Error::SchemaTooNew { .. } => DoorstepError::SchemaTooNew(message),
             // Store calls make no network requests; should one of these arise, it is still a
             // readable refusal rather than a crash.
-            Error::Refused { .. } | Error::Network(_) | Error::NotEnrolled => DoorstepError::InvalidInput(message),
+            Error::Refused { .. } | Error::Network(_) | Error::NotEnrolled | Error::Revoked(_) => {
+                DoorstepError::InvalidInput(message)
+            }
         }
     }
 }
@@ -109,6 +115,7 @@ impl From<Error> for SyncError {
         match e {
             Error::InvalidInput { .. } | Error::NotFound { .. } => SyncError::InvalidInput(message),
             Error::NotEnrolled => SyncError::NotEnrolled(message),
+            Error::Revoked(_) => SyncError::Revoked(message),
             Error::Refused { code: doorstep_core::RefusalCode::Unauthorized, .. } => SyncError::Unauthorized(message),
             Error::Refused { .. } => SyncError::Refused(message),
             Error::Protocol(_) | Error::CorruptDocument { .. } | Error::WrongDocument { .. } => {

@@ -46,6 +46,11 @@ pub enum Error {
     #[error("the server could not be reached: {0}")]
     Network(String),
 
+    /// The deployment's admin revoked this phone (lost or stolen), and the server proved it with
+    /// the deployment's key: the phone's data was erased (PROTOCOL.md §8, *Revocation*).
+    #[error("this phone was revoked by the deployment's admin; its data on the phone is erased")]
+    Revoked(Box<crate::identity::Revocation>),
+
     /// This phone is not registered to a user in the directory yet: enrol it and sync with the
     /// server before syncing with another phone or asking for history.
     #[error("this phone is not registered to a user in the directory yet; sync with the server first")]
@@ -143,6 +148,8 @@ refusal_codes! {
     BadCertificate = "bad_certificate",
     /// A device's proof that it holds its key does not verify, or the key is not an Ed25519 key.
     BadProof = "bad_proof",
+    /// The device was revoked by the deployment's admin.
+    Revoked = "revoked",
     /// Any other refusal.
     Refused = "refused",
 }

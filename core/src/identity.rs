@@ -28,6 +28,7 @@ use crate::ids::UserId;
 const CERTIFICATE_CONTEXT: &[u8] = b"doorstep certificate v1\0";
 const ENROLMENT_CONTEXT: &[u8] = b"doorstep enrolment v1\0";
 const BINDING_CONTEXT: &[u8] = b"doorstep key binding v1\0";
+const REVOCATION_CONTEXT: &[u8] = b"doorstep revocation v1\0";
 
 /// A device's private key. Not `Debug`, not `Serialize`, not `Clone`: it leaves the store only
 /// as the store's own row.
@@ -78,13 +79,13 @@ impl DeviceKey {
 /// The signature a [`DeviceKey::enrolment_proof`] makes; checked by the server.
 pub fn verify_enrolment_proof(code: &str, actor: &str, public_key: &str, proof: &str) -> Result<()> {
     let key = parse_public_key(public_key)?;
-    verify(&key, &enrolment_message(code, actor, &key), proof, "the enrolment proof")
+    verify(&key, &enrolment_message(code, actor, &key), proof, "the enrolment proof", RefusalCode::BadProof)
 }
 
 /// The signature a [`DeviceKey::binding_proof`] makes; checked by the server.
 pub fn verify_binding_proof(actor: &str, public_key: &str, proof: &str) -> Result<()> {
     let key = parse_public_key(public_key)?;
-    verify(&key, &binding_message(actor, &key), proof, "the key binding proof")
+    verify(&key, &binding_message(actor, &key), proof, "the key binding proof", RefusalCode::BadProof)
 }
 
 fn enrolment_message(code: &str, actor: &str, key: &VerifyingKey) -> Vec<u8> {
@@ -137,7 +138,7 @@ pub struct Certificate {
 }
 
 impl Certificate {
-    /// What the issuer signs: the context, then each field in order, strings with a two-byte
+    /// What the issuer signs: the context, then each field in order, strings with a four-byte
     /// length, times as eight bytes, big-endian.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut m = CERTIFICATE_CONTEXT.to_vec();
@@ -175,7 +176,45 @@ impl Certificate {
             return Err(refused("was issued while its deployment key was not valid"));
         }
         let key = parse_public_key(&issuer.public_key)?;
-        verify(&key, &self.signed_bytes(), &self.signature, "the device certificate")
+        verify(&key, &self.signed_bytes(), &self.signature, "the device certificate", RefusalCode::BadCertificate)
+    }
+}
+
+/// The deployment's word that the device writing as `actor` is revoked (PROTOCOL.md §8): the
+/// server answers a revoked device's requests with it, and the phone erases its data only when
+/// this verifies against its pinned keys, so a forged answer (a captive portal, a proxy) cannot
+/// make a phone throw away a worker's unsent visits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The revoked device's actor id, 32 hexadecimal digits.
+    pub actor: String,
+    pub revoked_at: UnixMillis,
+    /// The [`DeploymentKey::id`] of the key that signed it.
+    pub issuer: String,
+    /// 128 hexadecimal digits: the issuer's signature over [`Revocation::signed_bytes`].
+    pub signature: String,
+}
+
+impl Revocation {
+    /// What the issuer signs: the context, text actor, time revoked_at, text issuer.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut m = REVOCATION_CONTEXT.to_vec();
+        field(&mut m, self.actor.as_bytes());
+        m.extend_from_slice(&self.revoked_at.to_be_bytes());
+        field(&mut m, self.issuer.as_bytes());
+        m
+    }
+
+    /// Whether a key in `trusted` signed this revocation of the device writing as `actor`.
+    pub fn verify(&self, trusted: &[DeploymentKey], actor: &str) -> Result<()> {
+        let refused = |why: &str| Error::refused(RefusalCode::BadCertificate, format!("the revocation {why}"));
+        if self.actor != actor {
+            return Err(refused("is for another device"));
+        }
+        let issuer =
+            trusted.iter().find(|k| k.id == self.issuer).ok_or_else(|| refused("is signed by an unknown key"))?;
+        let key = parse_public_key(&issuer.public_key)?;
+        verify(&key, &self.signed_bytes(), &self.signature, "the revocation", RefusalCode::BadCertificate)
     }
 }
 
@@ -247,6 +286,16 @@ impl DeploymentSigner {
     }
 }
 
+impl DeploymentSigner {
+    /// The deployment's word that the device writing as `actor` was revoked at `revoked_at`.
+    pub fn revoke(&self, actor: &str, revoked_at: UnixMillis) -> Revocation {
+        let mut r =
+            Revocation { actor: actor.to_ascii_lowercase(), revoked_at, issuer: self.id(), signature: String::new() };
+        r.signature = hex::encode(self.0.sign(&r.signed_bytes()).to_bytes());
+        r
+    }
+}
+
 fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
@@ -257,8 +306,7 @@ fn parse_public_key(text: &str) -> Result<VerifyingKey> {
     VerifyingKey::from_bytes(&bytes).map_err(|_| bad())
 }
 
-fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str) -> Result<()> {
-    let code = if what == "the device certificate" { RefusalCode::BadCertificate } else { RefusalCode::BadProof };
+fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str, code: RefusalCode) -> Result<()> {
     let bytes: [u8; 64] = hex::decode(signature)
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -267,11 +315,11 @@ fn verify(key: &VerifyingKey, message: &[u8], signature: &str, what: &str) -> Re
         .map_err(|_| Error::refused(code, format!("{what}'s signature does not verify")))
 }
 
-/// A length-prefixed field: no two different field lists make the same bytes.
+/// A length-prefixed field (four bytes, big-endian): no two different field lists make the same
+/// bytes. The texts signed are short; a request body's limit keeps every one far below 4 GiB.
 fn field(m: &mut Vec<u8>, bytes: &[u8]) {
-    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-    m.extend_from_slice(&len.to_be_bytes());
-    m.extend_from_slice(&bytes[..usize::from(len)]);
+    m.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    m.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
@@ -375,6 +423,22 @@ mod tests {
         assert!(verify_binding_proof(actor, &device.public_hex(), &proof).is_err());
         assert!(verify_binding_proof("fedcba9876543210fedcba9876543210", &device.public_hex(), &binding).is_err());
         assert_eq!(refusal(verify_enrolment_proof("c", actor, "not hex", &proof)).0, RefusalCode::BadProof);
+    }
+
+    #[test]
+    fn a_revocation_verifies_only_for_its_device_and_deployment() {
+        let deployment = DeploymentSigner::generate().unwrap();
+        let actor = "0123456789abcdef0123456789abcdef";
+        let revocation = deployment.revoke(actor, ISSUED);
+        let trusted = [deployment.public(0)];
+        revocation.verify(&trusted, actor).unwrap();
+        assert!(refusal(revocation.verify(&trusted, "fedcba9876543210fedcba9876543210")).1.contains("another device"));
+        let moved = Revocation { revoked_at: ISSUED + 1, ..revocation.clone() };
+        assert!(refusal(moved.verify(&trusted, actor)).1.contains("does not verify"));
+        let forged = DeploymentSigner::generate().unwrap().revoke(actor, ISSUED);
+        assert!(refusal(forged.verify(&trusted, actor)).1.contains("unknown key"));
+        let disguised = Revocation { issuer: deployment.id(), ..forged };
+        assert!(refusal(disguised.verify(&trusted, actor)).1.contains("does not verify"));
     }
 
     #[test]

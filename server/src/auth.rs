@@ -50,7 +50,7 @@ const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS server_schema (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS server_devices (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, actor TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
-    token_sha256 BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER
+    token_sha256 BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER, public_key TEXT
 );
 CREATE TABLE IF NOT EXISTS enrolments (
     code_sha256 BLOB PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER
@@ -83,16 +83,21 @@ impl Auth {
     pub fn open(path: &Path) -> Result<Auth, AuthError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = conn;
+        // One transaction holding the write lock: processes opening one old database at once
+        // add the column once.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
         // Devices' keys came after the table: a database from before gets the column once.
-        let has_key: bool = conn.query_row(
+        let has_key: bool = tx.query_row(
             "SELECT count(*) FROM pragma_table_info('server_devices') WHERE name = 'public_key'",
             [],
             |r| r.get(0),
         )?;
         if !has_key {
-            conn.execute("ALTER TABLE server_devices ADD COLUMN public_key TEXT", [])?;
+            tx.execute("ALTER TABLE server_devices ADD COLUMN public_key TEXT", [])?;
         }
+        tx.commit()?;
         Ok(Auth { conn })
     }
 
@@ -193,6 +198,26 @@ impl Auth {
             .optional()?)
     }
 
+    /// Whether any device enrolled with a key (so a deployment key exists somewhere).
+    pub fn has_keyed_devices(&self) -> Result<bool, AuthError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM server_devices WHERE public_key IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The actor and the time of revocation of the device whose token this is, if it was revoked.
+    pub fn revoked_token(&self, token: &str) -> Result<Option<(String, i64)>, AuthError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT actor, revoked_at FROM server_devices WHERE token_sha256 = ?1 AND revoked_at IS NOT NULL",
+            )?
+            .query_row([digest(token)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
     /// Records the key of a device that enrolled before devices had keys. A device's key, once
     /// recorded, is never replaced: returns whether `public_key` is now the device's key.
     pub fn bind_key(&self, device: &str, public_key: &str) -> Result<bool, AuthError> {
@@ -257,6 +282,28 @@ fn random_hex(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_from_before_keys_gets_the_column_once_and_keeps_its_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE server_devices (
+                     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, actor TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+                     token_sha256 BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER);
+                 INSERT INTO server_devices VALUES ('D1', 'U1', '00ff', 'phone', x'01', 1, NULL);",
+            )
+            .unwrap();
+        let auth = Auth::open(&path).unwrap();
+        assert!(!auth.has_keyed_devices().unwrap());
+        assert!(auth.bind_key("D1", "ab").unwrap());
+        assert!(!auth.bind_key("D1", "cd").unwrap(), "a bound key is never replaced");
+        assert!(auth.has_keyed_devices().unwrap());
+        drop(auth);
+        Auth::open(&path).unwrap();
+    }
 
     fn register(auth: &mut Auth, code: &str, actor: &str, now: i64) -> Result<(Device, String), AuthError> {
         let hold = auth.begin_registration(code, actor, now)?;

@@ -88,6 +88,8 @@ pub enum ConfigError {
     Parse(#[from] toml::de::Error),
     #[error("environment variable {name} is not valid: {reason}")]
     Env { name: &'static str, reason: String },
+    #[error("the setting {name} is not valid: {reason}")]
+    Value { name: &'static str, reason: String },
 }
 
 impl Config {
@@ -98,7 +100,16 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.check()?;
         Ok(config)
+    }
+
+    /// Checks what neither the file's types nor the environment's parsing check.
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=365).contains(&self.certificate_days) {
+            return Err(ConfigError::Value { name: "certificate_days", reason: "from 1 to 365 days".into() });
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -168,5 +179,10 @@ mod tests {
         c.apply_env(|n| (n == "DOORSTEP_HEADER_READ_TIMEOUT_SECS").then(|| "3".to_string())).unwrap();
         assert_eq!(c.header_read_timeout_secs, 3);
         assert!(toml::from_str::<Config>("listn = \"typo\"").is_err(), "unknown keys are refused");
+        for days in [0, 366] {
+            let c: Config = toml::from_str(&format!("certificate_days = {days}")).unwrap();
+            assert!(c.check().is_err(), "{days} days");
+        }
+        c.check().unwrap();
     }
 }

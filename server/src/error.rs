@@ -19,6 +19,7 @@ use crate::AuthError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
     Unauthorized,
+    Revoked,
     BadCode,
     ActorTaken,
     ForbiddenDocument,
@@ -50,6 +51,7 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Unauthorized => "unauthorized",
+            Code::Revoked => "revoked",
             Code::BadCode => "bad_code",
             Code::ActorTaken => "actor_taken",
             Code::ForbiddenDocument => "forbidden_document",
@@ -83,7 +85,7 @@ impl Code {
             Code::BadMessage | Code::BadDocument | Code::BadRequest | Code::BadRecord | Code::BadProof => {
                 StatusCode::BAD_REQUEST
             }
-            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Unauthorized | Code::Revoked => StatusCode::UNAUTHORIZED,
             Code::BadCode
             | Code::ForbiddenDocument
             | Code::ForeignActor
@@ -115,11 +117,17 @@ const RETRY_AFTER_SECS: &str = "1";
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// With [`Code::Revoked`]: the signed revocation the phone checks before it erases itself.
+    pub revocation: Option<Box<doorstep_core::identity::Revocation>>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(ErrorBody { error: self.code.as_str().to_string(), message: self.message });
+        let body = Json(ErrorBody {
+            error: self.code.as_str().to_string(),
+            message: self.message,
+            revocation: self.revocation.map(|r| *r),
+        });
         let mut response = (self.code.status(), body).into_response();
         if self.code == Code::Busy {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECS));
@@ -130,7 +138,7 @@ impl IntoResponse for ApiError {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError { code, message: message.into(), revocation: None }
     }
 
     pub fn unauthorized() -> Self {
@@ -171,6 +179,7 @@ impl From<CoreError> for ApiError {
                     R::BadMessage => Code::BadMessage,
                     R::BadProof => Code::BadProof,
                     R::BadCertificate => Code::BadCertificate,
+                    R::Revoked => Code::Revoked,
                     // A month's refusal travels in `rejected` (200), never as an HTTP error; a
                     // peer's own codes never reach the server.
                     R::PeriodClosed | R::UnknownPeer | R::Refused | R::Other(_) => Code::Refused,

@@ -74,8 +74,11 @@ impl AppState {
         }
         let auth = Auth::open(&config.database)
             .map_err(|e| CoreError::Storage { kind: doorstep_core::StorageKind::Other, detail: e.to_string() })?;
-        let deployment =
-            deployment::load_or_create(&config.deployment_key_path()).map_err(|e| CoreError::File(e.to_string()))?;
+        let keyed = auth
+            .has_keyed_devices()
+            .map_err(|e| CoreError::Storage { kind: doorstep_core::StorageKind::Other, detail: e.to_string() })?;
+        let deployment = deployment::load_or_create(&config.deployment_key_path(), !keyed)
+            .map_err(|e| CoreError::File(e.to_string()))?;
         Ok(Arc::new(AppState {
             store: Arc::new(tokio::sync::Mutex::new(store)),
             auth: Mutex::new(auth),
@@ -123,9 +126,24 @@ impl AppState {
         Ok(CertificateAnswer { certificate, deployment_keys: self.deployment_keys() })
     }
 
+    /// The device a request's token belongs to. A revoked device's token is answered with the
+    /// deployment's signed revocation, on which the phone erases its data (PROTOCOL.md §8).
     async fn device(self: &Arc<Self>, headers: &HeaderMap) -> Result<Device, ApiError> {
         let token = bearer(headers).ok_or_else(ApiError::unauthorized)?.to_string();
-        self.with_auth(move |a| a.device_of_token(&token)).await?.ok_or_else(ApiError::unauthorized)
+        let (active, revoked) = self
+            .with_auth(move |a| match a.device_of_token(&token)? {
+                Some(device) => Ok((Some(device), None)),
+                None => Ok((None, a.revoked_token(&token)?)),
+            })
+            .await?;
+        match (active, revoked) {
+            (Some(device), _) => Ok(device),
+            (None, Some((actor, revoked_at))) => Err(ApiError {
+                revocation: Some(Box::new(self.deployment.revoke(&actor, revoked_at))),
+                ..ApiError::new(Code::Revoked, "this device was revoked by the deployment's admin")
+            }),
+            (None, None) => Err(ApiError::unauthorized()),
+        }
     }
 }
 
@@ -231,13 +249,15 @@ async fn register(
     let name: String = req.name.chars().take(100).collect();
     // The device proves it holds its key before anything is held or written.
     let public_key = req.public_key.to_ascii_lowercase();
-    identity::verify_enrolment_proof(&req.code, &actor, &public_key, &req.proof)?;
+    identity::verify_enrolment_proof(&req.code, &req.actor, &public_key, &req.proof)?;
     let (code, now) = (req.code, now_ms());
     // The directory is written between holding the code and using it (see `auth`'s header).
     let hold = state.with_auth(move |a| a.begin_registration(&code, &actor, now)).await?;
     let held = hold.clone();
     let registered = async {
         let user = UserId::parse(&held.user).map_err(ApiError::from)?;
+        // Issued before the code is used, so nothing can fail after that.
+        let answer = state.certify(&public_key, &held.actor, &user)?;
         let actor = held.actor.clone();
         state
             .with_store(move |s| {
@@ -253,10 +273,11 @@ async fn register(
             })
             .await?;
         let key = public_key.clone();
-        state.with_auth(move |a| a.finish_registration(&held, &name, &key, now)).await
+        let (device, token) = state.with_auth(move |a| a.finish_registration(&held, &name, &key, now)).await?;
+        Ok((device, token, answer))
     }
     .await;
-    let (device, token) = match registered {
+    let (device, token, CertificateAnswer { certificate, deployment_keys }) = match registered {
         Ok(registered) => registered,
         Err(e) => {
             if state.with_auth(move |a| a.abandon_registration(&hold)).await.is_err() {
@@ -266,10 +287,14 @@ async fn register(
         }
     };
     state.metrics.device_registered();
-    let user = UserId::parse(&device.user)?;
-    let CertificateAnswer { certificate, deployment_keys } = state.certify(&public_key, &device.actor, &user)?;
     tracing::info!(device = %device.id, certificate = %certificate.id, "device registered");
-    let registration = Registration { device_id: device.id, user_id: device.user, token, certificate, deployment_keys };
+    let registration = Registration {
+        device_id: device.id,
+        user_id: device.user,
+        token,
+        certificate: Some(certificate),
+        deployment_keys,
+    };
     Ok((StatusCode::CREATED, Json(registration)))
 }
 

@@ -15,6 +15,7 @@ use testkit::*;
 /// Every error code the server may answer with (docs/OPERATIONS.md, "Errors").
 const DOCUMENTED_CODES: &[&str] = &[
     "unauthorized",
+    "revoked",
     "bad_code",
     "actor_taken",
     "forbidden_document",

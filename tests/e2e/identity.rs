@@ -7,6 +7,10 @@ use std::sync::Arc;
 use doorstep_core::identity::{Certificate, DeploymentSigner};
 use doorstep_core::sync::api::{DeviceRequest, Registration};
 use doorstep_core::sync::http::{certificate_request, enrolment_request, keep_registration, ServerClient};
+
+fn certificate_of(reg: &Registration) -> Certificate {
+    reg.certificate.clone().expect("the server issues a certificate at enrolment")
+}
 use doorstep_core::*;
 use testkit::*;
 
@@ -36,7 +40,7 @@ fn enrolment_gives_a_certificate_for_this_device_signed_by_the_deployment_key_th
         .unwrap();
 
     let cert = li.certificate().unwrap().expect("the store keeps its certificate");
-    assert_eq!(cert, reg.certificate);
+    assert_eq!(cert, certificate_of(&reg));
     assert_eq!(cert.device_key, li.device_public_key().unwrap());
     assert_eq!(cert.actor, li.actor_id());
     assert_eq!(cert.user, people.li_na.id);
@@ -49,11 +53,26 @@ fn enrolment_gives_a_certificate_for_this_device_signed_by_the_deployment_key_th
     // The key is the server's file beside its database, private to its user, and the same after
     // a restart: a phone enrolled before it still verifies what the server issues after.
     let key_file = dir.path().join("server.sqlite.deployment-key");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
     let signer = DeploymentSigner::from_hex(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
     assert_eq!(signer.id(), pinned[0].id);
     server.stop();
+    // Without its key file the server does not start: a new key would make every phone refuse it.
+    let aside = dir.path().join("key-aside");
+    std::fs::rename(&key_file, &aside).unwrap();
+    let config = doorstep_server::Config {
+        listen: "127.0.0.1:0".into(),
+        database: dir.path().join("server.sqlite"),
+        ..doorstep_server::Config::default()
+    };
+    let refused = doorstep_server::RunningServer::start(config).err().expect("no server without its key");
+    assert!(refused.to_string().contains("is missing"), "{refused}");
+    assert!(!key_file.exists(), "no new key was made");
+    std::fs::rename(&aside, &key_file).unwrap();
     let server = start_server(dir.path(), |_| {});
     let mut zhang = open(dir.path(), "zhang-wei");
     let again = ServerClient::new(&server.url())
@@ -61,7 +80,8 @@ fn enrolment_gives_a_certificate_for_this_device_signed_by_the_deployment_key_th
         .register(&enrolment_code(&server, &people.zhang_wei), &mut zhang, "zhang")
         .unwrap();
     assert_eq!(again.deployment_keys, pinned);
-    again.certificate.verify(&pinned, again.certificate.issued_at).unwrap();
+    let again = certificate_of(&again);
+    again.verify(&pinned, again.issued_at).unwrap();
 }
 
 #[test]
@@ -91,12 +111,17 @@ fn an_enrolment_that_does_not_prove_its_key_is_refused_and_leaves_the_code_usabl
         let (status, body) = post_json(&url, None, &request);
         assert_eq!((status, body["error"].as_str()), (400, Some("bad_proof")), "{what}: {body}");
     }
+    // The proof is checked before the code: a forged proof with an unknown code is a bad proof.
+    let unknown =
+        DeviceRequest { code: "ABCDEFGHJKMN".into(), proof: other.enrolment_proof(&code).unwrap(), ..honest.clone() };
+    let (status, body) = post_json(&url, None, &unknown);
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_proof")), "{body}");
     assert_eq!(server_state(&server), before, "nothing is stored for a refused enrolment");
 
     let (status, body) = post_json(&url, None, &honest);
     assert_eq!(status, 201, "the code still works: {body}");
     let reg: Registration = serde_json::from_value(body).unwrap();
-    assert_eq!(reg.certificate.device_key, li.device_public_key().unwrap());
+    assert_eq!(certificate_of(&reg).device_key, li.device_public_key().unwrap());
 }
 
 #[test]
@@ -109,7 +134,9 @@ fn a_store_keeps_only_a_certificate_for_itself_signed_by_its_pinned_deployment()
 
     // Li Na's certificate handed to another phone: not its key.
     let mut other = open(dir.path(), "other");
-    let e = keep_registration(&mut other, &reg).unwrap_err();
+    // What an enrolment keeps: not this certificate, and the registration is still returned whole.
+    keep_registration(&mut other, &reg);
+    let e = other.keep_certificate(&certificate_of(&reg), &reg.deployment_keys).unwrap_err();
     assert_eq!(refusal_code(&e), "bad_certificate", "{e}");
     assert!(e.to_string().contains("another device"), "{e}");
     assert_eq!(other.certificate().unwrap(), None);
@@ -117,7 +144,7 @@ fn a_store_keeps_only_a_certificate_for_itself_signed_by_its_pinned_deployment()
 
     // Altered on the way: any field.
     let altered = |f: &dyn Fn(&mut Certificate)| {
-        let mut c = reg.certificate.clone();
+        let mut c = certificate_of(&reg);
         f(&mut c);
         c
     };
@@ -147,6 +174,19 @@ fn a_store_keeps_only_a_certificate_for_itself_signed_by_its_pinned_deployment()
         .unwrap();
     let e = li.keep_certificate(&moved, &reg.deployment_keys).unwrap_err();
     assert!(e.to_string().contains("another user"), "{e}");
+    // Li Na's key, but another actor's certificate; and an older answer, replayed.
+    let other_actor = signer
+        .issue(&li.device_public_key().unwrap(), &other.actor_id(), &people.li_na.id, now, now + 30 * DAY_MS)
+        .unwrap();
+    assert!(li
+        .keep_certificate(&other_actor, &reg.deployment_keys)
+        .unwrap_err()
+        .to_string()
+        .contains("another device"));
+    let older =
+        signer.issue(&li.device_public_key().unwrap(), &li.actor_id(), &people.li_na.id, now, now + DAY_MS).unwrap();
+    let e = li.keep_certificate(&older, &reg.deployment_keys).unwrap_err();
+    assert!(e.to_string().contains("expires before"), "{e}");
     assert_eq!(li.certificate().unwrap(), kept, "the store's certificate is untouched");
     assert_eq!(li.deployment_keys().unwrap(), reg.deployment_keys);
 }
@@ -171,7 +211,7 @@ fn a_sync_renews_a_certificate_over_a_day_old() {
 }
 
 #[test]
-fn a_device_enrolled_before_keys_binds_its_key_once_and_a_stolen_token_cannot_bind_another() {
+fn a_device_enrolled_before_keys_binds_its_key_once_and_no_other_key_replaces_it() {
     let (dir, _office, people, server) = served(|_| {});
     let path = dir.path().join("li-na.sqlite");
     let mut li = Store::open(&path, OpenOptions::default()).unwrap();
@@ -189,7 +229,7 @@ fn a_device_enrolled_before_keys_binds_its_key_once_and_a_stolen_token_cannot_bi
     let mut li = Store::open(&path, OpenOptions::default()).unwrap();
     assert!(li.certificate_due().unwrap());
 
-    // A thief with the token and a key of his own: his key is not the device's actor's.
+    // A key proven for another actor (the token's device writes as Li Na's) is refused.
     let url = format!("{}/v1/certificate", server.url());
     let thief = open(dir.path(), "thief");
     let (status, body) = post_json(&url, Some(&reg.token), &certificate_request(&thief).unwrap());
@@ -251,4 +291,93 @@ fn the_private_key_never_leaves_the_store() {
     }
     let reg_json = serde_json::to_vec(&li.certificate().unwrap()).unwrap();
     assert!(!contains(&reg_json));
+}
+
+/// The residents' data the revocation test looks for in the phone's files, as the store holds
+/// it (UTF-8) and as the register's Automerge columns do.
+const NAME: &str = "Zhao Guilan";
+const PHONE: &str = "13800138000";
+const ID_NUMBER: &str = "410105194203150028";
+
+fn files_hold(dir: &std::path::Path, name: &str, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file.starts_with(name) && path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(file);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_revoked_phone_erases_its_data_at_its_next_sync_on_the_deployments_signed_word_only() {
+    let (dir, _office, people, server) = served(|_| {});
+    let (mut li, li_client) = phone(&server, dir.path(), "li-na", &people.li_na);
+    let (mut vol, vol_client) = phone(&server, dir.path(), "volunteer", &people.volunteer);
+    let h = household(&mut li, &people, "301", &[CareTag::ElderlyAlone]);
+    li.add_resident(NewResident {
+        household: h.id.clone(),
+        name: Personal::new(NAME),
+        phone: Personal::new(PHONE),
+        id_number: Personal::new(ID_NUMBER),
+        birth_year: Some(1942),
+        relation: Relation::Head,
+    })
+    .unwrap();
+    record_visit(&mut li, &h.id, &people.li_na, "Bell check, all well");
+    li_client.sync(&mut li).unwrap();
+    vol_client.sync(&mut vol).unwrap();
+    for p in [&li, &vol] {
+        assert_eq!(p.residents(&h.id).unwrap().len(), 1);
+    }
+
+    // A forged revocation (a captive portal's answer, say) erases nothing.
+    let forger = DeploymentSigner::generate().unwrap();
+    let forged = forger.revoke(&vol.actor_id(), vol.now());
+    let e = vol.erase_revoked(&forged).unwrap_err();
+    assert_eq!(refusal_code(&e), "bad_certificate", "{e}");
+    // Nor one of the deployment's for another phone.
+    let signer =
+        DeploymentSigner::from_hex(&std::fs::read_to_string(dir.path().join("server.sqlite.deployment-key")).unwrap())
+            .unwrap();
+    assert!(vol.erase_revoked(&signer.revoke(&li.actor_id(), vol.now())).is_err());
+    assert_eq!(vol.residents(&h.id).unwrap().len(), 1, "nothing was erased");
+
+    // The volunteer's phone is lost: the admin revokes it, and its next sync erases it.
+    let id: String = rusqlite::Connection::open(dir.path().join("server.sqlite"))
+        .unwrap()
+        .query_row("SELECT id FROM server_devices WHERE actor = ?1", [vol.actor_id()], |r| r.get(0))
+        .unwrap();
+    let (status, _) = http("DELETE", &format!("{}/v1/admin/devices/{id}", server.url()), Some(ADMIN_TOKEN), vec![]);
+    assert_eq!(status, 204);
+    let e = vol_client.sync(&mut vol).unwrap_err();
+    assert!(matches!(e, Error::Revoked(_)), "{e}");
+    assert!(!e.to_string().contains(NAME));
+    assert_eq!(vol.document_ids().unwrap(), vec![], "no document is left");
+    assert!(vol.households(&HouseholdFilter::default()).unwrap().is_empty());
+    assert_eq!(vol.certificate().unwrap(), None);
+    assert_eq!(vol.deployment_keys().unwrap(), vec![]);
+    drop(vol);
+    for needle in [NAME, PHONE, ID_NUMBER] {
+        assert_eq!(
+            files_hold(dir.path(), "volunteer.sqlite", needle),
+            Vec::<String>::new(),
+            "{needle} is left on disk"
+        );
+    }
+    assert!(!dir.path().join("volunteer.sqlite.photos").exists());
+
+    // Its certificate is not renewed either; Li Na's phone is untouched and syncs on.
+    let renewal =
+        doorstep_core::sync::http::runtime().block_on(vol_client.certificate(&certificate_request(&li).unwrap()));
+    assert!(matches!(renewal, Err(Error::Revoked(_))), "{renewal:?}");
+    li_client.sync(&mut li).unwrap();
+    assert_eq!(li.residents(&h.id).unwrap().len(), 1);
+    // Before the erasure the data was on disk, so the search above can find it.
+    assert!(!files_hold(dir.path(), "li-na.sqlite", NAME).is_empty());
 }

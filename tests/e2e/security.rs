@@ -218,7 +218,7 @@ fn a_revoked_device_is_signed_out_and_enrolment_needs_the_admin() {
     let actor = courier_actor(&w);
     assert!(w.server.with_store(|s| s.user_of_actor(&actor).unwrap()).is_some());
     assert_eq!(http("DELETE", &format!("{url}/v1/admin/devices/{id}"), Some(ADMIN_TOKEN), vec![]).0, 204);
-    assert_eq!(post_sync(&w, Some(&w.courier_token), pull), (401, "unauthorized".into()));
+    assert_eq!(post_sync(&w, Some(&w.courier_token), pull), (401, "revoked".into()));
     // The directory says so too, so that phones refuse the lost phone as a peer; revoking
     // again is harmless.
     assert_eq!(w.server.with_store(|s| s.user_of_actor(&actor).unwrap()), None);

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Store;
 use crate::error::{Db, Error, RefusalCode, Result};
-use crate::identity::{Certificate, DeploymentKey, DeviceKey};
+use crate::identity::{Certificate, DeploymentKey, DeviceKey, Revocation};
 use crate::HOUR_MS;
 
 /// A certificate older than this is renewed at the end of the next successful server sync
@@ -63,12 +63,20 @@ impl Store {
         self.device_json("certificate")
     }
 
-    /// Whether the next successful server sync should renew the certificate: there is none, it
-    /// is over [`RENEW_AFTER_MS`] old, or it has expired, by this device's clock (a clock behind
-    /// renews late; the certificate's 14 days leave room for that).
+    /// Whether the next successful server sync should renew the certificate: there is none, or
+    /// it was kept [`RENEW_AFTER_MS`] ago or more by this device's clock, or that clock went back
+    /// since. Measured from when this device kept it, never against the server's clock.
     pub fn certificate_due(&self) -> Result<bool> {
+        let kept_at: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT certificate_kept_at FROM device WHERE id = 1 AND certificate IS NOT NULL")
+            .db()?
+            .query_row([], |r| r.get(0))
+            .optional()
+            .db()?
+            .flatten();
         let now = self.now();
-        Ok(self.certificate()?.is_none_or(|c| now >= c.issued_at + RENEW_AFTER_MS || now >= c.expires_at))
+        Ok(kept_at.is_none_or(|kept| now < kept || now >= kept + RENEW_AFTER_MS))
     }
 
     /// Keeps a certificate the server issued (at enrolment or renewal). It must be signed by a
@@ -85,15 +93,79 @@ impl Store {
         if cert.device_key != self.device_public_key()? || cert.actor != self.actor_id() {
             return Err(refused("is for another device"));
         }
-        if self.certificate()?.is_some_and(|old| old.user != cert.user) {
-            return Err(refused("names another user than this device's"));
+        if let Some(old) = self.certificate()? {
+            if old.user != cert.user {
+                return Err(refused("names another user than this device's"));
+            }
+            if cert.expires_at < old.expires_at {
+                return Err(refused("expires before the one this device holds (an old answer, replayed?)"));
+            }
         }
         self.conn
             .execute(
-                "UPDATE device SET certificate = ?1, deployment_keys = ?2 WHERE id = 1",
-                params![json(cert), json(&trusted)],
+                "UPDATE device SET certificate = ?1, deployment_keys = ?2, certificate_kept_at = ?3 WHERE id = 1",
+                params![json(cert), json(&trusted), self.now()],
             )
             .db()?;
+        Ok(())
+    }
+
+    /// Erases this phone's data when `revocation`, the server's answer to a revoked device,
+    /// verifies against the pinned deployment keys for this device; refused otherwise, and then
+    /// nothing is erased (a forged answer never costs a worker unsent visits).
+    pub fn erase_revoked(&mut self, revocation: &Revocation) -> Result<()> {
+        revocation.verify(&self.deployment_keys()?, &self.actor_id())?;
+        self.erase()
+    }
+
+    /// Erases every document, change, query-table row and sync state, and the photo folder; keeps
+    /// only the device row's actor id (its key, certificate and pinned keys go too). Deleted
+    /// pages are overwritten (`secure_delete`), the file is rebuilt (`VACUUM`) and the WAL
+    /// emptied, so the residents' data is not left in the file's free pages. Best effort beyond
+    /// that: the file system and the flash below it may keep old blocks (PROTOCOL.md §8).
+    pub fn erase(&mut self) -> Result<()> {
+        self.conn.pragma_update(None, "secure_delete", true).db()?;
+        let tables: Vec<(String, String)> = self
+            .conn
+            .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            .db()?
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()?;
+        // Full-text tables are emptied through themselves, not their shadow tables.
+        let virtual_tables: Vec<&str> =
+            tables.iter().filter(|(_, sql)| sql.starts_with("CREATE VIRTUAL")).map(|(n, _)| n.as_str()).collect();
+        let tx = self.conn.transaction().db()?;
+        for (name, _) in &tables {
+            let shadow = virtual_tables.iter().any(|v| name.starts_with(&format!("{v}_")));
+            if name != "device" && !shadow {
+                tx.execute(&format!("DELETE FROM \"{name}\""), []).db()?;
+            }
+        }
+        tx.execute(
+            "UPDATE device SET signing_key = NULL, certificate = NULL, deployment_keys = NULL, certificate_kept_at = NULL",
+            [],
+        )
+        .db()?;
+        tx.commit().db()?;
+        self.forget_in_memory()?;
+        self.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);").db()?;
+        match std::fs::remove_dir_all(&self.photo_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::File(format!("the photo folder could not be erased: {e}")))
+            }
+            _ => {}
+        }
+        // A key for whatever comes next (enrolling again); the revoked one is gone.
+        ensure_device_key(&self.conn)
+    }
+
+    /// What the store holds in memory of the documents, after they were erased.
+    fn forget_in_memory(&mut self) -> Result<()> {
+        self.docs.clear();
+        self.rules = super::projection::load_rules(&self.conn)?;
+        self.own_author.replace(None);
         Ok(())
     }
 

@@ -364,7 +364,7 @@ impl Cache {
         }
     }
 
-    #[cfg(test)]
+    /// Lets go of every document (the store was erased).
     pub fn clear(&mut self) {
         self.docs.clear();
     }

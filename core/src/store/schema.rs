@@ -280,6 +280,7 @@ ALTER TABLE devices ADD COLUMN server INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE device ADD COLUMN signing_key BLOB;
 ALTER TABLE device ADD COLUMN certificate TEXT;
 ALTER TABLE device ADD COLUMN deployment_keys TEXT;
+ALTER TABLE device ADD COLUMN certificate_kept_at INTEGER;
 "#,
         rebuild: false,
     },

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, RefusalCode};
-use crate::identity::{Certificate, DeploymentKey};
+use crate::identity::{Certificate, DeploymentKey, Revocation};
 
 /// `POST /v1/devices`: a device enrols with a one-time code.
 #[derive(Clone, Serialize, Deserialize)]
@@ -34,9 +34,11 @@ pub struct Registration {
     pub user_id: String,
     /// The bearer token of every later request; the app keeps it in the platform's keystore.
     pub token: String,
-    /// The device's certificate, signed by a deployment key.
-    pub certificate: Certificate,
+    /// The device's certificate, signed by a deployment key (none from a server older than keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
     /// The deployment's public keys; the device pins them.
+    #[serde(default)]
     pub deployment_keys: Vec<DeploymentKey>,
 }
 
@@ -64,7 +66,7 @@ impl std::fmt::Debug for Registration {
         f.debug_struct("Registration")
             .field("device_id", &self.device_id)
             .field("user_id", &self.user_id)
-            .field("certificate", &self.certificate.id)
+            .field("certificate", &self.certificate.as_ref().map(|c| &c.id))
             .finish()
     }
 }
@@ -120,6 +122,9 @@ pub struct Imported {
 pub struct ErrorBody {
     pub error: String,
     pub message: String,
+    /// With `revoked`: the deployment's signed word that this device is revoked (PROTOCOL.md §8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
 }
 
 impl ErrorBody {
@@ -128,6 +133,9 @@ impl ErrorBody {
     /// proxy's page, a cut connection).
     pub fn refusal(status: u16, body: &[u8]) -> Error {
         match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(ErrorBody { error, revocation: Some(r), .. }) if error == RefusalCode::Revoked.as_str() => {
+                Error::Revoked(Box::new(r))
+            }
             Ok(b) => Error::refused(RefusalCode::parse(&b.error), b.message),
             Err(_) => {
                 Error::refused(RefusalCode::Other(format!("http_{status}")), format!("the server answered {status}"))
@@ -149,7 +157,7 @@ mod tests {
             device_id: "D1".into(),
             user_id: "U1".into(),
             token: "secret-token-42".into(),
-            certificate,
+            certificate: Some(certificate),
             deployment_keys: vec![deployment.public(0)],
         };
         let shown = format!("{r:?}");

@@ -97,10 +97,12 @@ impl ServerClient {
 
     /// Registers this store's device with an enrolment code from an admin: proves the device
     /// holds its key, and keeps the certificate the server issues (pinning the deployment's
-    /// keys, PROTOCOL.md §8). Blocks the calling thread; see [`ServerClient::enrol`].
+    /// keys, PROTOCOL.md §8). The code is used up once the server answers, so the registration
+    /// (its token) is returned even when the certificate is not kept; the next sync asks for
+    /// one again. Blocks the calling thread; see [`ServerClient::enrol`].
     pub fn register(&self, code: &str, store: &mut Store, name: &str) -> Result<Registration> {
         let registration = block_on(self.enrol(&enrolment_request(store, code, name)?))?;
-        keep_registration(store, &registration)?;
+        keep_registration(store, &registration);
         Ok(registration)
     }
 
@@ -145,7 +147,7 @@ impl ServerClient {
                 }
             }
         }
-        if store.certificate_due()? {
+        if store.certificate_due().unwrap_or(true) {
             // The sync stands whatever the renewal does; the next sync tries again.
             if let Err(e) = self.renew_certificate(store) {
                 tracing::warn!(error = %e, "the device certificate was not renewed");
@@ -245,15 +247,21 @@ pub fn enrolment_request(store: &Store, code: &str, name: &str) -> Result<Device
     })
 }
 
-/// Keeps what an enrolment returned: its certificate must be for the user the answer names.
-pub fn keep_registration(store: &mut Store, registration: &Registration) -> Result<()> {
-    if registration.certificate.user.as_str() != registration.user_id {
-        return Err(Error::refused(
+/// Keeps the certificate an enrolment returned, if it is for the user the answer names and
+/// [`Store::keep_certificate`] takes it. A certificate not kept is logged, never an error: the
+/// token in the answer is the one the code gave, and the next sync asks for a certificate again.
+pub fn keep_registration(store: &mut Store, registration: &Registration) {
+    let kept = match &registration.certificate {
+        Some(c) if c.user.as_str() != registration.user_id => Err(Error::refused(
             crate::RefusalCode::BadCertificate,
             "the device certificate names another user than the enrolment",
-        ));
+        )),
+        Some(c) => store.keep_certificate(c, &registration.deployment_keys),
+        None => Ok(()),
+    };
+    if let Err(e) = kept {
+        tracing::warn!(error = %e, "the enrolment's device certificate was not kept");
     }
-    store.keep_certificate(&registration.certificate, &registration.deployment_keys)
 }
 
 /// The request with which `store`'s device asks for a fresh certificate.

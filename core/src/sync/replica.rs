@@ -38,6 +38,7 @@ use super::wire::{Earlier, EarlierClocks};
 use crate::clock::UnixMillis;
 use crate::document::DocId;
 use crate::error::{Error, Result};
+use crate::identity::Revocation;
 use crate::ids::{UnitId, UserId};
 use crate::period::Period;
 use crate::store::{check_changes, Authors, Converted, DocumentRefusal, MergeOutcome, Released, Store};
@@ -132,6 +133,8 @@ pub(crate) trait Retention {
     ) -> Result<Released>;
     /// Lets go of documents outside the window the server holds, but those in `dirty_at_start`.
     fn release_outside_window_but(&mut self, dirty_at_start: &HashSet<DocId>) -> Result<Released>;
+    /// Erases everything this replica holds, once `revocation` verifies for it.
+    fn erase_revoked(&mut self, revocation: &Revocation) -> Result<()>;
 }
 
 /// Everything the sync engine needs of a replica.
@@ -239,6 +242,9 @@ impl Peers for Store {
 impl Retention for Store {
     fn takes(&self, doc: &DocId) -> bool {
         Store::takes(self, doc)
+    }
+    fn erase_revoked(&mut self, revocation: &Revocation) -> Result<()> {
+        Store::erase_revoked(self, revocation)
     }
     fn ask_earlier_again(&self, unit: &UnitId) -> Result<()> {
         Store::ask_earlier_again(self, unit)

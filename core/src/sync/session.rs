@@ -144,8 +144,20 @@ impl Session {
 
     /// Ends the session because the transport failed (the server could not be reached, or
     /// refused the request before reading it), so that the sync status shows `e`.
-    pub fn transport_failed(&mut self, store: &Store, e: &Error) {
-        self.fail(store, e)
+    pub fn transport_failed(&mut self, store: &mut Store, e: &Error) {
+        self.transport_failed_on(store, e)
+    }
+
+    /// The request failed. A server's signed word that this device is revoked erases the
+    /// phone's data (PROTOCOL.md §8, *Revocation*); any other failure only ends the session.
+    fn transport_failed_on<R: Replica>(&mut self, store: &mut R, e: &Error) {
+        self.fail(store, e);
+        if let (Mode::Server, Error::Revoked(revocation)) = (self.mode, e) {
+            match store.erase_revoked(revocation) {
+                Ok(()) => tracing::warn!("this device was revoked: its data on this phone is erased"),
+                Err(e) => tracing::error!(error = %e, "this device was said to be revoked; nothing was erased"),
+            }
+        }
     }
 
     fn fail<R: Replica>(&mut self, store: &R, e: &Error) {

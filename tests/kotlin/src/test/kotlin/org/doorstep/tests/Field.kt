@@ -121,6 +121,14 @@ class SyncServer(dir: Path) : AutoCloseable {
         check(resp.statusCode() == 200) { "import of $doc: ${resp.statusCode()} ${resp.body()}" }
     }
 
+    /** The admin revokes a device (a lost phone). */
+    fun revoke(deviceId: String) {
+        val req = HttpRequest.newBuilder(URI("$url/v1/admin/devices/$deviceId"))
+            .header("authorization", "Bearer $adminToken").DELETE().build()
+        val resp = http.send(req, HttpResponse.BodyHandlers.ofString())
+        check(resp.statusCode() == 204) { "revoke: ${resp.statusCode()} ${resp.body()}" }
+    }
+
     /** A one-time enrolment code for a device of `user`. */
     fun enrolmentCode(user: User): String {
         val body = """{"user_id": "${user.id}", "valid_hours": 24}"""

@@ -179,6 +179,19 @@ class SyncTest {
             val e = assertThrows<SyncException.Unauthorized> { runBlocking { zhangWei.syncWithServer(server.url, "not-a-token") } }
             assertTrue(e.message!!.contains("unauthorized"), e.message)
             assertEquals(e.message, zhangWei.syncStatus().lastError)
+
+            // Zhang Wei's old phone is lost: the admin revokes it, and its next sync erases it.
+            val lost = Doorstep.open(dir.resolve("lost.db").toString())
+            val registration = lost.enrol(server.url, server.enrolmentCode(office.zhangWei), "Zhang Wei's old phone")
+            lost.syncWithServer(server.url, registration.token)
+            assertEquals(listOf(v.id), lost.visitHistory(home.id).map { it.id })
+            server.revoke(registration.deviceId)
+            val revoked = assertThrows<SyncException.Revoked> { runBlocking { lost.syncWithServer(server.url, registration.token) } }
+            assertTrue(revoked.message!!.contains("revoked"), revoked.message)
+            assertTrue(lost.visitHistory(home.id).isEmpty(), "the phone's data is erased")
+            assertNull(lost.deviceCertificate())
+            zhangWei.syncWithServer(server.url, zhangWeiToken)
+            assertEquals(listOf(v.id), zhangWei.visitHistory(home.id).map { it.id })
         }
     }
 
