@@ -64,7 +64,7 @@ pub enum SyncError {
     #[error("{0}")]
     Unauthorized(String),
     /// The deployment's admin revoked this phone and the server proved it: the store's data is
-    /// erased (PROTOCOL.md §8). Close the store; the phone enrols again with a new code.
+    /// erased and it is a new device (PROTOCOL.md §8), which may enrol again with a new code.
     #[error("{0}")]
     Revoked(String),
     /// The other side refused the message (a document this user may not change, another

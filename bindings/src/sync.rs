@@ -59,11 +59,8 @@ impl Doorstep {
             match client.exchange(message).await {
                 Ok(answer) => self.step(|s| Ok(session.receive(s, &answer)?))?,
                 Err(e) => {
-                    self.step(|s| {
-                        session.transport_failed(s, &e);
-                        Ok(())
-                    })?;
-                    return Err(e.into());
+                    let reported = self.step(|s| Ok(session.transport_failed(s, e)))?;
+                    return Err(reported.into());
                 }
             }
         }

@@ -183,10 +183,18 @@ fn a_store_keeps_only_a_certificate_for_itself_signed_by_its_pinned_deployment()
         .unwrap_err()
         .to_string()
         .contains("another device"));
-    let older =
-        signer.issue(&li.device_public_key().unwrap(), &li.actor_id(), &people.li_na.id, now, now + DAY_MS).unwrap();
+    let issued = kept.as_ref().unwrap().issued_at;
+    let older = signer
+        .issue(
+            &li.device_public_key().unwrap(),
+            &li.actor_id(),
+            &people.li_na.id,
+            issued - DAY_MS,
+            issued + 30 * DAY_MS,
+        )
+        .unwrap();
     let e = li.keep_certificate(&older, &reg.deployment_keys).unwrap_err();
-    assert!(e.to_string().contains("expires before"), "{e}");
+    assert!(e.to_string().contains("issued before"), "{e}");
     assert_eq!(li.certificate().unwrap(), kept, "the store's certificate is untouched");
     assert_eq!(li.deployment_keys().unwrap(), reg.deployment_keys);
 }
@@ -335,6 +343,23 @@ fn a_revoked_phone_erases_its_data_at_its_next_sync_on_the_deployments_signed_wo
     for p in [&li, &vol] {
         assert_eq!(p.residents(&h.id).unwrap().len(), 1);
     }
+    // A photo the volunteer took, in her phone's photo folder.
+    let shot = dir.path().join("stairwell.jpg");
+    std::fs::write(&shot, format!("JPEG of the stairwell by {NAME}'s door")).unwrap();
+    let photo = vol.import_photo(&shot, "image/jpeg", 640, 480, None, None).unwrap();
+    assert!(vol.photo_path(&photo.sha256).is_some());
+    let search_rows = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT (SELECT count(*) FROM household_search_data) + (SELECT count(*) FROM report_search_data)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    drop(open(dir.path(), "fresh"));
+    let fresh_search_rows = search_rows(&dir.path().join("fresh.sqlite"));
 
     // A forged revocation (a captive portal's answer, say) erases nothing.
     let forger = DeploymentSigner::generate().unwrap();
@@ -356,13 +381,16 @@ fn a_revoked_phone_erases_its_data_at_its_next_sync_on_the_deployments_signed_wo
     let (status, _) = http("DELETE", &format!("{}/v1/admin/devices/{id}", server.url()), Some(ADMIN_TOKEN), vec![]);
     assert_eq!(status, 204);
     let e = vol_client.sync(&mut vol).unwrap_err();
-    assert!(matches!(e, Error::Revoked(_)), "{e}");
-    assert!(!e.to_string().contains(NAME));
+    let Error::Revoked(revocation) = e else { panic!("expected the revocation, got {e}") };
+    let old_actor = revocation.actor.clone();
     assert_eq!(vol.document_ids().unwrap(), vec![], "no document is left");
     assert!(vol.households(&HouseholdFilter::default()).unwrap().is_empty());
     assert_eq!(vol.certificate().unwrap(), None);
     assert_eq!(vol.deployment_keys().unwrap(), vec![]);
-    drop(vol);
+    assert_ne!(vol.actor_id(), old_actor, "a new device, which may enrol again");
+    assert!(vol.photo_path(&photo.sha256).is_none());
+    assert!(!dir.path().join("volunteer.sqlite.photos").exists());
+    // On disk, with the store still open (its WAL too), and in the full-text indexes' segments.
     for needle in [NAME, PHONE, ID_NUMBER] {
         assert_eq!(
             files_hold(dir.path(), "volunteer.sqlite", needle),
@@ -370,7 +398,18 @@ fn a_revoked_phone_erases_its_data_at_its_next_sync_on_the_deployments_signed_wo
             "{needle} is left on disk"
         );
     }
-    assert!(!dir.path().join("volunteer.sqlite.photos").exists());
+    assert_eq!(search_rows(&dir.path().join("volunteer.sqlite")), fresh_search_rows, "the search indexes are empty");
+
+    // The phone enrols again with a new code; the old revocation, replayed, no longer applies.
+    let client = ServerClient::new(&server.url()).unwrap();
+    let again = client.register(&enrolment_code(&server, &people.volunteer), &mut vol, "volunteer again").unwrap();
+    let client = client.with_token(again.token);
+    client.sync(&mut vol).unwrap();
+    assert_eq!(vol.residents(&h.id).unwrap().len(), 1, "her micro-grid comes back to her new device");
+    let e = vol.erase_revoked(&revocation).unwrap_err();
+    assert!(e.to_string().contains("another device"), "{e}");
+    assert_eq!(vol.residents(&h.id).unwrap().len(), 1);
+    drop(vol);
 
     // Its certificate is not renewed either; Li Na's phone is untouched and syncs on.
     let renewal =

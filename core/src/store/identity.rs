@@ -75,8 +75,11 @@ impl Store {
             .optional()
             .db()?
             .flatten();
+        // Half a short certificate's validity, so that it is renewed before it runs out.
+        let after =
+            self.certificate()?.map_or(RENEW_AFTER_MS, |c| RENEW_AFTER_MS.min((c.expires_at - c.issued_at) / 2));
         let now = self.now();
-        Ok(kept_at.is_none_or(|kept| now < kept || now >= kept + RENEW_AFTER_MS))
+        Ok(kept_at.is_none_or(|kept| now < kept || now >= kept + after))
     }
 
     /// Keeps a certificate the server issued (at enrolment or renewal). It must be signed by a
@@ -97,8 +100,8 @@ impl Store {
             if old.user != cert.user {
                 return Err(refused("names another user than this device's"));
             }
-            if cert.expires_at < old.expires_at {
-                return Err(refused("expires before the one this device holds (an old answer, replayed?)"));
+            if cert.issued_at < old.issued_at {
+                return Err(refused("was issued before the one this device holds (an old answer, replayed?)"));
             }
         }
         self.conn
@@ -118,12 +121,20 @@ impl Store {
         self.erase()
     }
 
-    /// Erases every document, change, query-table row and sync state, and the photo folder; keeps
-    /// only the device row's actor id (its key, certificate and pinned keys go too). Deleted
-    /// pages are overwritten (`secure_delete`), the file is rebuilt (`VACUUM`) and the WAL
-    /// emptied, so the residents' data is not left in the file's free pages. Best effort beyond
-    /// that: the file system and the flash below it may keep old blocks (PROTOCOL.md §8).
+    /// Erases every document, change, query-table row and sync state, and the photo folder, and
+    /// makes the device new: a new actor id and key, no certificate, nothing pinned, so it can
+    /// enrol again with a new code (and an old revocation, naming the old actor, no longer
+    /// applies to it). The photos go first; the rows in one transaction with `secure_delete` on
+    /// (deleted content is overwritten in its pages), the full-text indexes rebuilt (their
+    /// segments would keep the terms); then the file is rebuilt (`VACUUM`) and the WAL emptied.
+    /// Best effort beyond that: the file system and the flash below may keep old blocks.
     pub fn erase(&mut self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.photo_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::File(format!("the photo folder could not be erased: {e}")))
+            }
+            _ => {}
+        }
         self.conn.pragma_update(None, "secure_delete", true).db()?;
         let tables: Vec<(String, String)> = self
             .conn
@@ -136,6 +147,8 @@ impl Store {
         // Full-text tables are emptied through themselves, not their shadow tables.
         let virtual_tables: Vec<&str> =
             tables.iter().filter(|(_, sql)| sql.starts_with("CREATE VIRTUAL")).map(|(n, _)| n.as_str()).collect();
+        let actor = automerge::ActorId::random();
+        let key = DeviceKey::generate()?;
         let tx = self.conn.transaction().db()?;
         for (name, _) in &tables {
             let shadow = virtual_tables.iter().any(|v| name.starts_with(&format!("{v}_")));
@@ -143,22 +156,21 @@ impl Store {
                 tx.execute(&format!("DELETE FROM \"{name}\""), []).db()?;
             }
         }
+        for name in &virtual_tables {
+            tx.execute(&format!("INSERT INTO \"{name}\" (\"{name}\") VALUES ('rebuild')"), []).db()?;
+        }
         tx.execute(
-            "UPDATE device SET signing_key = NULL, certificate = NULL, deployment_keys = NULL, certificate_kept_at = NULL",
-            [],
+            "UPDATE device SET actor = ?1, signing_key = ?2, certificate = NULL, deployment_keys = NULL,
+                 certificate_kept_at = NULL WHERE id = 1",
+            params![actor.to_bytes(), key.to_stored()],
         )
         .db()?;
         tx.commit().db()?;
+        self.actor = actor;
         self.forget_in_memory()?;
-        self.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);").db()?;
-        match std::fs::remove_dir_all(&self.photo_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::File(format!("the photo folder could not be erased: {e}")))
-            }
-            _ => {}
-        }
-        // A key for whatever comes next (enrolling again); the revoked one is gone.
-        ensure_device_key(&self.conn)
+        self.conn.execute_batch("VACUUM;").db()?;
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).db()?;
+        Ok(())
     }
 
     /// What the store holds in memory of the documents, after they were erased.

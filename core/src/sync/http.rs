@@ -141,10 +141,7 @@ impl ServerClient {
             let answer = block_on(self.exchange(msg));
             match answer {
                 Ok(answer) => session.receive(store, &answer)?,
-                Err(e) => {
-                    session.transport_failed(store, &e);
-                    return Err(e);
-                }
+                Err(e) => return Err(session.transport_failed(store, e)),
             }
         }
         if store.certificate_due().unwrap_or(true) {

@@ -144,20 +144,30 @@ impl Session {
 
     /// Ends the session because the transport failed (the server could not be reached, or
     /// refused the request before reading it), so that the sync status shows `e`.
-    pub fn transport_failed(&mut self, store: &mut Store, e: &Error) {
+    /// The request failed with `e`: ends the session, and returns the error to report. A
+    /// server's signed word that this device is revoked erases the phone's data first
+    /// (PROTOCOL.md §8, *Revocation*); one that does not verify erases nothing and is reported
+    /// as the refusal it is.
+    pub fn transport_failed(&mut self, store: &mut Store, e: Error) -> Error {
         self.transport_failed_on(store, e)
     }
 
-    /// The request failed. A server's signed word that this device is revoked erases the
-    /// phone's data (PROTOCOL.md §8, *Revocation*); any other failure only ends the session.
-    fn transport_failed_on<R: Replica>(&mut self, store: &mut R, e: &Error) {
-        self.fail(store, e);
-        if let (Mode::Server, Error::Revoked(revocation)) = (self.mode, e) {
-            match store.erase_revoked(revocation) {
-                Ok(()) => tracing::warn!("this device was revoked: its data on this phone is erased"),
-                Err(e) => tracing::error!(error = %e, "this device was said to be revoked; nothing was erased"),
-            }
-        }
+    fn transport_failed_on<R: Replica>(&mut self, store: &mut R, e: Error) -> Error {
+        let e = match (self.mode, e) {
+            (Mode::Server, Error::Revoked(revocation)) => match store.erase_revoked(&revocation) {
+                Ok(()) => {
+                    tracing::warn!("this device was revoked: its data on this phone is erased");
+                    Error::Revoked(revocation)
+                }
+                Err(not_erased) => {
+                    tracing::error!(error = %not_erased, "a revocation that does not verify; nothing was erased");
+                    not_erased
+                }
+            },
+            (_, e) => e,
+        };
+        self.fail(store, &e);
+        e
     }
 
     fn fail<R: Replica>(&mut self, store: &R, e: &Error) {
