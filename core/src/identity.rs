@@ -155,7 +155,7 @@ impl Certificate {
     /// and the certificate is valid `at`. Refused with `bad_certificate` and the reason.
     pub fn verify(&self, trusted: &[DeploymentKey], at: UnixMillis) -> Result<()> {
         self.verify_issuer(trusted)?;
-        let refused = |why: &str| Error::refused(RefusalCode::BadCertificate, format!("the device certificate {why}"));
+        let refused = |why: &str| bad_certificate("the device certificate", why);
         if at < self.issued_at {
             return Err(refused("is not valid yet"));
         }
@@ -169,7 +169,7 @@ impl Certificate {
     /// whatever the time is now: how a device checks its own certificate, since its clock may
     /// be wrong and a wrong clock must not stop it from enrolling. Others check the time.
     pub fn verify_issuer(&self, trusted: &[DeploymentKey]) -> Result<()> {
-        let refused = |why: &str| Error::refused(RefusalCode::BadCertificate, format!("the device certificate {why}"));
+        let refused = |why: &str| bad_certificate("the device certificate", why);
         let issuer =
             trusted.iter().find(|k| k.id == self.issuer).ok_or_else(|| refused("is signed by an unknown key"))?;
         if self.issued_at < issuer.valid_from || issuer.valid_until.is_some_and(|until| self.issued_at >= until) {
@@ -207,7 +207,7 @@ impl Revocation {
 
     /// Whether a key in `trusted` signed this revocation of the device writing as `actor`.
     pub fn verify(&self, trusted: &[DeploymentKey], actor: &str) -> Result<()> {
-        let refused = |why: &str| Error::refused(RefusalCode::BadCertificate, format!("the revocation {why}"));
+        let refused = |why: &str| bad_certificate("the revocation", why);
         if self.actor != actor {
             return Err(refused("is for another device"));
         }
@@ -294,6 +294,11 @@ impl DeploymentSigner {
         r.signature = hex::encode(self.0.sign(&r.signed_bytes()).to_bytes());
         r
     }
+}
+
+/// A `bad_certificate` refusal: `what` (a certificate, a revocation) and why it is refused.
+pub(crate) fn bad_certificate(what: &str, why: &str) -> Error {
+    Error::refused(RefusalCode::BadCertificate, format!("{what} {why}"))
 }
 
 fn key_id(key: &VerifyingKey) -> String {

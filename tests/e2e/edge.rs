@@ -335,6 +335,7 @@ fn every_error_is_json_with_a_documented_code() {
     let li = token(&d, "li-na", &d.people.li_na);
     let json = Some("application/json");
     let bad_actor = serde_json::json!({ "code": "AAAA-BBBB-CCCC", "actor": "not hex" }).to_string();
+    let bad_key = serde_json::json!({ "public_key": "zz", "proof": "00" }).to_string();
     let no_proof =
         serde_json::json!({ "code": "AAAA-BBBB-CCCC", "actor": "00112233445566778899aabbccddeeff" }).to_string();
     let cases: Vec<Case> = vec![
@@ -342,6 +343,9 @@ fn every_error_is_json_with_a_documented_code() {
         ("POST", format!("{url}/v1/devices"), None, json, b"{\"code\": 7}".to_vec(), 400, "bad_request"),
         ("POST", format!("{url}/v1/devices"), None, json, bad_actor.into_bytes(), 400, "bad_request"),
         ("POST", format!("{url}/v1/devices"), None, json, no_proof.into_bytes(), 400, "bad_proof"),
+        ("POST", format!("{url}/v1/certificate"), None, json, bad_key.clone().into_bytes(), 401, "unauthorized"),
+        ("POST", format!("{url}/v1/certificate"), Some(li.as_str()), json, b"{not json".to_vec(), 400, "bad_request"),
+        ("POST", format!("{url}/v1/certificate"), Some(li.as_str()), json, bad_key.into_bytes(), 400, "bad_proof"),
         ("POST", format!("{url}/v1/devices"), None, Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type"),
         ("POST", format!("{url}/v1/devices"), None, None, b"{}".to_vec(), 415, "unsupported_media_type"),
         ("POST", format!("{url}/v1/admin/enrolments"), Some(ADMIN_TOKEN), json, b"[".to_vec(), 400, "bad_request"),

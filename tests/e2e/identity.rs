@@ -197,6 +197,16 @@ fn a_store_keeps_only_a_certificate_for_itself_signed_by_its_pinned_deployment()
     assert!(e.to_string().contains("issued before"), "{e}");
     assert_eq!(li.certificate().unwrap(), kept, "the store's certificate is untouched");
     assert_eq!(li.deployment_keys().unwrap(), reg.deployment_keys);
+    // An enrolment answer whose certificate names another user than the answer: not kept.
+    let newer = signer
+        .issue(&li.device_public_key().unwrap(), &li.actor_id(), &people.li_na.id, issued + 1, issued + 30 * DAY_MS)
+        .unwrap();
+    let mismatched =
+        Registration { user_id: people.supervisor.id.as_str().into(), certificate: Some(newer.clone()), ..reg.clone() };
+    keep_registration(&mut li, &mismatched);
+    assert_eq!(li.certificate().unwrap(), kept, "a certificate for another user than the answer's is not kept");
+    keep_registration(&mut li, &Registration { certificate: Some(newer.clone()), ..reg.clone() });
+    assert_eq!(li.certificate().unwrap(), Some(newer), "the same, for the answer's user, is");
 }
 
 #[test]
@@ -216,6 +226,10 @@ fn a_sync_renews_a_certificate_over_a_day_old() {
     assert_ne!(renewed.id, first.id, "a new certificate");
     assert!(renewed.expires_at >= first.expires_at);
     assert_eq!((renewed.device_key, renewed.actor, renewed.user), (first.device_key, first.actor, first.user));
+    // A clock put back behind the time the certificate was kept: renewed at the next sync.
+    assert!(!li.certificate_due().unwrap());
+    clock.set(clock.now_ms() - 2 * HOUR_MS);
+    assert!(li.certificate_due().unwrap());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Store;
-use crate::error::{Db, Error, RefusalCode, Result};
+use crate::error::{Db, Error, Result};
 use crate::identity::{Certificate, DeploymentKey, DeviceKey, Revocation};
 use crate::HOUR_MS;
 
@@ -199,7 +199,7 @@ impl Store {
 }
 
 fn refused(why: &str) -> Error {
-    Error::refused(RefusalCode::BadCertificate, format!("the device certificate {why}"))
+    crate::identity::bad_certificate("the device certificate", why)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {

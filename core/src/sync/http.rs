@@ -249,10 +249,9 @@ pub fn enrolment_request(store: &Store, code: &str, name: &str) -> Result<Device
 /// token in the answer is the one the code gave, and the next sync asks for a certificate again.
 pub fn keep_registration(store: &mut Store, registration: &Registration) {
     let kept = match &registration.certificate {
-        Some(c) if c.user.as_str() != registration.user_id => Err(Error::refused(
-            crate::RefusalCode::BadCertificate,
-            "the device certificate names another user than the enrolment",
-        )),
+        Some(c) if c.user.as_str() != registration.user_id => {
+            Err(crate::identity::bad_certificate("the device certificate", "names another user than the enrolment"))
+        }
         Some(c) => store.keep_certificate(c, &registration.deployment_keys),
         None => Ok(()),
     };
