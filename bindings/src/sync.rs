@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use doorstep_core::sync::http::{certificate_request, enrolment_request, keep_registration, runtime, ServerClient};
-use doorstep_core::sync::{refusal, PeerResponder, Session, VisitsRequest};
+use doorstep_core::sync::{PeerResponder, Session, VisitsRequest};
 use doorstep_core::{HouseholdId, Period, Store};
 use tokio::task::block_in_place;
 
@@ -259,7 +259,7 @@ impl PeerAnswer {
             let r = self.doorstep.step(|s| {
                 Ok(match responder.respond(s, &message) {
                     Ok(answer) => PeerReply { message: answer, refused: None },
-                    Err(e) => PeerReply { message: refusal(&e), refused: Some(e.to_string()) },
+                    Err(e) => PeerReply { message: responder.refusal(s, &e), refused: Some(e.to_string()) },
                 })
             });
             put_back(&self.responder, responder);

@@ -9,6 +9,7 @@ mod growth_bench;
 mod load_probe;
 mod sample;
 mod sync_bench;
+mod trust_bench;
 mod upgrade_bench;
 mod workflow_bench;
 
@@ -25,6 +26,7 @@ const USAGE: &str = "usage:
   doorstep bench abuse [--quick]   an honest phone's syncs alone and while two devices flood the server
   doorstep bench growth [--quick]  one grid after three years: document sizes, first write, memory, server sync
   doorstep bench upgrade [--quick] converting one grid after three years from the old layout, against a plain load
+  doorstep bench trust [--quick]   what trust between devices costs: the peer channel's round trips and bytes
   doorstep serve [--config FILE]   run the sync server (settings: FILE, then DOORSTEP_* variables)
   doorstep ls STORE                the documents of a store, with their stored bytes
   doorstep export STORE DOC FILE   write one document (history included) to FILE (`-`: stdout)
@@ -52,6 +54,8 @@ fn main() -> ExitCode {
         ["bench", "growth", "--quick"] => growth_bench::growth(&growth_bench::GrowthSizes::quick()),
         ["bench", "upgrade"] => upgrade_bench::upgrade(&growth_bench::GrowthSizes::full()),
         ["bench", "upgrade", "--quick"] => upgrade_bench::upgrade(&growth_bench::GrowthSizes::quick()),
+        ["bench", "trust"] => trust_bench::trust(&trust_bench::TrustSizes::full()),
+        ["bench", "trust", "--quick"] => trust_bench::trust(&trust_bench::TrustSizes::quick()),
         ["bench", "growth-load", file] => load_probe::run(std::path::Path::new(file)),
         ["bench", "open-probe", kind, file] => bench::open_probe(kind, std::path::Path::new(file)),
         ["ls", store] => documents::ls(std::path::Path::new(store)),

@@ -53,3 +53,89 @@ pub fn enrolment_proof_for(code: &str, actor: &str) -> Result<(String, String)> 
     let key = crate::identity::DeviceKey::generate()?;
     Ok((key.public_hex(), key.enrolment_proof(code, actor)))
 }
+
+/// A device key made from `seed`, its public half: for a test's [`Forged`] identity.
+pub fn device_public_key_of(seed: &[u8; 32]) -> Result<String> {
+    Ok(crate::identity::DeviceKey::from_stored(seed)?.public_hex())
+}
+
+/// An identity a modified app presents in a peer session's handshake: any certificate (another
+/// phone's, recorded; one of another deployment; one altered), proved with the device key made
+/// from `seed`, which may or may not be the key the certificate names.
+pub struct Forged {
+    pub certificate: crate::identity::Certificate,
+    pub seed: [u8; 32],
+}
+
+impl crate::sync::channel::Own for Forged {
+    fn own_certificate(&self) -> Result<crate::identity::Certificate> {
+        Ok(self.certificate.clone())
+    }
+
+    fn prove_session_key(&self, session_key: &[u8]) -> Result<[u8; 64]> {
+        Ok(crate::identity::DeviceKey::from_stored(&self.seed)?.session_key_proof(session_key))
+    }
+}
+
+/// One side of a peer session driven by hand, as a modified app would drive it: the channel of
+/// `docs/PROTOCOL.md` §9 (this build's own), with any identity, carrying any batch.
+pub struct HandPeer(crate::sync::channel::Channel);
+
+impl Default for HandPeer {
+    fn default() -> Self {
+        HandPeer(crate::sync::channel::Channel::new())
+    }
+}
+
+impl HandPeer {
+    /// As initiator: the handshake's first message.
+    pub fn hello(&mut self) -> Result<Vec<u8>> {
+        self.0.hello()
+    }
+
+    /// As initiator: reads the responder's proof, checked against `store`'s pinned keys and
+    /// clock; returns the proved (actor, user).
+    pub fn read_proof(&mut self, store: &crate::Store, reply: &[u8]) -> Result<(String, crate::UserId)> {
+        let p = self.0.read_proof(store, reply)?;
+        Ok((p.actor, p.user))
+    }
+
+    /// As responder: answers an initiator's first message, presenting `store`'s identity or a
+    /// forged one.
+    pub fn answer_hello(&mut self, own: &Identity, hello: &[u8]) -> Result<Vec<u8>> {
+        self.0.answer_hello(own.as_own(), hello)
+    }
+
+    /// Encrypts a batch's bytes, whatever they are (the initiator's first also finishes the
+    /// handshake with `own`).
+    pub fn seal(&mut self, own: &Identity, batch: &[u8]) -> Result<Vec<u8>> {
+        self.0.seal(own.as_own(), batch)
+    }
+
+    /// Decrypts the other side's answer: a refusal (in the clear or not) is its error.
+    pub fn open(&mut self, reply: &[u8]) -> Result<crate::sync::wire::Batch> {
+        if let Some(e) = crate::sync::channel::plain_refusal(reply) {
+            return Err(e);
+        }
+        let batch = crate::sync::wire::Batch::decode(&self.0.open(reply)?)?;
+        match batch.refused {
+            Some(r) => Err(crate::Error::refused(crate::RefusalCode::parse(&r.code), r.message)),
+            None => Ok(batch),
+        }
+    }
+}
+
+/// Whose identity a [`HandPeer`] presents.
+pub enum Identity<'a> {
+    Store(&'a crate::Store),
+    Forged(Forged),
+}
+
+impl Identity<'_> {
+    fn as_own(&self) -> &dyn crate::sync::channel::Own {
+        match self {
+            Identity::Store(s) => *s,
+            Identity::Forged(f) => f,
+        }
+    }
+}

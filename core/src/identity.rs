@@ -25,10 +25,16 @@ use crate::clock::UnixMillis;
 use crate::error::{Error, RefusalCode, Result};
 use crate::ids::UserId;
 
+/// The longest validity a certificate may claim: a server issues at most 365 days
+/// (`certificate_days`); a retired or leaked deployment key cannot vouch for a certificate that
+/// lasts years past its retirement.
+pub const MAX_CERTIFICATE_LIFETIME_MS: i64 = 400 * crate::DAY_MS;
+
 const CERTIFICATE_CONTEXT: &[u8] = b"doorstep certificate v1\0";
 const ENROLMENT_CONTEXT: &[u8] = b"doorstep enrolment v1\0";
 const BINDING_CONTEXT: &[u8] = b"doorstep key binding v1\0";
 const REVOCATION_CONTEXT: &[u8] = b"doorstep revocation v1\0";
+const SESSION_KEY_CONTEXT: &[u8] = b"doorstep peer session key v1\0";
 
 /// A device's private key. Not `Debug`, not `Serialize`, not `Clone`: it leaves the store only
 /// as the store's own row.
@@ -74,6 +80,19 @@ impl DeviceKey {
     pub(crate) fn binding_proof(&self, actor: &str) -> String {
         hex::encode(self.0.sign(&binding_message(actor, &self.0.verifying_key())).to_bytes())
     }
+
+    /// Proof that the phone holding this key speaks in a phone-to-phone session whose Noise
+    /// static key is `session_key` (`crate::sync::channel`): its signature over the context and
+    /// that key. The static key is made for the one session, so the proof is good for no other.
+    pub(crate) fn session_key_proof(&self, session_key: &[u8]) -> [u8; 64] {
+        self.0.sign(&session_key_message(session_key)).to_bytes()
+    }
+}
+
+fn session_key_message(session_key: &[u8]) -> Vec<u8> {
+    let mut m = SESSION_KEY_CONTEXT.to_vec();
+    field(&mut m, session_key);
+    m
 }
 
 /// The signature a [`DeviceKey::enrolment_proof`] makes; checked by the server.
@@ -152,17 +171,31 @@ impl Certificate {
     }
 
     /// Whether a deployment key in `trusted` signed this certificate, while that key was valid,
-    /// and the certificate is valid `at`. Refused with `bad_certificate` and the reason.
+    /// and the certificate has not expired `at`. Refused with `bad_certificate` and the reason.
+    /// A certificate issued after `at` is not refused: `issued_at` is the server's clock, a
+    /// phone's may be behind it (by hours, or days when set by hand), and the deployment's
+    /// signature already says the certificate is its own.
     pub fn verify(&self, trusted: &[DeploymentKey], at: UnixMillis) -> Result<()> {
         self.verify_issuer(trusted)?;
         let refused = |why: &str| bad_certificate("the device certificate", why);
-        if at < self.issued_at {
-            return Err(refused("is not valid yet"));
+        if self.expires_at.saturating_sub(self.issued_at) > MAX_CERTIFICATE_LIFETIME_MS {
+            return Err(refused("is valid for longer than any deployment issues"));
         }
         if at >= self.expires_at {
             return Err(refused("has expired"));
         }
         Ok(())
+    }
+
+    /// Whether the key this certificate vouches for made `proof`, a
+    /// [`DeviceKey::session_key_proof`] of `session_key`: the other phone of a session holds the
+    /// certified key, and is not replaying a certificate it recorded.
+    pub fn verify_session_key(&self, session_key: &[u8], proof: &[u8; 64]) -> Result<()> {
+        let refused = || {
+            bad_certificate("the device certificate", "is not the other phone's own (its key did not sign the session)")
+        };
+        let key = parse_public_key(&self.device_key).map_err(|_| refused())?;
+        key.verify_strict(&session_key_message(session_key), &Signature::from_bytes(proof)).map_err(|_| refused())
     }
 
     /// Whether a deployment key in `trusted` signed this certificate while that key was valid,
@@ -360,7 +393,8 @@ mod tests {
         cert.verify(&trusted, ISSUED + DAY).unwrap();
         let (code, message) = refusal(cert.verify(&trusted, ISSUED + 14 * DAY));
         assert_eq!((code, message.as_str()), (RefusalCode::BadCertificate, "the device certificate has expired"));
-        assert!(refusal(cert.verify(&trusted, ISSUED - 1)).1.contains("not valid yet"));
+        // A phone whose clock is behind the server's still takes a fresh certificate.
+        cert.verify(&trusted, ISSUED - 2 * DAY).unwrap();
     }
 
     #[test]

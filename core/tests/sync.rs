@@ -17,15 +17,6 @@ fn pump_peer(a: &mut Store, b: &mut Store) -> Result<Session> {
     Ok(session)
 }
 
-/// A session of `a` with a responder on `b`, past the introductions: `b` has answered `a`'s
-/// hello (the answer is not taken in), so the next message `b` takes is a batch of entries.
-fn introduced(a: &mut Store, b: &mut Store) -> (Session, PeerResponder) {
-    let mut session = Session::with_peer(a).unwrap();
-    let mut responder = PeerResponder::new(b).unwrap();
-    responder.respond(b, &session.next_message(a).unwrap().unwrap()).unwrap();
-    (session, responder)
-}
-
 /// A report of the other grid filed by `reporter`: Li Na may not hold it unless she filed it,
 /// the volunteer unless she did.
 fn report_elsewhere(f: &District, reporter: &UserId, text: &str) -> NewReport {
@@ -56,8 +47,8 @@ fn world(dir: &TempDir) -> (Store, District, Store, Store) {
     let (mut office, f) = district(&dir.path().join("office.db"));
     let mut phones = Vec::new();
     for (name, user) in [("li-na", &f.li_na), ("volunteer", &f.volunteer)] {
-        let p = open(&dir.path().join(format!("{name}.db")), &f.clock);
-        office.enrol_device(&user.id, &p.actor_id()).unwrap();
+        let mut p = open(&dir.path().join(format!("{name}.db")), &f.clock);
+        enrol(&mut office, &mut p, &user.id);
         phones.push(p);
     }
     let dir_bytes = office.save_document(&DocId::Directory).unwrap();
@@ -83,11 +74,12 @@ fn two_phones_exchange_what_the_other_lacks() {
     assert_eq!(vol.visit_history(&h.id, 10).unwrap().len(), 1);
     assert_eq!(li.reports(&ReportFilter::default()).unwrap()[0].id, r.id);
 
-    // Nothing changed since: one round trip of a few bytes.
+    // Nothing changed since: the handshake's round trip and the hellos', about a kilobyte (the
+    // two certificates are most of it).
     let s = pump_peer(&mut li, &mut vol).unwrap();
     let p = s.progress();
-    assert_eq!(p.round, 1, "{p:?}");
-    assert!(p.bytes_sent + p.bytes_received < 300, "{p:?}");
+    assert_eq!(p.round, 2, "{p:?}");
+    assert!(p.bytes_sent + p.bytes_received < 1_100, "{p:?}");
 
     // Both write offline again, then meet: each gets the other's new work.
     li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
@@ -103,7 +95,7 @@ fn a_phone_is_offered_only_what_both_may_hold() {
     let (mut office, f, mut li, _vol) = world(&dir);
     let other = f.zhang_wei.clone();
     let mut zhang = open(&dir.path().join("zhang.db"), &f.clock);
-    office.enrol_device(&other.id, &zhang.actor_id()).unwrap();
+    enrol(&mut office, &mut zhang, &other.id);
     let directory = office.save_document(&DocId::Directory).unwrap();
     zhang.merge_document(&DocId::Directory, &directory).unwrap();
     li.merge_document(&DocId::Directory, &directory).unwrap();
@@ -113,16 +105,31 @@ fn a_phone_is_offered_only_what_both_may_hold() {
     pump_peer(&mut zhang, &mut li).unwrap();
     assert!(zhang.household(&h.id).is_err(), "Zhang Wei works in another grid");
 
-    // A phone the directory does not know is refused, and learns why.
+    // A phone without a certificate (never synced with the server) can neither start nor answer.
     let mut stranger = open(&dir.path().join("stranger.db"), &f.clock);
     stranger.merge_document(&DocId::Directory, &directory).unwrap();
     stranger.register_device(&other.id).unwrap(); // claims to be Zhang Wei's, only in its own copy
-    let mut session = Session::with_peer(&mut stranger).unwrap();
-    let hello = session.next_message(&mut stranger).unwrap().unwrap();
-    let err = PeerResponder::new(&li).unwrap().respond(&mut li, &hello).unwrap_err();
+    for err in [Session::with_peer(&mut stranger).err().unwrap(), PeerResponder::new(&stranger).err().unwrap()] {
+        assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_certificate"), "{err}");
+        assert!(err.to_string().contains("sync with the server once"), "{err}");
+    }
+    // A certified phone the directory does not know yet (enrolled after Li Na's last server sync)
+    // is refused, and learns why.
+    let mut late = open(&dir.path().join("late.db"), &f.clock);
+    late.merge_document(&DocId::Directory, &directory).unwrap();
+    late.register_device(&other.id).unwrap();
+    certify(&mut late, &other.id);
+    let err = pump_peer(&mut late, &mut li).err().unwrap();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
-    let err = session.receive(&mut stranger, &doorstep_core::sync::refusal(&err)).unwrap_err();
+    let mut session = Session::with_peer(&mut late).unwrap();
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let proof = responder.respond(&mut li, &session.next_message(&mut late).unwrap().unwrap()).unwrap();
+    session.receive(&mut late, &proof).unwrap();
+    let err = responder.respond(&mut li, &session.next_message(&mut late).unwrap().unwrap()).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
+    let err = session.receive(&mut late, &responder.refusal(&li, &err)).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
+    assert!(!late.document_ids().unwrap().contains(&register(&f)));
     assert!(!zhang.document_ids().unwrap().contains(&register(&f)));
 }
 
@@ -236,28 +243,26 @@ fn damaged_messages_end_the_session_with_a_typed_error() {
 
 mod hostile {
     use super::*;
-    use doorstep_core::sync::wire::Batch;
+    use doorstep_core::hooks::{HandPeer, Identity};
+    use doorstep_core::sync::wire::{Batch, Entry, Kind};
     use proptest::prelude::*;
 
-    /// A message from Li Na's phone to the volunteer's that carries her new household and visits.
-    fn li_message(dir: &TempDir) -> (Store, Store, PeerResponder, Vec<u8>) {
+    /// A message from Li Na's phone to the volunteer's that carries her new household and visits
+    /// (the register and the month, whole), as the plain batch her modified app seals next.
+    fn li_message(dir: &TempDir) -> (Store, Store, PeerResponder, HandPeer, Vec<u8>) {
         let (_office, f, mut li, mut vol) = world(dir);
         let h = household(&mut li, &f, "301", &[CareTag::ElderlyAlone]);
         for _ in 0..3 {
             li.record_visit(visit(&h.id, &f.li_na.id, VisitKind::WelfareCheck)).unwrap();
         }
-        let mut session = Session::with_peer(&mut li).unwrap();
         let mut responder = PeerResponder::new(&vol).unwrap();
-        // Hello, then the inventory; the volunteer answers with a want for the grid; the next
-        // message carries it whole.
-        loop {
-            let msg = session.next_message(&mut li).unwrap().unwrap();
-            if Batch::decode(&msg).unwrap().docs.iter().any(|e| e.data.len() > 200) {
-                return (li, vol, responder, msg);
-            }
-            let answer = responder.respond(&mut vol, &msg).unwrap();
-            session.receive(&mut li, &answer).unwrap();
-        }
+        let hand = introduced(&li, &mut responder, &mut vol);
+        let docs = [register(&f), month_visits(&f)]
+            .iter()
+            .map(|d| Entry { doc: d.to_string(), kind: Kind::Save, data: li.save_document(d).unwrap() })
+            .collect();
+        let msg = Batch { docs, ..Batch::default() }.encode();
+        (li, vol, responder, hand, msg)
     }
 
     proptest! {
@@ -273,7 +278,7 @@ mod hostile {
             cut in prop::option::of(any::<prop::sample::Index>()),
         ) {
             let dir = TempDir::new().unwrap();
-            let (_li, mut vol, mut responder, msg) = li_message(&dir);
+            let (li, mut vol, mut responder, mut hand, msg) = li_message(&dir);
             let damaged = if inside {
                 let mut batch = Batch::decode(&msg).unwrap();
                 let entry = batch.docs.iter_mut().max_by_key(|e| e.data.len()).unwrap();
@@ -299,7 +304,8 @@ mod hostile {
             };
             let tables = vol.dump_query_tables().unwrap();
             let docs = vol.document_ids().unwrap();
-            if responder.respond(&mut vol, &damaged).is_err() {
+            let sealed = hand.seal(&Identity::Store(&li), &damaged).unwrap();
+            if responder.respond(&mut vol, &sealed).is_err() {
                 prop_assert_eq!(vol.dump_query_tables().unwrap(), tables);
                 prop_assert_eq!(vol.document_ids().unwrap(), docs);
             }
@@ -341,7 +347,7 @@ fn events_on_a_report_from_another_phone_reach_the_server_and_the_handler() {
         })
         .unwrap();
     let mut handler = open(&dir.path().join("handler.db"), &f.clock);
-    server.enrol_device(&handler_user.id, &handler.actor_id()).unwrap();
+    enrol(&mut server, &mut handler, &handler_user.id);
     for p in [&mut li, &mut vol, &mut handler] {
         pump_server(p, &mut server).unwrap();
     }
@@ -390,8 +396,9 @@ fn a_revoked_phone_is_refused_as_a_peer() {
     // The revoked phone answering: Li Na's phone will not start a session with it either.
     let mut session = Session::with_peer(&mut li).unwrap();
     let mut responder = PeerResponder::new(&vol).unwrap();
-    let hello = session.next_message(&mut li).unwrap().unwrap();
-    let reply = responder.respond(&mut vol, &hello).unwrap();
+    let proof = responder.respond(&mut vol, &session.next_message(&mut li).unwrap().unwrap()).unwrap();
+    session.receive(&mut li, &proof).unwrap();
+    let reply = responder.respond(&mut vol, &session.next_message(&mut li).unwrap().unwrap()).unwrap();
     let err = session.receive(&mut li, &reply).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
     assert_eq!(vol.visit_history(&h.id, 0).unwrap().len(), 1, "nothing new reached the revoked phone");
@@ -405,12 +412,13 @@ fn a_revoked_phone_is_refused_as_a_peer() {
 fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
     use automerge::sync::SyncDoc;
     let dir = TempDir::new().unwrap();
-    let (_office, f, mut li, mut vol) = world(&dir);
+    let (_office, f, mut li, vol) = world(&dir);
     let r = li.file_report(report_elsewhere(&f, &f.li_na.id, "Fire door propped open in the other grid")).unwrap();
     let doc = DocId::Report(r.id.clone());
     assert!(!vol.may_read(&f.volunteer.id, &doc).unwrap());
 
-    let (_session, mut responder) = introduced(&mut vol, &mut li);
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut hand = introduced(&vol, &mut responder, &mut li);
     // The first sync message of an empty replica: "I have nothing, send me everything".
     let mut empty = automerge::AutoCommit::new();
     let msg = empty.sync().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
@@ -422,7 +430,7 @@ fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
         }],
         ..Batch::default()
     };
-    let reply = Batch::decode(&responder.respond(&mut li, &ask.encode()).unwrap()).unwrap();
+    let reply = send(&mut hand, &vol, &mut responder, &mut li, &ask).unwrap();
     assert!(reply.docs.iter().all(|e| e.doc != doc.to_string()), "{:?}", reply.docs);
 }
 
@@ -475,10 +483,11 @@ fn a_peer_refuses_one_document_and_the_session_goes_on() {
 fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
     use doorstep_core::sync::wire::{Kind, Rejection};
     let dir = TempDir::new().unwrap();
-    let (_office, f, mut li, mut vol) = world(&dir);
+    let (_office, f, mut li, vol) = world(&dir);
     household(&mut li, &f, "301", &[]);
     let grid = register(&f);
-    let (_session, mut responder) = introduced(&mut vol, &mut li);
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut hand = introduced(&vol, &mut responder, &mut li);
     let rejection =
         |doc: &DocId, code: &str, message: String| Rejection { doc: doc.to_string(), code: code.into(), message };
     let other = DocId::Report(ReportId::generate());
@@ -492,7 +501,7 @@ fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
     };
     // Before any answer of Li Na's phone offered the grid, nothing is taken.
     let inventory = Batch { inventory: true, rejected: fake(vec![]), ..Batch::default() };
-    let reply = Batch::decode(&responder.respond(&mut li, &inventory.encode()).unwrap()).unwrap();
+    let reply = send(&mut hand, &vol, &mut responder, &mut li, &inventory).unwrap();
     assert!(responder.refused().is_empty(), "{:?}", responder.refused());
     assert!(reply.docs.iter().any(|e| e.doc == grid.to_string() && e.kind == Kind::Save), "the grid is offered whole");
     // After it, the grid's refusal counts, once, and its text is cut to 300 characters.
@@ -503,7 +512,7 @@ fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
         ]),
         ..Batch::default()
     };
-    responder.respond(&mut li, &told.encode()).unwrap();
+    send(&mut hand, &vol, &mut responder, &mut li, &told).unwrap();
     let refused = responder.refused();
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!((&refused[0].doc, refused[0].code.as_str()), (&grid, "forbidden_document"));
@@ -523,7 +532,8 @@ fn a_report_a_phone_may_not_hold_gets_nothing_back() {
     let doc = DocId::Report(r.id.clone());
     let bytes = vol.save_document(&doc).unwrap();
     let digest = heads_digest(&automerge::AutoCommit::load(&bytes).unwrap().get_heads());
-    let (_session, mut responder) = introduced(&mut vol, &mut li);
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut hand = introduced(&vol, &mut responder, &mut li);
     let batch = Batch {
         docs: vec![
             Entry { doc: doc.to_string(), kind: Kind::Heads, data: digest },
@@ -531,7 +541,7 @@ fn a_report_a_phone_may_not_hold_gets_nothing_back() {
         ],
         ..Batch::default()
     };
-    let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+    let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
     let refused: Vec<_> = reply.rejected.iter().map(|r| (r.doc.clone(), r.code.clone())).collect();
     assert_eq!(refused, vec![(doc.to_string(), "forbidden_document".to_string())]);
     assert!(reply.docs.iter().all(|e| e.doc != doc.to_string()), "{:?}", reply.docs);
@@ -562,7 +572,8 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
         AutoCommit::load(&li.save_document(&grid).unwrap()).unwrap().with_actor(automerge::ActorId::from(
             (0..16).map(|i| u8::from_str_radix(&vol_actor[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>(),
         ));
-    let (session, mut responder) = introduced(&mut vol, &mut li);
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut hand = introduced(&vol, &mut responder, &mut li);
     let mut state = automerge::sync::State::new();
     let mut refused = None;
     for round in 0..90 {
@@ -581,7 +592,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
                 docs: vec![Entry { doc: grid.to_string(), kind: Kind::Sync, data: msg.encode() }],
                 ..Batch::default()
             };
-            let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+            let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
             if let Some(r) = reply.rejected.first() {
                 refused = Some((round, r.clone(), batch));
                 break;
@@ -612,7 +623,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
         kind: Kind::Save,
         data: vol.save_document(&report_doc).unwrap(),
     });
-    let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+    let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
     assert_eq!(reply.rejected.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>(), vec![grid.to_string().as_str()]);
     assert!(reply.docs.iter().all(|e| e.doc != grid.to_string()), "nothing is answered for the refused grid");
     assert!(li.report_state(&filed.id).is_ok(), "the report came with the refused grid");
@@ -626,7 +637,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     msg.changes = attacker.get_changes(&li_heads).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
     let bad =
         Batch { docs: vec![Entry { doc: grid.to_string(), kind: Kind::Sync, data: msg.encode() }], ..Batch::default() };
-    let err = responder.respond(&mut li, &bad.encode()).unwrap_err();
+    let err = send(&mut hand, &vol, &mut responder, &mut li, &bad).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_record"), "{err}");
     // The grid is still there as it was.
     assert_eq!(li.households(&HouseholdFilter::default()).unwrap().len(), 1);
@@ -646,7 +657,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     let mut light = report(&f, "Streetlight out at gate 2");
     light.reporter = f.li_na.id.clone();
     let r = li.file_report(light).unwrap();
-    drop(session);
+    drop(hand);
     pump_peer(&mut vol, &mut li).unwrap();
     assert!(vol.report_state(&r.id).is_ok(), "the report reached the volunteer's phone");
 }
@@ -657,11 +668,12 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
 fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_message() {
     use doorstep_core::sync::wire::{Entry, Kind};
     let dir = TempDir::new().unwrap();
-    let (_office, _f, mut li, mut vol) = world(&dir);
-    let (_session, mut responder) = introduced(&mut vol, &mut li);
+    let (_office, _f, mut li, vol) = world(&dir);
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut hand = introduced(&vol, &mut responder, &mut li);
     let inventory = Batch { inventory: true, ..Batch::default() };
-    responder.respond(&mut li, &inventory.encode()).unwrap();
-    let err = responder.respond(&mut li, &inventory.encode()).unwrap_err();
+    send(&mut hand, &vol, &mut responder, &mut li, &inventory).unwrap();
+    let err = send(&mut hand, &vol, &mut responder, &mut li, &inventory).unwrap_err();
     assert!(matches!(&err, Error::Protocol(m) if m.contains("inventory twice")), "{err}");
     let many = Batch {
         docs: (0..257)
@@ -669,7 +681,12 @@ fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_m
             .collect(),
         ..Batch::default()
     };
-    let err = responder.respond(&mut li, &many.encode()).unwrap_err();
+    // A refused message ends the session: the next is refused whatever it holds.
+    let err = send(&mut hand, &vol, &mut responder, &mut li, &Batch::default()).unwrap_err();
+    assert!(matches!(&err, Error::Protocol(m) if m.contains("already failed")), "{err}");
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut hand = introduced(&vol, &mut responder, &mut li);
+    let err = send(&mut hand, &vol, &mut responder, &mut li, &many).unwrap_err();
     assert!(matches!(&err, Error::Protocol(m) if m.contains("at most 256")), "{err}");
 }
 
@@ -683,7 +700,7 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
     let (mut office, f, _li, _vol) = world(&dir);
     let supervisor = f.supervisor.clone();
     let mut phone = open(&dir.path().join("supervisor.db"), &f.clock);
-    office.enrol_device(&supervisor.id, &phone.actor_id()).unwrap();
+    enrol(&mut office, &mut phone, &supervisor.id);
     let third = office
         .add_unit(NewUnit { kind: UnitKind::Grid, parent: Some(f.community.id.clone()), name: "Weilai Grid 3".into() })
         .unwrap();
@@ -827,7 +844,7 @@ fn a_volunteer_holds_only_her_micro_grid() {
     assert!(office.may_read(&f.li_na.id, &old_grid).unwrap());
     // The grid worker's phone offers her the same, and nothing more.
     let mut second = open(&dir.path().join("volunteer-2.db"), &f.clock);
-    office.enrol_device(&f.volunteer.id, &second.actor_id()).unwrap();
+    enrol(&mut office, &mut second, &f.volunteer.id);
     let directory = office.save_document(&DocId::Directory).unwrap();
     for p in [&mut li, &mut second] {
         p.merge_document(&DocId::Directory, &directory).unwrap();
@@ -888,7 +905,8 @@ fn a_month_closes_for_writing_a_week_after_it_ends() {
     let filed = vol.file_report(note).unwrap();
     let report_doc = DocId::Report(filed.id.clone());
     let before = li.save_document(&nov_doc).unwrap();
-    let (_session, mut responder) = introduced(&mut vol, &mut li);
+    let mut responder = PeerResponder::new(&li).unwrap();
+    let mut hand = introduced(&vol, &mut responder, &mut li);
     let batch = Batch {
         docs: vec![
             Entry { doc: nov_doc.to_string(), kind: Kind::Save, data: am.save() },
@@ -896,7 +914,7 @@ fn a_month_closes_for_writing_a_week_after_it_ends() {
         ],
         ..Batch::default()
     };
-    let reply = Batch::decode(&responder.respond(&mut li, &batch.encode()).unwrap()).unwrap();
+    let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
     let refused: Vec<_> = reply.rejected.iter().map(|r| (r.doc.as_str(), r.code.as_str())).collect();
     assert_eq!(refused, vec![(nov_doc.to_string().as_str(), "period_closed")]);
     assert_eq!(li.save_document(&nov_doc).unwrap(), before, "nothing of it was kept");

@@ -5,7 +5,7 @@
 
 use automerge::sync::SyncDoc;
 use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ROOT};
-use doorstep_core::sync::{http::ServerClient, wire, PeerResponder, Session};
+use doorstep_core::sync::{http::ServerClient, wire, PeerResponder};
 use doorstep_core::*;
 use doorstep_server::RunningServer;
 use testkit::*;
@@ -490,16 +490,13 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
         let before = w.li.store.dump_query_tables().unwrap();
         let saved = w.li.store.save_document(grid).unwrap();
         let mut responder = PeerResponder::new(&w.li.store).unwrap();
-        let mut session = Session::with_peer(&mut w.volunteer.store).unwrap();
-        let hello = session.next_message(&mut w.volunteer.store).unwrap().unwrap();
-        let reply = responder.respond(&mut w.li.store, &hello).unwrap();
-        session.receive(&mut w.volunteer.store, &reply).unwrap();
+        let mut hand = introduced(&w.volunteer.store, &mut responder, &mut w.li.store);
         // Instead of the session's own next message, the modified app sends the hostile grid.
         let batch = wire::Batch {
             docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Save, data: am.save() }],
             ..Default::default()
         };
-        match responder.respond(&mut w.li.store, &batch.encode()) {
+        match send(&mut hand, &w.volunteer.store, &mut responder, &mut w.li.store, &batch) {
             Err(Error::Refused { code: c, .. }) => assert_eq!(c, code),
             other => panic!("{code}: {other:?}"),
         }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use doorstep_core::sync::{wire, PeerResponder, ServerResponder, Session};
 use doorstep_core::*;
 use proptest::prelude::*;
-use testkit::{office, District};
+use testkit::{enrol, introduced, office, send, District};
 
 const PHONES: usize = 5;
 
@@ -185,8 +185,8 @@ fn world() -> World {
     let users = [&people.li_na, &people.volunteer, &people.supervisor, &extra, &people.li_na];
     let mut phones = Vec::new();
     for (i, user) in users.iter().enumerate() {
-        let store = open(&dir.path().join(format!("phone{i}.sqlite")), &clock);
-        office.enrol_device(&user.id, &store.actor_id()).unwrap();
+        let mut store = open(&dir.path().join(format!("phone{i}.sqlite")), &clock);
+        enrol(&mut office, &mut store, &user.id);
         phones.push(Phone { store, user: (*user).clone() });
     }
     let server_path = dir.path().join("server.sqlite");
@@ -492,26 +492,23 @@ impl World {
                 let user = server.user_of_actor(&phone_actor).unwrap().unwrap();
                 let result = ServerResponder::for_device(&phone_actor, user, std::slice::from_ref(&phone_actor))
                     .unwrap()
-                    .respond(server, &batch.encode());
+                    .respond(server, &batch.encode())
+                    .map(|reply| wire::Batch::decode(&reply).unwrap());
                 (result, before, (documents(server), server.dump_query_tables().unwrap()))
             }
             Some(t) => {
                 let (first, second) = if p < t { self.phones.split_at_mut(t) } else { self.phones.split_at_mut(p) };
                 let (pa, pb) = if p < t { (&mut first[p], &mut second[0]) } else { (&mut second[0], &mut first[t]) };
                 let before = (documents(&mut pb.store), pb.store.dump_query_tables().unwrap());
-                let mut session = Session::with_peer(&mut pa.store).unwrap();
                 let mut responder = PeerResponder::new(&pb.store).unwrap();
-                let hello = session.next_message(&mut pa.store).unwrap().unwrap();
-                responder.respond(&mut pb.store, &hello).unwrap();
-                let result = responder.respond(&mut pb.store, &batch.encode());
+                let mut hand = introduced(&pa.store, &mut responder, &mut pb.store);
+                let result = send(&mut hand, &pa.store, &mut responder, &mut pb.store, &batch);
                 (result, before, (documents(&mut pb.store), pb.store.dump_query_tables().unwrap()))
             }
         };
         // A document over a limit is refused alone, in the answer's `rejected` (the rest of the
         // message would be taken); every other attack refuses the whole message.
-        let alone = |reply: &[u8]| {
-            wire::Batch::decode(reply).ok().and_then(|b| b.rejected.into_iter().find(|r| r.doc == doc.to_string()))
-        };
+        let alone = |reply: &wire::Batch| reply.rejected.iter().find(|r| r.doc == doc.to_string()).cloned();
         match result {
             // The server may see first that the copy carries other phones' changes it lacks.
             Err(Error::Refused { code, .. })

@@ -641,7 +641,7 @@ fn the_servers_device_is_the_servers_alone() {
     let mut responder = PeerResponder::new(&li).unwrap();
     let mut session = Session::with_peer(&mut fresh).unwrap();
     while let Some(msg) = session.next_message(&mut fresh).unwrap() {
-        let reply = responder.respond(&mut li, &msg).unwrap_or_else(|e| sync::refusal(&e));
+        let reply = responder.respond(&mut li, &msg).unwrap_or_else(|e| responder.refusal(&li, &e));
         session.receive(&mut fresh, &reply).unwrap();
     }
     assert!(responder.refused().is_empty(), "{:?}", responder.refused());

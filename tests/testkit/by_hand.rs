@@ -1,6 +1,9 @@
 //! Documents and changes written as another client would write them (PROTOCOL.md §1), past the
 //! store's own write path: what the boundary's attacks and the upgrade tests send.
 
+use doorstep_core::hooks::{HandPeer, Identity};
+use doorstep_core::sync::wire::{Batch, Hello, Mode};
+use doorstep_core::sync::PeerResponder;
 use doorstep_core::*;
 
 /// Writes a JSON object into an Automerge map field by field, as map records are kept.
@@ -57,4 +60,33 @@ pub fn genesis(doc: &DocId) -> automerge::AutoCommit {
     }
     am.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
     am
+}
+
+/// A modified app on `ours` in a peer session with `responder` on `theirs`, past the handshake
+/// (with `ours`'s own certificate and key) and the introductions: what it sends next is any
+/// batch the test builds ([`send`]).
+pub fn introduced(ours: &Store, responder: &mut PeerResponder, theirs: &mut Store) -> HandPeer {
+    let mut peer = HandPeer::default();
+    let proof = responder.respond(theirs, &peer.hello().unwrap()).unwrap();
+    peer.read_proof(ours, &proof).unwrap();
+    let hello = Hello {
+        mode: Mode::Peer,
+        user: ours.device_user().unwrap().expect("registered").to_string(),
+        device: ours.actor_id(),
+        summary: None,
+    };
+    send(&mut peer, ours, responder, theirs, &Batch { hello: Some(hello), ..Batch::default() }).unwrap();
+    peer
+}
+
+/// Sends `batch` through the modified app's channel: the responder's error, or its answer.
+pub fn send(
+    peer: &mut HandPeer,
+    ours: &Store,
+    responder: &mut PeerResponder,
+    theirs: &mut Store,
+    batch: &Batch,
+) -> Result<Batch> {
+    let reply = responder.respond(theirs, &peer.seal(&Identity::Store(ours), &batch.encode())?)?;
+    peer.open(&reply)
 }

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use doorstep_core::identity::DeploymentSigner;
 use doorstep_core::*;
 
 pub const DAY: i64 = 86_400_000;
@@ -170,4 +171,30 @@ pub fn report(d: &District, text: &str) -> NewReport {
 /// That report by `reporter`, filed in `s`.
 pub fn file_report(s: &mut Store, d: &District, reporter: &User, text: &str) -> Report {
     s.file_report(NewReport { reporter: reporter.id.clone(), ..report(d, text) }).unwrap()
+}
+
+/// The seed of the deployment key that vouches for the phones of in-process tests, which enrol
+/// through the office's store ([`enrol`]) instead of a server.
+const DEPLOYMENT_SEED: &str = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0";
+
+/// The deployment key of in-process tests.
+pub fn deployment() -> DeploymentSigner {
+    DeploymentSigner::from_hex(DEPLOYMENT_SEED).expect("a valid seed")
+}
+
+/// Gives `phone` the certificate a server would for `user` (valid from a day before its clock
+/// for a year, so tests that move the clock keep it), pinning [`deployment`]'s key.
+pub fn certify(phone: &mut Store, user: &UserId) {
+    let signer = deployment();
+    let now = phone.now();
+    let cert =
+        signer.issue(&phone.device_public_key().unwrap(), &phone.actor_id(), user, now - DAY, now + 365 * DAY).unwrap();
+    phone.keep_certificate(&cert, &[signer.public(0)]).expect("the certificate is kept");
+}
+
+/// Registers `phone` to `user` in the office's directory and certifies it, as enrolment
+/// through a server would (the phone still needs the directory).
+pub fn enrol(office: &mut Store, phone: &mut Store, user: &UserId) {
+    office.enrol_device(user, &phone.actor_id()).unwrap();
+    certify(phone, user);
 }

@@ -53,6 +53,12 @@ impl Store {
         Ok(self.device_key()?.binding_proof(&self.actor_id()))
     }
 
+    /// This device's proof that it speaks in the phone-to-phone session with Noise static key
+    /// `session_key` (`crate::sync::channel`).
+    pub(crate) fn session_key_proof(&self, session_key: &[u8]) -> Result<[u8; 64]> {
+        Ok(self.device_key()?.session_key_proof(session_key))
+    }
+
     /// The deployment keys this store trusts: pinned at enrolment.
     pub fn deployment_keys(&self) -> Result<Vec<DeploymentKey>> {
         self.device_json("deployment_keys").map(Option::unwrap_or_default)

@@ -52,6 +52,14 @@ pub(crate) struct Exchange<G: Gate> {
 /// The longest refusal message taken from the other side, in characters.
 pub(crate) const MAX_REFUSAL_CHARS: usize = 300;
 
+/// A refusal's message from the other side, cut to [`MAX_REFUSAL_CHARS`].
+pub(crate) fn cut_refusal(mut message: String) -> String {
+    if let Some((cut, _)) = message.char_indices().nth(MAX_REFUSAL_CHARS) {
+        message.truncate(cut);
+    }
+    message
+}
+
 /// The documents of one incoming message refused alone, once each.
 #[derive(Default)]
 struct Rejected {
@@ -113,9 +121,7 @@ impl<G: Gate> Exchange<G> {
             {
                 continue;
             }
-            if let Some((cut, _)) = r.message.char_indices().nth(MAX_REFUSAL_CHARS) {
-                r.message.truncate(cut);
-            }
+            r.message = cut_refusal(r.message);
             out.push((doc, r));
         }
         out

@@ -18,6 +18,7 @@
 //! [`crate::Error::Protocol`] or [`crate::Error::Refused`], never a panic or a half-kept document.
 
 pub mod api;
+pub(crate) mod channel;
 mod exchange;
 mod gate;
 mod history;
@@ -27,9 +28,10 @@ mod responder;
 mod session;
 pub mod wire;
 
+pub use channel::MAX_FRAME_BYTES;
 pub(crate) use exchange::applied;
 pub use history::{VisitsRequest, MAX_HISTORY_MONTHS};
-pub use responder::{refusal, PeerResponder, ServerResponder};
+pub use responder::{PeerResponder, ServerResponder};
 pub use session::Session;
 
 /// Sync entries started per round (the rest wait for the next round).

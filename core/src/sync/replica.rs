@@ -38,7 +38,7 @@ use super::wire::{Earlier, EarlierClocks};
 use crate::clock::UnixMillis;
 use crate::document::DocId;
 use crate::error::{Error, Result};
-use crate::identity::Revocation;
+use crate::identity::{Certificate, DeploymentKey, Revocation};
 use crate::ids::{UnitId, UserId};
 use crate::period::Period;
 use crate::store::{check_changes, Authors, Converted, DocumentRefusal, MergeOutcome, Released, Store};
@@ -89,6 +89,12 @@ pub(crate) trait Rules {
     fn may_file(&mut self, user: &UserId, doc: &DocId) -> Result<bool>;
     /// The boundary's checks on changes of `doc` this replica lacks, before any is applied.
     fn check_changes(&mut self, doc: &DocId, new: &[Change]) -> Result<()>;
+    /// This device's certificate, once the server issued one.
+    fn certificate(&self) -> Result<Option<Certificate>>;
+    /// The deployment keys this device pinned at enrolment.
+    fn deployment_keys(&self) -> Result<Vec<DeploymentKey>>;
+    /// This device's proof that it speaks in the peer session with Noise static key `session_key`.
+    fn session_key_proof(&self, session_key: &[u8]) -> Result<[u8; 64]>;
 }
 
 /// What this replica remembers of the peers it syncs with.
@@ -209,6 +215,15 @@ impl Rules for Store {
     }
     fn check_changes(&mut self, doc: &DocId, new: &[Change]) -> Result<()> {
         check_changes(self, doc, new, Authors::Verified)
+    }
+    fn certificate(&self) -> Result<Option<Certificate>> {
+        Store::certificate(self)
+    }
+    fn deployment_keys(&self) -> Result<Vec<DeploymentKey>> {
+        Store::deployment_keys(self)
+    }
+    fn session_key_proof(&self, session_key: &[u8]) -> Result<[u8; 64]> {
+        Store::session_key_proof(self, session_key)
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
+use super::channel::{self, Channel, ProvedPeer};
 use super::exchange::Exchange;
 use super::gate::{DeviceGate, Gate, PhoneGate};
 use super::replica::Replica;
@@ -98,17 +99,27 @@ impl ServerResponder {
     }
 }
 
-/// A phone's side of a session another phone started: one for the whole conversation.
-pub struct PeerResponder(Responder<PhoneGate>);
+/// A phone's side of a session another phone started: one for the whole conversation, over
+/// the encrypted channel the other phone opens (`channel`).
+pub struct PeerResponder {
+    r: Responder<PhoneGate>,
+    channel: Channel,
+    /// The other phone, once its handshake proved who it is.
+    proved: Option<ProvedPeer>,
+    /// A message was refused: the session is over.
+    failed: bool,
+}
 
 impl PeerResponder {
+    /// This phone's side of a session; it needs a certificate, from its server sync.
     pub fn new(store: &Store) -> Result<Self> {
         PeerResponder::of(store)
     }
 
     fn of<R: Replica>(store: &R) -> Result<Self> {
         let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
-        Ok(PeerResponder(Responder {
+        channel::ready(store)?;
+        let r = Responder {
             ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, None),
             introduced: false,
             outbox: VecDeque::new(),
@@ -116,30 +127,79 @@ impl PeerResponder {
             inventory_taken: false,
             refused: Vec::new(),
             sent: HashSet::new(),
-        }))
+        };
+        Ok(PeerResponder { r, channel: Channel::new(), proved: None, failed: false })
     }
 
     /// Documents of this phone the other phone refused in this session (it went on with the
     /// others), for the app to show.
     pub fn refused(&self) -> &[DocumentRefusal] {
-        &self.0.refused
+        &self.r.refused
     }
 
-    /// Answers one message of the other phone. On an error, send [`refusal`] instead.
+    /// Answers one message of the other phone. On an error, send [`PeerResponder::refusal`]
+    /// instead; the session is over then, and every later message is refused.
     pub fn respond(&mut self, store: &mut Store, request: &[u8]) -> Result<Vec<u8>> {
-        self.0.respond_as_phone(store, self.0.decode(request, Mode::Peer)?)
+        self.respond_once(store, request)
     }
-}
 
-/// The message a phone sends back instead of an answer when it refused the other phone's
-/// message (`respond` returned `err`), so that the other side learns why.
-pub fn refusal(err: &Error) -> Vec<u8> {
-    let code = match err {
-        Error::Refused { code, .. } => code.to_string(),
-        Error::Protocol(_) => crate::error::RefusalCode::BadMessage.to_string(),
-        _ => crate::error::RefusalCode::Refused.to_string(),
-    };
-    Batch { refused: Some(Refusal { code, message: err.to_string() }), ..Batch::default() }.encode()
+    fn respond_once<R: Replica>(&mut self, store: &mut R, request: &[u8]) -> Result<Vec<u8>> {
+        if self.failed {
+            return Err(Error::protocol("this session already failed; start a new one"));
+        }
+        let r = self.respond_sealed(store, request);
+        self.failed = r.is_err();
+        r
+    }
+
+    fn respond_sealed<R: Replica>(&mut self, store: &mut R, request: &[u8]) -> Result<Vec<u8>> {
+        let batch = match &self.proved {
+            None if self.channel.is_fresh() => return self.channel.answer_hello(store, request),
+            None => {
+                let (peer, batch) = self.channel.read_proof_and_open(store, request)?;
+                self.proved = Some(peer);
+                batch
+            }
+            Some(_) => self.channel.open(request)?,
+        };
+        let batch = self.r.decode(&batch, Mode::Peer)?;
+        let proved = self.proved.as_ref().expect("proved above");
+        let reply = self.r.respond_as_phone(store, batch, proved)?;
+        self.channel.seal(store, &reply)
+    }
+
+    /// The message to send back instead of an answer when [`PeerResponder::respond`] refused the
+    /// other phone's message with `err`, so that the other side learns why: encrypted once the
+    /// channel is open, in the clear before (the other phone may be no Doorstep phone at all).
+    pub fn refusal(&mut self, store: &Store, err: &Error) -> Vec<u8> {
+        self.refusal_for(store, err)
+    }
+
+    fn refusal_for<R: Replica>(&mut self, store: &R, err: &Error) -> Vec<u8> {
+        let code = match err {
+            Error::Refused { code, .. } => code.to_string(),
+            Error::Protocol(_) => crate::error::RefusalCode::BadMessage.to_string(),
+            _ => crate::error::RefusalCode::Refused.to_string(),
+        };
+        let batch =
+            |message: String| Batch { refused: Some(Refusal { code: code.clone(), message }), ..Batch::default() };
+        let reason = match err {
+            Error::Refused { message, .. } | Error::Protocol(message) => message.clone(),
+            e => e.to_string(),
+        };
+        if self.channel.is_open() {
+            if let Ok(sealed) = self.channel.seal(store, &batch(reason.clone()).encode()) {
+                return sealed;
+            }
+        }
+        // In the clear, to a phone that may not have proved anything: the reason only where it is
+        // the other phone's own (its message, its certificate), never this phone's inner errors.
+        let message = match err {
+            Error::Refused { .. } | Error::Protocol(_) if !self.channel.is_open() => reason,
+            _ => "the other phone could not answer".to_string(),
+        };
+        batch(message).encode()
+    }
 }
 
 impl<G: Gate> Responder<G> {
@@ -229,11 +289,11 @@ impl Responder<DeviceGate> {
 }
 
 impl Responder<PhoneGate> {
-    fn respond_as_phone<R: Replica>(&mut self, store: &mut R, batch: Batch) -> Result<Vec<u8>> {
+    fn respond_as_phone<R: Replica>(&mut self, store: &mut R, batch: Batch, proved: &ProvedPeer) -> Result<Vec<u8>> {
         let mut reply = Batch::default();
         if !self.introduced {
             let hello = batch.hello.ok_or_else(|| Error::protocol("the other phone did not introduce itself"))?;
-            let (peer_id, peer) = identify_peer(store, &hello)?;
+            let (peer_id, peer) = identify_peer(store, &hello, proved)?;
             self.ex.peer_id = peer_id;
             self.ex.gate.peer = Some(peer);
             self.introduced = true;

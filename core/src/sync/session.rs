@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
+use super::channel::{self, Channel, ProvedPeer};
 use super::exchange::Exchange;
 use super::gate::{Gate, PhoneGate};
 use super::replica::Replica;
@@ -20,8 +21,10 @@ use crate::store::{DocumentRefusal, Store, SERVER_PEER};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Nothing sent yet.
+    /// Nothing sent yet (peer mode: the handshake is done, the hello not sent).
     Start,
+    /// Peer mode: the channel's first message sent, waiting for the other phone's proof.
+    Handshake,
     /// Peer mode: hello sent, waiting to learn who the other phone is.
     Introduced,
     Running,
@@ -64,6 +67,9 @@ pub struct Session {
     /// (once per session), and those it named.
     converted_asked: bool,
     converted: HashSet<DocId>,
+    /// Peer mode: the encrypted channel, and the other phone as its handshake proved it.
+    channel: Channel,
+    proved: Option<ProvedPeer>,
     progress: Progress,
 }
 
@@ -74,7 +80,8 @@ impl Session {
     }
 
     /// A session with another phone, which answers with a [`super::PeerResponder`]. Only documents
-    /// both users may hold by the directory are offered or taken.
+    /// both users may hold by the directory are offered or taken, and only once the other phone
+    /// proved its certificate (`channel`): this phone needs one too, from its server sync.
     pub fn with_peer(store: &mut Store) -> Result<Session> {
         Session::peer(store)
     }
@@ -90,8 +97,11 @@ impl Session {
 
     fn peer<R: Replica>(store: &mut R) -> Result<Session> {
         let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
+        channel::ready(store)?;
         // The peer's id is learned from its first answer.
-        Session::new(store, Mode::Peer, String::new(), Some(me))
+        let mut s = Session::new(store, Mode::Peer, String::new(), Some(me))?;
+        s.phase = Phase::Handshake;
+        Ok(s)
     }
 
     fn new<R: Replica>(store: &R, mode: Mode, peer_id: String, me: Option<UserId>) -> Result<Session> {
@@ -115,6 +125,8 @@ impl Session {
             server_went_back: false,
             converted_asked: false,
             converted: HashSet::new(),
+            channel: Channel::new(),
+            proved: None,
             progress: Progress::default(),
         })
     }
@@ -134,12 +146,72 @@ impl Session {
 
     /// The next message to send, or `None` when the session is over.
     pub fn next_message(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>> {
-        self.failing_on_error(store, |session, store| session.next_inner(store))
+        self.next_counted(store)
+    }
+
+    fn next_counted<R: Replica>(&mut self, store: &mut R) -> Result<Option<Vec<u8>>> {
+        let bytes = self.failing_on_error(store, |session, store| match session.mode {
+            Mode::Server => session.next_inner(store),
+            Mode::Peer => session.next_sealed(store),
+        })?;
+        if let Some(b) = &bytes {
+            self.progress.bytes_sent += b.len() as u64;
+        }
+        Ok(bytes)
     }
 
     /// Takes the other side's answer in.
     pub fn receive(&mut self, store: &mut Store, bytes: &[u8]) -> Result<()> {
-        self.failing_on_error(store, |session, store| session.receive_inner(store, bytes))
+        self.receive_counted(store, bytes)
+    }
+
+    fn receive_counted<R: Replica>(&mut self, store: &mut R, bytes: &[u8]) -> Result<()> {
+        self.progress.bytes_received += bytes.len() as u64;
+        self.failing_on_error(store, |session, store| match session.mode {
+            Mode::Server => session.receive_inner(store, bytes),
+            Mode::Peer => session.receive_sealed(store, bytes),
+        })
+    }
+
+    /// Peer mode: the channel's first message, then every batch encrypted.
+    fn next_sealed<R: Replica>(&mut self, store: &mut R) -> Result<Option<Vec<u8>>> {
+        if self.phase == Phase::Handshake {
+            if self.awaiting_reply {
+                return Err(Error::protocol("the answer to the last message has not arrived"));
+            }
+            self.awaiting_reply = true;
+            self.progress.round += 1;
+            return self.channel.hello().map(Some);
+        }
+        match self.next_inner(store)? {
+            Some(batch) => self.channel.seal(store, &batch).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Peer mode: the other phone's proof, then its batches, decrypted.
+    fn receive_sealed<R: Replica>(&mut self, store: &mut R, bytes: &[u8]) -> Result<()> {
+        // A refusal in the clear comes only before the other phone's channel is open: to the
+        // handshake's first message, or to the message with this phone's credential.
+        if matches!(self.phase, Phase::Handshake | Phase::Introduced) {
+            if let Some(refusal) = channel::plain_refusal(bytes) {
+                return Err(refusal);
+            }
+        }
+        if self.phase == Phase::Handshake {
+            if !self.awaiting_reply {
+                return Err(Error::protocol("an answer arrived before a message was sent"));
+            }
+            self.proved = Some(self.channel.read_proof(store, bytes)?);
+            self.awaiting_reply = false;
+            self.phase = Phase::Start;
+            return Ok(());
+        }
+        if !self.awaiting_reply {
+            return Err(Error::protocol("an answer arrived before a message was sent"));
+        }
+        let batch = self.channel.open(bytes)?;
+        self.receive_inner(store, &batch)
     }
 
     /// Ends the session because the transport failed (the server could not be reached, or
@@ -270,7 +342,6 @@ impl Session {
         self.asked = batch.docs.iter().filter_map(|e| Some((DocId::parse(&e.doc).ok()?, e.kind))).collect();
         let bytes = batch.encode();
         self.progress.round += 1;
-        self.progress.bytes_sent += bytes.len() as u64;
         self.progress.entries_sent += batch.docs.len();
         self.awaiting_reply = true;
         Ok(Some(bytes))
@@ -283,11 +354,11 @@ impl Session {
             _ if !self.awaiting_reply => return Err(Error::protocol("an answer arrived before a message was sent")),
             _ => {}
         }
-        self.progress.bytes_received += bytes.len() as u64;
         let batch = Batch::decode(bytes)?;
         self.awaiting_reply = false;
         if let Some(refusal) = batch.refused {
-            return Err(Error::refused(crate::error::RefusalCode::parse(&refusal.code), refusal.message));
+            let message = super::exchange::cut_refusal(refusal.message);
+            return Err(Error::refused(channel::peer_code(&refusal.code), message));
         }
         self.progress.entries_received += batch.docs.len();
         if self.phase == Phase::Introduced {
@@ -345,7 +416,8 @@ impl Session {
         if hello.mode != Mode::Peer {
             return Err(Error::protocol("the other side is not a phone in peer mode"));
         }
-        let (peer_id, peer_user) = identify_peer(store, hello)?;
+        let proved = self.proved.as_ref().ok_or_else(|| Error::protocol("the other phone has not proved who it is"))?;
+        let (peer_id, peer_user) = identify_peer(store, hello, proved)?;
         self.ex.peer_id = peer_id;
         self.ex.gate.peer = Some(peer_user);
         let (inventory, summary) = inventory(store, &self.ex.gate)?;
@@ -428,15 +500,24 @@ pub(crate) fn inventory<R: Replica>(store: &mut R, gate: &PhoneGate) -> Result<(
     Ok((out, summary))
 }
 
-/// Who the other phone says it is, checked against this phone's directory: its peer id for the
-/// sync state, and its user.
-pub(crate) fn identify_peer<R: Replica>(store: &R, hello: &Hello) -> Result<(String, UserId)> {
-    let user = UserId::parse(&hello.user).map_err(|_| Error::protocol("the other phone's user id is not valid"))?;
-    if store.user_of_actor(&hello.device)?.as_ref() != Some(&user) {
+/// Who the other phone is, as its handshake proved it (`proved`), checked against what it says in
+/// its hello and against this phone's directory: its peer id for the sync state, and its user.
+pub(crate) fn identify_peer<R: Replica>(store: &R, hello: &Hello, proved: &ProvedPeer) -> Result<(String, UserId)> {
+    if hello.device != proved.actor || hello.user != proved.user.as_str() {
+        return Err(Error::refused(
+            crate::error::RefusalCode::UnknownPeer,
+            "the other phone says it is another device or user than its certificate names",
+        ));
+    }
+    if proved.actor == store.actor().to_hex_string() {
+        return Err(Error::refused(crate::error::RefusalCode::UnknownPeer, "the other phone is this phone itself"));
+    }
+    let user = proved.user.clone();
+    if store.user_of_actor(&proved.actor)?.as_ref() != Some(&user) {
         return Err(Error::refused(
             crate::error::RefusalCode::UnknownPeer,
             "the other phone is not registered to that user in this phone's directory; sync with the server first",
         ));
     }
-    Ok((format!("device:{}", hello.device), user))
+    Ok((format!("device:{}", proved.actor), user))
 }

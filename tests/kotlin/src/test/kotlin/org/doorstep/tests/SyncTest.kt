@@ -44,32 +44,69 @@ class SyncTest {
     private fun visit(household: String, worker: String, notes: String) =
         NewVisit(household = household, worker = worker, kind = VisitKind.ROUTINE, outcome = VisitOutcome.ALL_WELL, notes = notes)
 
+    /**
+     * Phones of `users` enrolled with `server` (their certificates come from it), then each synced
+     * once, so that every phone's directory lists the others.
+     */
+    private suspend fun enrolled(server: SyncServer, dir: java.nio.file.Path, vararg users: Pair<String, org.doorstep.core.User>): List<Doorstep> {
+        val phones = users.map { (name, user) -> server.enrolPhone(dir, name, user) }
+        phones.forEach { (phone, token) -> phone.syncWithServer(server.url, token) }
+        return phones.map { it.first }
+    }
+
     @Test
     fun `two workers of a grid sync in the stairwell, both ways`() = runBlocking {
         val dir = tempDir()
         val office = Office(dir)
-        val liNa = office.phone(dir, "li-na", office.liNa)
-        val zhangWei = office.phone(dir, "zhang-wei", office.zhangWei)
-        val home = office.household(liNa, "12", "301")
-        val first = liNa.recordVisit(visit(home.id, office.liNa.id, "Li Na's visit"))
+        SyncServer(dir).use { server ->
+            server.import("directory", office.store.exportDocument("directory"))
+            val (liNa, zhangWei) = enrolled(server, dir, "li-na" to office.liNa, "zhang-wei" to office.zhangWei)
+            val home = office.household(liNa, "12", "301")
+            val first = liNa.recordVisit(visit(home.id, office.liNa.id, "Li Na's visit"))
 
-        val session = meet(liNa, zhangWei)
-        assertTrue(session.progress().documents >= 1u)
-        assertEquals(listOf(first.id), zhangWei.visitHistory(home.id).map { it.id })
+            val session = meet(liNa, zhangWei)
+            assertTrue(session.progress().documents >= 1u)
+            assertEquals(listOf(first.id), zhangWei.visitHistory(home.id).map { it.id })
 
-        val second = zhangWei.recordVisit(visit(home.id, office.zhangWei.id, "Zhang Wei's visit"))
-        meet(zhangWei, liNa)
-        assertEquals(setOf(first.id, second.id), liNa.visitHistory(home.id).map { it.id }.toSet())
+            val second = zhangWei.recordVisit(visit(home.id, office.zhangWei.id, "Zhang Wei's visit"))
+            meet(zhangWei, liNa)
+            assertEquals(setOf(first.id, second.id), liNa.visitHistory(home.id).map { it.id }.toSet())
 
-        // A phone the directory does not know is refused, and told why.
-        val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
-        stranger.importDocument("directory", office.store.exportDocument("directory"))
-        stranger.addDevice(office.liNa.id, stranger.actorId()) // its own directory says so; the others' does not
-        val asking = stranger.startPeerSync()
-        val reply = zhangWei.answerPeer().respond(asking.nextMessage()!!)
-        assertNotNull(reply.refused)
-        val refused = assertThrows<SyncException.Refused> { runBlocking { asking.receive(reply.message) } }
-        assertTrue(refused.message!!.contains("refused"), refused.message)
+            // A phone without a certificate (its directory says it is Li Na's, nobody vouches for it)
+            // cannot start a sync with another phone, and is told why.
+            val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
+            stranger.importDocument("directory", office.store.exportDocument("directory"))
+            stranger.addDevice(office.liNa.id, stranger.actorId())
+            val refused = assertThrows<SyncException.Refused> { runBlocking { stranger.startPeerSync() } }
+            assertTrue(refused.message!!.contains("bad_certificate"), refused.message)
+        }
+    }
+
+    @Test
+    fun `a phone claiming to be Li Na's with a certificate of another deployment is refused`() = runBlocking {
+        val dir = tempDir()
+        val office = Office(dir)
+        val elsewhere = dir.resolve("elsewhere").also { java.nio.file.Files.createDirectories(it) }
+        SyncServer(dir).use { server ->
+            SyncServer(elsewhere).use { other ->
+                server.import("directory", office.store.exportDocument("directory"))
+                other.import("directory", office.store.exportDocument("directory"))
+                val (liNa, zhangWei) = enrolled(server, dir, "li-na" to office.liNa, "zhang-wei" to office.zhangWei)
+                office.household(liNa, "12", "301")
+                meet(liNa, zhangWei)
+                // Enrolled as Li Na with another deployment's server: its certificate names her,
+                // but no key Zhang Wei's phone pinned signed it.
+                val (impostor) = enrolled(other, elsewhere, "impostor" to office.liNa)
+                val session = zhangWei.startPeerSync()
+                val answer = impostor.answerPeer()
+                val proof = answer.respond(session.nextMessage()!!)
+                assertNull(proof.refused)
+                val e = assertThrows<SyncException.Refused> { runBlocking { session.receive(proof.message) } }
+                assertTrue(e.message!!.contains("bad_certificate") && e.message!!.contains("unknown key"), e.message)
+                assertThrows<SyncException> { runBlocking { session.nextMessage() } }
+                assertTrue(impostor.households(org.doorstep.core.HouseholdFilter()).isEmpty(), "nothing of the grid reached it")
+            }
+        }
     }
 
     @Test
@@ -77,26 +114,28 @@ class SyncTest {
         val dir = tempDir()
         val office = Office(dir)
         val otherGrid = office.store.addUnit(NewOrgUnit(UnitKind.GRID, office.community.id, "Grid 4"))
-        val liNa = office.phone(dir, "li-na", office.liNa)
-        val volunteer = office.phone(dir, "volunteer", office.volunteer)
-        office.household(liNa, "12", "301")
-        meet(liNa, volunteer)
-        // Only the volunteer's phone learns that she moved to Grid 4.
-        office.store.moveUser(office.volunteer.id, otherGrid.id)
-        volunteer.importDocument("directory", office.store.exportDocument("directory"))
+        SyncServer(dir).use { server ->
+            server.import("directory", office.store.exportDocument("directory"))
+            val (liNa, volunteer) = enrolled(server, dir, "li-na" to office.liNa, "volunteer" to office.volunteer)
+            office.household(liNa, "12", "301")
+            meet(liNa, volunteer)
+            // Only the volunteer's phone learns that she moved to Grid 4.
+            office.store.moveUser(office.volunteer.id, otherGrid.id)
+            volunteer.importDocument("directory", office.store.exportDocument("directory"))
 
-        // Li Na's phone offers the grid; the volunteer's refuses it and says so.
-        val session = volunteer.startPeerSync()
-        val answer = liNa.answerPeer()
-        while (true) {
-            val message = session.nextMessage() ?: break
-            val reply = answer.respond(message)
-            assertNull(reply.refused, "the message as a whole is taken")
-            session.receive(reply.message)
+            // Li Na's phone offers the grid; the volunteer's refuses it and says so.
+            val session = volunteer.startPeerSync()
+            val answer = liNa.answerPeer()
+            while (true) {
+                val message = session.nextMessage() ?: break
+                val reply = answer.respond(message)
+                assertNull(reply.refused, "the message as a whole is taken")
+                session.receive(reply.message)
+            }
+            assertTrue(session.isDone())
+            val refused = answer.refusedDocuments().single()
+            assertEquals(office.register to "forbidden_document", refused.document to refused.code)
         }
-        assertTrue(session.isDone())
-        val refused = answer.refusedDocuments().single()
-        assertEquals(office.register to "forbidden_document", refused.document to refused.code)
     }
 
     @Test
