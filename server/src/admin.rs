@@ -1,10 +1,10 @@
-//! A client for the operator's admin calls (seeding documents, enrolment codes, revoking
-//! devices, converting old grid documents), used by `doorstep demo` and the benches; operators can make the same calls with
+//! A client for the operator's admin calls (seeding documents, enrolment codes, moving workers,
+//! revoking devices, converting old grid documents), used by `doorstep demo` and the benches; operators can make the same calls with
 //! curl (see `docs/OPERATIONS.md`).
 
-use doorstep_core::sync::api::{Enrolment, EnrolmentRequest, ErrorBody};
+use doorstep_core::sync::api::{Enrolment, EnrolmentRequest, ErrorBody, MoveRequest};
 use doorstep_core::sync::http::runtime;
-use doorstep_core::{DocId, Error, Result, UserId};
+use doorstep_core::{DocId, Error, Result, UnitId, UserId};
 
 pub struct AdminClient {
     base: String,
@@ -34,6 +34,12 @@ impl AdminClient {
         let answer = self.call(self.http.post(url).json(&body))?;
         let enrolment: Enrolment = serde_json::from_slice(&answer).map_err(|e| Error::Network(e.to_string()))?;
         Ok(enrolment.code)
+    }
+
+    /// Moves a worker to another unit (`POST /v1/admin/users/{id}/unit`).
+    pub fn move_user(&self, user: &UserId, unit: &UnitId) -> Result<()> {
+        let url = format!("{}/v1/admin/users/{user}/unit", self.base);
+        self.call(self.http.post(url).json(&MoveRequest { unit: unit.to_string() })).map(|_| ())
     }
 
     pub fn revoke(&self, device_id: &str) -> Result<()> {

@@ -36,8 +36,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use doorstep_core::identity::{self, DeploymentKey, DeploymentSigner};
 use doorstep_core::sync::api::{
-    CertificateAnswer, CertificateRequest, DeviceRequest, Enrolment, EnrolmentRequest, Imported, Registration,
-    MAX_ENROLMENT_HOURS,
+    CertificateAnswer, CertificateRequest, DeviceRequest, Enrolment, EnrolmentRequest, Imported, MoveRequest,
+    Registration, MAX_ENROLMENT_HOURS,
 };
 use doorstep_core::sync::ServerResponder;
 use doorstep_core::{DocId, Error as CoreError, OpenOptions, Store, UserId};
@@ -210,6 +210,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/enrolments", post(issue_enrolment))
         .route("/v1/admin/documents", post(import_document))
         .route("/v1/admin/devices/{id}", delete(revoke_device))
+        .route("/v1/admin/users/{id}/unit", post(move_user))
         .route("/v1/admin/convert-grids", post(convert_grids))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -447,6 +448,31 @@ async fn convert_grids(
         })
         .await?;
     Ok(Json(converted))
+}
+
+/// Moves a worker to another unit in the directory: what they may read and write follows at once
+/// on the server, and on their phones at their next sync.
+async fn move_user(
+    State(state): State<Arc<AppState>>,
+    _: Admin,
+    id: Result<Path<String>, PathRejection>,
+    JsonBody(req): JsonBody<MoveRequest>,
+) -> Result<StatusCode, ApiError> {
+    let bad = |what: &str| ApiError::new(Code::BadRequest, format!("{what} is not valid"));
+    let Path(id) = id.map_err(|_| bad("the user id in the path"))?;
+    let user = UserId::parse(&id).map_err(|_| bad("the user id in the path"))?;
+    let unit = doorstep_core::UnitId::parse(&req.unit).map_err(|_| bad("unit"))?;
+    state
+        .with_store(move |s| {
+            s.move_user(&user, &unit).map(|_| ()).map_err(|e| match e {
+                CoreError::NotFound { what: "user", .. } => ApiError::new(Code::UnknownUser, e.to_string()),
+                CoreError::NotFound { .. } => ApiError::new(Code::NotFound, e.to_string()),
+                CoreError::InvalidInput { .. } => ApiError::new(Code::BadRequest, e.to_string()),
+                e => ApiError::from(e),
+            })
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn revoke_device(

@@ -321,21 +321,6 @@ const NAME: &str = "Zhao Guilan";
 const PHONE: &str = "13800138000";
 const ID_NUMBER: &str = "410105194203150028";
 
-fn files_hold(dir: &std::path::Path, name: &str, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if file.starts_with(name) && path.is_file() {
-            let bytes = std::fs::read(&path).unwrap();
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                found.push(file);
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn a_revoked_phone_erases_its_data_at_its_next_sync_on_the_deployments_signed_word_only() {
     let (dir, _office, people, server) = served(|_| {});

@@ -41,7 +41,8 @@ pub fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> (u16
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        if url.contains("/admin/enrolments") || url.ends_with("/v1/devices") || url.ends_with("/v1/certificate") {
+        let json = ["/v1/devices", "/v1/certificate", "/unit"].iter().any(|end| url.ends_with(end));
+        if url.contains("/admin/enrolments") || json {
             req = req.header("content-type", "application/json");
         }
         let resp = req.send().await.unwrap();
@@ -131,4 +132,22 @@ pub fn edited_on_server(
 pub fn device_request(code: &str, actor: &str) -> serde_json::Value {
     let (public_key, proof) = doorstep_core::hooks::enrolment_proof_for(code, actor).unwrap();
     serde_json::json!({ "code": code, "actor": actor, "public_key": public_key, "proof": proof })
+}
+
+/// The files of `dir` whose names start with `name` (a store, its WAL, its photo folder's files
+/// are beside it) that hold `needle`'s bytes: where a resident's name or number could be read
+/// without the app.
+pub fn files_hold(dir: &Path, name: &str, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file.starts_with(name) && path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(file);
+            }
+        }
+    }
+    found
 }

@@ -65,8 +65,9 @@ pub struct SyncProgress {
     pub done: bool,
     /// Documents of this phone the other side refused in this session; it went on with the others.
     pub refused: Vec<DocumentRefusal>,
-    /// Documents outside the phone's window that left it when the session ended (the server
-    /// holds them; older visits come back with `fetchVisits`).
+    /// Documents that left the phone when the session ended: outside its window (older visits
+    /// come back with `fetchVisits`), or no longer readable by its user after a move to another
+    /// unit. The server holds every change of them.
     pub documents_released: u64,
 }
 

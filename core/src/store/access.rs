@@ -130,6 +130,13 @@ impl Store {
         user.map(|u| UserId::parse(&u)).transpose()
     }
 
+    /// What this device's user may read rests on, by the directory: their role, unit and
+    /// department (`None`: not registered). A sync that sees it change lists every document again.
+    pub(crate) fn device_access(&self) -> Result<Option<String>> {
+        let Some(me) = self.device_user()? else { return Ok(None) };
+        Ok(self.member(&me)?.map(|m| format!("{}/{}/{}", m.role.as_str(), m.unit, m.department.unwrap_or_default())))
+    }
+
     fn member(&self, user: &UserId) -> Result<Option<Member>> {
         let row: Option<(String, String, Option<String>)> = self
             .conn

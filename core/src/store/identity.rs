@@ -142,29 +142,26 @@ impl Store {
             _ => {}
         }
         self.conn.pragma_update(None, "secure_delete", true).db()?;
-        let tables: Vec<(String, String)> = self
+        let tables: Vec<String> = self
             .conn
-            .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
             .db()?
-            .query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())))
+            .query_map([], |r| r.get(0))
             .db()?
             .collect::<rusqlite::Result<_>>()
             .db()?;
         // Full-text tables are emptied through themselves, not their shadow tables.
-        let virtual_tables: Vec<&str> =
-            tables.iter().filter(|(_, sql)| sql.starts_with("CREATE VIRTUAL")).map(|(n, _)| n.as_str()).collect();
+        let virtual_tables = super::schema::full_text_tables(&self.conn)?;
         let actor = automerge::ActorId::random();
         let key = DeviceKey::generate()?;
         let tx = self.conn.transaction().db()?;
-        for (name, _) in &tables {
+        for name in &tables {
             let shadow = virtual_tables.iter().any(|v| name.starts_with(&format!("{v}_")));
             if name != "device" && !shadow {
                 tx.execute(&format!("DELETE FROM \"{name}\""), []).db()?;
             }
         }
-        for name in &virtual_tables {
-            tx.execute(&format!("INSERT INTO \"{name}\" (\"{name}\") VALUES ('rebuild')"), []).db()?;
-        }
+        super::schema::rebuild_full_text(&tx, &virtual_tables)?;
         tx.execute(
             "UPDATE device SET actor = ?1, signing_key = ?2, certificate = NULL, deployment_keys = NULL,
                  certificate_kept_at = NULL WHERE id = 1",

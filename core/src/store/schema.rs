@@ -351,3 +351,22 @@ fn run(conn: &mut Connection, target: i64, rebuild: Option<impl FnOnce(&Transact
     tx.commit().db()?;
     Ok(())
 }
+
+/// The store's full-text tables, by name.
+pub(super) fn full_text_tables(conn: &Connection) -> Result<Vec<String>> {
+    conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'")
+        .db()?
+        .query_map([], |r| r.get(0))
+        .db()?
+        .collect::<rusqlite::Result<_>>()
+        .db()
+}
+
+/// Rebuilds full-text `tables` from their content: the segments of deleted rows would keep their
+/// terms (residents' names) until merged.
+pub(super) fn rebuild_full_text(conn: &Connection, tables: &[String]) -> Result<()> {
+    for name in tables {
+        conn.execute(&format!("INSERT INTO \"{name}\" (\"{name}\") VALUES ('rebuild')"), []).db()?;
+    }
+    Ok(())
+}

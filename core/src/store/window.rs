@@ -1,4 +1,5 @@
-//! Letting documents outside a phone's window go (`crate::window`), once the server holds them.
+//! Letting documents outside a phone's window go (`crate::window`), once the server holds them;
+//! and those its user may no longer read (moved to another unit), on the same terms.
 //!
 //! A document leaves only when nothing is lost by it: it lies outside the window, its month is
 //! closed for writing (so no visit can still arrive for it from this phone), and the server holds
@@ -86,6 +87,47 @@ impl Store {
                 "documents outside the window let go"
             );
         }
+        Ok(released)
+    }
+
+    /// Lets go of every document this phone's user may no longer read by the directory (the
+    /// office moved them to another unit, as Couchbase purges a document on channel loss), but
+    /// those the server lacks changes of, and `also_kept`: what the worker wrote there and the
+    /// server refused stays, listed as refused (`DocumentRefusal`), until the app or an office
+    /// deals with it, so that nothing recorded is lost. What leaves, leaves the file too: its
+    /// pages overwritten (`secure_delete`), the WAL emptied (best effort below that, as for an
+    /// erased phone). The address search index may keep the old households' address terms in its
+    /// segments until SQLite merges them (it indexes no names or numbers). A sync with the server does this when it ends,
+    /// after the directory came.
+    pub(crate) fn release_unreadable_but(&mut self, also_kept: &HashSet<DocId>) -> Result<Released> {
+        let Some(me) = self.device_user()? else { return Ok(Released::default()) };
+        let mut unsent: HashSet<DocId> = self.dirty_documents(SERVER_PEER)?.into_iter().collect();
+        unsent.extend(also_kept.iter().cloned());
+        let mut leaving = Vec::new();
+        for doc in self.document_ids()? {
+            if doc != DocId::Directory && !unsent.contains(&doc) && !self.may_read(&me, &doc)? {
+                leaving.push(doc);
+            }
+        }
+        let mut released = Released::default();
+        if leaving.is_empty() {
+            return Ok(released);
+        }
+        self.conn.pragma_update(None, "secure_delete", true).db()?;
+        let result = (|| {
+            for doc in &leaving {
+                released.bytes += self.release(doc)?;
+                released.documents += 1;
+            }
+            self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).db()
+        })();
+        self.conn.pragma_update(None, "secure_delete", false).db()?;
+        result?;
+        tracing::info!(
+            documents = released.documents,
+            bytes = released.bytes,
+            "documents this phone's user may no longer read let go"
+        );
         Ok(released)
     }
 

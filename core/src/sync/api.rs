@@ -109,6 +109,13 @@ pub struct Enrolment {
     pub expires_at: i64,
 }
 
+/// `POST /v1/admin/users/{id}/unit`: the office moves a worker to another unit. Their phones let
+/// go of what they may no longer read at their next sync (PROTOCOL.md §4, *Moved workers*).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MoveRequest {
+    pub unit: String,
+}
+
 /// The answer to `POST /v1/admin/documents?doc=<id>`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Imported {

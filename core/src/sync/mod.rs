@@ -64,7 +64,8 @@ pub struct Progress {
     /// Documents of this phone the other side refused in this session, with why; the session
     /// went on with the others (`docs/PROTOCOL.md` §2, *Refused documents*).
     pub refused: Vec<crate::store::DocumentRefusal>,
-    /// Documents outside the phone's window that left it when the session ended (the server
-    /// holds them; `crate::window`).
+    /// Documents that left the phone when the session ended: outside its window (`crate::window`),
+    /// or no longer readable by its user (moved to another unit). The server holds every change
+    /// of them.
     pub documents_released: usize,
 }

@@ -89,6 +89,8 @@ pub(crate) trait Rules {
     fn may_file(&mut self, user: &UserId, doc: &DocId) -> Result<bool>;
     /// The boundary's checks on changes of `doc` this replica lacks, before any is applied.
     fn check_changes(&mut self, doc: &DocId, new: &[Change]) -> Result<()>;
+    /// What this device's user's access rests on (role, unit, department), to see it change.
+    fn device_access(&self) -> Result<Option<String>>;
     /// This device's certificate, once the server issued one.
     fn certificate(&self) -> Result<Option<Certificate>>;
     /// The deployment keys this device pinned at enrolment.
@@ -139,6 +141,9 @@ pub(crate) trait Retention {
     ) -> Result<Released>;
     /// Lets go of documents outside the window the server holds, but those in `dirty_at_start`.
     fn release_outside_window_but(&mut self, dirty_at_start: &HashSet<DocId>) -> Result<Released>;
+    /// Lets go of documents this phone's user may no longer read, but those in `dirty_at_start`
+    /// and those the server lacks changes of.
+    fn release_unreadable_but(&mut self, dirty_at_start: &HashSet<DocId>) -> Result<Released>;
     /// Erases everything this replica holds, once `revocation` verifies for it.
     fn erase_revoked(&mut self, revocation: &Revocation) -> Result<()>;
 }
@@ -216,6 +221,9 @@ impl Rules for Store {
     fn check_changes(&mut self, doc: &DocId, new: &[Change]) -> Result<()> {
         check_changes(self, doc, new, Authors::Verified)
     }
+    fn device_access(&self) -> Result<Option<String>> {
+        Store::device_access(self)
+    }
     fn certificate(&self) -> Result<Option<Certificate>> {
         Store::certificate(self)
     }
@@ -291,5 +299,8 @@ impl Retention for Store {
     }
     fn release_outside_window_but(&mut self, dirty_at_start: &HashSet<DocId>) -> Result<Released> {
         Store::release_outside_window_but(self, dirty_at_start)
+    }
+    fn release_unreadable_but(&mut self, dirty_at_start: &HashSet<DocId>) -> Result<Released> {
+        Store::release_unreadable_but(self, dirty_at_start)
     }
 }

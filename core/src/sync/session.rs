@@ -67,6 +67,10 @@ pub struct Session {
     /// (once per session), and those it named.
     converted_asked: bool,
     converted: HashSet<DocId>,
+    /// Server mode: what the user's access rested on when the session began (`None`: not in the
+    /// directory yet), and whether this session listed the whole feed again since it changed.
+    access_at_start: Option<String>,
+    relisted: bool,
     /// Peer mode: the encrypted channel, and the other phone as its handshake proved it.
     channel: Channel,
     proved: Option<ProvedPeer>,
@@ -92,6 +96,7 @@ impl Session {
         s.cursor = store.peer_cursor(SERVER_PEER)?;
         s.to_start = store.dirty_documents(SERVER_PEER)?.into();
         s.dirty_at_start = s.to_start.iter().cloned().collect();
+        s.access_at_start = store.device_access()?;
         Ok(s)
     }
 
@@ -125,6 +130,8 @@ impl Session {
             server_went_back: false,
             converted_asked: false,
             converted: HashSet::new(),
+            access_at_start: None,
+            relisted: false,
             channel: Channel::new(),
             proved: None,
             progress: Progress::default(),
@@ -406,6 +413,15 @@ impl Session {
             self.converted.extend(batch.converted.iter().filter_map(|d| DocId::parse(d).ok()));
         }
         self.more = batch.more;
+        if self.mode == Mode::Server && self.access_at_start.is_some() && !self.relisted {
+            // The office moved the user (or changed their role): documents of the new unit that
+            // changed before the cursor are in no later listing. Ask for the whole feed once.
+            if store.device_access()? != self.access_at_start {
+                self.relisted = true;
+                self.cursor = 0;
+                self.more = true;
+            }
+        }
         Ok(())
     }
 
@@ -475,7 +491,8 @@ impl Session {
             if !self.server_went_back {
                 let grids = store.release_converted_grids(&self.converted, &self.dirty_at_start)?;
                 let outside = store.release_outside_window_but(&self.dirty_at_start)?;
-                self.progress.documents_released = grids.documents + outside.documents;
+                let unreadable = store.release_unreadable_but(&self.dirty_at_start)?;
+                self.progress.documents_released = grids.documents + outside.documents + unreadable.documents;
             }
         }
         Ok(())

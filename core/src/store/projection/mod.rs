@@ -137,7 +137,7 @@ impl<'t> Indexer<'t> {
     }
 
     /// Takes every row `doc` gave the query tables out of them, for a document that leaves the
-    /// store (`Store::release_outside_window`). A visits document first leaves what its visits
+    /// store (`Store::release_outside_window`, `Store::release_unreadable_but`). A visits document first leaves what its visits
     /// say about each household's clocks in `earlier_visits`, which no rebuild clears.
     pub fn forget(mut self, doc: &DocId) -> Result<()> {
         self.tx.execute("DELETE FROM rejected_records WHERE doc_id = ?1", [doc.to_string()]).db()?;
@@ -152,15 +152,16 @@ impl<'t> Indexer<'t> {
                 self.tx.execute("DELETE FROM photos WHERE doc_id = ?1", [doc.to_string()]).db()?;
                 self.remove_report_row(id.as_str())?;
             }
-            DocId::Grid(_) => {
-                // Converted: the registers and months hold its records. The months before the
-                // window came to the server's feed with the conversion, so the phone asked for
-                // its registers' earlier clocks again when it was offered them.
+            // A grid document: converted, the registers and months hold its records (the months
+            // before the window came to the server's feed with the conversion, so the phone asked
+            // for its registers' earlier clocks again when it was offered them). A register: its
+            // user may no longer read it (moved to another unit).
+            DocId::Grid(_) | DocId::Register(_) => {
                 for collection in doc.collections() {
                     self.clear_collection(doc, *collection)?;
                 }
             }
-            _ => return Err(Error::invalid("document", format!("{doc} is never let go of"))),
+            DocId::Directory => return Err(Error::invalid("document", format!("{doc} is never let go of"))),
         }
         for id in &self.due {
             refresh_due(self.tx, id, self.rules.follow_up_ms())?;

@@ -164,6 +164,11 @@ class SyncTest {
             assertEquals(1uL, status.pendingChanges, "the visit stays on her phone, pending")
             assertFalse(liNa.reachedServer(RecordRef.Visit(late.id)))
             assertEquals(otherGrid.id, liNa.users().single { it.id == office.liNa.id }.unit)
+            // The old grid's register (the server holds all of it) left her phone; the month with
+            // her unsent visit stays.
+            assertTrue(progress.documentsReleased >= 1uL, "$progress")
+            assertTrue(liNa.households(org.doorstep.core.HouseholdFilter()).isEmpty())
+            assertEquals(listOf(late.id), liNa.visitHistory(home.id).filter { it.id == late.id }.map { it.id })
         }
     }
 
