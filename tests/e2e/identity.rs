@@ -419,3 +419,42 @@ fn a_revoked_phone_erases_its_data_at_its_next_sync_on_the_deployments_signed_wo
     // Before the erasure the data was on disk, so the search above can find it.
     assert!(!files_hold(dir.path(), "li-na.sqlite", NAME).is_empty());
 }
+
+/// Two phones through one server, then carrying the bytes between them as a stairwell would.
+fn stairwell(a: &mut Store, b: &mut Store) -> Result<sync::Progress> {
+    let mut session = sync::Session::with_peer(a)?;
+    let mut responder = sync::PeerResponder::new(b)?;
+    while let Some(msg) = session.next_message(a)? {
+        let reply = responder.respond(b, &msg).unwrap_or_else(|e| responder.refusal(b, &e));
+        session.receive(a, &reply)?;
+    }
+    Ok(session.progress())
+}
+
+/// The admin revokes the volunteer's lost phone. Its certificate is still valid for days and it
+/// never syncs again, yet the revocation reaches Li Na's phone with the directory at her next
+/// sync, and from then on her phone refuses it as a peer, both ways, offline.
+#[test]
+fn a_revoked_phone_is_refused_as_a_peer_once_the_directory_says_so() {
+    let (dir, _office, people, server) = served(|_| {});
+    let (mut li, li_client) = phone(&server, dir.path(), "li-na", &people.li_na);
+    let (mut lost, _) = phone(&server, dir.path(), "volunteer", &people.volunteer);
+    li_client.sync(&mut li).unwrap();
+    let h = household(&mut li, &people, "301", &[CareTag::ElderlyAlone]);
+    stairwell(&mut li, &mut lost).unwrap();
+    assert!(lost.household(&h.id).is_ok(), "before the revocation they sync");
+
+    let id: String = rusqlite::Connection::open(dir.path().join("server.sqlite"))
+        .unwrap()
+        .query_row("SELECT id FROM server_devices WHERE actor = ?1", [lost.actor_id()], |r| r.get(0))
+        .unwrap();
+    let (status, _) = http("DELETE", &format!("{}/v1/admin/devices/{id}", server.url()), Some(ADMIN_TOKEN), vec![]);
+    assert_eq!(status, 204);
+    li_client.sync(&mut li).unwrap();
+    assert!(lost.certificate().unwrap().unwrap().expires_at > lost.now(), "its certificate has not expired");
+    record_visit(&mut li, &h.id, &people.li_na, "After the phone was lost");
+    for err in [stairwell(&mut lost, &mut li).unwrap_err(), stairwell(&mut li, &mut lost).unwrap_err()] {
+        assert!(matches!(&err, Error::Refused { code, .. } if code == "unknown_peer"), "{err}");
+    }
+    assert_eq!(lost.visit_history(&h.id, 10).unwrap().len(), 0, "nothing new reached the lost phone");
+}
