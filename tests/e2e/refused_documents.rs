@@ -58,8 +58,6 @@ fn a_worker_moved_to_another_grid_still_syncs_everything_else() {
     assert_eq!(status.pending_changes, 0);
 }
 
-/// The server's answer names each refused document with its code; the rest of the request is
-/// answered as if it came alone.
 /// The office moves Li Na to the other grid through the admin API: at her next sync her phone lets
 /// go of the old grid's documents the server holds every change of (as Couchbase purges on
 /// channel loss), keeps the month with the visit the server refused (listed, pending) and the
@@ -150,6 +148,8 @@ fn moving_a_worker_refuses_unknown_users_units_and_bad_bodies() {
     assert!(server.with_store(|s| s.users().unwrap()).iter().any(|u| u.id == p.li_na.id && u.unit == p.other_grid.id));
 }
 
+/// The server's answer names each refused document with its code; the rest of the request is
+/// answered as if it came alone.
 #[test]
 fn a_request_with_a_forbidden_document_is_answered_for_the_others() {
     let (dir, _office, p, server) = served(|_| {});

@@ -96,8 +96,9 @@ impl Store {
     /// server refused stays, listed as refused (`DocumentRefusal`), until the app or an office
     /// deals with it, so that nothing recorded is lost. What leaves, leaves the file too: its
     /// pages overwritten (`secure_delete`), the WAL emptied (best effort below that, as for an
-    /// erased phone). The address search index may keep the old households' address terms in its
-    /// segments until SQLite merges them (it indexes no names or numbers). A sync with the server does this when it ends,
+    /// erased phone). Known gaps (PROTOCOL.md §4, *Moved workers*): the search indexes' segments
+    /// and pages freed earlier may keep terms and older rows, photo files stay, and the old
+    /// households' clocks stay in `earlier_visits`. A sync with the server does this when it ends,
     /// after the directory came.
     pub(crate) fn release_unreadable_but(&mut self, also_kept: &HashSet<DocId>) -> Result<Released> {
         let Some(me) = self.device_user()? else { return Ok(Released::default()) };
