@@ -23,6 +23,17 @@ fn post_json(url: &str, token: Option<&str>, body: &impl serde::Serialize) -> (u
     (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
 }
 
+/// The admin revokes `phone`'s device (`DELETE /v1/admin/devices/<id>`, the id read from the
+/// server's own table, as an operator would look it up).
+fn revoke(server: &doorstep_server::RunningServer, dir: &std::path::Path, phone: &Store) {
+    let id: String = rusqlite::Connection::open(dir.join("server.sqlite"))
+        .unwrap()
+        .query_row("SELECT id FROM server_devices WHERE actor = ?1", [phone.actor_id()], |r| r.get(0))
+        .unwrap();
+    let (status, _) = http("DELETE", &format!("{}/v1/admin/devices/{id}", server.url()), Some(ADMIN_TOKEN), vec![]);
+    assert_eq!(status, 204);
+}
+
 fn refusal_code(e: &Error) -> String {
     match e {
         Error::Refused { code, .. } => code.as_str().to_string(),
@@ -373,12 +384,7 @@ fn a_revoked_phone_erases_its_data_at_its_next_sync_on_the_deployments_signed_wo
     assert_eq!(vol.residents(&h.id).unwrap().len(), 1, "nothing was erased");
 
     // The volunteer's phone is lost: the admin revokes it, and its next sync erases it.
-    let id: String = rusqlite::Connection::open(dir.path().join("server.sqlite"))
-        .unwrap()
-        .query_row("SELECT id FROM server_devices WHERE actor = ?1", [vol.actor_id()], |r| r.get(0))
-        .unwrap();
-    let (status, _) = http("DELETE", &format!("{}/v1/admin/devices/{id}", server.url()), Some(ADMIN_TOKEN), vec![]);
-    assert_eq!(status, 204);
+    revoke(&server, dir.path(), &vol);
     let e = vol_client.sync(&mut vol).unwrap_err();
     let Error::Revoked(revocation) = e else { panic!("expected the revocation, got {e}") };
     let old_actor = revocation.actor.clone();
@@ -444,12 +450,7 @@ fn a_revoked_phone_is_refused_as_a_peer_once_the_directory_says_so() {
     stairwell(&mut li, &mut lost).unwrap();
     assert!(lost.household(&h.id).is_ok(), "before the revocation they sync");
 
-    let id: String = rusqlite::Connection::open(dir.path().join("server.sqlite"))
-        .unwrap()
-        .query_row("SELECT id FROM server_devices WHERE actor = ?1", [lost.actor_id()], |r| r.get(0))
-        .unwrap();
-    let (status, _) = http("DELETE", &format!("{}/v1/admin/devices/{id}", server.url()), Some(ADMIN_TOKEN), vec![]);
-    assert_eq!(status, 204);
+    revoke(&server, dir.path(), &lost);
     li_client.sync(&mut li).unwrap();
     assert!(lost.certificate().unwrap().unwrap().expires_at > lost.now(), "its certificate has not expired");
     record_visit(&mut li, &h.id, &people.li_na, "After the phone was lost");
