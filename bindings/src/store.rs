@@ -161,6 +161,12 @@ impl Doorstep {
         self.run(|s| Ok(s.actor_id()))
     }
 
+    /// This phone's Ed25519 public key (64 hexadecimal digits): the key its signed changes are
+    /// checked with, which enrolment writes into the directory.
+    pub fn device_public_key(&self) -> Result<String> {
+        self.run(|s| Ok(s.device_public_key()?))
+    }
+
     /// The user this phone's device belongs to, once the directory says so.
     pub fn device_user(&self) -> Result<Option<String>> {
         self.run(|s| Ok(s.device_user()?.map(|u| u.as_str().to_string())))
@@ -227,11 +233,13 @@ impl Doorstep {
         self.run(|s| Ok(s.set_category(category)?))
     }
 
-    /// Office: writes a phone's device (its `actor_id`) into the directory as `user`'s, for
-    /// phones set up without a sync server (with one, enrolment does this).
-    pub fn add_device(&self, user: String, actor_id: String) -> Result<()> {
+    /// Office: writes a phone's device (its `actor_id` and `public_key`, from
+    /// `devicePublicKey()`) into the directory as `user`'s, for phones set up without a sync
+    /// server (with one, enrolment does this). Without the key, other phones take none of the
+    /// device's changes (they cannot check its signatures).
+    pub fn add_device(&self, user: String, actor_id: String, public_key: Option<String>) -> Result<()> {
         let user = user_id(&user)?;
-        self.run(|s| Ok(s.enrol_device(&user, &actor_id)?))
+        self.run(|s| Ok(s.enrol_device(&user, &actor_id, public_key.as_deref())?))
     }
 
     // ---- households and residents ---------------------------------------------------------

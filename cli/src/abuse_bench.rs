@@ -145,7 +145,7 @@ fn maximal_requests(docs: &[DocId]) -> Vec<(&'static str, Vec<u8>)> {
         Batch {
             cursor: Some(0),
             docs: (0..doorstep_core::sync::wire::MAX_ENTRIES)
-                .map(|i| Entry { doc: docs[i % docs.len()].to_string(), kind, data: data.clone() })
+                .map(|i| Entry::new(&docs[i % docs.len()], kind, data.clone()))
                 .collect(),
             ..Batch::default()
         }

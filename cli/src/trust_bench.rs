@@ -60,7 +60,7 @@ fn phone(
     user: &User,
 ) -> Result<Store> {
     let mut p = Store::open(dir.join(format!("{name}.sqlite")), OpenOptions::default())?;
-    office.enrol_device(&user.id, &p.actor_id())?;
+    office.enrol_device(&user.id, &p.actor_id(), Some(&p.device_public_key()?))?;
     let now = p.now();
     let cert = signer.issue(&p.device_public_key()?, &p.actor_id(), &user.id, now, now + 14 * DAY_MS)?;
     p.keep_certificate(&cert, &[signer.public(0)])?;

@@ -137,6 +137,11 @@ pub struct Device {
     /// device of an admin): no other device may enrol with its actor id.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub server: bool,
+    /// The device's Ed25519 public key (64 hexadecimal digits), as it proved at enrolment: every
+    /// replica checks the device's signed changes with it (docs/PROTOCOL.md §10). Devices that
+    /// enrolled before keys get it when they bind theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// A kind of citizen report, with the clocks that run on it.

@@ -126,8 +126,12 @@ refusal_codes! {
     ActorTaken = "actor_taken",
     /// A document the user may not read or write (that document alone).
     ForbiddenDocument = "forbidden_document",
-    /// A change signed with an actor that is not the device's.
-    ForeignActor = "foreign_actor",
+    /// A change no valid signature of its own device covers (docs/PROTOCOL.md §10).
+    UnsignedChange = "unsigned_change",
+    /// A signature over changes that does not verify: forged or altered.
+    BadSignature = "bad_signature",
+    /// A change of a revoked device that the server did not hold before (that document alone).
+    RevokedAuthor = "revoked_author",
     /// A record names an author who is not the user of the writing device.
     ForgedAuthor = "forged_author",
     RootChanged = "root_changed",
@@ -157,7 +161,13 @@ refusal_codes! {
 impl RefusalCode {
     /// Whether a refusal with this code concerns one document only ([`Error::refuses_document_only`]).
     pub fn refuses_document_only(&self) -> bool {
-        matches!(self, RefusalCode::ForbiddenDocument | RefusalCode::TooLarge | RefusalCode::PeriodClosed)
+        matches!(
+            self,
+            RefusalCode::ForbiddenDocument
+                | RefusalCode::TooLarge
+                | RefusalCode::PeriodClosed
+                | RefusalCode::RevokedAuthor
+        )
     }
 }
 
@@ -257,7 +267,9 @@ mod tests {
             "unauthorized",
             "actor_taken",
             "forbidden_document",
-            "foreign_actor",
+            "unsigned_change",
+            "bad_signature",
+            "revoked_author",
             "forged_author",
             "root_changed",
             "deleted_record",
@@ -277,6 +289,6 @@ mod tests {
         }
         assert_eq!(RefusalCode::parse("http_429"), RefusalCode::Other("http_429".into()));
         let alone: Vec<_> = known.iter().filter(|c| RefusalCode::parse(c).refuses_document_only()).collect();
-        assert_eq!(alone, [&"forbidden_document", &"period_closed", &"too_large"]);
+        assert_eq!(alone, [&"forbidden_document", &"revoked_author", &"period_closed", &"too_large"]);
     }
 }

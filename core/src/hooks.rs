@@ -54,6 +54,18 @@ pub fn enrolment_proof_for(code: &str, actor: &str) -> Result<(String, String)> 
     Ok((key.public_hex(), key.enrolment_proof(code, actor)))
 }
 
+/// The signature (PROTOCOL.md §10) of the device key made from `seed`, as the device writing as
+/// `by`, over its change `latest` of `doc`: what a modified app with its own genuine key sends,
+/// or an attacker's key claiming another device's actor.
+pub fn vouch_with_seed(
+    seed: &[u8; 32],
+    doc: &crate::DocId,
+    by: &str,
+    latest: &automerge::Change,
+) -> Result<crate::voucher::Voucher> {
+    Ok(crate::identity::DeviceKey::from_stored(seed)?.vouch(doc, by, latest))
+}
+
 /// A device key made from `seed`, its public half: for a test's [`Forged`] identity.
 pub fn device_public_key_of(seed: &[u8; 32]) -> Result<String> {
     Ok(crate::identity::DeviceKey::from_stored(seed)?.public_hex())

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::UnixMillis;
 use crate::error::{Error, RefusalCode, Result};
 use crate::ids::UserId;
+use crate::voucher::Voucher;
 
 /// The longest validity a certificate may claim: a server issues at most 365 days
 /// (`certificate_days`); a retired or leaked deployment key cannot vouch for a certificate that
@@ -87,6 +88,15 @@ impl DeviceKey {
     pub(crate) fn session_key_proof(&self, session_key: &[u8]) -> [u8; 64] {
         self.0.sign(&session_key_message(session_key)).to_bytes()
     }
+
+    /// This device's voucher (`crate::voucher`) for its change `latest` of `doc`, written as
+    /// `actor`: it covers that change and every earlier one of the device.
+    pub(crate) fn vouch(&self, doc: &crate::document::DocId, actor: &str, latest: &automerge::Change) -> Voucher {
+        let heads = vec![latest.hash()];
+        let seq = latest.seq();
+        let signature = self.0.sign(&Voucher::signed_bytes(doc, actor, seq, &heads)).to_bytes().to_vec();
+        Voucher { by: actor.to_string(), seq, heads, signature }
+    }
 }
 
 fn session_key_message(session_key: &[u8]) -> Vec<u8> {
@@ -135,6 +145,12 @@ pub struct DeploymentKey {
     pub valid_from: UnixMillis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<UnixMillis>,
+}
+
+impl DeploymentKey {
+    pub(crate) fn verifying_key(&self) -> Result<VerifyingKey> {
+        parse_public_key(&self.public_key)
+    }
 }
 
 /// A device certificate: the deployment vouches that `device_key` is the key of the device
@@ -320,6 +336,15 @@ impl DeploymentSigner {
 }
 
 impl DeploymentSigner {
+    /// The deployment's voucher (`crate::voucher`) for the server's `heads` of `doc`, at `at`:
+    /// it covers every change the server holds there, whoever wrote it.
+    pub fn vouch(&self, doc: &crate::document::DocId, heads: &[automerge::ChangeHash], at: UnixMillis) -> Voucher {
+        let by = Voucher::deployment_signer(&self.id());
+        let seq = u64::try_from(at).unwrap_or(0);
+        let signature = self.0.sign(&Voucher::signed_bytes(doc, &by, seq, heads)).to_bytes().to_vec();
+        Voucher { by, seq, heads: heads.to_vec(), signature }
+    }
+
     /// The deployment's word that the device writing as `actor` was revoked at `revoked_at`.
     pub fn revoke(&self, actor: &str, revoked_at: UnixMillis) -> Revocation {
         let mut r =
@@ -336,6 +361,16 @@ pub(crate) fn bad_certificate(what: &str, why: &str) -> Error {
 
 fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+/// The key of a public key in 64 hexadecimal digits.
+pub(crate) fn verifying_key(text: &str) -> Result<VerifyingKey> {
+    parse_public_key(text)
+}
+
+/// An Ed25519 public key as devices and the directory write it: 64 lowercase hexadecimal digits.
+pub(crate) fn public_key_hex(text: &str) -> Result<String> {
+    parse_public_key(&text.to_ascii_lowercase()).map(|k| hex::encode(k.as_bytes()))
 }
 
 fn parse_public_key(text: &str) -> Result<VerifyingKey> {

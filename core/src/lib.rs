@@ -38,6 +38,7 @@ mod store;
 pub mod sync;
 mod text;
 mod visit;
+pub mod voucher;
 mod window;
 pub mod workflow;
 

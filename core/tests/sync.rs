@@ -1,7 +1,10 @@
 //! Sync sessions between stores, with the bytes carried in memory: phone to phone, and phone to
 //! the server's responder (the same code `doorstep serve` runs behind HTTP).
 
-use doorstep_core::sync::{wire::Batch, PeerResponder, ServerResponder, Session};
+use doorstep_core::sync::{
+    wire::{Batch, Entry},
+    PeerResponder, ServerResponder, Session,
+};
 use doorstep_core::*;
 use tempfile::TempDir;
 use testkit::*;
@@ -29,7 +32,7 @@ fn report_elsewhere(f: &District, reporter: &UserId, text: &str) -> NewReport {
 fn server_responder(server: &Store, phone: &Store) -> ServerResponder {
     let actor = phone.actor_id();
     let user = server.user_of_actor(&actor).unwrap().expect("phone registered");
-    ServerResponder::for_device(&actor, user, std::slice::from_ref(&actor)).unwrap()
+    ServerResponder::for_device(&actor, user, std::sync::Arc::new(deployment())).unwrap()
 }
 
 fn pump_server(phone: &mut Store, server: &mut Store) -> Result<Session> {
@@ -196,7 +199,7 @@ fn an_interrupted_sync_continues_where_it_stopped() {
 }
 
 #[test]
-fn the_server_refuses_another_devices_changes_and_keeps_nothing() {
+fn the_server_takes_another_devices_changes_only_with_their_signatures() {
     let dir = TempDir::new().unwrap();
     let (mut server, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
@@ -211,12 +214,20 @@ fn the_server_refuses_another_devices_changes_and_keeps_nothing() {
     let reply = as_volunteer.respond(&mut server, &msg).unwrap();
     session.receive(&mut li, &reply).unwrap();
     let msg = session.next_message(&mut li).unwrap().unwrap();
-    let err = server_responder(&server, &vol).respond(&mut server, &msg).unwrap_err();
-    assert!(matches!(&err, Error::Refused { code, .. } if code == "foreign_actor"), "{err}");
+    // Without the signatures of Li Na's phone, nothing of the message is taken.
+    let mut bare = Batch::decode(&msg).unwrap();
+    assert!(bare.docs.iter().any(|e| !e.vouchers.is_empty()), "the changes go signed");
+    bare.docs.iter_mut().for_each(|e| e.vouchers.clear());
+    let err = server_responder(&server, &vol).respond(&mut server, &bare.encode()).unwrap_err();
+    assert!(matches!(&err, Error::Refused { code, .. } if code == "unsigned_change"), "{err}");
     assert_eq!(server.dump_query_tables().unwrap(), before);
-    // The honest path still works afterwards.
-    pump_server(&mut li, &mut server).unwrap();
+    // With them, the changes are Li Na's whoever carries them (the volunteer may write this
+    // micro-grid): the server takes them from the volunteer's device as it would from hers.
+    server_responder(&server, &vol).respond(&mut server, &msg).unwrap();
     assert_eq!(server.visit_history(&h.id, 10).unwrap().len(), 1);
+    assert_eq!(server.visit_history(&h.id, 10).unwrap()[0].worker, f.li_na.id);
+    pump_server(&mut li, &mut server).unwrap();
+    assert_eq!(li.sync_status().unwrap().pending_changes, 0);
     let _ = &mut vol;
 }
 
@@ -244,7 +255,7 @@ fn damaged_messages_end_the_session_with_a_typed_error() {
 mod hostile {
     use super::*;
     use doorstep_core::hooks::{HandPeer, Identity};
-    use doorstep_core::sync::wire::{Batch, Entry, Kind};
+    use doorstep_core::sync::wire::Kind;
     use proptest::prelude::*;
 
     /// A message from Li Na's phone to the volunteer's that carries her new household and visits
@@ -259,7 +270,10 @@ mod hostile {
         let hand = introduced(&li, &mut responder, &mut vol);
         let docs = [register(&f), month_visits(&f)]
             .iter()
-            .map(|d| Entry { doc: d.to_string(), kind: Kind::Save, data: li.save_document(d).unwrap() })
+            .map(|d| {
+                let bytes = li.save_document(d).unwrap();
+                signed(&li, d, Kind::Save, bytes)
+            })
             .collect();
         let msg = Batch { docs, ..Batch::default() }.encode();
         (li, vol, responder, hand, msg)
@@ -330,10 +344,10 @@ mod hostile {
     }
 }
 
-/// Li Na triages a report she got from the volunteer's phone in a stairwell; once the volunteer's
-/// phone has brought the report to the server, Li Na's events go up in her next sync (they are
-/// hers alone, even though Automerge would pack the whole report document). A department handler
-/// then works on the report through the server.
+/// Li Na triages a report she got from the volunteer's phone in a stairwell; her next sync
+/// carries the report (signed by the volunteer's phone) and her events to the server, before
+/// the volunteer's phone ever syncs. A department handler then works on the report through the
+/// server.
 #[test]
 fn events_on_a_report_from_another_phone_reach_the_server_and_the_handler() {
     let dir = TempDir::new().unwrap();
@@ -359,7 +373,8 @@ fn events_on_a_report_from_another_phone_reach_the_server_and_the_handler() {
     li.add_report_event(dispatch).unwrap();
 
     pump_server(&mut li, &mut server).unwrap();
-    assert_eq!(li.sync_status().unwrap().pending_changes, 2, "held until the report itself is there");
+    assert_eq!(li.sync_status().unwrap().pending_changes, 0, "the relayed report went with her events");
+    assert_ne!(server.report_state(&r.id).unwrap().status, ReportStatus::Open, "with Li Na's triage");
     pump_server(&mut vol, &mut server).unwrap();
     pump_server(&mut li, &mut server).unwrap();
     assert_eq!(li.sync_status().unwrap().pending_changes, 0);
@@ -427,6 +442,7 @@ fn a_phone_answers_nothing_about_a_document_the_other_may_not_read() {
             doc: doc.to_string(),
             kind: doorstep_core::sync::wire::Kind::Sync,
             data: msg.encode(),
+            vouchers: Vec::new(),
         }],
         ..Batch::default()
     };
@@ -525,7 +541,7 @@ fn a_peer_cannot_fill_or_fake_the_refusals_a_phone_shows() {
 #[test]
 fn a_report_a_phone_may_not_hold_gets_nothing_back() {
     use doorstep_core::hooks::heads_digest;
-    use doorstep_core::sync::wire::{Entry, Kind};
+    use doorstep_core::sync::wire::Kind;
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
     let r = vol.file_report(report_elsewhere(&f, &f.volunteer.id, "Broken lamp in Grid 2")).unwrap();
@@ -535,10 +551,7 @@ fn a_report_a_phone_may_not_hold_gets_nothing_back() {
     let mut responder = PeerResponder::new(&li).unwrap();
     let mut hand = introduced(&vol, &mut responder, &mut li);
     let batch = Batch {
-        docs: vec![
-            Entry { doc: doc.to_string(), kind: Kind::Heads, data: digest },
-            Entry { doc: doc.to_string(), kind: Kind::Save, data: bytes },
-        ],
+        docs: vec![Entry::new(&doc, Kind::Heads, digest), signed(&vol, &doc, Kind::Save, bytes)],
         ..Batch::default()
     };
     let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
@@ -556,7 +569,7 @@ fn a_report_a_phone_may_not_hold_gets_nothing_back() {
 fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     use automerge::sync::SyncDoc;
     use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
-    use doorstep_core::sync::wire::{Entry, Kind};
+    use doorstep_core::sync::wire::Kind;
     let dir = TempDir::new().unwrap();
     let (mut office, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
@@ -564,7 +577,9 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     // The volunteer's second phone (enrolled, so its changes pass), with a modified app, talks
     // to Li Na's through her first phone's session.
     let vol_actor = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
-    office.enrol_device(&f.volunteer.id, vol_actor).unwrap();
+    let seed = [0x5a; 32];
+    let key = doorstep_core::hooks::device_public_key_of(&seed).unwrap();
+    office.enrol_device(&f.volunteer.id, vol_actor, Some(&key)).unwrap();
     let directory = office.save_document(&DocId::Directory).unwrap();
     li.merge_document(&DocId::Directory, &directory).unwrap();
     vol.merge_document(&DocId::Directory, &directory).unwrap();
@@ -589,7 +604,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
         for _ in 0..4 {
             let Some(msg) = attacker.sync().generate_sync_message(&mut state) else { break };
             let batch = Batch {
-                docs: vec![Entry { doc: grid.to_string(), kind: Kind::Sync, data: msg.encode() }],
+                docs: vec![signed_with_seed(&seed, vol_actor, &grid, Kind::Sync, msg.encode())],
                 ..Batch::default()
             };
             let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
@@ -618,11 +633,8 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     note.reporter = f.volunteer.id.clone();
     let filed = vol.file_report(note).unwrap();
     let report_doc = DocId::Report(filed.id.clone());
-    batch.docs.push(Entry {
-        doc: report_doc.to_string(),
-        kind: Kind::Save,
-        data: vol.save_document(&report_doc).unwrap(),
-    });
+    let bytes = vol.save_document(&report_doc).unwrap();
+    batch.docs.push(signed(&vol, &report_doc, Kind::Save, bytes));
     let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
     assert_eq!(reply.rejected.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>(), vec![grid.to_string().as_str()]);
     assert!(reply.docs.iter().all(|e| e.doc != grid.to_string()), "nothing is answered for the refused grid");
@@ -636,7 +648,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
     let li_heads = AutoCommit::load(&li.save_document(&grid).unwrap()).unwrap().get_heads();
     msg.changes = attacker.get_changes(&li_heads).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
     let bad =
-        Batch { docs: vec![Entry { doc: grid.to_string(), kind: Kind::Sync, data: msg.encode() }], ..Batch::default() };
+        Batch { docs: vec![signed_with_seed(&seed, vol_actor, &grid, Kind::Sync, msg.encode())], ..Batch::default() };
     let err = send(&mut hand, &vol, &mut responder, &mut li, &bad).unwrap_err();
     assert!(matches!(&err, Error::Refused { code, .. } if code == "bad_record"), "{err}");
     // The grid is still there as it was.
@@ -666,7 +678,7 @@ fn a_document_at_its_limit_refuses_more_and_only_that_document() {
 /// session, any other message at most a round's documents.
 #[test]
 fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_message() {
-    use doorstep_core::sync::wire::{Entry, Kind};
+    use doorstep_core::sync::wire::Kind;
     let dir = TempDir::new().unwrap();
     let (_office, _f, mut li, vol) = world(&dir);
     let mut responder = PeerResponder::new(&li).unwrap();
@@ -676,9 +688,7 @@ fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_m
     let err = send(&mut hand, &vol, &mut responder, &mut li, &inventory).unwrap_err();
     assert!(matches!(&err, Error::Protocol(m) if m.contains("inventory twice")), "{err}");
     let many = Batch {
-        docs: (0..257)
-            .map(|_| Entry { doc: DocId::Report(ReportId::generate()).to_string(), kind: Kind::Want, data: vec![] })
-            .collect(),
+        docs: (0..257).map(|_| Entry::new(DocId::Report(ReportId::generate()), Kind::Want, vec![])).collect(),
         ..Batch::default()
     };
     // A refused message ends the session: the next is refused whatever it holds.
@@ -694,7 +704,7 @@ fn a_phone_takes_one_inventory_per_session_and_a_rounds_worth_of_documents_per_m
 /// behind on three grids of 5 MB each gets what fits and asks again for the rest.
 #[test]
 fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
-    use doorstep_core::sync::wire::{Entry, Kind};
+    use doorstep_core::sync::wire::Kind;
     use doorstep_core::sync::ROUND_BUDGET_BYTES;
     let dir = TempDir::new().unwrap();
     let (mut office, f, _li, _vol) = world(&dir);
@@ -748,10 +758,7 @@ fn a_server_answer_stays_within_the_round_budget_and_the_phone_asks_again() {
     }
     pump_server(&mut phone, &mut office).unwrap();
     fill(&mut office);
-    let wants = Batch {
-        docs: docs.iter().map(|d| Entry { doc: d.to_string(), kind: Kind::Want, data: vec![] }).collect(),
-        ..Batch::default()
-    };
+    let wants = Batch { docs: docs.iter().map(|d| Entry::new(d, Kind::Want, vec![])).collect(), ..Batch::default() };
     let answer = server_responder(&office, &phone).respond(&mut office, &wants.encode()).unwrap();
     assert_eq!(Batch::decode(&answer).unwrap().docs.len(), 1, "5 MB and 5 MB more would pass 8 MiB");
     // The phone's session catches up; no answer carries more than the budget and one document.
@@ -860,7 +867,7 @@ fn a_volunteer_holds_only_her_micro_grid() {
 /// refused alone.
 #[test]
 fn a_month_closes_for_writing_a_week_after_it_ends() {
-    use doorstep_core::sync::wire::{Entry, Kind};
+    use doorstep_core::sync::wire::Kind;
     let dir = TempDir::new().unwrap();
     let (_office, f, mut li, mut vol) = world(&dir);
     let h = household(&mut li, &f, "301", &[]);
@@ -905,13 +912,11 @@ fn a_month_closes_for_writing_a_week_after_it_ends() {
     let filed = vol.file_report(note).unwrap();
     let report_doc = DocId::Report(filed.id.clone());
     let before = li.save_document(&nov_doc).unwrap();
+    let report_bytes = vol.save_document(&report_doc).unwrap();
     let mut responder = PeerResponder::new(&li).unwrap();
     let mut hand = introduced(&vol, &mut responder, &mut li);
     let batch = Batch {
-        docs: vec![
-            Entry { doc: nov_doc.to_string(), kind: Kind::Save, data: am.save() },
-            Entry { doc: report_doc.to_string(), kind: Kind::Save, data: vol.save_document(&report_doc).unwrap() },
-        ],
+        docs: vec![signed(&vol, &nov_doc, Kind::Save, am.save()), signed(&vol, &report_doc, Kind::Save, report_bytes)],
         ..Batch::default()
     };
     let reply = send(&mut hand, &vol, &mut responder, &mut li, &batch).unwrap();
@@ -983,7 +988,7 @@ fn a_moved_household_shows_in_its_new_micro_grid_whatever_the_merge_order() {
 #[test]
 fn a_record_under_another_registers_id_is_refused() {
     use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ROOT};
-    use doorstep_core::sync::wire::{Entry, Kind};
+    use doorstep_core::sync::wire::Kind;
     let dir = TempDir::new().unwrap();
     let (mut office, f, mut li, mut vol) = world(&dir);
     let (_next_door, all) = busy_grid(&mut office, &mut li, &f);
@@ -999,10 +1004,7 @@ fn a_record_under_another_registers_id_is_refused() {
     copy.notes = "moved out, do not visit".into();
     put_json(&mut am, &record, &serde_json::to_value(&copy).unwrap());
     am.commit();
-    let batch = Batch {
-        docs: vec![Entry { doc: register(&f).to_string(), kind: Kind::Save, data: am.save() }],
-        ..Batch::default()
-    };
+    let batch = Batch { docs: vec![signed(&vol, &register(&f), Kind::Save, am.save())], ..Batch::default() };
     let before = office.dump_query_tables().unwrap();
     let err = server_responder(&office, &vol).respond(&mut office, &batch.encode()).unwrap_err();
     assert!(

@@ -23,7 +23,8 @@ pub enum Code {
     BadCode,
     ActorTaken,
     ForbiddenDocument,
-    ForeignActor,
+    UnsignedChange,
+    BadSignature,
     ForgedAuthor,
     RootChanged,
     DeletedRecord,
@@ -55,7 +56,8 @@ impl Code {
             Code::BadCode => "bad_code",
             Code::ActorTaken => "actor_taken",
             Code::ForbiddenDocument => "forbidden_document",
-            Code::ForeignActor => "foreign_actor",
+            Code::UnsignedChange => "unsigned_change",
+            Code::BadSignature => "bad_signature",
             Code::ForgedAuthor => "forged_author",
             Code::RootChanged => "root_changed",
             Code::DeletedRecord => "deleted_record",
@@ -88,7 +90,8 @@ impl Code {
             Code::Unauthorized | Code::Revoked => StatusCode::UNAUTHORIZED,
             Code::BadCode
             | Code::ForbiddenDocument
-            | Code::ForeignActor
+            | Code::UnsignedChange
+            | Code::BadSignature
             | Code::ForgedAuthor
             | Code::RootChanged
             | Code::DeletedRecord
@@ -165,7 +168,8 @@ impl From<CoreError> for ApiError {
             CoreError::Refused { code, message } => {
                 use doorstep_core::RefusalCode as R;
                 let code = match code {
-                    R::ForeignActor => Code::ForeignActor,
+                    R::UnsignedChange => Code::UnsignedChange,
+                    R::BadSignature => Code::BadSignature,
                     R::ForbiddenDocument => Code::ForbiddenDocument,
                     R::ForgedAuthor => Code::ForgedAuthor,
                     R::RootChanged => Code::RootChanged,
@@ -182,7 +186,7 @@ impl From<CoreError> for ApiError {
                     R::Revoked => Code::Revoked,
                     // A month's refusal travels in `rejected` (200), never as an HTTP error; a
                     // peer's own codes never reach the server.
-                    R::PeriodClosed | R::UnknownPeer | R::Refused | R::Other(_) => Code::Refused,
+                    R::PeriodClosed | R::RevokedAuthor | R::UnknownPeer | R::Refused | R::Other(_) => Code::Refused,
                 };
                 ApiError::new(code, message)
             }

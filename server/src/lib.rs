@@ -58,7 +58,7 @@ pub struct AppState {
     auth: Mutex<Auth>,
     pub metrics: Metrics,
     limits: limits::Limits,
-    deployment: DeploymentSigner,
+    deployment: Arc<DeploymentSigner>,
     config: Config,
 }
 
@@ -84,7 +84,7 @@ impl AppState {
             auth: Mutex::new(auth),
             metrics: Metrics::default(),
             limits: limits::Limits::new(&config),
-            deployment,
+            deployment: Arc::new(deployment),
             config,
         }))
     }
@@ -259,13 +259,13 @@ async fn register(
         let user = UserId::parse(&held.user).map_err(ApiError::from)?;
         // Issued before the code is used, so nothing can fail after that.
         let answer = state.certify(&public_key, &held.actor, &user)?;
-        let actor = held.actor.clone();
+        let (actor, key) = (held.actor.clone(), public_key.clone());
         state
             .with_store(move |s| {
                 if actor == s.actor_id() {
                     return Err(ApiError::new(Code::ActorTaken, "this actor id is the server's own"));
                 }
-                s.enrol_device(&user, &actor).map_err(|e| match e {
+                s.enrol_device(&user, &actor, Some(&key)).map_err(|e| match e {
                     CoreError::NotFound { .. } => {
                         ApiError::new(Code::UnknownUser, "the code's user is no longer in the directory")
                     }
@@ -320,6 +320,10 @@ async fn renew_certificate(
         return Err(ApiError::new(Code::BadProof, "this device enrolled with another key"));
     }
     let user = UserId::parse(&device.user)?;
+    // The directory names the key too, so that every replica checks the device's signed
+    // changes with it (a device that enrolled before keys gets it here; after, nothing changes).
+    let (owner, actor, key) = (user.clone(), device.actor.clone(), public_key.clone());
+    state.with_store(move |s| s.enrol_device(&owner, &actor, Some(&key)).map_err(ApiError::from)).await?;
     let answer = state.certify(&public_key, &device.actor, &user)?;
     tracing::info!(device = %device.id, certificate = %answer.certificate.id, "device certificate renewed");
     Ok(Json(answer))
@@ -332,13 +336,14 @@ async fn sync(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body
         let (bytes, _held) = state.limits.read(&headers, body, Some(&device.id)).await?;
         let received = bytes.len();
         let device_id = device.id.clone();
+        let deployment = state.deployment.clone();
         // Decoding (inflating) the request and encoding (deflating) the answer need no store:
         // they run before it is taken and after it is let go.
         let batch = blocking(move || ServerResponder::read(&bytes).map_err(ApiError::from)).await?;
         let (answer, documents) = state
             .with_store(move |s| {
                 let user = UserId::parse(&device.user)?;
-                let mut responder = ServerResponder::for_device(&device.id, user, &[device.actor])?;
+                let mut responder = ServerResponder::for_device(&device.id, user, deployment)?;
                 let answer = responder.answer(s, batch)?;
                 Ok((answer, responder.documents_touched()))
             })

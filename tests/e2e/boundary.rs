@@ -126,7 +126,7 @@ fn heads_for_a_document_the_device_may_not_read_are_refused() {
     });
     let heads = |doc: &DocId, data: Vec<u8>| wire::Batch {
         cursor: Some(0),
-        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Heads, data }],
+        docs: vec![wire::Entry::new(doc, wire::Kind::Heads, data)],
         ..Default::default()
     };
     // Zhang Wei works in the other grid; the courier in no grid. Neither an old digest nor the
@@ -197,10 +197,8 @@ fn a_record_naming_another_user_as_its_author_is_refused() {
     let header_map = collection(&am, "header");
     am.put(&header_map, "report", header.to_string()).unwrap();
     am.commit();
-    let batch = wire::Batch {
-        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data: am.save() }],
-        ..Default::default()
-    };
+    let batch =
+        wire::Batch { docs: vec![signed(&w.courier.store, &doc, wire::Kind::Save, am.save())], ..Default::default() };
     refused(&w, &w.courier.token.clone(), &batch, 403, "forged_author");
 }
 
@@ -218,16 +216,15 @@ fn a_new_report_the_device_may_not_file_is_refused_alone() {
     am.commit();
     let honest = file_report(&mut w.courier.store, &w.people, &w.people.courier, "Manhole cover missing by gate 2");
     let honest_doc = DocId::Report(honest.id.clone());
-    let save = |doc: &DocId, data: Vec<u8>| wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data };
+    let save = |w: &World, doc: &DocId, data: Vec<u8>| signed(&w.courier.store, doc, wire::Kind::Save, data);
     // The same changes as a sync message, the way a client starting the report would send them.
     let mut msg = am.sync().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
     msg.changes = am.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
-    let synced = wire::Entry { doc: headless.to_string(), kind: wire::Kind::Sync, data: msg.encode() };
-    for entry in [save(&headless, am.save()), synced] {
-        let batch = wire::Batch {
-            docs: vec![entry, save(&honest_doc, w.courier.store.save_document(&honest_doc).unwrap())],
-            ..Default::default()
-        };
+    let synced = signed(&w.courier.store, &headless, wire::Kind::Sync, msg.encode());
+    let honest_bytes = w.courier.store.save_document(&honest_doc).unwrap();
+    for entry in [save(&w, &headless, am.save()), synced] {
+        let batch =
+            wire::Batch { docs: vec![entry, save(&w, &honest_doc, honest_bytes.clone())], ..Default::default() };
         let (status, _, body) = post(&w, &w.courier.token.clone(), &batch);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let answer = wire::Batch::decode(&body).unwrap();
@@ -391,7 +388,10 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
     rejected(&w, &token, &batch, "too_large");
     // The refused grid's other entries are left out too: a `heads` entry beside it gets nothing.
     let mut with_heads = batch.clone();
-    with_heads.docs.insert(0, wire::Entry { doc: grid.to_string(), kind: wire::Kind::Heads, data: vec![0; 16] });
+    with_heads.docs.insert(
+        0,
+        wire::Entry { doc: grid.to_string(), kind: wire::Kind::Heads, data: vec![0; 16], vouchers: Vec::new() },
+    );
     rejected(&w, &token, &with_heads, "too_large");
     let mut huge = long.clone();
     huge["id"] = "01JHUGEVISIT00000000000000".into();
@@ -419,7 +419,7 @@ fn changes_records_and_documents_over_their_limits_are_refused() {
 fn a_thousand_wants_for_one_grid_are_answered_once() {
     let w = world();
     let grid = register(&w.people);
-    let want = wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![] };
+    let want = wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![], vouchers: Vec::new() };
     let batch = wire::Batch { docs: vec![want; 1_000], ..Default::default() };
     let (status, _, body) = post(&w, &w.li.token.clone(), &batch);
     assert_eq!(status, 200);
@@ -447,8 +447,9 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
     let genesis_actor = genesis(&grid).get_actor().clone();
     let attacks: Vec<(&str, Edit)> = vec![
         (
-            // A change in Li Na's own name, which her phone would then upload as its own.
-            "foreign_actor",
+            // A change in Li Na's own name, which her phone would then upload as its own: the
+            // volunteer's phone cannot sign it with Li Na's key.
+            "unsigned_change",
             Box::new(move |am| {
                 am.set_actor(li_actor.clone());
                 let households = collection(am, "households");
@@ -457,8 +458,9 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
             }),
         ),
         (
-            // The genesis actor writes nothing after the genesis change.
-            "root_changed",
+            // The genesis actor writes nothing after the genesis change (and no device holds a
+            // key for it; the boundary would refuse it as `root_changed` too).
+            "unsigned_change",
             Box::new(move |am| {
                 am.set_actor(genesis_actor.clone());
                 let residents = collection(am, "residents");
@@ -493,7 +495,7 @@ fn a_phone_refuses_forged_and_destructive_changes_from_another_phone() {
         let mut hand = introduced(&w.volunteer.store, &mut responder, &mut w.li.store);
         // Instead of the session's own next message, the modified app sends the hostile grid.
         let batch = wire::Batch {
-            docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Save, data: am.save() }],
+            docs: vec![signed(&w.volunteer.store, grid, wire::Kind::Save, am.save())],
             ..Default::default()
         };
         match send(&mut hand, &w.volunteer.store, &mut responder, &mut w.li.store, &batch) {
@@ -514,6 +516,7 @@ fn a_request_naming_more_documents_than_a_session_sends_is_refused() {
                 doc: DocId::Report(ReportId::generate()).to_string(),
                 kind: wire::Kind::Want,
                 data: vec![],
+                vouchers: Vec::new(),
             })
             .collect(),
         ..Default::default()
@@ -555,10 +558,8 @@ fn changes_whose_dependencies_are_held_back_are_not_kept_in_memory() {
     am.sync().receive_sync_message(&mut my_state, hello).unwrap();
     let mut msg = am.sync().generate_sync_message(&mut my_state).unwrap();
     msg.changes = changes.into();
-    let batch = wire::Batch {
-        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
-        ..Default::default()
-    };
+    let batch =
+        wire::Batch { docs: vec![signed(&w.li.store, &grid, wire::Kind::Sync, msg.encode())], ..Default::default() };
     let before = server_state(&w.server);
     let (status, _, _) = post(&w, &w.li.token.clone(), &batch);
     assert_eq!(status, 200, "the answer asks for what is missing");
@@ -585,7 +586,7 @@ fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
     am.commit();
     let orphan = am.get_changes(&heads)[1].raw_bytes().to_vec();
     let batch = wire::Batch {
-        docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data: [honest, orphan].concat() }],
+        docs: vec![signed(&w.courier.store, &doc, wire::Kind::Save, [honest, orphan].concat())],
         ..Default::default()
     };
     refused(&w, &w.courier.token.clone(), &batch, 400, "bad_document");
@@ -607,7 +608,7 @@ fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
     let mut msg = AutoCommit::load(&base).unwrap().sync().generate_sync_message(&mut their_state).unwrap();
     msg.changes = vec![forged.raw_bytes().to_vec()].into();
     let batch = wire::Batch {
-        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.clone().encode() }],
+        docs: vec![signed(&w.li.store, &grid, wire::Kind::Sync, msg.clone().encode())],
         ..Default::default()
     };
     refused(&w, &w.li.token.clone(), &batch, 400, "bad_message");
@@ -617,10 +618,8 @@ fn orphan_changes_and_operations_on_objects_that_do_not_exist_are_refused() {
     expanded.operations[0].insert = true;
     let inserting: automerge::Change = expanded.into();
     msg.changes = vec![inserting.raw_bytes().to_vec()].into();
-    let batch = wire::Batch {
-        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Sync, data: msg.encode() }],
-        ..Default::default()
-    };
+    let batch =
+        wire::Batch { docs: vec![signed(&w.li.store, &grid, wire::Kind::Sync, msg.encode())], ..Default::default() };
     refused(&w, &w.li.token.clone(), &batch, 400, "bad_record");
     // Two entries carrying changes to one document in one message.
     let honest = hostile(&w, &grid, &w.li.store, |am| {

@@ -332,7 +332,7 @@ impl World {
             let server = self.server.as_mut().unwrap();
             let user = server.user_of_actor(&actor).unwrap().unwrap();
             let mut respond = |bytes: &[u8]| {
-                ServerResponder::for_device(&actor, user.clone(), std::slice::from_ref(&actor))
+                ServerResponder::for_device(&actor, user.clone(), std::sync::Arc::new(testkit::deployment()))
                     .unwrap()
                     .respond(server, bytes)
             };
@@ -480,20 +480,22 @@ impl World {
             }
         };
         am.commit();
-        let batch = wire::Batch {
-            docs: vec![wire::Entry { doc: doc.to_string(), kind: wire::Kind::Save, data: am.save() }],
-            ..Default::default()
-        };
+        // Signed with the phone's own key, beside the signatures it holds of others' changes,
+        // as its modified app would send it: what is refused is the attack itself.
+        let mut entry = testkit::signed(&self.phones[p].store, &doc, wire::Kind::Save, am.save());
+        entry.vouchers.extend(self.phones[p].store.vouchers_for_tests(&doc).unwrap());
+        let batch = wire::Batch { docs: vec![entry], ..Default::default() };
         let phone_actor = self.phones[p].store.actor_id();
         let (result, before, after) = match target {
             None => {
                 let server = self.server.as_mut().unwrap();
                 let before = (documents(server), server.dump_query_tables().unwrap());
                 let user = server.user_of_actor(&phone_actor).unwrap().unwrap();
-                let result = ServerResponder::for_device(&phone_actor, user, std::slice::from_ref(&phone_actor))
-                    .unwrap()
-                    .respond(server, &batch.encode())
-                    .map(|reply| wire::Batch::decode(&reply).unwrap());
+                let result =
+                    ServerResponder::for_device(&phone_actor, user, std::sync::Arc::new(testkit::deployment()))
+                        .unwrap()
+                        .respond(server, &batch.encode())
+                        .map(|reply| wire::Batch::decode(&reply).unwrap());
                 (result, before, (documents(server), server.dump_query_tables().unwrap()))
             }
             Some(t) => {
@@ -511,8 +513,7 @@ impl World {
         let alone = |reply: &wire::Batch| reply.rejected.iter().find(|r| r.doc == doc.to_string()).cloned();
         match result {
             // The server may see first that the copy carries other phones' changes it lacks.
-            Err(Error::Refused { code, .. })
-                if (code == expected && expected != "too_large") || (target.is_none() && code == "foreign_actor") => {}
+            Err(Error::Refused { code, .. }) if code == expected && expected != "too_large" => {}
             Ok(reply) if expected == "too_large" && alone(&reply).is_some_and(|r| r.code == expected) => {}
             other => panic!("{attack:?} from phone {p} to {target:?}: {other:?}"),
         }

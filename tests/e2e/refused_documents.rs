@@ -163,8 +163,13 @@ fn a_request_with_a_forbidden_document_is_answered_for_the_others() {
     let batch = wire::Batch {
         cursor: Some(0),
         docs: vec![
-            wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![] },
-            wire::Entry { doc: DocId::Directory.to_string(), kind: wire::Kind::Want, data: vec![] },
+            wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![], vouchers: Vec::new() },
+            wire::Entry {
+                doc: DocId::Directory.to_string(),
+                kind: wire::Kind::Want,
+                data: vec![],
+                vouchers: Vec::new(),
+            },
         ],
         ..Default::default()
     };

@@ -105,17 +105,18 @@ fn no_token_or_a_bad_token_is_401() {
 }
 
 #[test]
-fn another_devices_token_is_refused_as_a_foreign_actor() {
+fn another_device_may_carry_signed_changes_but_not_without_their_signature() {
     let mut w = world();
     let msg = li_changes(&mut w);
     let before = server_state(&w.server);
-    // The volunteer may write this grid, but these changes are signed by Li Na's phone.
     let token = w.volunteer_token.clone();
-    assert_eq!(post_sync(&w, Some(&token), msg), (403, "foreign_actor".into()));
+    // Without the signatures of Li Na's phone, the volunteer's token cannot carry her changes.
+    let mut bare = wire::Batch::decode(&msg).unwrap();
+    bare.docs.iter_mut().for_each(|e| e.vouchers.clear());
+    assert_eq!(post_sync(&w, Some(&token), bare.encode()), (403, "unsigned_change".into()));
     assert_eq!(server_state(&w.server), before);
-    // Li Na's own token carries the same message.
-    let token = w.li_token.clone();
-    let msg = li_changes(&mut w);
+    // With them, the volunteer (who may write this micro-grid) carries them, as a phone that met
+    // Li Na's in a stairwell would: they are Li Na's, whoever uploads them.
     assert_eq!(post_sync(&w, Some(&token), msg).0, 200);
     assert_ne!(server_state(&w.server), before);
 }
@@ -136,10 +137,10 @@ fn a_forged_actor_id_refuses_the_whole_message() {
     let hello = AutoCommit::new().sync().generate_sync_message(&mut empty).unwrap();
     forged.sync().receive_sync_message(&mut state, hello).unwrap();
     let msg = forged.sync().generate_sync_message(&mut state).unwrap();
-    batch.docs.push(wire::Entry { doc: report.to_string(), kind: wire::Kind::Sync, data: msg.encode() });
+    batch.docs.push(wire::Entry::new(&report, wire::Kind::Sync, msg.encode()));
     let before = server_state(&w.server);
     let token = w.li_token.clone();
-    assert_eq!(post_sync(&w, Some(&token), batch.encode()), (403, "foreign_actor".into()));
+    assert_eq!(post_sync(&w, Some(&token), batch.encode()), (403, "unsigned_change".into()));
     assert_eq!(server_state(&w.server), before, "not even the honest entry was kept");
 }
 
@@ -151,7 +152,7 @@ fn documents_the_user_may_not_read_or_write_are_refused() {
     let before = server_state(&w.server);
     // Zhang Wei works in the other grid: he may not ask for this one...
     let want = wire::Batch {
-        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![] }],
+        docs: vec![wire::Entry { doc: grid.to_string(), kind: wire::Kind::Want, data: vec![], vouchers: Vec::new() }],
         ..Default::default()
     };
     let zhang = w.zhang_token.clone();
@@ -165,7 +166,7 @@ fn documents_the_user_may_not_read_or_write_are_refused() {
     dir_doc.set_actor(li_actor);
     dir_doc.put(ROOT, "note", "promote me").unwrap();
     let save = wire::Batch {
-        docs: vec![wire::Entry { doc: "directory".into(), kind: wire::Kind::Save, data: dir_doc.save() }],
+        docs: vec![signed(&w.li, &DocId::Directory, wire::Kind::Save, dir_doc.save())],
         ..Default::default()
     };
     let li = w.li_token.clone();
@@ -176,10 +177,10 @@ fn documents_the_user_may_not_read_or_write_are_refused() {
     foreign.set_actor(automerge::ActorId::from([0x5a; 16]));
     foreign.put(ROOT, "note", "promote me").unwrap();
     let save = wire::Batch {
-        docs: vec![wire::Entry { doc: "directory".into(), kind: wire::Kind::Save, data: foreign.save() }],
+        docs: vec![wire::Entry::new(&DocId::Directory, wire::Kind::Save, foreign.save())],
         ..Default::default()
     };
-    assert_eq!(post_sync(&w, Some(&li), save.encode()), (403, "foreign_actor".into()));
+    assert_eq!(post_sync(&w, Some(&li), save.encode()), (403, "unsigned_change".into()));
     assert_eq!(server_state(&w.server), before);
     // A cursor pull by Zhang Wei lists nothing of grid 1.
     let pull = wire::Batch { cursor: Some(0), ..Default::default() };

@@ -627,7 +627,7 @@ fn the_servers_device_is_the_servers_alone() {
     assert_eq!(status, 409, "{body}");
     assert!(server.with_store(|s| s.user_of_actor(&server_actor).unwrap()) == Some(p.admin.id.clone()));
     // The directory itself does not hand a device to another user.
-    let err = server.with_store(|s| s.enrol_device(&p.volunteer.id, &li.actor_id()).unwrap_err());
+    let err = server.with_store(|s| s.enrol_device(&p.volunteer.id, &li.actor_id(), None).unwrap_err());
     assert!(matches!(&err, Error::Refused { code, .. } if code == "actor_taken"), "{err}");
 
     // The registers and months the server wrote travel between phones in a stairwell like any
@@ -650,7 +650,7 @@ fn the_servers_device_is_the_servers_alone() {
     // A revoked device stays revoked: enrolling its actor again, even for its own user, is refused.
     let err = server.with_store(|s| {
         s.revoke_device(&li.actor_id()).unwrap();
-        s.enrol_device(&p.li_na.id, &li.actor_id()).unwrap_err()
+        s.enrol_device(&p.li_na.id, &li.actor_id(), None).unwrap_err()
     });
     assert!(matches!(&err, Error::Refused { code, .. } if code == "actor_taken"), "{err}");
 }

@@ -200,6 +200,7 @@ fn older_visits_come_back_on_demand_read_only_and_only_to_those_who_may_read_the
             doc: DocId::Visits(p.micro_grid.id.clone(), month(2026, 1)).to_string(),
             kind: Kind::Want,
             data: vec![],
+            vouchers: Vec::new(),
         }],
         ..Batch::default()
     };
@@ -451,7 +452,7 @@ fn a_history_answer_that_was_not_asked_for_or_is_damaged_is_refused() {
         r
     };
     let answer = |doc: &DocId, data: Vec<u8>| {
-        Batch { docs: vec![Entry { doc: doc.to_string(), kind: Kind::Save, data }], ..Batch::default() }.encode()
+        Batch { docs: vec![Entry::new(doc, Kind::Save, data)], ..Batch::default() }.encode()
     };
     assert!(matches!(request().receive(&answer(&register, other_bytes.clone())), Err(Error::Protocol(_))));
     assert!(matches!(

@@ -195,6 +195,6 @@ pub fn certify(phone: &mut Store, user: &UserId) {
 /// Registers `phone` to `user` in the office's directory and certifies it, as enrolment
 /// through a server would (the phone still needs the directory).
 pub fn enrol(office: &mut Store, phone: &mut Store, user: &UserId) {
-    office.enrol_device(user, &phone.actor_id()).unwrap();
+    office.enrol_device(user, &phone.actor_id(), Some(&phone.device_public_key().unwrap())).unwrap();
     certify(phone, user);
 }

@@ -120,10 +120,59 @@ pub fn edited_on_server(
     msg.changes =
         mine.get_changes(&theirs.get_heads()).iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
     assert!(!msg.changes.is_empty(), "the message carries the edit");
-    sync::wire::Batch {
-        docs: vec![sync::wire::Entry { doc: doc.to_string(), kind: sync::wire::Kind::Sync, data: msg.encode() }],
-        ..Default::default()
-    }
+    // Signed by the writer's key, as its app would: what the server then decides is about the
+    // change itself.
+    sync::wire::Batch { docs: vec![signed(writer, doc, sync::wire::Kind::Sync, msg.encode())], ..Default::default() }
+}
+
+/// An entry of `kind` (`save` or `sync`) carrying `data`, with `writer`'s signature over its
+/// latest change among those `data` holds (PROTOCOL.md §10), as `writer`'s app would send it:
+/// a test of what a receiver decides about the changes themselves is not stopped by the
+/// signature check. No signature when `data` holds no change of `writer`.
+pub fn signed(writer: &Store, doc: &DocId, kind: sync::wire::Kind, data: Vec<u8>) -> sync::wire::Entry {
+    signed_as(&actor(writer), |c| writer.vouch_for_tests(doc, c).unwrap(), doc, kind, data)
+}
+
+/// [`signed`] by the device key made from `seed`, writing as `by` (hex).
+pub fn signed_with_seed(
+    seed: &[u8; 32],
+    by: &str,
+    doc: &DocId,
+    kind: sync::wire::Kind,
+    data: Vec<u8>,
+) -> sync::wire::Entry {
+    let actor = automerge::ActorId::from(hex::decode(by).unwrap());
+    signed_as(&actor, |c| doorstep_core::hooks::vouch_with_seed(seed, doc, by, c).unwrap(), doc, kind, data)
+}
+
+fn signed_as(
+    own: &automerge::ActorId,
+    vouch: impl Fn(&automerge::Change) -> doorstep_core::voucher::Voucher,
+    doc: &DocId,
+    kind: sync::wire::Kind,
+    data: Vec<u8>,
+) -> sync::wire::Entry {
+    let changes: Vec<automerge::Change> = match kind {
+        sync::wire::Kind::Save => {
+            automerge::AutoCommit::load(&data).map(|mut am| am.get_changes(&[])).unwrap_or_default()
+        }
+        _ => automerge::sync::Message::decode(&data)
+            .map(|m| {
+                m.changes
+                    .iter()
+                    .flat_map(|bytes| match automerge::Change::from_bytes(bytes.to_vec()) {
+                        Ok(c) => vec![c],
+                        Err(_) => {
+                            automerge::AutoCommit::load(bytes).map(|mut am| am.get_changes(&[])).unwrap_or_default()
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let latest = changes.iter().filter(|c| c.actor_id() == own).max_by_key(|c| c.seq());
+    let vouchers = latest.map(|c| vec![vouch(c)]).unwrap_or_default();
+    sync::wire::Entry { doc: doc.to_string(), kind, data, vouchers }
 }
 
 /// The JSON body of `POST /v1/devices` for `code` and any `actor`, with a valid key and proof

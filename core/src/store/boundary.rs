@@ -123,7 +123,7 @@ pub(crate) fn check_changes(store: &mut Store, doc: &DocId, new: &[Change], auth
         }
         if c.actor_id == own {
             return Err(Error::refused(
-                crate::error::RefusalCode::ForeignActor,
+                crate::error::RefusalCode::UnsignedChange,
                 format!("a change to {doc} claims to be written by this replica, which did not write it"),
             ));
         }

@@ -670,7 +670,7 @@ mod tests {
         let e = s.convert_grids(&UserId::parse("nobody").unwrap()).unwrap_err();
         assert!(matches!(e, Error::NotFound { .. }), "{e}");
         let own = s.actor_id();
-        s.enrol_device(&worker, &own).unwrap();
+        s.enrol_device(&worker, &own, None).unwrap();
         let e = s.convert_grids(&admin).unwrap_err();
         assert!(matches!(e, Error::InvalidInput { field: "device", .. }), "{e}");
         assert!(!s.converts_grids().unwrap(), "nothing was started");

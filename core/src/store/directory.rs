@@ -74,27 +74,33 @@ impl Store {
 
     /// Records in the directory that this device belongs to `user` and writes with this store's actor id.
     pub fn register_device(&mut self, user: &UserId) -> Result<()> {
-        let actor = self.actor_id();
-        self.enrol_device(user, &actor)
+        let (actor, key) = (self.actor_id(), self.device_public_key()?);
+        self.enrol_device(user, &actor, Some(&key))
     }
 
-    /// Records in the directory that the device writing with `actor` (hex) belongs to `user`:
-    /// what the sync server does when a phone enrols, so every phone's directory learns it.
-    /// An actor id another user's device already writes with is refused (`actor_taken`): what a
-    /// device wrote stays its user's.
-    pub fn enrol_device(&mut self, user: &UserId, actor: &str) -> Result<()> {
-        self.enrol(user, actor, false)
+    /// Records in the directory that the device writing with `actor` (hex) belongs to `user`,
+    /// with the public key it proved (`public_key`, 64 hexadecimal digits): what the sync server
+    /// does when a phone enrols or binds its key, so every phone's directory learns it and checks
+    /// the device's signed changes with it. An actor id another user's device already writes with
+    /// is refused (`actor_taken`): what a device wrote stays its user's; so is a key other than
+    /// the one the directory already names for the device. Enrolling the same again changes nothing.
+    pub fn enrol_device(&mut self, user: &UserId, actor: &str, public_key: Option<&str>) -> Result<()> {
+        self.enrol(user, actor, false, public_key)
     }
 
     /// Records this store's own actor as the sync server's device, for `user` (an admin).
     pub(crate) fn enrol_as_server(&mut self, user: &UserId) -> Result<()> {
-        let actor = self.actor_id();
-        self.enrol(user, &actor, true)
+        let (actor, key) = (self.actor_id(), self.device_public_key()?);
+        self.enrol(user, &actor, true, Some(&key))
     }
 
-    fn enrol(&mut self, user: &UserId, actor: &str, server: bool) -> Result<()> {
+    fn enrol(&mut self, user: &UserId, actor: &str, server: bool, public_key: Option<&str>) -> Result<()> {
         self.require_user(user)?;
         let actor = crate::ids::ActorHex::parse(actor)?.as_str().to_string();
+        let mut public_key = match public_key {
+            Some(k) => Some(crate::identity::public_key_hex(k)?),
+            None => None,
+        };
         if let Some(known) = self.doc(&DocId::Directory)?.get_map::<Device>(Collection::Devices, &actor)? {
             if &known.user != user || known.server != server {
                 return Err(Error::refused(
@@ -108,8 +114,29 @@ impl Store {
                     "this device was revoked; a revoked device stays revoked",
                 ));
             }
+            match (&known.public_key, &public_key) {
+                (Some(k), Some(new)) if k != new => {
+                    return Err(Error::refused(
+                        crate::error::RefusalCode::ActorTaken,
+                        "the directory names another key for this device; a device's key is never replaced",
+                    ));
+                }
+                (Some(_), None) => public_key = known.public_key.clone(),
+                _ => {}
+            }
+            if !known.deleted && known.public_key == public_key {
+                return Ok(()); // nothing to change
+            }
         }
-        let device = Device { id: actor.clone(), user: user.clone(), actor, deleted: false, revoked_at: None, server };
+        let device = Device {
+            id: actor.clone(),
+            user: user.clone(),
+            actor,
+            deleted: false,
+            revoked_at: None,
+            server,
+            public_key,
+        };
         self.write(
             &DocId::Directory,
             |d| d.put_map(Collection::Devices, &device.id, &device),

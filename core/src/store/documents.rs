@@ -56,7 +56,7 @@ impl Store {
             let new = s.lacking_changes(id, other.get_changes(&[]))?;
             check_changes(s, id, &new, authors)?;
             let before = s.absorb_document(id, other)?;
-            s.keep(id, &before, true)
+            s.keep(id, &before, true, &[])
         })
     }
 
@@ -82,7 +82,7 @@ impl Store {
             return Err(Error::not_found("document", id));
         }
         self.ensure_loaded(id)?;
-        self.store_change(id, Persist::Snapshot, |_, _| Ok(()))
+        self.store_change(id, Persist::Snapshot, &[], |_, _| Ok(()))
     }
 
     pub fn compact_all(&mut self) -> Result<()> {

@@ -26,7 +26,7 @@ pub(super) fn ensure_device_key(conn: &Connection) -> Result<()> {
 }
 
 impl Store {
-    fn device_key(&self) -> Result<DeviceKey> {
+    pub(super) fn device_key(&self) -> Result<DeviceKey> {
         let bytes: Vec<u8> = self
             .conn
             .prepare_cached("SELECT signing_key FROM device WHERE id = 1")

@@ -29,6 +29,7 @@ mod reports;
 mod repository;
 pub(crate) mod schema;
 mod visits;
+mod vouchers;
 mod welfare;
 mod window;
 mod workflow;
@@ -46,6 +47,7 @@ use crate::document::{Doc, DocId};
 use crate::error::{Db, Error, Result};
 use crate::household::Household;
 use crate::ids::{HouseholdId, UnitId, UserId};
+use crate::voucher::Voucher;
 use crate::window::Window;
 pub use assessment::{assessment_csv, Assessment, Scope};
 pub(crate) use boundary::{check_changes, Authors};
@@ -255,7 +257,7 @@ impl Store {
             ));
         }
         let persist = if doc.persisted { Persist::Changes(vec![change]) } else { Persist::Snapshot };
-        self.store_change(id, persist, index)?;
+        self.store_change(id, persist, &[], index)?;
         self.note_change(id);
         Ok(r)
     }
@@ -273,11 +275,12 @@ impl Store {
         &mut self,
         id: &DocId,
         persist: Persist,
+        vouchers: &[Voucher],
         index: impl FnOnce(&mut Indexer<'_>, &Doc) -> Result<()>,
     ) -> Result<()> {
         let now = self.clock.now_ms();
         let doc = self.docs.get_mut(id).expect("the caller loaded the document");
-        match store_in_transaction(&mut self.conn, &self.rules, doc, &persist, now, index) {
+        match store_in_transaction(&mut self.conn, &self.rules, doc, &persist, now, vouchers, index) {
             Ok(rules) => {
                 match persist {
                     Persist::Snapshot => doc.change_rows = 0,

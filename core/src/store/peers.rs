@@ -25,6 +25,7 @@ use crate::document::{touched_records, Doc, DocId, Touched, HEADER_KEY};
 use crate::error::{Db, Error, Result};
 use crate::ids::{EventId, HouseholdId, ReportId, VisitId};
 use crate::store::query::lookup;
+use crate::voucher::Voucher;
 
 /// The peer id under which a phone keeps its state with the sync server.
 pub const SERVER_PEER: &str = "server";
@@ -240,7 +241,16 @@ impl Store {
     /// transaction. A result that lost the document's shape is refused and dropped, and so is
     /// one whose touched records break the boundary's rules when `checked` (another replica's
     /// changes, see `boundary`).
-    pub(crate) fn keep(&mut self, id: &DocId, before: &[ChangeHash], checked: bool) -> Result<MergeOutcome> {
+    ///
+    /// `vouchers` (signatures over changes, checked by the caller) are kept with the document,
+    /// in the same transaction, where they cover what it now holds.
+    pub(crate) fn keep(
+        &mut self,
+        id: &DocId,
+        before: &[ChangeHash],
+        checked: bool,
+        vouchers: &[Voucher],
+    ) -> Result<MergeOutcome> {
         let doc = self.docs.get_mut(id).ok_or_else(|| Error::not_found("document", id))?;
         let after = doc.am.get_heads();
         if before == after.as_slice() {
@@ -268,7 +278,8 @@ impl Store {
                 return Err(e);
             }
         }
-        self.store_change(id, persist, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
+        let vouchers = super::vouchers::held(&mut self.docs.get_mut(id).expect("loaded above").am, vouchers);
+        self.store_change(id, persist, &vouchers, |ix, doc| touched.iter().try_for_each(|t| ix.project(doc, t)))?;
         self.note_change(id);
         Ok(MergeOutcome { new_changes, records_updated: touched.len() })
     }

@@ -26,6 +26,7 @@ use crate::directory::VisitRules;
 use crate::document::{Doc, DocId};
 use crate::error::{Db, Error, Result};
 use crate::store::query::lookup;
+use crate::voucher::Voucher;
 
 /// A document as stored: its snapshot and the change rows appended since, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -290,7 +291,7 @@ impl DocumentRepository for SqliteRepository<'_> {
     fn remove(&mut self, id: &DocId) -> Result<()> {
         self.in_unit_of_work()?;
         let key = id.to_string();
-        for table in ["documents", "changes", "document_heads"] {
+        for table in ["documents", "changes", "document_heads", "vouchers"] {
             self.conn.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&key]).db()?;
         }
         Ok(())
@@ -400,6 +401,7 @@ pub(crate) fn store_in_transaction(
     doc: &mut Doc,
     persist: &Persist,
     now: UnixMillis,
+    vouchers: &[Voucher],
     index: impl FnOnce(&mut Indexer<'_>, &Doc) -> Result<()>,
 ) -> Result<Option<VisitRules>> {
     let tx = conn.transaction().db()?;
@@ -409,6 +411,7 @@ pub(crate) fn store_in_transaction(
         Persist::Changes(changes) => repo.append(&doc.id, doc.next_seq, changes)?,
     }
     mark_heads(&mut repo, doc)?;
+    super::vouchers::put(&tx, &doc.id, vouchers)?;
     let mut ix = Indexer::new(&tx, rules);
     index(&mut ix, doc)?;
     let new_rules = ix.finish(doc)?;

@@ -284,6 +284,20 @@ ALTER TABLE device ADD COLUMN certificate_kept_at INTEGER;
 "#,
         rebuild: false,
     },
+    // 10 → 11: signed changes (`voucher.rs`, PROTOCOL.md §10): each device's public key as the
+    // directory names it (a derived table's column, so the upgrade rebuilds), and the signatures
+    // kept with each document (the latest of each signer), which go with its changes to other
+    // replicas.
+    Migration {
+        sql: r#"
+ALTER TABLE devices ADD COLUMN public_key TEXT;
+CREATE TABLE vouchers (
+    doc_id TEXT NOT NULL, signer TEXT NOT NULL, seq INTEGER NOT NULL, heads BLOB NOT NULL,
+    signature BLOB NOT NULL, PRIMARY KEY (doc_id, signer)
+) WITHOUT ROWID;
+"#,
+        rebuild: true,
+    },
 ];
 
 /// The schema version this build writes.

@@ -2,8 +2,8 @@
 //! them, document by document, with Automerge's sync protocol underneath.
 //!
 //! An incoming batch is handled in two passes. The first reads and checks every entry (ids,
-//! access, the actors of every change this store lacks) without changing anything, so a
-//! refused entry refuses the whole message. The second applies the entries one document at a
+//! access, the signatures over every change this store lacks, the boundary) without changing
+//! anything, so a refused entry refuses the whole message. The second applies the entries one document at a
 //! time; each document's new changes are kept (persisted with their query-table updates) in one
 //! transaction before the next is touched.
 //!
@@ -15,6 +15,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
 use automerge::{sync, sync::SyncDoc, ActorId, AutoCommit, Change, ChangeHash};
 
 use super::gate::Gate;
@@ -22,13 +24,54 @@ use super::replica::{Documents, Replica};
 use super::wire::{heads_digest, Entry, Kind, Rejection};
 use crate::document::{genesis_hash, DocId};
 use crate::error::{Error, Result};
+use crate::identity::{DeploymentKey, DeploymentSigner};
+use crate::voucher::{self, DeviceSigner, Signer, SignerKeys, Voucher};
 
-/// An entry after the first pass.
+/// An entry after the first pass, with the signatures over its changes that verified.
 enum Incoming {
-    Sync(sync::Message),
-    Save(Box<AutoCommit>),
+    Sync(sync::Message, Vec<Voucher>),
+    Save(Box<AutoCommit>, Vec<Voucher>),
     Want,
     Heads(Vec<u8>),
+}
+
+/// How one side signs what it sends and checks what it takes (`crate::voucher`).
+pub(crate) enum Vouching {
+    /// A phone: it signs its own changes as it sends them, carries the signatures it holds with
+    /// the changes of others, sends only changes they cover, and checks the deployment's with
+    /// the keys it pinned.
+    Phone { trusted: Vec<DeploymentKey> },
+    /// The server: it vouches with the deployment key for what it sends.
+    Server(Arc<DeploymentSigner>),
+}
+
+impl Vouching {
+    pub fn phone<R: Replica>(store: &R) -> Result<Vouching> {
+        Ok(Vouching::Phone { trusted: store.deployment_keys()? })
+    }
+
+    fn trusted(&self) -> Vec<DeploymentKey> {
+        match self {
+            Vouching::Phone { trusted } => trusted.clone(),
+            Vouching::Server(signer) => vec![signer.public(0)],
+        }
+    }
+}
+
+/// The keys a replica checks signatures with: its directory's, and the deployment's it trusts.
+struct Keys<'a, R> {
+    store: &'a R,
+    deployment: Vec<DeploymentKey>,
+}
+
+impl<R: Replica> SignerKeys for Keys<'_, R> {
+    fn device_signer(&self, actor: &ActorId) -> Result<Option<DeviceSigner>> {
+        self.store.device_signer(actor)
+    }
+
+    fn deployment_keys(&self) -> &[DeploymentKey] {
+        &self.deployment
+    }
 }
 
 /// Per-document sync states with one peer, and the policy applied to it.
@@ -36,9 +79,7 @@ pub(crate) struct Exchange<G: Gate> {
     /// Key of this peer's rows in `peer_docs`.
     pub peer_id: String,
     pub gate: G,
-    /// Towards the server: send only changes written by this actor (and never one that depends
-    /// on a change the server would refuse), since the server accepts no other device's changes.
-    pub own_only: Option<ActorId>,
+    pub vouching: Vouching,
     states: HashMap<DocId, sync::State>,
     /// Per document, the peer's heads and our heads when we last sent a message without
     /// changes: sending the same again would only ping-pong (see [`Exchange::generate`]).
@@ -95,11 +136,11 @@ pub(crate) struct Handled {
 }
 
 impl<G: Gate> Exchange<G> {
-    pub fn new(peer_id: String, gate: G, own_only: Option<ActorId>) -> Self {
+    pub fn new(peer_id: String, gate: G, vouching: Vouching) -> Self {
         Exchange {
             peer_id,
             gate,
-            own_only,
+            vouching,
             states: HashMap::new(),
             idle: HashMap::new(),
             documents_touched: HashSet::new(),
@@ -188,24 +229,24 @@ impl<G: Gate> Exchange<G> {
         for (doc, incoming) in checked {
             self.documents_touched.insert(doc.clone());
             match incoming {
-                Incoming::Sync(msg) => {
+                Incoming::Sync(msg, vouchers) => {
                     let state = self.state(store, &doc)?;
                     let before = applied(store, &doc, |s| {
                         s.absorb(&doc, |am| {
                             am.sync().receive_sync_message(state, msg).map_err(|e| Error::protocol(e.to_string()))
                         })
                     })?;
-                    if let Err(err) = self.keep(store, &doc, &before) {
+                    if let Err(err) = self.keep(store, &doc, &before, &vouchers) {
                         rejected.refuse(&doc, err)?;
                         continue;
                     }
                     to_answer.push(doc);
                 }
-                Incoming::Save(other) => {
+                Incoming::Save(other, vouchers) => {
                     let mut other = *other;
                     let theirs = other.get_heads();
                     let before = applied(store, &doc, |s| s.absorb_document(&doc, other))?;
-                    if let Err(err) = self.keep(store, &doc, &before) {
+                    if let Err(err) = self.keep(store, &doc, &before, &vouchers) {
                         rejected.refuse(&doc, err)?;
                         continue;
                     }
@@ -222,10 +263,15 @@ impl<G: Gate> Exchange<G> {
                         continue; // asked again in the next message
                     }
                     out_bytes += size;
-                    out.push(Entry { doc: doc.to_string(), kind: Kind::Save, data: store.document_bytes(&doc)? });
+                    out.push(self.save_entry(store, &doc)?);
                 }
                 Incoming::Heads(digest) => match store.stored_heads(&doc)? {
-                    None => out.push(Entry { doc: doc.to_string(), kind: Kind::Want, data: Vec::new() }),
+                    None => out.push(Entry {
+                        doc: doc.to_string(),
+                        kind: Kind::Want,
+                        data: Vec::new(),
+                        vouchers: Vec::new(),
+                    }),
                     Some(ours) if heads_digest(&ours) == digest => {
                         store.set_peer_heads(&self.peer_id, &doc, &ours)?;
                     }
@@ -316,26 +362,79 @@ impl<G: Gate> Exchange<G> {
                     return Err(forbidden());
                 }
                 let msg = sync::Message::decode(&e.data).map_err(|e| Error::protocol(e.to_string()))?;
-                if self.gate.checks_changes() && !msg.changes.is_empty() {
+                let vouchers = if self.gate.checks_changes() && !msg.changes.is_empty() {
                     let new = store.lacking_changes(doc, changes_in(&msg)?)?;
-                    self.gate.check_incoming(store, doc, &new)?;
-                    store.check_changes(doc, &new)?;
-                }
-                Ok(Incoming::Sync(msg))
+                    self.check_changes(store, doc, &new, &e.vouchers)?
+                } else {
+                    self.verified(store, doc, &e.vouchers)?
+                };
+                Ok(Incoming::Sync(msg, vouchers))
             }
             Kind::Save => {
                 if !self.gate.may_take(store, doc)? {
                     return Err(forbidden());
                 }
                 let mut other = crate::store::load_document(doc, &e.data)?;
-                if self.gate.checks_changes() {
+                let vouchers = if self.gate.checks_changes() {
                     let new = store.lacking_changes(doc, other.get_changes(&[]))?;
-                    self.gate.check_incoming(store, doc, &new)?;
-                    store.check_changes(doc, &new)?;
-                }
-                Ok(Incoming::Save(Box::new(other)))
+                    self.check_changes(store, doc, &new, &e.vouchers)?
+                } else {
+                    self.verified(store, doc, &e.vouchers)?
+                };
+                Ok(Incoming::Save(Box::new(other), vouchers))
             }
         }
+    }
+
+    /// Checks the changes of `doc` this store lacks, before any is applied: every one signed
+    /// by its own device (or vouched for by the deployment), its authors' rights, the boundary.
+    /// Returns the signatures that verified, to keep with the document.
+    fn check_changes<R: Replica>(
+        &self,
+        store: &mut R,
+        doc: &DocId,
+        new: &[Change],
+        vouchers: &[Voucher],
+    ) -> Result<Vec<Voucher>> {
+        let valid = voucher::check(doc, new, vouchers, &Keys { store: &*store, deployment: self.vouching.trusted() })?;
+        self.gate.check_incoming(store, doc, new)?;
+        store.check_changes(doc, new)?;
+        Ok(valid)
+    }
+
+    /// Of the signatures the server sent (whose changes this phone does not check), those that
+    /// verify: kept so that the changes can travel on to other phones. The server keeps none
+    /// (it vouches for what it sends itself).
+    fn verified<R: Replica>(&self, store: &R, doc: &DocId, vouchers: &[Voucher]) -> Result<Vec<Voucher>> {
+        if matches!(self.vouching, Vouching::Server(_)) || vouchers.len() > voucher::MAX_VOUCHERS_PER_ENTRY {
+            return Ok(Vec::new());
+        }
+        Ok(voucher::verified(doc, vouchers, &Keys { store, deployment: self.vouching.trusted() }))
+    }
+
+    /// A `save` entry: the whole document, with the signatures that cover it.
+    pub fn save_entry<R: Replica>(&self, store: &mut R, doc: &DocId) -> Result<Entry> {
+        let data = store.document_bytes(doc)?;
+        let vouchers = match &self.vouching {
+            Vouching::Server(signer) => {
+                let heads = store.with_am(doc, |am| am.get_heads())?;
+                vec![signer.vouch(doc, &heads, store.now())]
+            }
+            Vouching::Phone { .. } => {
+                let own = store.actor().clone();
+                let latest = store.with_am(doc, |am| {
+                    am.get_changes(&[]).into_iter().filter(|c| c.actor_id() == &own).max_by_key(|c| c.seq())
+                })?;
+                let mut vouchers = store.vouchers(doc)?;
+                if let Some(latest) = latest {
+                    let mine = store.own_voucher(doc, &latest)?;
+                    vouchers.retain(|v| v.by != mine.by);
+                    vouchers.push(mine);
+                }
+                vouchers
+            }
+        };
+        Ok(Entry { doc: doc.to_string(), kind: Kind::Save, data, vouchers })
     }
 
     fn state<R: Replica>(&mut self, store: &R, doc: &DocId) -> Result<&mut sync::State> {
@@ -345,8 +444,15 @@ impl<G: Gate> Exchange<G> {
         Ok(self.states.get_mut(doc).expect("inserted above"))
     }
 
-    /// Lets the gate look at what was absorbed, then keeps it (or drops it from memory).
-    fn keep<R: Replica>(&mut self, store: &mut R, doc: &DocId, before: &[ChangeHash]) -> Result<()> {
+    /// Lets the gate look at what was absorbed, then keeps it (or drops it from memory), with
+    /// the signatures that cover it.
+    fn keep<R: Replica>(
+        &mut self,
+        store: &mut R,
+        doc: &DocId,
+        before: &[ChangeHash],
+        vouchers: &[Voucher],
+    ) -> Result<()> {
         let changed = store.with_am(doc, |am| am.get_heads() != before)?;
         if changed {
             if let Err(e) = self.gate.check_absorbed(store, doc) {
@@ -354,7 +460,7 @@ impl<G: Gate> Exchange<G> {
                 return Err(e);
             }
         }
-        store.keep(doc, before, self.gate.checks_changes())?;
+        store.keep(doc, before, self.gate.checks_changes(), vouchers)?;
         // Changes whose dependencies did not come are queued by Automerge in memory, unstored
         // (never saved: `store::save` leaves them out). The server lets go of them after each
         // request, so that no request leaves behind memory that disk does not hold: its answer
@@ -386,9 +492,12 @@ impl<G: Gate> Exchange<G> {
         let next = if in_sync { None } else { self.generate(store, doc)? };
         match next {
             Some(e) => out.push(e),
-            None if answer_in_sync => {
-                out.push(Entry { doc: doc.to_string(), kind: Kind::Heads, data: heads_digest(&ours) })
-            }
+            None if answer_in_sync => out.push(Entry {
+                doc: doc.to_string(),
+                kind: Kind::Heads,
+                data: heads_digest(&ours),
+                vouchers: Vec::new(),
+            }),
             None => {}
         }
         Ok(())
@@ -398,23 +507,32 @@ impl<G: Gate> Exchange<G> {
         let state = self.state(store, doc)?;
         let msg = store.with_am(doc, |am| am.sync().generate_sync_message(state))?;
         let Some(mut msg) = msg else { return Ok(None) };
-        if let Some(own) = &self.own_only {
-            // What the server lacks, as single changes, whenever its heads are known: Automerge
-            // may have packed the whole document (a V2 message, with other devices' changes the
-            // server already has), or think it sent changes this filter held back last time.
-            if let Some(their) = self.states.get(doc).and_then(|s| s.their_heads.clone()) {
-                let lacking = store.with_am(doc, |am| {
+        let mut vouchers = Vec::new();
+        if let Vouching::Server(signer) = &self.vouching {
+            if !msg.changes.is_empty() {
+                let heads = store.with_am(doc, |am| am.get_heads())?;
+                vouchers.push(signer.vouch(doc, &heads, store.now()));
+            }
+        } else {
+            // What the other side lacks, as single changes, whenever its heads are known:
+            // Automerge may have packed the whole document (a V2 message, with changes the other
+            // side already has), or think it sent changes this filter held back last time.
+            let lacking = match self.states.get(doc).and_then(|s| s.their_heads.clone()) {
+                Some(their) => store.with_am(doc, |am| {
                     let known: Vec<ChangeHash> =
                         their.iter().filter(|h| am.get_change_by_hash(h).is_some()).copied().collect();
                     am.get_changes(&known)
-                })?;
-                let kept = sendable(doc, own, lacking);
-                msg.changes = kept.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
-            }
-            // Changes held back (they depend on another device's changes the server lacks)
-            // leave the heads apart: Automerge would send the same heads back and forth. Once
-            // the peer's heads and ours stay as they were after a message without changes, stop;
-            // the held changes go when their dependencies reached the server.
+                })?,
+                None if msg.changes.is_empty() => Vec::new(),
+                None => changes_in(&msg)?,
+            };
+            let (kept, covering) = sendable(store, doc, lacking)?;
+            msg.changes = kept.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+            vouchers = covering;
+            // Changes held back (no signature this phone holds covers them, or they depend on
+            // such a change) leave the heads apart: Automerge would send the same heads back and
+            // forth. Once the peer's heads and ours stay as they were after a message without
+            // changes, stop; the held changes go with their author.
             if msg.changes.is_empty() && msg.need.is_empty() {
                 let now = (self.states.get(doc).and_then(|s| s.their_heads.clone()), msg.heads.clone());
                 if self.idle.get(doc) == Some(&now) {
@@ -423,7 +541,7 @@ impl<G: Gate> Exchange<G> {
                 self.idle.insert(doc.clone(), now);
             }
         }
-        Ok(Some(Entry { doc: doc.to_string(), kind: Kind::Sync, data: msg.encode() }))
+        Ok(Some(Entry { doc: doc.to_string(), kind: Kind::Sync, data: msg.encode(), vouchers }))
     }
 }
 
@@ -459,24 +577,64 @@ fn changes_in(msg: &sync::Message) -> Result<Vec<Change>> {
     Ok(out)
 }
 
-/// Of `changes`, those written by `own` (or the document's genesis) that do not depend on one
-/// that is not: what the server will accept from this device.
-fn sendable(doc: &DocId, own: &ActorId, changes: Vec<Change>) -> Vec<Change> {
+/// Of `changes` (what the other side lacks), those a phone may send, with the signatures that
+/// cover them: its own (signed now, over the latest it sends), the genesis, and others' that a
+/// signature it holds covers whose signer is not revoked by its directory; never one that
+/// depends on a change it may not send. The rest waits for its author to send it.
+fn sendable<R: Replica>(store: &mut R, doc: &DocId, changes: Vec<Change>) -> Result<(Vec<Change>, Vec<Voucher>)> {
+    if changes.is_empty() {
+        return Ok((changes, Vec::new()));
+    }
+    let own = store.actor().clone();
     let genesis = genesis_hash(doc);
-    let mut held: HashSet<ChangeHash> =
-        changes.iter().filter(|c| c.actor_id() != own && c.hash() != genesis).map(|c| c.hash()).collect();
-    loop {
-        let before = held.len();
-        for c in &changes {
-            if !held.contains(&c.hash()) && c.deps().iter().any(|d| held.contains(d)) {
-                held.insert(c.hash());
+    let held_vouchers: Vec<Voucher> =
+        store.vouchers(doc)?.into_iter().filter(|v| v.by != own.to_hex_string()).collect();
+    let mut scopes = Vec::new();
+    for v in &held_vouchers {
+        match v.signer() {
+            Ok(Signer::Device(actor)) if !store.device_signer(&actor)?.is_some_and(|d| d.revoked) => {
+                scopes.push((v, Some(actor)))
             }
-        }
-        if held.len() == before {
-            break;
+            Ok(Signer::Deployment(_)) => scopes.push((v, None)),
+            _ => {}
         }
     }
-    changes.into_iter().filter(|c| !held.contains(&c.hash())).collect()
+    let mut kept = changes;
+    loop {
+        // A change is covered only from a head that is itself sent: once one is held, what it
+        // covered is counted again.
+        let covered = voucher::coverage(&kept, scopes.iter().map(|(v, a)| (*v, a.clone())));
+        let mut held: HashSet<ChangeHash> = kept
+            .iter()
+            .filter(|c| c.actor_id() != &own && c.hash() != genesis && !covered.contains(&c.hash()))
+            .map(|c| c.hash())
+            .collect();
+        if held.is_empty() {
+            break;
+        }
+        loop {
+            let before = held.len();
+            for c in &kept {
+                if !held.contains(&c.hash()) && c.deps().iter().any(|d| held.contains(d)) {
+                    held.insert(c.hash());
+                }
+            }
+            if held.len() == before {
+                break;
+            }
+        }
+        kept.retain(|c| !held.contains(&c.hash()));
+    }
+    let actors: HashSet<&ActorId> = kept.iter().map(|c| c.actor_id()).collect();
+    let mut vouchers: Vec<Voucher> = scopes
+        .iter()
+        .filter(|(_, a)| a.as_ref().is_none_or(|a| actors.contains(a)))
+        .map(|(v, _)| (*v).clone())
+        .collect();
+    if let Some(latest) = kept.iter().filter(|c| c.actor_id() == &own).max_by_key(|c| c.seq()) {
+        vouchers.push(store.own_voucher(doc, latest)?);
+    }
+    Ok((kept, vouchers))
 }
 
 #[cfg(test)]
@@ -495,8 +653,9 @@ mod tests {
         let mut store = Store::open(dir.path().join("phone.sqlite"), OpenOptions::default()).unwrap();
         store.add_unit(NewUnit { kind: UnitKind::District, parent: None, name: "Jinshui District".into() }).unwrap();
         let doc = DocId::Directory;
-        let heads = || vec![Entry { doc: doc.to_string(), kind: Kind::Heads, data: vec![0; 16] }];
-        let mut ex = Exchange::new("server".into(), PhoneGate { me: None, peer: None }, None);
+        let heads = || vec![Entry { doc: doc.to_string(), kind: Kind::Heads, data: vec![0; 16], vouchers: Vec::new() }];
+        let mut ex =
+            Exchange::new("server".into(), PhoneGate { me: None, peer: None }, Vouching::Phone { trusted: Vec::new() });
         let before = ex.handle(&mut store, heads(), false, None).unwrap();
         assert_eq!(before.answers.len(), 1, "different heads start the document");
         let refusal = Rejection { doc: doc.to_string(), code: "forbidden_document".into(), message: "no".into() };

@@ -2,7 +2,7 @@
 //! incoming changes it accepts. The rules themselves live in `store::access`; a gate asks them
 //! through [`Rules`].
 
-use automerge::{ActorId, Change};
+use automerge::Change;
 
 use super::replica::Rules;
 use crate::document::{genesis_hash, DocId};
@@ -82,8 +82,8 @@ impl Gate for PhoneGate {
         self.peer.is_some()
     }
 
-    fn check_incoming<R: Rules>(&self, _: &R, _: &DocId, _: &[Change]) -> Result<()> {
-        Ok(())
+    fn check_incoming<R: Rules>(&self, store: &R, doc: &DocId, new: &[Change]) -> Result<()> {
+        authors_may_write(store, doc, new)
     }
 
     fn check_absorbed<R: Rules>(&self, store: &mut R, doc: &DocId) -> Result<()> {
@@ -97,11 +97,36 @@ impl Gate for PhoneGate {
     }
 }
 
-/// The server's gate for one authenticated device: it reads what its user may read, writes what
-/// its user may write, and only with its own actor ids.
+/// Whether the user of every device that wrote one of `new` may change `doc`: a phone carrying
+/// another's changes carries only what that other could write itself. (Their signatures were
+/// checked before, so the directory's device of each actor did write them.)
+fn authors_may_write<R: Rules>(store: &R, doc: &DocId, new: &[Change]) -> Result<()> {
+    let genesis = genesis_hash(doc);
+    let actors: std::collections::BTreeSet<&automerge::ActorId> =
+        new.iter().filter(|c| c.hash() != genesis).map(|c| c.actor_id()).collect();
+    for actor in actors {
+        let allowed = match store.device_signer(actor)? {
+            Some(d) => store.may_write(&d.user, doc)?,
+            None => false,
+        };
+        if !allowed {
+            return Err(Error::refused(
+                crate::error::RefusalCode::ForbiddenDocument,
+                format!(
+                    "a change to {doc} was written by device {}, whose user may not change it",
+                    actor.to_hex_string()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The server's gate for one authenticated device: it reads what its user may read, and takes
+/// changes to what its user may write, its own and those it carries for others (each signed by
+/// its author's device, checked before the gate, and each author allowed to write there too).
 pub(crate) struct DeviceGate {
     pub user: UserId,
-    pub actors: Vec<ActorId>,
 }
 
 impl Gate for DeviceGate {
@@ -133,27 +158,13 @@ impl Gate for DeviceGate {
         if new.is_empty() {
             return Ok(());
         }
-        // Another device's actor first: it refuses the whole message, which a change must not
-        // escape by also naming a document its user may not change (refused alone).
-        let genesis = genesis_hash(doc);
-        for c in new {
-            if !self.actors.contains(c.actor_id()) && c.hash() != genesis {
-                return Err(Error::refused(
-                    crate::error::RefusalCode::ForeignActor,
-                    format!(
-                        "a change to {doc} is signed with actor {}, which is not this device's; the whole message was refused",
-                        c.actor_id().to_hex_string()
-                    ),
-                ));
-            }
-        }
         if !store.may_write(&self.user, doc)? {
             return Err(Error::refused(
                 crate::error::RefusalCode::ForbiddenDocument,
                 format!("this device's user may not change {doc}"),
             ));
         }
-        Ok(())
+        authors_may_write(store, doc, new)
     }
 
     fn check_absorbed<R: Rules>(&self, store: &mut R, doc: &DocId) -> Result<()> {

@@ -83,7 +83,12 @@ impl VisitsRequest {
         self.progressed = false;
         let hello = (!self.started).then(|| self.hello.clone());
         self.started = true;
-        let docs = self.pending.iter().map(|d| Entry { doc: d.to_string(), kind: Kind::Want, data: Vec::new() });
+        let docs = self.pending.iter().map(|d| Entry {
+            doc: d.to_string(),
+            kind: Kind::Want,
+            data: Vec::new(),
+            vouchers: Vec::new(),
+        });
         Some(Batch { hello, docs: docs.collect(), ..Batch::default() }.encode())
     }
 

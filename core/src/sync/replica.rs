@@ -42,6 +42,7 @@ use crate::identity::{Certificate, DeploymentKey, Revocation};
 use crate::ids::{UnitId, UserId};
 use crate::period::Period;
 use crate::store::{check_changes, Authors, Converted, DocumentRefusal, MergeOutcome, Released, Store};
+use crate::voucher::{DeviceSigner, Voucher};
 
 /// A replica's documents, as the sync engine reads and changes them.
 pub(crate) trait Documents {
@@ -63,9 +64,10 @@ pub(crate) trait Documents {
     fn absorb(&mut self, id: &DocId, f: impl FnOnce(&mut AutoCommit) -> Result<()>) -> Result<Vec<ChangeHash>>;
     /// [`Documents::absorb`] for a whole document of another replica.
     fn absorb_document(&mut self, id: &DocId, other: AutoCommit) -> Result<Vec<ChangeHash>>;
-    /// Persists what was absorbed since `before`, with its query rows, in one unit of work.
-    /// `checked`: the changes passed the boundary (they came from another replica).
-    fn keep(&mut self, id: &DocId, before: &[ChangeHash], checked: bool) -> Result<MergeOutcome>;
+    /// Persists what was absorbed since `before`, with its query rows and the signatures
+    /// `vouchers` that cover it, in one unit of work. `checked`: the changes passed the boundary
+    /// (they came from another replica).
+    fn keep(&mut self, id: &DocId, before: &[ChangeHash], checked: bool, vouchers: &[Voucher]) -> Result<MergeOutcome>;
     /// Drops the in-memory document; the next read loads what is stored.
     fn discard(&mut self, id: &DocId);
     /// The position of the last change in this replica's change feed.
@@ -97,6 +99,12 @@ pub(crate) trait Rules {
     fn deployment_keys(&self) -> Result<Vec<DeploymentKey>>;
     /// This device's proof that it speaks in the peer session with Noise static key `session_key`.
     fn session_key_proof(&self, session_key: &[u8]) -> Result<[u8; 64]>;
+    /// What the directory says of the device writing as `actor`: its key, and whether it was revoked.
+    fn device_signer(&self, actor: &ActorId) -> Result<Option<DeviceSigner>>;
+    /// The signatures kept with `doc`, the latest of each signer.
+    fn vouchers(&self, doc: &DocId) -> Result<Vec<Voucher>>;
+    /// This device's signature over its change `latest` of `doc`, kept for next time.
+    fn own_voucher(&mut self, doc: &DocId, latest: &Change) -> Result<Voucher>;
 }
 
 /// What this replica remembers of the peers it syncs with.
@@ -182,8 +190,8 @@ impl Documents for Store {
     fn absorb_document(&mut self, id: &DocId, other: AutoCommit) -> Result<Vec<ChangeHash>> {
         Store::absorb_document(self, id, other)
     }
-    fn keep(&mut self, id: &DocId, before: &[ChangeHash], checked: bool) -> Result<MergeOutcome> {
-        Store::keep(self, id, before, checked)
+    fn keep(&mut self, id: &DocId, before: &[ChangeHash], checked: bool, vouchers: &[Voucher]) -> Result<MergeOutcome> {
+        Store::keep(self, id, before, checked, vouchers)
     }
     fn discard(&mut self, id: &DocId) {
         Store::discard(self, id)
@@ -232,6 +240,15 @@ impl Rules for Store {
     }
     fn session_key_proof(&self, session_key: &[u8]) -> Result<[u8; 64]> {
         Store::session_key_proof(self, session_key)
+    }
+    fn device_signer(&self, actor: &ActorId) -> Result<Option<DeviceSigner>> {
+        Store::device_signer(self, actor)
+    }
+    fn vouchers(&self, doc: &DocId) -> Result<Vec<Voucher>> {
+        Store::vouchers(self, doc)
+    }
+    fn own_voucher(&mut self, doc: &DocId, latest: &Change) -> Result<Voucher> {
+        Store::own_voucher(self, doc, latest)
     }
 }
 

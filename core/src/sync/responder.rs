@@ -9,7 +9,9 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use super::channel::{self, Channel, ProvedPeer};
-use super::exchange::Exchange;
+use std::sync::Arc;
+
+use super::exchange::{Exchange, Vouching};
 use super::gate::{DeviceGate, Gate, PhoneGate};
 use super::replica::Replica;
 use super::session::{identify_peer, inventory};
@@ -17,6 +19,7 @@ use super::wire::{heads_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Refusa
 use super::{DOCS_PER_ROUND, FEED_PAGE, MAX_EARLIER_ASKS, ROUND_BUDGET_BYTES};
 use crate::document::DocId;
 use crate::error::{Error, Result};
+use crate::identity::DeploymentSigner;
 use crate::ids::UserId;
 use crate::period::Period;
 use crate::store::{DocumentRefusal, Store};
@@ -44,11 +47,11 @@ struct Responder<G: Gate> {
 pub struct ServerResponder(Responder<DeviceGate>);
 
 impl ServerResponder {
-    /// For a device of `user` that writes with the actor ids `actors` (hex).
-    pub fn for_device(device_id: &str, user: UserId, actors: &[String]) -> Result<Self> {
-        let actors = actors.iter().map(|a| Ok(crate::ids::ActorHex::parse(a)?.actor())).collect::<Result<Vec<_>>>()?;
+    /// For a device of `user`. What the server sends it carries the deployment's signature
+    /// (`deployment`), and what it takes must be signed by its authors' devices.
+    pub fn for_device(device_id: &str, user: UserId, deployment: Arc<DeploymentSigner>) -> Result<Self> {
         Ok(ServerResponder(Responder {
-            ex: Exchange::new(format!("device:{device_id}"), DeviceGate { user, actors }, None),
+            ex: Exchange::new(format!("device:{device_id}"), DeviceGate { user }, Vouching::Server(deployment)),
             introduced: true,
             outbox: VecDeque::new(),
             to_offer: VecDeque::new(),
@@ -120,7 +123,7 @@ impl PeerResponder {
         let me = store.device_user()?.ok_or(Error::NotEnrolled)?;
         channel::ready(store)?;
         let r = Responder {
-            ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, None),
+            ex: Exchange::new(String::new(), PhoneGate { me: Some(me), peer: None }, Vouching::phone(store)?),
             introduced: false,
             outbox: VecDeque::new(),
             to_offer: VecDeque::new(),
@@ -256,7 +259,12 @@ impl Responder<DeviceGate> {
                     continue;
                 }
                 if let Some(heads) = store.stored_heads(&doc)? {
-                    out.push(Entry { doc: doc.to_string(), kind: Kind::Heads, data: heads_digest(&heads) });
+                    out.push(Entry {
+                        doc: doc.to_string(),
+                        kind: Kind::Heads,
+                        data: heads_digest(&heads),
+                        vouchers: Vec::new(),
+                    });
                 }
             }
             reply.cursor = Some(if full_page { last } else { head });
@@ -353,7 +361,7 @@ impl Responder<PhoneGate> {
             }
             let doc = self.to_offer.pop_front().expect("front exists");
             size += bytes;
-            reply.docs.push(Entry { doc: doc.to_string(), kind: Kind::Save, data: store.document_bytes(&doc)? });
+            reply.docs.push(self.ex.save_entry(store, &doc)?);
         }
         reply.more = !self.outbox.is_empty() || !self.to_offer.is_empty();
         self.sent = reply.docs.iter().filter_map(|e| DocId::parse(&e.doc).ok()).collect();

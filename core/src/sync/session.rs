@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use super::channel::{self, Channel, ProvedPeer};
-use super::exchange::Exchange;
+use super::exchange::{Exchange, Vouching};
 use super::gate::{Gate, PhoneGate};
 use super::replica::Replica;
 use super::wire::{heads_digest, summary_digest, Batch, Earlier, Entry, Hello, Kind, Mode, Rejection, MAX_ENTRIES};
@@ -92,7 +92,6 @@ impl Session {
 
     fn server<R: Replica>(store: &mut R) -> Result<Session> {
         let mut s = Session::new(store, Mode::Server, SERVER_PEER.to_string(), None)?;
-        s.ex.own_only = Some(store.actor().clone());
         s.cursor = store.peer_cursor(SERVER_PEER)?;
         s.to_start = store.dirty_documents(SERVER_PEER)?.into();
         s.dirty_at_start = s.to_start.iter().cloned().collect();
@@ -113,7 +112,7 @@ impl Session {
         Ok(Session {
             mode,
             phase: Phase::Start,
-            ex: Exchange::new(peer_id, PhoneGate { me: me.clone(), peer: None }, None),
+            ex: Exchange::new(peer_id, PhoneGate { me: me.clone(), peer: None }, Vouching::phone(store)?),
             me,
             device: store.actor().to_hex_string(),
             to_start: VecDeque::new(),
@@ -395,7 +394,7 @@ impl Session {
                         self.outbox.push_back(e);
                     }
                 }
-                Kind::Want => self.outbox.push_back(Entry { doc: doc.to_string(), kind, data: Vec::new() }),
+                Kind::Want => self.outbox.push_back(Entry::new(doc, kind, Vec::new())),
                 Kind::Save | Kind::Heads => {}
             }
         }
@@ -451,7 +450,7 @@ impl Session {
             return Err(Error::protocol(format!("more than {MAX_ENTRIES} documents to compare with another phone")));
         }
         self.inventory =
-            Some(inventory.into_iter().map(|(doc, digest)| Entry { doc, kind: Kind::Heads, data: digest }).collect());
+            Some(inventory.into_iter().map(|(doc, digest)| Entry::new(doc, Kind::Heads, digest)).collect());
         Ok(())
     }
 

@@ -73,6 +73,17 @@ pub struct Entry {
     pub kind: Kind,
     #[serde(default, with = "serde_bytes", skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<u8>,
+    /// `sync` and `save` entries with changes: the signatures that cover them (docs/PROTOCOL.md
+    /// §10), one per device whose changes the entry carries, or the deployment's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vouchers: Vec<crate::voucher::Voucher>,
+}
+
+impl Entry {
+    /// An entry without changes (`want`, `heads`), or whose changes need no signature.
+    pub fn new(doc: impl ToString, kind: Kind, data: Vec<u8>) -> Entry {
+        Entry { doc: doc.to_string(), kind, data, vouchers: Vec::new() }
+    }
 }
 
 /// One message of a session.
@@ -291,7 +302,7 @@ mod tests {
         Batch {
             hello: Some(Hello { mode: Mode::Server, user: "u1".into(), device: "ab".into(), summary: None }),
             cursor: Some(42),
-            docs: vec![Entry { doc: "grid/G1".into(), kind: Kind::Sync, data: vec![7; 300] }],
+            docs: vec![Entry { doc: "grid/G1".into(), kind: Kind::Sync, data: vec![7; 300], vouchers: Vec::new() }],
             ..Batch::default()
         }
     }

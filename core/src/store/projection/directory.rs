@@ -109,11 +109,11 @@ impl Indexer<'_> {
     pub fn device(&mut self, d: &Device) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO devices (id, user_id, actor, deleted, revoked_at, server)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO devices (id, user_id, actor, deleted, revoked_at, server, public_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .db()?
-            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted, d.revoked_at, d.server])
+            .execute(params![d.id, d.user.as_str(), d.actor, d.deleted, d.revoked_at, d.server, d.public_key])
             .db()?;
         Ok(())
     }

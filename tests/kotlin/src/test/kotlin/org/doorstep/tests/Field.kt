@@ -69,7 +69,7 @@ class Office(dir: Path) {
      */
     fun phone(dir: Path, name: String, user: User): Doorstep {
         val phone = Doorstep.open(dir.resolve("$name.db").toString())
-        store.addDevice(user.id, phone.actorId())
+        store.addDevice(user.id, phone.actorId(), phone.devicePublicKey())
         phones += phone
         val directory = store.exportDocument("directory")
         phones.forEach { it.importDocument("directory", directory) }

@@ -76,7 +76,7 @@ class SyncTest {
             // cannot start a sync with another phone, and is told why.
             val stranger = Doorstep.open(dir.resolve("stranger.db").toString())
             stranger.importDocument("directory", office.store.exportDocument("directory"))
-            stranger.addDevice(office.liNa.id, stranger.actorId())
+            stranger.addDevice(office.liNa.id, stranger.actorId(), null)
             val refused = assertThrows<SyncException.Refused> { runBlocking { stranger.startPeerSync() } }
             assertTrue(refused.message!!.contains("bad_certificate"), refused.message)
         }
