@@ -131,10 +131,11 @@ pub(crate) trait SignerKeys {
 /// Checks that every change of `new` (the changes of `doc` a message carries that this replica
 /// lacks) is covered by a voucher of `vouchers` that verifies. Returns the vouchers that verified,
 /// to keep with the document. Refuses the whole message with `bad_signature` (a voucher that does
-/// not verify: forged or altered) or `unsigned_change` (a change no voucher of its device covers);
+/// not verify: forged or altered) or `unsigned_change` (a change no voucher of its device, nor the
+/// deployment's, covers);
 /// and `doc` alone with `revoked_author` when the uncovered change's device was revoked (an honest
 /// phone meets that when it carries a lost phone's changes the server never had).
-pub(crate) fn check(doc: &DocId, new: &[Change], vouchers: &[Voucher], keys: &impl SignerKeys) -> Result<Vec<Voucher>> {
+pub(crate) fn check(doc: &DocId, new: &[Change], vouchers: &[Voucher], keys: &impl SignerKeys) -> Result<Checked> {
     if vouchers.len() > MAX_VOUCHERS_PER_ENTRY {
         return Err(Error::protocol(format!("an entry carries more than {MAX_VOUCHERS_PER_ENTRY} signatures")));
     }
@@ -165,8 +166,16 @@ pub(crate) fn check(doc: &DocId, new: &[Change], vouchers: &[Voucher], keys: &im
             }
         }
     }
-    let covered = coverage(new, scopes);
+    let (deployment, devices): (Vec<_>, Vec<_>) = scopes.into_iter().partition(|(_, a)| a.is_none());
+    let by_deployment = coverage(new, deployment);
+    let mut covered = coverage(new, devices);
     let genesis = genesis_hash(doc);
+    let authors: std::collections::BTreeSet<ActorId> = new
+        .iter()
+        .filter(|c| c.hash() != genesis && !by_deployment.contains(&c.hash()))
+        .map(|c| c.actor_id().clone())
+        .collect();
+    covered.extend(by_deployment);
     for c in new {
         if c.hash() == genesis || covered.contains(&c.hash()) {
             continue;
@@ -195,7 +204,17 @@ pub(crate) fn check(doc: &DocId, new: &[Change], vouchers: &[Voucher], keys: &im
             ),
         ));
     }
-    Ok(valid)
+    Ok(Checked { vouchers: valid, authors: authors.into_iter().collect() })
+}
+
+/// What [`check`] found of a message's changes to one document.
+pub(crate) struct Checked {
+    /// The vouchers that verified, to keep with the document.
+    pub vouchers: Vec<Voucher>,
+    /// The devices whose own signature is all that vouches for some of the changes: their
+    /// users' rights to the document are checked (what the deployment vouches for, it took in
+    /// under its own checks).
+    pub authors: Vec<ActorId>,
 }
 
 /// Of `vouchers`, those that verify against `keys` (the others are dropped, not refused): what a

@@ -396,10 +396,12 @@ impl<G: Gate> Exchange<G> {
         new: &[Change],
         vouchers: &[Voucher],
     ) -> Result<Vec<Voucher>> {
-        let valid = voucher::check(doc, new, vouchers, &Keys { store: &*store, deployment: self.vouching.trusted() })?;
+        let checked =
+            voucher::check(doc, new, vouchers, &Keys { store: &*store, deployment: self.vouching.trusted() })?;
         self.gate.check_incoming(store, doc, new)?;
+        authors_may_write(store, doc, &checked.authors)?;
         store.check_changes(doc, new)?;
-        Ok(valid)
+        Ok(checked.vouchers)
     }
 
     /// Of the signatures the server sent (whose changes this phone does not check), those that
@@ -543,6 +545,28 @@ impl<G: Gate> Exchange<G> {
         }
         Ok(Some(Entry { doc: doc.to_string(), kind: Kind::Sync, data: msg.encode(), vouchers }))
     }
+}
+
+/// Whether the user of every device in `authors` may change `doc`: a phone carrying another's
+/// changes carries only what that other could write itself. (Their signatures were checked
+/// before, so each device did write what it signed.)
+fn authors_may_write<R: Replica>(store: &R, doc: &DocId, authors: &[ActorId]) -> Result<()> {
+    for actor in authors {
+        let allowed = match store.device_signer(actor)? {
+            Some(d) => store.may_write(&d.user, doc)?,
+            None => false,
+        };
+        if !allowed {
+            return Err(Error::refused(
+                crate::error::RefusalCode::ForbiddenDocument,
+                format!(
+                    "a change to {doc} was written by device {}, whose user may not change it",
+                    actor.to_hex_string()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f`, which reads or applies another replica's changes to `doc`, so that a panic inside
